@@ -1,0 +1,278 @@
+// `edgecompress bench`: latency of one model on one or more backends (and optionally ONNX Runtime through
+// the ort-peer script) with the same seeded input, warm-up, repeats, min/median/p95, throughput, memory,
+// ratios against the first backend, and output differences between backends.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "commands.h"
+#include "common.h"
+#include "engine.h"
+#include "error.h"
+#include "onnx_io.h"
+
+namespace ec {
+namespace {
+
+struct BenchOptions {
+  std::string model;
+  std::string backends = "native";
+  int threads = 1;
+  int runs = 50;
+  int warmup = 5;
+  uint32_t seed = 1;
+  std::vector<std::string> shapes;
+  std::string input_file;
+  std::string ort_peer;
+  bool json = false;
+  bool compare = false;
+};
+
+struct Result {
+  std::string name;
+  LatencyStats lat;
+  double load_ms = 0, prepare_ms = 0;
+  size_t rss_after_bytes = 0, activation_bytes = 0;
+  std::vector<std::string> out_names;
+  std::vector<Tensor> outputs;  // copies for comparison
+};
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> r;
+  std::stringstream ss(s);
+  std::string t;
+  while (std::getline(ss, t, sep))
+    if (!t.empty()) r.push_back(t);
+  return r;
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(path + ": cannot open");
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Runs a command, returning its stdout; throws with the exit status when it fails.
+std::string run_capture(const std::string& cmd) {
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) throw Error("cannot start: " + cmd);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int rc = pclose(p);
+  if (rc != 0) throw Error("'" + cmd + "' failed with status " + std::to_string(WEXITSTATUS(rc)));
+  return out;
+}
+
+Result bench_backend(const std::string& name, const Model& m, const BenchOptions& o,
+                     const std::map<std::string, Shape>& shapes, const std::vector<Tensor>& inputs) {
+  Result r;
+  r.name = name;
+  EngineOptions eo;
+  eo.threads = o.threads;
+  double t0 = now_ms();
+  auto eng = create_engine(name, m, eo);
+  double t1 = now_ms();
+  eng->prepare(shapes);
+  double t2 = now_ms();
+  r.load_ms = t1 - t0;
+  r.prepare_ms = t2 - t1;
+  r.activation_bytes = eng->activation_bytes();
+  for (size_t i = 0; i < eng->num_inputs(); ++i) {
+    Tensor& dst = eng->input(i);
+    if (dst.size_bytes() != inputs[i].size_bytes())
+      throw Error(name + ": input '" + eng->input_info(i).name + "' size differs from the prepared input");
+    std::memcpy(dst.data(), inputs[i].data(), dst.size_bytes());
+  }
+  for (int i = 0; i < o.warmup; ++i) eng->run();
+  std::vector<double> ms;
+  for (int i = 0; i < o.runs; ++i) {
+    double a = now_ms();
+    eng->run();
+    ms.push_back(now_ms() - a);
+  }
+  r.lat = summarize_ms(ms);
+  r.rss_after_bytes = current_rss_bytes();
+  for (size_t i = 0; i < eng->num_outputs(); ++i) {
+    r.out_names.push_back(eng->output_info(i).name);
+    r.outputs.push_back(eng->output(i).clone());
+  }
+  return r;
+}
+
+Result bench_ort(const BenchOptions& o, const Tensor& input, const std::vector<Result>& ref) {
+  char dir_tmpl[] = "/tmp/ec-bench-XXXXXX";
+  if (!mkdtemp(dir_tmpl)) throw Error("cannot create a temp folder for the ort peer");
+  std::string dir = dir_tmpl;
+  {
+    std::ofstream f(dir + "/input.f32", std::ios::binary);
+    f.write(static_cast<const char*>(input.data()), static_cast<std::streamsize>(input.size_bytes()));
+  }
+  std::string shape;
+  for (int64_t d : input.shape()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
+  std::string cmd = "'" + o.ort_peer + "' '" + o.model + "' --threads " + std::to_string(o.threads) + " --runs " +
+                    std::to_string(o.runs) + " --warmup " + std::to_string(o.warmup) + " --shape " + shape + " --input '" +
+                    dir + "/input.f32' --dump '" + dir + "/out'";
+  auto j = nlohmann::json::parse(run_capture(cmd));
+  Result r;
+  r.name = "onnxruntime";
+  r.lat.min_ms = j["latency_ms"]["min"];
+  r.lat.median_ms = j["latency_ms"]["median"];
+  r.lat.p95_ms = j["latency_ms"]["p95"];
+  r.lat.mean_ms = j["latency_ms"]["mean"];
+  r.lat.runs = j["runs"];
+  auto outs = nlohmann::json::parse(read_all(dir + "/out/outputs.json"));
+  for (size_t i = 0; i < outs.size(); ++i) {
+    Shape s = outs[i]["shape"].get<Shape>();
+    Tensor t(DType::f32, s);
+    std::string bytes = read_all(dir + "/out/" + std::to_string(i) + ".f32");
+    if (bytes.size() != t.size_bytes()) throw Error("ort peer output " + std::to_string(i) + " has an unexpected size");
+    std::memcpy(t.data(), bytes.data(), bytes.size());
+    r.out_names.push_back(outs[i]["name"]);
+    r.outputs.push_back(t);
+  }
+  (void)ref;
+  std::system(("rm -rf '" + dir + "'").c_str());
+  return r;
+}
+
+struct Diff {
+  double max_abs = 0, range = 0;
+};
+
+Diff compare(const Tensor& a, const Tensor& b) {
+  Diff d;
+  if (a.numel() != b.numel()) return {INFINITY, 0};
+  float lo = INFINITY, hi = -INFINITY;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    float x = a.ptr<float>()[i], y = b.ptr<float>()[i];
+    lo = std::min(lo, x);
+    hi = std::max(hi, x);
+    d.max_abs = std::max(d.max_abs, static_cast<double>(std::fabs(x - y)));
+  }
+  d.range = static_cast<double>(hi - lo);
+  return d;
+}
+
+void run_bench(const BenchOptions& o) {
+  if (o.runs < 1) throw Error("--runs " + std::to_string(o.runs) + ": must be at least 1");
+  if (o.threads < 1) throw Error("--threads " + std::to_string(o.threads) + ": must be at least 1");
+  Model m = load_onnx(o.model);
+  auto shapes = parse_shapes(o.shapes, m);
+  // Inputs: resolve shapes through a native prepare-free path: the declared dims filled by --shape.
+  std::vector<Tensor> inputs;
+  for (auto& in : m.graph.inputs) {
+    Shape s;
+    if (shapes.count(in.name)) s = shapes[in.name];
+    else if (in.is_static()) s = in.shape_or(0);
+    else throw Error(o.model + ": input '" + in.name + "' has dynamic shape " + in.dims_str() + ": give its shape (--shape)");
+    Tensor t(DType::f32, s);
+    if (in.dtype != DType::f32) throw Error(o.model + ": input '" + in.name + "' is " + dtype_name(in.dtype) + "; bench feeds float32 only");
+    if (!o.input_file.empty() && inputs.empty()) {
+      std::string bytes = read_all(o.input_file);
+      if (bytes.size() != t.size_bytes())
+        throw Error(o.input_file + ": has " + std::to_string(bytes.size()) + " bytes, input '" + in.name + "' " + shape_str(s) +
+                    " needs " + std::to_string(t.size_bytes()));
+      std::memcpy(t.data(), bytes.data(), bytes.size());
+    } else {
+      fill_seeded(t, o.seed + static_cast<uint32_t>(inputs.size()));
+    }
+    inputs.push_back(t);
+    shapes[in.name] = s;
+  }
+  std::vector<Result> results;
+  for (const std::string& b : split(o.backends, ',')) results.push_back(bench_backend(b, m, o, shapes, inputs));
+  if (!o.ort_peer.empty()) {
+    if (inputs.size() != 1) throw Error("--ort-peer: only single-input models can be fed to the peer");
+    results.push_back(bench_ort(o, inputs[0], results));
+  }
+  const double peak_rss = static_cast<double>(peak_rss_bytes());
+  size_t weight_bytes = 0;
+  for (auto& kv : m.graph.initializers) weight_bytes += kv.second.size_bytes();
+  const Result& ref = results.front();
+
+  nlohmann::json j;
+  if (!o.json) {
+    std::printf("model %s  input", o.model.c_str());
+    for (auto& in : inputs) std::printf(" %s", shape_str(in.shape()).c_str());
+    std::printf("  threads %d  warmup %d  runs %d  seed %u  cpus %u\n", o.threads, o.warmup, o.runs, o.seed,
+                std::thread::hardware_concurrency());
+    std::printf("%-12s %9s %9s %9s %9s %10s %8s %9s %10s\n", "backend", "min ms", "median", "p95", "mean", "inf/s",
+                "ratio", "load ms", "act MiB");
+  }
+  for (const Result& r : results) {
+    const double ratio = r.lat.median_ms / ref.lat.median_ms;
+    const double thr = r.lat.median_ms > 0 ? 1000.0 / r.lat.median_ms : 0;
+    if (o.json) {
+      j["results"].push_back({{"backend", r.name},
+                              {"latency_ms", {{"min", r.lat.min_ms}, {"median", r.lat.median_ms}, {"p95", r.lat.p95_ms}, {"mean", r.lat.mean_ms}}},
+                              {"runs", r.lat.runs},
+                              {"throughput_per_s", thr},
+                              {"median_ratio_vs_" + ref.name, ratio},
+                              {"load_ms", r.load_ms},
+                              {"prepare_ms", r.prepare_ms},
+                              {"activation_bytes", r.activation_bytes}});
+    } else {
+      std::printf("%-12s %9.3f %9.3f %9.3f %9.3f %10.1f %7.2fx %9.1f %10.2f\n", r.name.c_str(), r.lat.min_ms, r.lat.median_ms,
+                  r.lat.p95_ms, r.lat.mean_ms, thr, ratio, r.load_ms, static_cast<double>(r.activation_bytes) / 1048576.0);
+    }
+  }
+  if (!o.json)
+    std::printf("ratio = median / median of %s; weights %zu bytes; peak RSS of this process %.1f MiB\n", ref.name.c_str(),
+                weight_bytes, peak_rss / 1048576.0);
+  j["model"] = o.model;
+  j["threads"] = o.threads;
+  j["warmup"] = o.warmup;
+  j["seed"] = o.seed;
+  j["weight_bytes"] = weight_bytes;
+  j["peak_rss_bytes"] = peak_rss;
+  if (o.compare && results.size() > 1) {
+    for (size_t k = 1; k < results.size(); ++k) {
+      const Result& r = results[k];
+      for (size_t i = 0; i < ref.outputs.size() && i < r.outputs.size(); ++i) {
+        Diff d = compare(ref.outputs[i], r.outputs[i]);
+        double rel = d.range > 0 ? d.max_abs / d.range : d.max_abs;
+        if (o.json) {
+          j["compare"].push_back({{"reference", ref.name}, {"backend", r.name}, {"output", ref.out_names[i]},
+                                  {"max_abs_diff", d.max_abs}, {"output_range", d.range}, {"max_diff_over_range", rel}});
+        } else {
+          std::printf("compare %-8s vs %-12s output %-20s max |diff| %.3g  range %.3g  max |diff|/range %.3g\n", ref.name.c_str(),
+                      r.name.c_str(), ref.out_names[i].c_str(), d.max_abs, d.range, rel);
+        }
+      }
+    }
+  }
+  if (o.json) std::printf("%s\n", j.dump(2).c_str());
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* c = app.add_subcommand("bench", "Measure inference latency per backend with the same seeded input");
+  c->add_option("--model,-m", o->model, "ONNX model file")->required();
+  c->add_option("--backend,-b", o->backends, "Backends, comma-separated (native, opencv); the first is the ratio reference")
+      ->capture_default_str();
+  c->add_option("--threads,-t", o->threads, "Threads per backend")->capture_default_str();
+  c->add_option("--runs,-r", o->runs, "Timed runs")->capture_default_str();
+  c->add_option("--warmup,-w", o->warmup, "Untimed warm-up runs")->capture_default_str();
+  c->add_option("--seed", o->seed, "Seed of the uniform [-1,1) input (same generator as ort-peer)")->capture_default_str();
+  c->add_option("--shape", o->shapes, "Input shape: d,d,d,d for the first input or NAME=d,d,d,d");
+  c->add_option("--input", o->input_file, "Raw little-endian float32 file for the first input instead of the seeded one");
+  c->add_option("--ort-peer", o->ort_peer, "Path of ../shared/peers/ort-peer: adds ONNX Runtime to the same run");
+  c->add_flag("--json", o->json, "Print JSON");
+  c->add_flag("--compare-outputs", o->compare, "Print max absolute and relative output differences against the first backend");
+  c->callback([o] { run_bench(*o); });
+}
+
+}  // namespace ec

@@ -1,0 +1,12 @@
+// Subcommand registration: each adds its options and a callback to the CLI app.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace ec {
+
+// `edgecompress inspect MODEL.onnx [--shape ...] [--json]`
+void add_inspect_command(CLI::App& app);
+// `edgecompress bench --model M.onnx --backend native,opencv --threads N --runs R ...`
+void add_bench_command(CLI::App& app);
+
+}  // namespace ec

@@ -1,0 +1,35 @@
+// Helpers shared by the subcommands: shape options, seeded inputs, latency statistics, process memory.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ir.h"
+#include "tensor.h"
+
+namespace ec {
+
+// Parses --shape values: "1,3,224,224" (first input) or "NAME=1,3,224,224". Throws naming the bad value.
+std::map<std::string, Shape> parse_shapes(const std::vector<std::string>& specs, const Model& m);
+
+// Fills a float32 tensor with uniform values in [-1, 1) from the mulberry32 generator seeded with `seed`
+// (the same sequence ../shared/peers/ort-bench.mjs uses, so both runtimes see the same input).
+void fill_seeded(Tensor& t, uint32_t seed);
+
+struct LatencyStats {
+  double min_ms = 0, median_ms = 0, p95_ms = 0, mean_ms = 0;
+  size_t runs = 0;
+};
+// Summarises per-run latencies (ms). Quantile q is the sorted sample at floor(q * n).
+LatencyStats summarize_ms(std::vector<double> ms);
+
+// Peak resident set size of this process so far, in bytes (getrusage).
+size_t peak_rss_bytes();
+// Current resident set size in bytes (/proc/self/statm), 0 when unavailable.
+size_t current_rss_bytes();
+
+// Monotonic time in milliseconds (steady clock).
+double now_ms();
+
+}  // namespace ec

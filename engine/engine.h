@@ -1,0 +1,74 @@
+// Inference engines behind one API, as in XNNPACK: create (parse, optimize, pack weights) ->
+// prepare(input shapes: plans memory, sizes workspaces) -> run() on engine-owned, bound buffers.
+// Backends register by name: "native" (our runtime) and "opencv" (OpenCV DNN) are built in.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir.h"
+#include "tensor.h"
+
+namespace ec {
+
+struct EngineOptions {
+  int threads = 1;               // worker threads for run() (native: OpenMP; opencv: cv::setNumThreads)
+  bool optimize = true;          // native: graph passes (BN folding, activation fusion)
+  std::string device = "cpu";    // opencv: "cpu", "cuda" or "cuda_fp16" (needs OpenCV built with CUDA)
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  // Backend name ("native", "opencv").
+  virtual std::string backend() const = 0;
+  // Plans for the given input shapes by input name; inputs not named use the model's fixed shape.
+  // Throws ec::Error on a rank/dimension mismatch with the model or unfilled symbolic dimensions.
+  virtual void prepare(const std::map<std::string, Shape>& shapes) = 0;
+  // Runs the model on the current contents of the input buffers. No allocation (native).
+  virtual void run() = 0;
+  // After prepare: the engine-owned buffer of input i (fill it before run()).
+  virtual Tensor& input(size_t i) = 0;
+  // After run: output i (valid until the next run or prepare).
+  virtual const Tensor& output(size_t i) const = 0;
+  // Planned activation arena in bytes after prepare (0 when the backend does not report it).
+  virtual size_t activation_bytes() const { return 0; }
+  // After prepare: the planned shape of any value in the graph; false when unknown to this backend.
+  virtual bool value_shape(const std::string& name, Shape& out) const {
+    (void)name;
+    (void)out;
+    return false;
+  }
+
+  size_t num_inputs() const { return inputs_.size(); }
+  size_t num_outputs() const { return outputs_.size(); }
+  // Declared inputs/outputs of the model (dims may be symbolic).
+  const ValueInfo& input_info(size_t i) const { return inputs_[i]; }
+  const ValueInfo& output_info(size_t i) const { return outputs_[i]; }
+  // Index of the input/output called `name`; throws when there is none.
+  size_t input_index(const std::string& name) const;
+  size_t output_index(const std::string& name) const;
+
+ protected:
+  // Resolves the shape of every declared input from `shapes` (by name) and the model's fixed dims.
+  std::vector<Shape> resolve_input_shapes(const std::map<std::string, Shape>& shapes, const std::string& where) const;
+  std::vector<ValueInfo> inputs_, outputs_;
+};
+
+using EngineFactory = std::function<std::unique_ptr<Engine>(const Model&, const EngineOptions&)>;
+
+// Adds a backend under `name` (replacing one of the same name).
+void register_backend(const std::string& name, EngineFactory f);
+// Names of registered backends, sorted.
+std::vector<std::string> backend_names();
+// Creates an engine of backend `name` for `model`; throws ec::Error for an unknown backend or a model it
+// cannot load (unsupported operator, ...). The engine keeps its own copy of what it needs.
+std::unique_ptr<Engine> create_engine(const std::string& name, const Model& model, const EngineOptions& opts = {});
+
+// Factories of the built-in backends (registered by create_engine on first use).
+std::unique_ptr<Engine> create_native_engine(const Model& model, const EngineOptions& opts);
+std::unique_ptr<Engine> create_opencv_engine(const Model& model, const EngineOptions& opts);
+
+}  // namespace ec

@@ -1,0 +1,235 @@
+// The native backend: our own runtime over the IR. Load runs graph passes and creates one Op per node;
+// prepare folds constants (shape subgraphs included), infers shapes, and plans one activation arena with
+// buffer reuse by liveness; run walks the planned steps without allocating.
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "engine.h"
+#include "error.h"
+#include "onnx_io.h"
+#include "op.h"
+#include "passes.h"
+
+namespace ec {
+namespace {
+
+constexpr size_t kAlign = 64;
+
+struct Slot {
+  Tensor t;
+  bool is_const = false;
+  int64_t def = -1, last_use = -1;  // step indices; inputs def = -1
+  bool pinned = false;               // graph inputs/outputs live for the whole run
+  size_t offset = 0, bytes = 0;
+};
+
+struct Step {
+  size_t node = 0;
+  std::vector<const Tensor*> in;
+  std::vector<Tensor*> out;
+};
+
+class NativeEngine : public Engine {
+ public:
+  NativeEngine(const Model& model, const EngineOptions& opts) : opts_(opts), where_(model.path.empty() ? "model" : model.path) {
+    graph_ = model.graph;
+    opset_ = model.opset();
+    if (opts.optimize) optimize_for_native(graph_);
+    inputs_ = graph_.inputs;
+    outputs_ = graph_.outputs;
+    for (const Node& n : graph_.nodes) {
+      ops_.push_back(create_op(n, opset_, where_));
+      ops_.back()->set_threads(opts.threads);
+    }
+  }
+
+  std::string backend() const override { return "native"; }
+
+  void prepare(const std::map<std::string, Shape>& shapes) override {
+    std::vector<Shape> in_shapes = resolve_input_shapes(shapes, where_);
+    slots_.clear();
+    steps_.clear();
+    ids_.clear();
+    size_t total = graph_.initializers.size() + inputs_.size();
+    for (const Node& n : graph_.nodes) total += n.outputs.size();
+    slots_.reserve(total);  // pointers into slots_ stay valid while planning
+    auto id_of = [&](const std::string& name) -> size_t {
+      auto it = ids_.find(name);
+      if (it != ids_.end()) return it->second;
+      ids_[name] = slots_.size();
+      slots_.emplace_back();
+      return slots_.size() - 1;
+    };
+    for (auto& kv : graph_.initializers) {
+      Slot& s = slots_[id_of(kv.first)];
+      s.t = kv.second;
+      s.is_const = true;
+    }
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      Slot& s = slots_[id_of(inputs_[i].name)];
+      s.t = Tensor::view(inputs_[i].dtype, in_shapes[i], nullptr);
+      s.pinned = true;
+    }
+    // Pass 1: shapes, constant folding, steps.
+    size_t ws = 0;
+    for (size_t ni = 0; ni < graph_.nodes.size(); ++ni) {
+      const Node& n = graph_.nodes[ni];
+      Op& op = *ops_[ni];
+      OpInputs oi;
+      std::vector<size_t> in_ids;
+      bool all_const = true;
+      for (const std::string& name : n.inputs) {
+        if (name.empty()) {
+          oi.t.push_back(nullptr);
+          oi.is_const.push_back(true);
+          in_ids.push_back(SIZE_MAX);
+          continue;
+        }
+        auto it = ids_.find(name);
+        if (it == ids_.end()) throw Error(where_ + ": " + n.label() + ": input '" + name + "' is not defined");
+        Slot& s = slots_[it->second];
+        oi.t.push_back(&s.t);
+        oi.is_const.push_back(s.is_const);
+        all_const = all_const && s.is_const;
+        in_ids.push_back(it->second);
+      }
+      std::vector<TensorSpec> specs(n.outputs.size());
+      try {
+        op.reshape(oi, specs);
+      } catch (const Error& e) {
+        throw Error(where_ + ": " + e.what());
+      }
+      const bool fold = all_const || op.shape_only();
+      Step step;
+      step.node = ni;
+      for (size_t k = 0; k < n.inputs.size(); ++k) step.in.push_back(oi.t[k]);
+      std::vector<size_t> out_ids;
+      for (size_t k = 0; k < n.outputs.size(); ++k) {
+        if (n.outputs[k].empty()) {
+          out_ids.push_back(SIZE_MAX);
+          continue;
+        }
+        size_t id = id_of(n.outputs[k]);
+        out_ids.push_back(id);
+        Slot& s = slots_[id];
+        if (fold) {
+          s.t = Tensor(specs[k].dtype, specs[k].shape);
+          s.is_const = true;
+        } else {
+          s.t = Tensor::view(specs[k].dtype, specs[k].shape, nullptr);
+          s.def = static_cast<int64_t>(steps_.size());
+          s.last_use = s.def;
+        }
+      }
+      if (fold) {
+        std::vector<Tensor*> outs;
+        for (size_t id : out_ids) outs.push_back(id == SIZE_MAX ? nullptr : &slots_[id].t);
+        std::vector<uint8_t> scratch(op.workspace_bytes());
+        try {
+          op.run(step.in, outs, scratch.data());
+        } catch (const Error& e) {
+          throw Error(where_ + ": " + e.what());
+        }
+        continue;
+      }
+      for (size_t id : in_ids)
+        if (id != SIZE_MAX && !slots_[id].is_const) slots_[id].last_use = static_cast<int64_t>(steps_.size());
+      ws = std::max(ws, op.workspace_bytes());
+      step_outs_.push_back(out_ids);
+      steps_.push_back(step);
+    }
+    for (auto& o : outputs_) {
+      auto it = ids_.find(o.name);
+      if (it == ids_.end()) throw Error(where_ + ": graph output '" + o.name + "' is never computed");
+      slots_[it->second].pinned = true;
+    }
+    // Pass 2: arena offsets, first fit over live intervals.
+    struct Live { size_t off, bytes; int64_t end; };
+    std::vector<Live> live;
+    size_t arena = 0;
+    std::vector<size_t> order;
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (!slots_[i].is_const) order.push_back(i);
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return slots_[a].def < slots_[b].def; });
+    const int64_t forever = static_cast<int64_t>(steps_.size()) + 1;
+    for (size_t id : order) {
+      Slot& s = slots_[id];
+      s.bytes = (std::max<size_t>(s.t.size_bytes(), 1) + kAlign - 1) / kAlign * kAlign;
+      const int64_t end = s.pinned ? forever : s.last_use;
+      // free blocks whose last use is before this definition
+      live.erase(std::remove_if(live.begin(), live.end(), [&](const Live& l) { return l.end < s.def; }), live.end());
+      std::sort(live.begin(), live.end(), [](const Live& a, const Live& b) { return a.off < b.off; });
+      size_t off = 0;
+      for (const Live& l : live) {
+        if (off + s.bytes <= l.off) break;
+        off = std::max(off, l.off + l.bytes);
+      }
+      s.offset = off;
+      live.push_back({off, s.bytes, end});
+      arena = std::max(arena, off + s.bytes);
+    }
+    arena_.assign(arena + kAlign, 0);
+    uint8_t* base = arena_.data();
+    base += (kAlign - reinterpret_cast<uintptr_t>(base) % kAlign) % kAlign;
+    for (size_t id : order) {
+      Slot& s = slots_[id];
+      s.t = Tensor::view(s.t.dtype(), s.t.shape(), base + s.offset);
+    }
+    for (size_t si = 0; si < steps_.size(); ++si) {
+      Step& st = steps_[si];
+      const Node& n = graph_.nodes[st.node];
+      st.in.clear();
+      for (const std::string& name : n.inputs) st.in.push_back(name.empty() ? nullptr : &slots_[ids_.at(name)].t);
+      st.out.clear();
+      for (size_t id : step_outs_[si]) st.out.push_back(id == SIZE_MAX ? nullptr : &slots_[id].t);
+    }
+    workspace_.assign(ws + kAlign, 0);
+    activation_bytes_ = arena;
+    input_ptrs_.clear();
+    for (auto& in : inputs_) input_ptrs_.push_back(&slots_[ids_.at(in.name)].t);
+    output_ptrs_.clear();
+    for (auto& o : outputs_) output_ptrs_.push_back(&slots_[ids_.at(o.name)].t);
+    step_outs_.clear();
+    prepared_ = true;
+  }
+
+  void run() override {
+    if (!prepared_) throw Error(where_ + ": run() before prepare()");
+    void* ws = workspace_.data();
+    for (Step& st : steps_) ops_[st.node]->run(st.in, st.out, ws);
+  }
+
+  Tensor& input(size_t i) override { return *input_ptrs_.at(i); }
+  const Tensor& output(size_t i) const override { return *output_ptrs_.at(i); }
+  size_t activation_bytes() const override { return activation_bytes_; }
+  bool value_shape(const std::string& name, Shape& out) const override {
+    auto it = ids_.find(name);
+    if (it == ids_.end()) return false;
+    out = slots_[it->second].t.shape();
+    return true;
+  }
+
+ private:
+  EngineOptions opts_;
+  std::string where_;
+  Graph graph_;
+  int64_t opset_ = 0;
+  std::vector<std::unique_ptr<Op>> ops_;
+  std::vector<Slot> slots_;
+  std::map<std::string, size_t> ids_;
+  std::vector<Step> steps_;
+  std::vector<std::vector<size_t>> step_outs_;
+  std::vector<uint8_t> arena_, workspace_;
+  std::vector<Tensor*> input_ptrs_, output_ptrs_;
+  size_t activation_bytes_ = 0;
+  bool prepared_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> create_native_engine(const Model& model, const EngineOptions& opts) {
+  return std::make_unique<NativeEngine>(model, opts);
+}
+
+}  // namespace ec

@@ -1,0 +1,28 @@
+// ONNX <-> IR conversion with libonnx (protobuf), and the ONNX checker.
+#pragma once
+#include <string>
+
+#include "ir.h"
+
+namespace ec {
+
+// Highest default-domain opset the engine implements (libonnx 1.12's checker also stops here).
+constexpr int64_t kMaxOpset = 17;
+// Lowest default-domain opset accepted.
+constexpr int64_t kMinOpset = 7;
+
+// Reads an ONNX file into the IR. Throws ec::Error naming the file for: missing/unreadable file, bytes that
+// are not an ONNX model (or are truncated), opsets outside [kMinOpset, kMaxOpset], graphs whose values are
+// not all produced. External tensor data is read relative to the file's folder.
+Model load_onnx(const std::string& path);
+// Same from bytes already in memory; `name` is used in messages and for external data lookups.
+Model load_onnx_bytes(const std::string& bytes, const std::string& name);
+
+// Serialises the IR to ONNX bytes (raw_data initializers).
+std::string to_onnx_bytes(const Model& m);
+// Writes the model to `path`; runs the ONNX checker first and throws with its message if it fails.
+void save_onnx(const Model& m, const std::string& path);
+// Runs onnx::checker::check_model on the serialised model; returns "" when it passes, else the reason.
+std::string check_onnx(const Model& m);
+
+}  // namespace ec

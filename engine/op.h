@@ -1,0 +1,97 @@
+// Native operator interface: each ONNX operator is an Op created from its Node at load time.
+// Lifecycle (as in XNNPACK): create (parse attributes) -> reshape (shapes known, constants visible:
+// computes output shapes and workspace size) -> run (no allocation: buffers are bound by the caller).
+#pragma once
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "error.h"
+#include "ir.h"
+#include "tensor.h"
+
+namespace ec {
+
+struct TensorSpec {
+  DType dtype = DType::f32;
+  Shape shape;
+};
+
+// An activation that a producer op (Conv, Gemm, ...) applies to its output in place.
+struct Activation {
+  enum class Kind { none, relu, clip, leaky_relu, sigmoid, hard_sigmoid, hard_swish, tanh, silu };
+  Kind kind = Kind::none;
+  float a = 0, b = 0;  // clip: min,max; leaky_relu: alpha; hard_sigmoid: alpha,beta
+  // Applies the activation to n floats in place.
+  void apply(float* p, size_t n) const;
+  // Reads the fused activation that graph passes store on a node ("_act", "_act_a", "_act_b").
+  static Activation from_node(const Node& n);
+  // Name for reports ("relu", "clip", ...; "" for none).
+  const char* name() const;
+};
+
+// Inputs seen by Op::reshape: tensor (nullptr for an omitted optional input) and whether its data is
+// known at prepare time (initializers and folded values).
+struct OpInputs {
+  std::vector<const Tensor*> t;
+  std::vector<bool> is_const;
+  size_t size() const { return t.size(); }
+  bool has(size_t i) const { return i < t.size() && t[i] != nullptr; }
+};
+
+class Op {
+ public:
+  Op(const Node& n, int64_t opset) : node_(n), opset_(opset) {}
+  virtual ~Op() = default;
+
+  // Sets out[i] dtype/shape for every node output (out is pre-sized to the node's output count).
+  virtual void reshape(const OpInputs& in, std::vector<TensorSpec>& out) = 0;
+  // Scratch bytes run() needs, valid after reshape().
+  virtual size_t workspace_bytes() const { return 0; }
+  // Computes the outputs. `ws` points to at least workspace_bytes() bytes. Must not allocate.
+  virtual void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void* ws) = 0;
+  // True when the outputs depend only on input shapes (Shape, Size): folded at prepare whatever the data.
+  virtual bool shape_only() const { return false; }
+
+  const Node& node() const { return node_; }
+  void set_threads(int n) { threads_ = n < 1 ? 1 : n; }
+
+ protected:
+  // Throws ec::Error "node 'x' (Op): msg".
+  [[noreturn]] void fail(const std::string& msg) const;
+  // Returns input i, throwing when it is missing or not known at prepare time (data-dependent shapes).
+  const Tensor& need_const(const OpInputs& in, size_t i, const char* what) const;
+  // Throws unless input i is present and of dtype f32.
+  void need_f32(const OpInputs& in, size_t i) const;
+
+  Node node_;
+  int64_t opset_;
+  int threads_ = 1;
+};
+
+using OpFactory = std::unique_ptr<Op> (*)(const Node&, int64_t opset);
+
+// All operators of the default domain the native backend implements, by op_type.
+const std::map<std::string, OpFactory>& op_registry();
+// Creates the op for `n`; throws "WHERE: node 'x' (Op): operator is not supported" when unknown.
+std::unique_ptr<Op> create_op(const Node& n, int64_t opset, const std::string& where);
+
+// Registration hooks, one per kernel file (called once by op_registry()).
+void register_elementwise_ops(std::map<std::string, OpFactory>& r);
+void register_shape_ops(std::map<std::string, OpFactory>& r);
+void register_nn_ops(std::map<std::string, OpFactory>& r);
+void register_quant_ops(std::map<std::string, OpFactory>& r);
+
+// --- helpers shared by kernels ---
+// Normalises a possibly negative axis for `rank`; throws through `op` when out of range.
+int64_t norm_axis(int64_t axis, int64_t rank, const Node& n);
+// Numpy-style broadcast of two shapes; throws naming the node when incompatible.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const Node& n);
+// Strides (in elements) of `in` read as if broadcast to `out` (0 on broadcast dims), aligned right.
+std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out);
+// Row-major contiguous strides of a shape.
+std::vector<int64_t> contiguous_strides(const Shape& s);
+
+}  // namespace ec

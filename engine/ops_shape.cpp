@@ -1,0 +1,557 @@
+// Shape and data-movement kernels: Shape, Size, Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Concat,
+// Split, Slice, Gather, Expand, Tile, ConstantOfShape, Constant, Range, Pad.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "broadcast.h"
+#include "op.h"
+
+namespace ec {
+namespace {
+
+// Copies bytes of input 0 into output 0 (reshape-like ops: same bytes, new shape).
+class CopyLikeOp : public Op {
+ public:
+  using Op::Op;
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    if (out[0]->data() != in[0]->data()) std::memcpy(out[0]->data(), in[0]->data(), in[0]->size_bytes());
+  }
+};
+
+class ShapeOp : public Op {
+ public:
+  using Op::Op;
+  bool shape_only() const override { return true; }
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    if (!in.has(0)) fail("input is missing");
+    int64_t r = static_cast<int64_t>(in.t[0]->rank());
+    start_ = node_.attr_i("start", 0);
+    end_ = node_.attr_i("end", r);
+    if (start_ < 0) start_ += r;
+    if (end_ < 0) end_ += r;
+    start_ = std::clamp<int64_t>(start_, 0, r);
+    end_ = std::clamp<int64_t>(end_, start_, r);
+    out[0] = {DType::i64, {end_ - start_}};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    for (int64_t i = start_; i < end_; ++i) out[0]->ptr<int64_t>()[i - start_] = in[0]->dim(static_cast<size_t>(i));
+  }
+  int64_t start_ = 0, end_ = 0;
+};
+
+class SizeOp : public Op {
+ public:
+  using Op::Op;
+  bool shape_only() const override { return true; }
+  void reshape(const OpInputs&, std::vector<TensorSpec>& out) override { out[0] = {DType::i64, {}}; }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    out[0]->ptr<int64_t>()[0] = in[0]->numel();
+  }
+};
+
+class ReshapeOp : public CopyLikeOp {
+ public:
+  using CopyLikeOp::CopyLikeOp;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    if (!in.has(0)) fail("input is missing");
+    std::vector<int64_t> want = opset_ < 5 ? node_.attr_ints("shape") : need_const(in, 1, "shape").to_i64();
+    const Shape& s = in.t[0]->shape();
+    bool allowzero = node_.attr_i("allowzero", 0) != 0;
+    int64_t infer = -1, known = 1;
+    Shape o(want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      if (want[i] == 0 && !allowzero) {
+        if (i >= s.size()) fail("shape " + shape_str(want) + " copies dim " + std::to_string(i) + " of " + shape_str(s));
+        o[i] = s[i];
+      } else if (want[i] == -1) {
+        if (infer >= 0) fail("shape " + shape_str(want) + " has more than one -1");
+        infer = static_cast<int64_t>(i);
+        continue;
+      } else {
+        o[i] = want[i];
+      }
+      known *= o[i];
+    }
+    if (infer >= 0) {
+      if (known == 0 || in.t[0]->numel() % known) fail("cannot reshape " + shape_str(s) + " to " + shape_str(want));
+      o[static_cast<size_t>(infer)] = in.t[0]->numel() / known;
+    }
+    if (numel(o) != in.t[0]->numel()) fail("cannot reshape " + shape_str(s) + " to " + shape_str(want));
+    out[0] = {in.t[0]->dtype(), o};
+  }
+};
+
+class FlattenOp : public CopyLikeOp {
+ public:
+  using CopyLikeOp::CopyLikeOp;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    const Shape& s = in.t[0]->shape();
+    int64_t r = static_cast<int64_t>(s.size());
+    int64_t axis = node_.attr_i("axis", 1);
+    if (axis < 0) axis += r;
+    if (axis < 0 || axis > r) fail("axis " + std::to_string(axis) + " out of range for rank " + std::to_string(r));
+    int64_t a = 1;
+    for (int64_t i = 0; i < axis; ++i) a *= s[static_cast<size_t>(i)];
+    out[0] = {in.t[0]->dtype(), {a, a ? in.t[0]->numel() / a : 0}};
+  }
+};
+
+class SqueezeOp : public CopyLikeOp {
+ public:
+  SqueezeOp(const Node& n, int64_t o, bool unsq) : CopyLikeOp(n, o), unsqueeze_(unsq) {}
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    std::vector<int64_t> axes;
+    if (opset_ < 13) axes = node_.attr_ints("axes");
+    else if (in.has(1)) axes = need_const(in, 1, "axes").to_i64();
+    const Shape& s = in.t[0]->shape();
+    Shape o;
+    if (unsqueeze_) {
+      int64_t r = static_cast<int64_t>(s.size() + axes.size());
+      std::vector<bool> ins(static_cast<size_t>(r), false);
+      for (int64_t a : axes) ins[static_cast<size_t>(norm_axis(a, r, node_))] = true;
+      size_t k = 0;
+      for (int64_t i = 0; i < r; ++i) o.push_back(ins[static_cast<size_t>(i)] ? 1 : s[k++]);
+    } else {
+      int64_t r = static_cast<int64_t>(s.size());
+      std::vector<bool> del(s.size(), false);
+      if (axes.empty()) {
+        for (size_t i = 0; i < s.size(); ++i) del[i] = s[i] == 1;
+      } else {
+        for (int64_t a : axes) {
+          size_t k = static_cast<size_t>(norm_axis(a, r, node_));
+          if (s[k] != 1) fail("cannot squeeze axis " + std::to_string(a) + " of shape " + shape_str(s));
+          del[k] = true;
+        }
+      }
+      for (size_t i = 0; i < s.size(); ++i)
+        if (!del[i]) o.push_back(s[i]);
+    }
+    out[0] = {in.t[0]->dtype(), o};
+  }
+  bool unsqueeze_;
+};
+
+class TransposeOp : public Op {
+ public:
+  using Op::Op;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    const Shape& s = in.t[0]->shape();
+    perm_ = node_.attr_ints("perm");
+    if (perm_.empty())
+      for (size_t i = 0; i < s.size(); ++i) perm_.push_back(static_cast<int64_t>(s.size() - 1 - i));
+    if (perm_.size() != s.size()) fail("perm has " + std::to_string(perm_.size()) + " entries for rank " + std::to_string(s.size()));
+    Shape o;
+    for (int64_t p : perm_) o.push_back(s[static_cast<size_t>(norm_axis(p, static_cast<int64_t>(s.size()), node_))]);
+    out[0] = {in.t[0]->dtype(), o};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    const Shape& s = in[0]->shape();
+    const Shape& o = out[0]->shape();
+    const size_t r = s.size(), es = dtype_size(in[0]->dtype());
+    auto ist = contiguous_strides(s);
+    std::vector<int64_t> st(r);  // input stride for each output dim
+    for (size_t i = 0; i < r; ++i) st[i] = ist[static_cast<size_t>(perm_[i] < 0 ? perm_[i] + static_cast<int64_t>(r) : perm_[i])];
+    std::array<std::vector<int64_t>, 1> strides{st};
+    const uint8_t* x = in[0]->ptr<uint8_t>();
+    uint8_t* y = out[0]->ptr<uint8_t>();
+    if (es == 4) {
+      const float* xf = in[0]->ptr<float>();
+      float* yf = out[0]->ptr<float>();
+      broadcast_for_each<1>(o, strides, [&](int64_t oo, const std::array<int64_t, 1>& off, int64_t n, const std::array<int64_t, 1>& sd) {
+        for (int64_t i = 0; i < n; ++i) yf[oo + i] = xf[off[0] + i * sd[0]];
+      });
+      return;
+    }
+    broadcast_for_each<1>(o, strides, [&](int64_t oo, const std::array<int64_t, 1>& off, int64_t n, const std::array<int64_t, 1>& sd) {
+      for (int64_t i = 0; i < n; ++i) std::memcpy(y + (oo + i) * es, x + (off[0] + i * sd[0]) * es, es);
+    });
+  }
+  std::vector<int64_t> perm_;
+};
+
+class ConcatOp : public Op {
+ public:
+  using Op::Op;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    const Tensor* first = nullptr;
+    for (size_t i = 0; i < in.size(); ++i)
+      if (in.has(i)) { first = in.t[i]; break; }
+    if (!first) fail("no inputs");
+    int64_t r = static_cast<int64_t>(first->rank());
+    axis_ = norm_axis(node_.attr_i("axis", 0), r, node_);
+    Shape o = first->shape();
+    o[static_cast<size_t>(axis_)] = 0;
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (!in.has(i)) continue;
+      const Shape& s = in.t[i]->shape();
+      if (static_cast<int64_t>(s.size()) != r || in.t[i]->dtype() != first->dtype())
+        fail("input " + std::to_string(i) + " shape " + shape_str(s) + " does not match " + shape_str(first->shape()));
+      for (int64_t d = 0; d < r; ++d)
+        if (d != axis_ && s[static_cast<size_t>(d)] != first->shape()[static_cast<size_t>(d)])
+          fail("input " + std::to_string(i) + " shape " + shape_str(s) + " does not match " + shape_str(first->shape()));
+      o[static_cast<size_t>(axis_)] += s[static_cast<size_t>(axis_)];
+    }
+    out[0] = {first->dtype(), o};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    const Shape& o = out[0]->shape();
+    const size_t es = dtype_size(out[0]->dtype());
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < axis_; ++d) outer *= o[static_cast<size_t>(d)];
+    for (size_t d = static_cast<size_t>(axis_) + 1; d < o.size(); ++d) inner *= o[d];
+    const int64_t orow = o[static_cast<size_t>(axis_)] * inner * static_cast<int64_t>(es);
+    uint8_t* y = out[0]->ptr<uint8_t>();
+    int64_t off = 0;
+    for (const Tensor* t : in) {
+      if (!t) continue;
+      const int64_t row = t->shape()[static_cast<size_t>(axis_)] * inner * static_cast<int64_t>(es);
+      const uint8_t* x = t->ptr<uint8_t>();
+      for (int64_t k = 0; k < outer; ++k) std::memcpy(y + k * orow + off, x + k * row, static_cast<size_t>(row));
+      off += row;
+    }
+  }
+  int64_t axis_ = 0;
+};
+
+class SplitOp : public Op {
+ public:
+  using Op::Op;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    const Shape& s = in.t[0]->shape();
+    axis_ = norm_axis(node_.attr_i("axis", 0), static_cast<int64_t>(s.size()), node_);
+    std::vector<int64_t> split = opset_ < 13 ? node_.attr_ints("split") : (in.has(1) ? need_const(in, 1, "split").to_i64() : std::vector<int64_t>{});
+    const int64_t dim = s[static_cast<size_t>(axis_)];
+    const int64_t n = static_cast<int64_t>(out.size());
+    if (split.empty()) {
+      int64_t each = (dim + n - 1) / n;
+      for (int64_t i = 0; i < n; ++i) split.push_back(std::min(each, dim - each * i));
+    }
+    int64_t sum = 0;
+    for (int64_t v : split) sum += v;
+    if (static_cast<int64_t>(split.size()) != n || sum != dim)
+      fail("split " + shape_str(split) + " does not divide dim " + std::to_string(dim) + " into " + std::to_string(n));
+    split_ = split;
+    for (size_t i = 0; i < out.size(); ++i) {
+      Shape o = s;
+      o[static_cast<size_t>(axis_)] = split[i];
+      out[i] = {in.t[0]->dtype(), o};
+    }
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    const Shape& s = in[0]->shape();
+    const size_t es = dtype_size(in[0]->dtype());
+    int64_t outer = 1, inner = static_cast<int64_t>(es);
+    for (int64_t d = 0; d < axis_; ++d) outer *= s[static_cast<size_t>(d)];
+    for (size_t d = static_cast<size_t>(axis_) + 1; d < s.size(); ++d) inner *= s[d];
+    const int64_t irow = s[static_cast<size_t>(axis_)] * inner;
+    const uint8_t* x = in[0]->ptr<uint8_t>();
+    int64_t off = 0;
+    for (size_t i = 0; i < out.size(); ++i) {
+      const int64_t row = split_[i] * inner;
+      if (out[i]) {
+        uint8_t* y = out[i]->ptr<uint8_t>();
+        for (int64_t k = 0; k < outer; ++k) std::memcpy(y + k * row, x + k * irow + off, static_cast<size_t>(row));
+      }
+      off += row;
+    }
+  }
+  int64_t axis_ = 0;
+  std::vector<int64_t> split_;
+};
+
+class SliceOp : public Op {
+ public:
+  using Op::Op;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    const Shape& s = in.t[0]->shape();
+    const int64_t r = static_cast<int64_t>(s.size());
+    std::vector<int64_t> starts, ends, axes, steps;
+    if (opset_ < 10) {
+      starts = node_.attr_ints("starts");
+      ends = node_.attr_ints("ends");
+      axes = node_.attr_ints("axes");
+    } else {
+      starts = need_const(in, 1, "starts").to_i64();
+      ends = need_const(in, 2, "ends").to_i64();
+      if (in.has(3)) axes = need_const(in, 3, "axes").to_i64();
+      if (in.has(4)) steps = need_const(in, 4, "steps").to_i64();
+    }
+    if (axes.empty())
+      for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+    if (steps.empty()) steps.assign(starts.size(), 1);
+    if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
+      fail("starts/ends/axes/steps have different lengths");
+    start_.assign(s.size(), 0);
+    step_.assign(s.size(), 1);
+    Shape o = s;
+    for (size_t i = 0; i < starts.size(); ++i) {
+      size_t a = static_cast<size_t>(norm_axis(axes[i], r, node_));
+      int64_t dim = s[a], st = steps[i];
+      if (st == 0) fail("step 0 on axis " + std::to_string(axes[i]));
+      int64_t b = starts[i], e = ends[i];
+      if (b < 0) b += dim;
+      if (e < 0) e += dim;
+      if (st > 0) {
+        b = std::clamp<int64_t>(b, 0, dim);
+        e = std::clamp<int64_t>(e, 0, dim);
+        o[a] = e > b ? (e - b + st - 1) / st : 0;
+      } else {
+        b = std::clamp<int64_t>(b, 0, dim - 1);
+        e = std::clamp<int64_t>(e, -1, dim - 1);
+        o[a] = b > e ? (b - e - st - 1) / (-st) : 0;
+      }
+      start_[a] = b;
+      step_[a] = st;
+    }
+    out[0] = {in.t[0]->dtype(), o};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    const Shape& s = in[0]->shape();
+    const Shape& o = out[0]->shape();
+    const size_t es = dtype_size(in[0]->dtype());
+    auto ist = contiguous_strides(s);
+    std::vector<int64_t> st(s.size());
+    int64_t base = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+      st[i] = ist[i] * step_[i];
+      base += start_[i] * ist[i];
+    }
+    std::array<std::vector<int64_t>, 1> strides{st};
+    const uint8_t* x = in[0]->ptr<uint8_t>() + base * static_cast<int64_t>(es);
+    uint8_t* y = out[0]->ptr<uint8_t>();
+    broadcast_for_each<1>(o, strides, [&](int64_t oo, const std::array<int64_t, 1>& off, int64_t n, const std::array<int64_t, 1>& sd) {
+      if (sd[0] == 1) {
+        std::memcpy(y + oo * static_cast<int64_t>(es), x + off[0] * static_cast<int64_t>(es), static_cast<size_t>(n) * es);
+        return;
+      }
+      for (int64_t i = 0; i < n; ++i) std::memcpy(y + (oo + i) * static_cast<int64_t>(es), x + (off[0] + i * sd[0]) * static_cast<int64_t>(es), es);
+    });
+  }
+  std::vector<int64_t> start_, step_;
+};
+
+class GatherOp : public Op {
+ public:
+  using Op::Op;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    if (!in.has(0) || !in.has(1)) fail("expects 2 inputs");
+    const Shape& s = in.t[0]->shape();
+    axis_ = norm_axis(node_.attr_i("axis", 0), static_cast<int64_t>(s.size()), node_);
+    DType it = in.t[1]->dtype();
+    if (it != DType::i64 && it != DType::i32) fail("indices dtype " + std::string(dtype_name(it)) + " is not supported");
+    Shape o(s.begin(), s.begin() + axis_);
+    for (int64_t d : in.t[1]->shape()) o.push_back(d);
+    o.insert(o.end(), s.begin() + axis_ + 1, s.end());
+    out[0] = {in.t[0]->dtype(), o};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    const Shape& s = in[0]->shape();
+    const size_t es = dtype_size(in[0]->dtype());
+    int64_t outer = 1, inner = static_cast<int64_t>(es);
+    for (int64_t d = 0; d < axis_; ++d) outer *= s[static_cast<size_t>(d)];
+    for (size_t d = static_cast<size_t>(axis_) + 1; d < s.size(); ++d) inner *= s[d];
+    const int64_t dim = s[static_cast<size_t>(axis_)];
+    const int64_t ni = in[1]->numel();
+    const uint8_t* x = in[0]->ptr<uint8_t>();
+    uint8_t* y = out[0]->ptr<uint8_t>();
+    for (int64_t j = 0; j < ni; ++j) {
+      int64_t idx = in[1]->dtype() == DType::i64 ? in[1]->ptr<int64_t>()[j] : in[1]->ptr<int32_t>()[j];
+      if (idx < 0) idx += dim;
+      if (idx < 0 || idx >= dim) fail("index " + std::to_string(idx) + " out of range for dim " + std::to_string(dim));
+      for (int64_t k = 0; k < outer; ++k)
+        std::memcpy(y + (k * ni + j) * inner, x + (k * dim + idx) * inner, static_cast<size_t>(inner));
+    }
+  }
+  int64_t axis_ = 0;
+};
+
+class ExpandOp : public Op {
+ public:
+  using Op::Op;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    Shape want = need_const(in, 1, "shape").to_i64();
+    out[0] = {in.t[0]->dtype(), broadcast_shapes(in.t[0]->shape(), want, node_)};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    const size_t es = dtype_size(in[0]->dtype());
+    std::array<std::vector<int64_t>, 1> st{broadcast_strides(in[0]->shape(), out[0]->shape())};
+    const uint8_t* x = in[0]->ptr<uint8_t>();
+    uint8_t* y = out[0]->ptr<uint8_t>();
+    broadcast_for_each<1>(out[0]->shape(), st, [&](int64_t oo, const std::array<int64_t, 1>& off, int64_t n, const std::array<int64_t, 1>& sd) {
+      for (int64_t i = 0; i < n; ++i) std::memcpy(y + (oo + i) * static_cast<int64_t>(es), x + (off[0] + i * sd[0]) * static_cast<int64_t>(es), es);
+    });
+  }
+};
+
+class TileOp : public Op {
+ public:
+  using Op::Op;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    auto rep = need_const(in, 1, "repeats").to_i64();
+    const Shape& s = in.t[0]->shape();
+    if (rep.size() != s.size()) fail("repeats " + shape_str(rep) + " does not match rank of " + shape_str(s));
+    Shape o = s;
+    for (size_t i = 0; i < s.size(); ++i) o[i] *= rep[i];
+    out[0] = {in.t[0]->dtype(), o};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    const Shape& s = in[0]->shape();
+    const Shape& o = out[0]->shape();
+    const size_t es = dtype_size(in[0]->dtype());
+    auto ist = contiguous_strides(s);
+    auto ost = contiguous_strides(o);
+    const uint8_t* x = in[0]->ptr<uint8_t>();
+    uint8_t* y = out[0]->ptr<uint8_t>();
+    for (int64_t i = 0; i < out[0]->numel(); ++i) {
+      int64_t rem = i, src = 0;
+      for (size_t d = 0; d < o.size(); ++d) {
+        int64_t c = rem / ost[d];
+        rem %= ost[d];
+        src += (c % s[d]) * ist[d];
+      }
+      std::memcpy(y + i * static_cast<int64_t>(es), x + src * static_cast<int64_t>(es), es);
+    }
+  }
+};
+
+class ConstantOfShapeOp : public Op {
+ public:
+  using Op::Op;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    Shape s = need_const(in, 0, "shape").to_i64();
+    value_ = node_.has("value") ? node_.attrs.at("value").t : Tensor::from_f32({1}, {0.f});
+    out[0] = {value_.dtype(), s};
+  }
+  void run(const std::vector<const Tensor*>&, const std::vector<Tensor*>& out, void*) override {
+    const size_t es = dtype_size(value_.dtype());
+    uint8_t* y = out[0]->ptr<uint8_t>();
+    for (int64_t i = 0; i < out[0]->numel(); ++i) std::memcpy(y + i * static_cast<int64_t>(es), value_.data(), es);
+  }
+  Tensor value_;
+};
+
+class ConstantOp : public Op {
+ public:
+  ConstantOp(const Node& n, int64_t o) : Op(n, o) {
+    if (n.has("value")) value_ = n.attrs.at("value").t;
+    else if (n.has("value_float")) value_ = Tensor::from_f32({}, {n.attr_f("value_float", 0)});
+    else if (n.has("value_floats")) { auto v = n.attr_floats("value_floats"); value_ = Tensor::from_f32({static_cast<int64_t>(v.size())}, v); }
+    else if (n.has("value_int")) value_ = Tensor::from_i64({}, {n.attr_i("value_int", 0)});
+    else if (n.has("value_ints")) { auto v = n.attr_ints("value_ints"); value_ = Tensor::from_i64({static_cast<int64_t>(v.size())}, v); }
+    else throw Error(n.label() + ": no supported value attribute (sparse/string constants are not supported)");
+  }
+  void reshape(const OpInputs&, std::vector<TensorSpec>& out) override { out[0] = {value_.dtype(), value_.shape()}; }
+  void run(const std::vector<const Tensor*>&, const std::vector<Tensor*>& out, void*) override {
+    std::memcpy(out[0]->data(), value_.data(), value_.size_bytes());
+  }
+  Tensor value_;
+};
+
+class RangeOp : public Op {
+ public:
+  using Op::Op;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    double s = need_const(in, 0, "start").to_f64().at(0), l = need_const(in, 1, "limit").to_f64().at(0),
+           d = need_const(in, 2, "delta").to_f64().at(0);
+    if (d == 0) fail("delta is 0");
+    int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((l - s) / d)));
+    out[0] = {in.t[0]->dtype(), {n}};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    double s = in[0]->to_f64().at(0), d = in[2]->to_f64().at(0);
+    for (int64_t i = 0; i < out[0]->numel(); ++i) {
+      double v = s + d * static_cast<double>(i);
+      switch (out[0]->dtype()) {
+        case DType::f32: out[0]->ptr<float>()[i] = static_cast<float>(v); break;
+        case DType::i64: out[0]->ptr<int64_t>()[i] = static_cast<int64_t>(v); break;
+        case DType::i32: out[0]->ptr<int32_t>()[i] = static_cast<int32_t>(v); break;
+        default: fail("dtype not supported");
+      }
+    }
+  }
+};
+
+class PadOp : public Op {
+ public:
+  using Op::Op;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    need_f32(in, 0);
+    const Shape& s = in.t[0]->shape();
+    mode_ = node_.attr_s("mode", "constant");
+    if (mode_ != "constant" && mode_ != "reflect" && mode_ != "edge") fail("mode '" + mode_ + "' is not supported");
+    if (opset_ < 11) {
+      pads_ = node_.attr_ints(opset_ < 2 ? "paddings" : "pads");
+      value_ = node_.attr_f("value", 0);
+    } else {
+      pads_ = need_const(in, 1, "pads").to_i64();
+      value_ = in.has(2) ? static_cast<float>(need_const(in, 2, "constant_value").to_f64().at(0)) : 0.f;
+      if (in.has(3)) fail("the axes input is not supported");
+    }
+    if (pads_.size() != 2 * s.size()) fail("pads " + shape_str(pads_) + " does not match rank " + std::to_string(s.size()));
+    Shape o = s;
+    for (size_t i = 0; i < s.size(); ++i) {
+      o[i] += pads_[i] + pads_[i + s.size()];
+      if (o[i] < 0) fail("pads " + shape_str(pads_) + " make a negative dimension");
+      if (mode_ == "reflect" && (pads_[i] >= s[i] || pads_[i + s.size()] >= s[i])) fail("reflect pad larger than the dim");
+    }
+    out[0] = {DType::f32, o};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    const Shape& s = in[0]->shape();
+    const Shape& o = out[0]->shape();
+    const size_t r = s.size();
+    auto ist = contiguous_strides(s);
+    const float* x = in[0]->ptr<float>();
+    float* y = out[0]->ptr<float>();
+    std::vector<int64_t> idx(r, 0);
+    for (int64_t i = 0; i < out[0]->numel(); ++i) {
+      int64_t src = 0;
+      bool inside = true;
+      for (size_t d = 0; d < r; ++d) {
+        int64_t c = idx[d] - pads_[d];
+        if (c < 0 || c >= s[d]) {
+          if (mode_ == "constant") { inside = false; break; }
+          if (mode_ == "edge") c = c < 0 ? 0 : s[d] - 1;
+          else c = c < 0 ? -c : 2 * (s[d] - 1) - c;
+        }
+        src += c * ist[d];
+      }
+      y[i] = inside ? x[src] : value_;
+      for (size_t d = r; d-- > 0;) {
+        if (++idx[d] < o[d]) break;
+        idx[d] = 0;
+      }
+    }
+  }
+  std::string mode_;
+  std::vector<int64_t> pads_;
+  float value_ = 0;
+};
+
+template <class T>
+std::unique_ptr<Op> make(const Node& n, int64_t o) { return std::make_unique<T>(n, o); }
+
+}  // namespace
+
+void register_shape_ops(std::map<std::string, OpFactory>& r) {
+  r["Shape"] = make<ShapeOp>;
+  r["Size"] = make<SizeOp>;
+  r["Reshape"] = make<ReshapeOp>;
+  r["Flatten"] = make<FlattenOp>;
+  r["Squeeze"] = [](const Node& n, int64_t o) -> std::unique_ptr<Op> { return std::make_unique<SqueezeOp>(n, o, false); };
+  r["Unsqueeze"] = [](const Node& n, int64_t o) -> std::unique_ptr<Op> { return std::make_unique<SqueezeOp>(n, o, true); };
+  r["Transpose"] = make<TransposeOp>;
+  r["Concat"] = make<ConcatOp>;
+  r["Split"] = make<SplitOp>;
+  r["Slice"] = make<SliceOp>;
+  r["Gather"] = make<GatherOp>;
+  r["Expand"] = make<ExpandOp>;
+  r["Tile"] = make<TileOp>;
+  r["ConstantOfShape"] = make<ConstantOfShapeOp>;
+  r["Constant"] = make<ConstantOp>;
+  r["Range"] = make<RangeOp>;
+  r["Pad"] = make<PadOp>;
+}
+
+}  // namespace ec

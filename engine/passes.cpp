@@ -1,0 +1,199 @@
+#include "passes.h"
+
+#include <cmath>
+#include <set>
+
+#include "error.h"
+
+namespace ec {
+namespace {
+
+bool is_graph_output(const Graph& g, const std::string& v) {
+  for (auto& o : g.outputs)
+    if (o.name == v) return true;
+  return false;
+}
+
+void rename_input(Graph& g, const std::string& from, const std::string& to) {
+  for (auto& n : g.nodes)
+    for (auto& in : n.inputs)
+      if (in == from) in = to;
+}
+
+const Tensor* init(const Graph& g, const std::string& name) {
+  auto it = g.initializers.find(name);
+  return it == g.initializers.end() ? nullptr : &it->second;
+}
+
+void set_act(Node& n, const std::string& kind, float a = 0, float b = 0) {
+  Attribute s;
+  s.kind = Attribute::Kind::s;
+  s.s = kind;
+  n.attrs["_act"] = s;
+  Attribute fa;
+  fa.kind = Attribute::Kind::f;
+  fa.f = a;
+  n.attrs["_act_a"] = fa;
+  fa.f = b;
+  n.attrs["_act_b"] = fa;
+}
+
+}  // namespace
+
+int constants_to_initializers(Graph& g) {
+  int count = 0;
+  std::vector<Node> kept;
+  for (auto& n : g.nodes) {
+    if (n.op_type == "Constant" && n.domain.empty() && n.outputs.size() == 1 && n.has("value") &&
+        !is_graph_output(g, n.outputs[0])) {
+      g.initializers[n.outputs[0]] = n.attrs.at("value").t;
+      ++count;
+      continue;
+    }
+    kept.push_back(n);
+  }
+  g.nodes = std::move(kept);
+  return count;
+}
+
+int remove_identities(Graph& g) {
+  int count = 0;
+  std::vector<Node> kept;
+  for (auto& n : g.nodes) {
+    bool drop = (n.op_type == "Identity" || n.op_type == "Dropout") && n.domain.empty() && !n.inputs.empty() &&
+                !is_graph_output(g, n.outputs[0]) && (n.outputs.size() == 1 || n.outputs[1].empty());
+    if (drop) {
+      rename_input(g, n.outputs[0], n.inputs[0]);
+      ++count;
+      continue;
+    }
+    kept.push_back(n);
+  }
+  g.nodes = std::move(kept);
+  return count;
+}
+
+int fold_batchnorm(Graph& g) {
+  int count = 0;
+  auto cons = consumers(g);
+  std::set<size_t> dead;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& bn = g.nodes[i];
+    if (bn.op_type != "BatchNormalization" || bn.inputs.size() < 5) continue;
+    if (bn.outputs.size() > 1 && !bn.outputs[1].empty()) continue;
+    const std::string& x = bn.inputs[0];
+    if (cons[x].size() != 1 || is_graph_output(g, x)) continue;
+    // find producer conv
+    size_t ci = g.nodes.size();
+    for (size_t j = 0; j < i; ++j)
+      if (!dead.count(j) && !g.nodes[j].outputs.empty() && g.nodes[j].outputs[0] == x) ci = j;
+    if (ci == g.nodes.size() || g.nodes[ci].op_type != "Conv") continue;
+    Node& conv = g.nodes[ci];
+    const Tensor* w = init(g, conv.in(1));
+    const Tensor *sc = init(g, bn.inputs[1]), *bb = init(g, bn.inputs[2]), *mu = init(g, bn.inputs[3]), *var = init(g, bn.inputs[4]);
+    if (!w || !sc || !bb || !mu || !var || w->dtype() != DType::f32 || cons[conv.in(1)].size() != 1) continue;
+    const int64_t m = w->dim(0);
+    if (sc->numel() != m || bb->numel() != m || mu->numel() != m || var->numel() != m) continue;
+    if (sc->dtype() != DType::f32 || bb->dtype() != DType::f32 || mu->dtype() != DType::f32 || var->dtype() != DType::f32) continue;
+    const Tensor* b = conv.in(2).empty() ? nullptr : init(g, conv.in(2));
+    if (!conv.in(2).empty() && (!b || cons[conv.in(2)].size() != 1)) continue;
+    const float eps = bn.attr_f("epsilon", 1e-5f);
+    Tensor nw = w->clone();
+    Tensor nb(DType::f32, {m});
+    const int64_t per = w->numel() / m;
+    for (int64_t c = 0; c < m; ++c) {
+      const float s = sc->ptr<float>()[c] / std::sqrt(var->ptr<float>()[c] + eps);
+      for (int64_t k = 0; k < per; ++k) nw.ptr<float>()[c * per + k] *= s;
+      const float b0 = b ? b->ptr<float>()[c] : 0.f;
+      nb.ptr<float>()[c] = (b0 - mu->ptr<float>()[c]) * s + bb->ptr<float>()[c];
+    }
+    g.initializers[conv.in(1)] = nw;
+    std::string bias_name = conv.in(2).empty() ? conv.name + "_folded_bias" : conv.in(2);
+    g.initializers[bias_name] = nb;
+    if (conv.inputs.size() < 3) conv.inputs.resize(3);
+    conv.inputs[2] = bias_name;
+    conv.outputs[0] = bn.outputs[0];
+    dead.insert(i);
+    ++count;
+  }
+  std::vector<Node> kept;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (!dead.count(i)) kept.push_back(g.nodes[i]);
+  g.nodes = std::move(kept);
+  return count;
+}
+
+int fuse_activations(Graph& g) {
+  int count = 0;
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    auto cons = consumers(g);
+    for (size_t i = 0; i < g.nodes.size() && !changed; ++i) {
+      Node& p = g.nodes[i];
+      if ((p.op_type != "Conv" && p.op_type != "ConvTranspose" && p.op_type != "Gemm") || p.has("_act")) continue;
+      const std::string& y = p.outputs[0];
+      if (is_graph_output(g, y)) continue;
+      auto& cs = cons[y];
+      if (cs.size() == 2) {  // SiLU: y * Sigmoid(y)
+        size_t a = cs[0], b = cs[1];
+        if (g.nodes[a].op_type != "Sigmoid") std::swap(a, b);
+        Node& sg = g.nodes[a];
+        Node& mul = g.nodes[b];
+        if (sg.op_type != "Sigmoid" || mul.op_type != "Mul" || is_graph_output(g, sg.outputs[0])) continue;
+        if (cons[sg.outputs[0]].size() != 1) continue;
+        bool ok = (mul.inputs[0] == y && mul.inputs[1] == sg.outputs[0]) || (mul.inputs[1] == y && mul.inputs[0] == sg.outputs[0]);
+        if (!ok) continue;
+        set_act(p, "silu");
+        p.outputs[0] = mul.outputs[0];
+        size_t hi = std::max(a, b), lo = std::min(a, b);
+        g.nodes.erase(g.nodes.begin() + static_cast<long>(hi));
+        g.nodes.erase(g.nodes.begin() + static_cast<long>(lo));
+        ++count;
+        changed = true;
+        continue;
+      }
+      if (cs.size() != 1) continue;
+      Node& act = g.nodes[cs[0]];
+      const std::string& t = act.op_type;
+      if (t == "Relu") set_act(p, "relu");
+      else if (t == "LeakyRelu") set_act(p, "leaky_relu", act.attr_f("alpha", 0.01f));
+      else if (t == "Sigmoid") set_act(p, "sigmoid");
+      else if (t == "HardSigmoid") set_act(p, "hard_sigmoid", act.attr_f("alpha", 0.2f), act.attr_f("beta", 0.5f));
+      else if (t == "HardSwish") set_act(p, "hard_swish");
+      else if (t == "Tanh") set_act(p, "tanh");
+      else if (t == "Clip") {
+        float lo = -INFINITY, hi = INFINITY;
+        if (act.has("min") || act.has("max") || act.inputs.size() == 1) {
+          lo = act.attr_f("min", -INFINITY);
+          hi = act.attr_f("max", INFINITY);
+        } else {
+          const Tensor* tmin = act.in(1).empty() ? nullptr : init(g, act.in(1));
+          const Tensor* tmax = act.in(2).empty() ? nullptr : init(g, act.in(2));
+          if ((!act.in(1).empty() && !tmin) || (!act.in(2).empty() && !tmax)) continue;
+          if (tmin) lo = static_cast<float>(tmin->to_f64().at(0));
+          if (tmax) hi = static_cast<float>(tmax->to_f64().at(0));
+        }
+        set_act(p, "clip", lo, hi);
+      } else {
+        continue;
+      }
+      p.outputs[0] = act.outputs[0];
+      g.nodes.erase(g.nodes.begin() + static_cast<long>(cs[0]));
+      ++count;
+      changed = true;
+    }
+  }
+  return count;
+}
+
+std::string optimize_for_native(Graph& g) {
+  int c = constants_to_initializers(g);
+  int id = remove_identities(g);
+  int bn = fold_batchnorm(g);
+  int act = fuse_activations(g);
+  return std::to_string(c) + " constants, " + std::to_string(id) + " identities removed, " + std::to_string(bn) +
+         " BN folded, " + std::to_string(act) + " activations fused";
+}
+
+}  // namespace ec
