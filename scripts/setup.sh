@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian/Ubuntu (Jetson included) to a built edgecompress and its demo:
+#   ./scripts/setup.sh            install packages, fetch models, build (Release), run the demo
+#   ./scripts/setup.sh --no-demo  the same without the demo
+#   ./scripts/setup.sh --deps     only install packages and fetch models
+# Idempotent: installed packages, cached models and an up-to-date build are reused.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+mode=${1:-all}
+
+log() { printf '[setup] %s\n' "$*"; }
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libeigen3-dev libonnx-dev libprotobuf-dev
+  libopencv-dev opencv-doc
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  libyaml-cpp-dev libi2c-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  dataset-fashion-mnist
+)
+
+install_packages() {
+  local sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  # Node.js and npm fetch the models (npm pack) and run the ONNX Runtime peer; keep an existing install.
+  if ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    log "packages: all ${#packages[@]} present"
+    return
+  fi
+  log "packages: installing ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+sha_ok() { [[ $2 == "-" ]] || [[ $(sha256sum "$1" | cut -d' ' -f1) == "$2" ]]; }
+
+fetch_assets() {
+  local cache="$root/.cache/npm"
+  mkdir -p "$cache" "$root/models"
+  while IFS=$'\t' read -r kind src inner sha dest; do
+    [[ -z $kind || $kind == \#* ]] && continue
+    if [[ -f $dest ]] && sha_ok "$dest" "$sha"; then continue; fi
+    case $kind in
+      npm)
+        local tgz
+        tgz=$(ls "$cache"/*.tgz 2>/dev/null | grep -F "$(echo "${src%@*}" | tr '/' '-')-${src##*@}.tgz" || true)
+        if [[ -z $tgz ]]; then
+          log "fetching $src (npm pack)"
+          (cd "$cache" && npm pack --silent "$src" >/dev/null)
+          tgz=$(ls "$cache"/*.tgz | grep -F "${src##*@}.tgz" | head -n 1)
+        fi
+        local tmp
+        tmp=$(mktemp -d)
+        tar -xzf "$tgz" -C "$tmp" "$inner"
+        mv "$tmp/$inner" "$dest"
+        rm -rf "$tmp"
+        ;;
+      deb)
+        if [[ ! -f $inner ]]; then
+          echo "[setup] $inner is missing: install Debian package $src" >&2
+          exit 1
+        fi
+        cp "$inner" "$dest"
+        ;;
+    esac
+    if ! sha_ok "$dest" "$sha"; then
+      echo "[setup] $dest: SHA-256 $(sha256sum "$dest" | cut -d' ' -f1) differs from the expected $sha" >&2
+      rm -f "$dest"
+      exit 1
+    fi
+    log "ok $dest"
+  done <configs/assets.tsv
+  log "models and videos checked (configs/assets.tsv)"
+}
+
+build() {
+  local jobs
+  jobs=$(nproc)
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build -j "$jobs"
+}
+
+demo() {
+  log "demo: inspect and bench BlazeFace-128 (native vs OpenCV DNN, same seeded input)"
+  ./build/edgecompress inspect models/blazeface128.onnx --no-layers
+  ./build/edgecompress bench --model models/blazeface128.onnx --backend native,opencv --threads "$(nproc)" --runs 50 --compare-outputs
+}
+
+install_packages
+fetch_assets
+[[ $mode == --deps ]] && exit 0
+build
+[[ $mode == --no-demo ]] && exit 0
+demo

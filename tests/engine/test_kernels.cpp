@@ -1,0 +1,457 @@
+// Every native kernel against a naive loop implementation over swept shapes (groups, strides, pads,
+// dilations, odd sizes, broadcasting), at 1 and 2 threads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "helpers.h"
+#include "naive.h"
+
+using namespace ec;
+using namespace ec::test;
+
+namespace {
+
+struct ConvCase {
+  int64_t n, c, h, w, m, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, group;
+  bool bias;
+};
+
+}  // namespace
+
+TEST(Conv, MatchesNaiveOverSweptShapes) {
+  std::vector<ConvCase> cases = {
+      {1, 3, 17, 13, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},    // plain 3x3 same
+      {2, 4, 9, 11, 6, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 1, false},    // stride 2, batch 2, no bias
+      {1, 6, 10, 10, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 6, true},    // depthwise
+      {1, 8, 15, 15, 8, 5, 5, 2, 2, 1, 2, 2, 1, 1, 1, 8, true},    // depthwise 5x5 stride 2, asymmetric pads
+      {1, 8, 12, 12, 16, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, true},   // pointwise
+      {1, 8, 12, 12, 12, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 2, true},   // grouped + dilation 2
+      {1, 4, 7, 9, 4, 3, 2, 2, 1, 0, 1, 1, 0, 1, 3, 4, false},     // depthwise, non-square kernel, dilation
+      {1, 3, 31, 29, 5, 7, 7, 3, 3, 3, 3, 3, 3, 1, 1, 1, true},    // big kernel, stride 3, odd sizes
+      {1, 16, 20, 20, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  // > one column block per group
+      {1, 6, 5, 5, 9, 2, 2, 1, 1, 0, 0, 1, 1, 1, 1, 3, true},      // grouped with channel multiplier
+  };
+  int idx = 0;
+  for (const ConvCase& k : cases) {
+    for (int threads : {1, 2}) {
+      Tensor x = random_tensor({k.n, k.c, k.h, k.w}, 10 + idx);
+      Tensor w = random_tensor({k.m, k.c / k.group, k.kh, k.kw}, 20 + idx);
+      Tensor b = random_tensor({k.m}, 30 + idx);
+      std::vector<Operand> ops = {in(x), cst(w)};
+      if (k.bias) ops.push_back(cst(b));
+      auto y = run_single("Conv", ops,
+                          {{"strides", attr_ints({k.sh, k.sw})},
+                           {"pads", attr_ints({k.pt, k.pl, k.pb, k.pr})},
+                           {"dilations", attr_ints({k.dh, k.dw})},
+                           {"group", attr_i(k.group)}},
+                          1, 13, threads);
+      Tensor ref = naive::conv2d(x, w, k.bias ? &b : nullptr, {k.sh, k.sw}, {k.pt, k.pl, k.pb, k.pr}, {k.dh, k.dw}, k.group);
+      EXPECT_LT(max_abs_diff(ref, y[0]), 1e-4) << "case " << idx << " threads " << threads;
+    }
+    ++idx;
+  }
+}
+
+TEST(Conv, OneDimensionalAndAutoPad) {
+  Tensor x = random_tensor({1, 4, 23}, 1);
+  Tensor w = random_tensor({5, 4, 3}, 2);
+  auto y = run_single("Conv", {in(x), cst(w)}, {{"auto_pad", attr_s("SAME_UPPER")}, {"strides", attr_ints({2})}});
+  ASSERT_EQ(shape_str(y[0].shape()), "[1,5,12]");
+  Tensor x4 = x.clone(), w4 = w.clone();
+  x4.reshape({1, 4, 1, 23});
+  w4.reshape({5, 4, 1, 3});
+  // SAME_UPPER: total pad = (12-1)*2 + 3 - 23 = 2 -> 1 left, 1 right
+  Tensor ref = naive::conv2d(x4, w4, nullptr, {1, 2}, {0, 1, 0, 1}, {1, 1}, 1);
+  ref.reshape({1, 5, 12});
+  EXPECT_LT(max_abs_diff(ref, y[0]), 1e-4);
+}
+
+TEST(Conv, FusedActivationsMatchUnfusedGraph) {
+  // Conv -> BN -> activation: the optimized graph folds BN and fuses the activation.
+  const std::vector<std::pair<std::string, std::map<std::string, Attribute>>> acts = {
+      {"Relu", {}}, {"LeakyRelu", {{"alpha", attr_f(0.1f)}}}, {"Sigmoid", {}}, {"HardSigmoid", {}},
+      {"HardSwish", {}}, {"Tanh", {}}, {"Clip", {}}, {"SiLU", {}}};
+  int i = 0;
+  for (auto& [act, attrs] : acts) {
+    Model m;
+    m.opsets[""] = 13;
+    m.graph.inputs.push_back(value("x", DType::f32, {1, 8, 9, 9}));
+    m.graph.initializers["w"] = random_tensor({12, 8, 3, 3}, 40 + i);
+    m.graph.initializers["b"] = random_tensor({12}, 41 + i);
+    m.graph.initializers["scale"] = random_tensor({12}, 42 + i, 0.5f, 1.5f);
+    m.graph.initializers["shift"] = random_tensor({12}, 43 + i);
+    m.graph.initializers["mean"] = random_tensor({12}, 44 + i);
+    m.graph.initializers["var"] = random_tensor({12}, 45 + i, 0.1f, 2.f);
+    Node conv{"conv", "Conv", "", {"x", "w", "b"}, {"c"}, {{"pads", attr_ints({1, 1, 1, 1})}}};
+    Node bn{"bn", "BatchNormalization", "", {"c", "scale", "shift", "mean", "var"}, {"z"}, {}};
+    m.graph.nodes = {conv, bn};
+    if (act == "SiLU") {
+      m.graph.nodes.push_back(Node{"sig", "Sigmoid", "", {"z"}, {"s"}, {}});
+      m.graph.nodes.push_back(Node{"mul", "Mul", "", {"z", "s"}, {"y"}, {}});
+    } else if (act == "Clip") {
+      m.graph.initializers["lo"] = Tensor::from_f32({}, {0.f});
+      m.graph.initializers["hi"] = Tensor::from_f32({}, {0.5f});
+      m.graph.nodes.push_back(Node{"act", "Clip", "", {"z", "lo", "hi"}, {"y"}, {}});
+    } else {
+      m.graph.nodes.push_back(Node{"act", act, "", {"z"}, {"y"}, attrs});
+    }
+    m.graph.outputs.push_back(value("y", DType::f32, {1, 12, 9, 9}));
+    Tensor x = random_tensor({1, 8, 9, 9}, 50 + i, -2, 2);
+    auto fused = run_model(m, {x}, "native", 2, true);
+    auto plain = run_model(m, {x}, "native", 1, false);
+    EXPECT_LT(max_abs_diff(plain[0], fused[0]), 1e-4) << act;
+    ++i;
+  }
+}
+
+TEST(ConvTranspose, MatchesNaive) {
+  struct Case { int64_t c, h, w, m, k, s, p, d, op, g; };
+  std::vector<Case> cases = {{4, 5, 6, 3, 3, 2, 1, 1, 1, 1}, {6, 4, 4, 6, 4, 2, 1, 1, 0, 2}, {2, 7, 3, 5, 2, 1, 0, 2, 0, 1},
+                             {8, 3, 3, 8, 3, 3, 0, 1, 2, 8}};
+  int i = 0;
+  for (auto& k : cases) {
+    Tensor x = random_tensor({1, k.c, k.h, k.w}, 60 + i);
+    Tensor w = random_tensor({k.c, k.m / k.g, k.k, k.k}, 61 + i);
+    Tensor b = random_tensor({k.m}, 62 + i);
+    auto y = run_single("ConvTranspose", {in(x), cst(w), cst(b)},
+                        {{"strides", attr_ints({k.s, k.s})}, {"pads", attr_ints({k.p, k.p, k.p, k.p})},
+                         {"dilations", attr_ints({k.d, k.d})}, {"output_padding", attr_ints({k.op, k.op})},
+                         {"group", attr_i(k.g)}},
+                        1, 13, 2);
+    Tensor ref = naive::conv_transpose2d(x, w, &b, {k.s, k.s}, {k.p, k.p, k.p, k.p}, {k.d, k.d}, {k.op, k.op}, k.g);
+    EXPECT_LT(max_abs_diff(ref, y[0]), 1e-4) << "case " << i;
+    ++i;
+  }
+}
+
+TEST(Pool, MaxAndAverageMatchNaive) {
+  struct Case { int64_t h, w, k, s, p, d; bool ceil, count_pad; };
+  std::vector<Case> cases = {{8, 8, 2, 2, 0, 1, false, false}, {9, 7, 3, 2, 1, 1, false, false}, {9, 7, 3, 2, 1, 1, true, false},
+                             {10, 10, 3, 1, 1, 1, false, true}, {11, 13, 2, 3, 0, 1, true, true}, {12, 12, 3, 2, 0, 2, false, false}};
+  int i = 0;
+  for (auto& k : cases) {
+    for (bool is_max : {true, false}) {
+      if (!is_max && k.d != 1) continue;
+      Tensor x = random_tensor({2, 3, k.h, k.w}, 70 + i);
+      std::map<std::string, Attribute> a = {{"kernel_shape", attr_ints({k.k, k.k})}, {"strides", attr_ints({k.s, k.s})},
+                                            {"pads", attr_ints({k.p, k.p, k.p, k.p})}, {"ceil_mode", attr_i(k.ceil)}};
+      if (is_max) a["dilations"] = attr_ints({k.d, k.d});
+      else a["count_include_pad"] = attr_i(k.count_pad);
+      auto y = run_single(is_max ? "MaxPool" : "AveragePool", {in(x)}, a, 1, 13, 2);
+      Tensor ref = naive::pool2d(x, is_max, {k.k, k.k}, {k.s, k.s}, {k.p, k.p, k.p, k.p}, {k.d, k.d}, y[0].dim(2), y[0].dim(3), k.count_pad);
+      // output sizes by the ONNX formula, independently
+      auto osz = [&](int64_t in_len) {
+        double v = static_cast<double>(in_len + 2 * k.p - k.d * (k.k - 1) - 1) / static_cast<double>(k.s) + 1;
+        int64_t o = static_cast<int64_t>(k.ceil ? std::ceil(v) : std::floor(v));
+        if (k.ceil && (o - 1) * k.s >= in_len + k.p) --o;
+        return o;
+      };
+      EXPECT_EQ(y[0].dim(2), osz(k.h)) << "case " << i;
+      EXPECT_EQ(y[0].dim(3), osz(k.w)) << "case " << i;
+      EXPECT_LT(max_abs_diff(ref, y[0]), 1e-5) << (is_max ? "max" : "avg") << " case " << i;
+    }
+    ++i;
+  }
+  Tensor x = random_tensor({2, 5, 7, 3}, 99);
+  auto g = run_single("GlobalAveragePool", {in(x)}, {});
+  ASSERT_EQ(shape_str(g[0].shape()), "[2,5,1,1]");
+  for (int64_t p = 0; p < 10; ++p) {
+    double s = 0;
+    for (int64_t i2 = 0; i2 < 21; ++i2) s += x.ptr<float>()[p * 21 + i2];
+    EXPECT_NEAR(g[0].ptr<float>()[p], s / 21, 1e-5);
+  }
+}
+
+TEST(Gemm, TransposesAlphaBetaAndBroadcastC) {
+  for (int ta : {0, 1})
+    for (int tb : {0, 1}) {
+      int64_t M = 7, K = 13, N = 5;
+      Tensor a = random_tensor(ta ? Shape{K, M} : Shape{M, K}, 80 + ta);
+      Tensor b = random_tensor(tb ? Shape{N, K} : Shape{K, N}, 82 + tb);
+      Tensor c = random_tensor({N}, 84);
+      auto y = run_single("Gemm", {in(a), cst(b), cst(c)},
+                          {{"transA", attr_i(ta)}, {"transB", attr_i(tb)}, {"alpha", attr_f(0.5f)}, {"beta", attr_f(2.f)}});
+      Tensor ref(DType::f32, {M, N});
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          double s = 0;
+          for (int64_t k = 0; k < K; ++k)
+            s += static_cast<double>(ta ? a.ptr<float>()[k * M + i] : a.ptr<float>()[i * K + k]) *
+                 (tb ? b.ptr<float>()[j * K + k] : b.ptr<float>()[k * N + j]);
+          ref.ptr<float>()[i * N + j] = static_cast<float>(0.5 * s + 2.0 * c.ptr<float>()[j]);
+        }
+      EXPECT_LT(max_abs_diff(ref, y[0]), 1e-4) << ta << tb;
+    }
+}
+
+TEST(MatMul, BroadcastBatchesAndVectors) {
+  struct Case { Shape a, b, out; };
+  std::vector<Case> cases = {{{3, 4}, {4, 5}, {3, 5}}, {{2, 3, 4}, {4, 6}, {2, 3, 6}}, {{2, 1, 3, 4}, {5, 4, 2}, {2, 5, 3, 2}},
+                             {{1, 7, 8}, {3, 8, 2}, {3, 7, 2}}};
+  int i = 0;
+  for (auto& k : cases) {
+    Tensor a = random_tensor(k.a, 90 + i), b = random_tensor(k.b, 91 + i);
+    auto y = run_single("MatMul", {in(a), in(b)}, {}, 1, 13, 2);
+    EXPECT_LT(max_abs_diff(naive::matmul(a, b, k.out), y[0]), 1e-4) << i;
+    ++i;
+  }
+  Tensor v = random_tensor({4}, 5), m2 = random_tensor({4, 3}, 6);
+  auto y = run_single("MatMul", {in(v), in(m2)}, {});
+  ASSERT_EQ(shape_str(y[0].shape()), "[3]");
+  for (int j = 0; j < 3; ++j) {
+    double s = 0;
+    for (int k = 0; k < 4; ++k) s += v.ptr<float>()[k] * m2.ptr<float>()[k * 3 + j];
+    EXPECT_NEAR(y[0].ptr<float>()[j], s, 1e-5);
+  }
+}
+
+TEST(Binary, BroadcastingMatchesNaive) {
+  std::vector<std::pair<Shape, Shape>> shapes = {{{2, 3, 4, 5}, {2, 3, 4, 5}}, {{2, 3, 4, 5}, {1, 3, 1, 1}}, {{2, 3, 4, 5}, {5}},
+                                                 {{3, 1, 5}, {1, 4, 1}}, {{1}, {2, 3}}, {{4, 1}, {3}}, {{2, 3, 1, 7}, {3, 6, 1}}};
+  struct OpDef { const char* name; float (*f)(float, float); };
+  const OpDef ops[] = {{"Add", [](float a, float b) { return a + b; }}, {"Sub", [](float a, float b) { return a - b; }},
+                       {"Mul", [](float a, float b) { return a * b; }}, {"Div", [](float a, float b) { return a / b; }},
+                       {"Max", [](float a, float b) { return std::max(a, b); }}, {"Min", [](float a, float b) { return std::min(a, b); }},
+                       {"Pow", [](float a, float b) { return std::pow(a, b); }}};
+  int i = 0;
+  for (auto& [sa, sb] : shapes) {
+    Tensor a = random_tensor(sa, 100 + i, 0.5f, 2.f), b = random_tensor(sb, 200 + i, 0.5f, 2.f);
+    for (const OpDef& op : ops) {
+      auto y = run_single(op.name, {in(a), in(b)}, {});
+      Shape out = naive::broadcast(sa, sb);
+      EXPECT_LT(max_abs_diff(naive::binary(a, b, out, op.f), y[0]), 1e-5) << op.name << " " << shape_str(sa) << shape_str(sb);
+    }
+    ++i;
+  }
+  // PRelu with a per-channel slope
+  Tensor x = random_tensor({1, 4, 3, 3}, 7), slope = random_tensor({4, 1, 1}, 8);
+  auto y = run_single("PRelu", {in(x), cst(slope)}, {});
+  EXPECT_LT(max_abs_diff(naive::binary(x, slope, x.shape(), [](float a, float s) { return a >= 0 ? a : a * s; }), y[0]), 1e-6);
+}
+
+TEST(Unary, ActivationsMatchFormulas) {
+  Tensor x = random_tensor({3, 17}, 11, -7.f, 7.f);
+  struct U { const char* name; std::map<std::string, Attribute> attrs; float (*f)(float); };
+  std::vector<U> us = {
+      {"Relu", {}, [](float v) { return v > 0 ? v : 0.f; }},
+      {"LeakyRelu", {{"alpha", attr_f(0.2f)}}, [](float v) { return v >= 0 ? v : 0.2f * v; }},
+      {"Sigmoid", {}, [](float v) { return 1.f / (1.f + std::exp(-v)); }},
+      {"HardSigmoid", {}, [](float v) { return std::min(1.f, std::max(0.f, 0.2f * v + 0.5f)); }},
+      {"HardSwish", {}, [](float v) { return v * std::min(1.f, std::max(0.f, v / 6.f + 0.5f)); }},
+      {"Tanh", {}, [](float v) { return std::tanh(v); }},
+      {"Exp", {}, [](float v) { return std::exp(v); }},
+      {"Neg", {}, [](float v) { return -v; }},
+      {"Abs", {}, [](float v) { return std::fabs(v); }},
+      {"Elu", {}, [](float v) { return v >= 0 ? v : std::exp(v) - 1.f; }},
+  };
+  for (auto& u : us) {
+    auto y = run_single(u.name, {in(x)}, u.attrs);
+    Tensor ref(DType::f32, x.shape());
+    for (int64_t i = 0; i < x.numel(); ++i) ref.ptr<float>()[i] = u.f(x.ptr<float>()[i]);
+    EXPECT_LT(max_abs_diff(ref, y[0]), 1e-5) << u.name;
+  }
+  Tensor pos = random_tensor({9}, 12, 0.1f, 9.f);
+  auto sq = run_single("Sqrt", {in(pos)}, {});
+  for (int i = 0; i < 9; ++i) EXPECT_FLOAT_EQ(sq[0].ptr<float>()[i], std::sqrt(pos.ptr<float>()[i]));
+  // Clip: opset 11+ bounds as inputs, opset 6 as attributes
+  auto c13 = run_single("Clip", {in(x), cst(Tensor::from_f32({}, {-1.f})), cst(Tensor::from_f32({}, {2.f}))}, {});
+  auto c6 = run_single("Clip", {in(x)}, {{"min", attr_f(-1.f)}, {"max", attr_f(2.f)}}, 1, 6 + 1);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    float r = std::min(2.f, std::max(-1.f, x.ptr<float>()[i]));
+    EXPECT_EQ(c13[0].ptr<float>()[i], r);
+    EXPECT_EQ(c6[0].ptr<float>()[i], r);
+  }
+}
+
+TEST(Movement, TransposeConcatSplitSliceMatchNaive) {
+  Tensor x = random_tensor({2, 3, 4, 5}, 13);
+  for (std::vector<int64_t> perm : {std::vector<int64_t>{0, 2, 3, 1}, {3, 2, 1, 0}, {1, 0, 3, 2}, {0, 1, 2, 3}}) {
+    auto y = run_single("Transpose", {in(x)}, {{"perm", attr_ints(perm)}});
+    EXPECT_EQ(max_abs_diff(naive::transpose(x, perm), y[0]), 0.0);
+  }
+  // Concat along each axis == split back
+  for (int64_t axis = 0; axis < 4; ++axis) {
+    Shape sb = x.shape();
+    sb[static_cast<size_t>(axis)] = 2;
+    Tensor b = random_tensor(sb, 14);
+    auto cat = run_single("Concat", {in(x), in(b)}, {{"axis", attr_i(axis - 4)}});
+    int64_t n0 = x.shape()[static_cast<size_t>(axis)];
+    auto parts = run_single("Split", {in(cat[0]), cst(Tensor::from_i64({2}, {n0, 2}))}, {{"axis", attr_i(axis)}}, 2);
+    EXPECT_EQ(max_abs_diff(x, parts[0]), 0.0) << axis;
+    EXPECT_EQ(max_abs_diff(b, parts[1]), 0.0) << axis;
+    // check one element of the concat by index arithmetic
+    auto idx = naive::unravel(cat[0].numel() - 1, cat[0].shape());
+    EXPECT_EQ(cat[0].ptr<float>()[cat[0].numel() - 1], b.ptr<float>()[b.numel() - 1]);
+    (void)idx;
+  }
+  // Slice with negative indices and steps, like x[:, 2:0:-1, ::2, -3:]
+  auto s = run_single("Slice", {in(x), cst(Tensor::from_i64({3}, {2, 0, -3})), cst(Tensor::from_i64({3}, {0, INT64_MAX, INT64_MAX})),
+                                cst(Tensor::from_i64({3}, {1, 2, 3})), cst(Tensor::from_i64({3}, {-1, 2, 1}))},
+                      {});
+  ASSERT_EQ(shape_str(s[0].shape()), "[2,2,2,3]");
+  for (int64_t i = 0; i < s[0].numel(); ++i) {
+    auto o = naive::unravel(i, s[0].shape());
+    int64_t a = o[0], c = 2 - o[1], h = o[2] * 2, w = 2 + o[3];
+    EXPECT_EQ(s[0].ptr<float>()[i], x.ptr<float>()[((a * 3 + c) * 4 + h) * 5 + w]);
+  }
+  // Gather on axis 1 with negative indices, 2-D indices
+  auto g = run_single("Gather", {in(x), cst(Tensor::from_i64({2, 2}, {0, -1, 1, 1}))}, {{"axis", attr_i(1)}});
+  ASSERT_EQ(shape_str(g[0].shape()), "[2,2,2,4,5]");
+  const int64_t idxs[] = {0, 2, 1, 1};
+  for (int64_t i = 0; i < g[0].numel(); ++i) {
+    auto o = naive::unravel(i, g[0].shape());
+    int64_t c = idxs[o[1] * 2 + o[2]];
+    EXPECT_EQ(g[0].ptr<float>()[i], x.ptr<float>()[((o[0] * 3 + c) * 4 + o[3]) * 5 + o[4]]);
+  }
+}
+
+TEST(Movement, ReshapeFamily) {
+  Tensor x = random_tensor({2, 3, 4}, 15);
+  auto r = run_single("Reshape", {in(x), cst(Tensor::from_i64({3}, {0, -1, 2}))}, {});
+  EXPECT_EQ(shape_str(r[0].shape()), "[2,6,2]");
+  auto f = run_single("Flatten", {in(x)}, {{"axis", attr_i(2)}});
+  EXPECT_EQ(shape_str(f[0].shape()), "[6,4]");
+  auto u = run_single("Unsqueeze", {in(x), cst(Tensor::from_i64({2}, {0, -1}))}, {});
+  EXPECT_EQ(shape_str(u[0].shape()), "[1,2,3,4,1]");
+  auto sq = run_single("Squeeze", {in(u[0]), cst(Tensor::from_i64({1}, {4}))}, {});
+  EXPECT_EQ(shape_str(sq[0].shape()), "[1,2,3,4]");
+  auto u11 = run_single("Unsqueeze", {in(x)}, {{"axes", attr_ints({1})}}, 1, 11);
+  EXPECT_EQ(shape_str(u11[0].shape()), "[2,1,3,4]");
+  for (auto* t : {&r[0], &f[0], &u[0], &sq[0], &u11[0]}) EXPECT_EQ(std::memcmp(t->data(), x.data(), x.size_bytes()), 0);
+}
+
+TEST(Pad, ConstantReflectEdge) {
+  Tensor x = random_tensor({1, 2, 3, 4}, 16);
+  std::vector<int64_t> pads = {0, 0, 1, 2, 0, 1, 2, 1};
+  for (std::string mode : {"constant", "reflect", "edge"}) {
+    auto y = run_single("Pad", {in(x), cst(Tensor::from_i64({8}, pads)), cst(Tensor::from_f32({}, {0.5f}))}, {{"mode", attr_s(mode)}});
+    ASSERT_EQ(shape_str(y[0].shape()), "[1,3,6,7]");
+    for (int64_t i = 0; i < y[0].numel(); ++i) {
+      auto o = naive::unravel(i, y[0].shape());
+      int64_t c = o[1], h = o[2] - 1, w = o[3] - 2;
+      bool inside = c < 2 && h >= 0 && h < 3 && w >= 0 && w < 4;
+      float want;
+      if (mode == "constant") {
+        want = inside ? x.ptr<float>()[(c * 3 + h) * 4 + w] : 0.5f;
+      } else {
+        auto fix = [&](int64_t v, int64_t n) {
+          if (mode == "edge") return std::clamp<int64_t>(v, 0, n - 1);
+          return v < 0 ? -v : v >= n ? 2 * (n - 1) - v : v;
+        };
+        c = fix(c, 2);
+        want = x.ptr<float>()[(c * 3 + fix(h, 3)) * 4 + fix(w, 4)];
+      }
+      EXPECT_EQ(y[0].ptr<float>()[i], want) << mode << " at " << i;
+    }
+  }
+}
+
+TEST(Resize, NearestAndLinearMatchFormulas) {
+  Tensor x = random_tensor({1, 2, 5, 7}, 17);
+  struct Case { std::string mode, coord, nearest; Shape out; };
+  std::vector<Case> cases = {{"nearest", "asymmetric", "floor", {1, 2, 10, 14}}, {"nearest", "half_pixel", "round_prefer_floor", {1, 2, 8, 9}},
+                             {"linear", "half_pixel", "", {1, 2, 10, 14}}, {"linear", "align_corners", "", {1, 2, 9, 4}},
+                             {"linear", "pytorch_half_pixel", "", {1, 2, 3, 11}}, {"linear", "asymmetric", "", {1, 2, 7, 7}}};
+  for (auto& k : cases) {
+    std::map<std::string, Attribute> a = {{"mode", attr_s(k.mode)}, {"coordinate_transformation_mode", attr_s(k.coord)}};
+    if (!k.nearest.empty()) a["nearest_mode"] = attr_s(k.nearest);
+    auto y = run_single("Resize", {in(x), none(), none(), cst(Tensor::from_i64({4}, k.out))}, a);
+    ASSERT_EQ(shape_str(y[0].shape()), shape_str(k.out));
+    auto src = [&](int64_t o, int64_t in_len, int64_t out_len) -> double {
+      double s = static_cast<double>(out_len) / static_cast<double>(in_len);
+      if (k.coord == "asymmetric") return o / s;
+      if (k.coord == "align_corners") return out_len > 1 ? o * (in_len - 1.0) / (out_len - 1.0) : 0;
+      if (k.coord == "pytorch_half_pixel" && out_len == 1) return 0;
+      return (o + 0.5) / s - 0.5;
+    };
+    for (int64_t i = 0; i < y[0].numel(); ++i) {
+      auto o = naive::unravel(i, k.out);
+      double sy = src(o[2], 5, k.out[2]), sx = src(o[3], 7, k.out[3]);
+      const float* plane = x.ptr<float>() + o[1] * 35;
+      double want;
+      if (k.mode == "nearest") {
+        auto pick = [&](double v, int64_t n) {
+          int64_t r = k.nearest == "floor" ? static_cast<int64_t>(std::floor(v))
+                                           : (v - std::floor(v) == 0.5 ? static_cast<int64_t>(std::floor(v)) : static_cast<int64_t>(std::lround(v)));
+          return std::clamp<int64_t>(r, 0, n - 1);
+        };
+        want = plane[pick(sy, 5) * 7 + pick(sx, 7)];
+      } else {
+        sy = std::clamp(sy, 0.0, 4.0);
+        sx = std::clamp(sx, 0.0, 6.0);
+        int64_t y0 = static_cast<int64_t>(sy), x0 = static_cast<int64_t>(sx);
+        int64_t y1 = std::min<int64_t>(y0 + 1, 4), x1 = std::min<int64_t>(x0 + 1, 6);
+        double fy = sy - y0, fx = sx - x0;
+        want = (1 - fy) * ((1 - fx) * plane[y0 * 7 + x0] + fx * plane[y0 * 7 + x1]) + fy * ((1 - fx) * plane[y1 * 7 + x0] + fx * plane[y1 * 7 + x1]);
+      }
+      EXPECT_NEAR(y[0].ptr<float>()[i], want, 1e-5) << k.mode << " " << k.coord << " at " << i;
+    }
+  }
+  // Upsample (opset 9) with scales: nearest, asymmetric + floor
+  auto up = run_single("Upsample", {in(x), cst(Tensor::from_f32({4}, {1, 1, 2, 2}))}, {{"mode", attr_s("nearest")}}, 1, 9);
+  ASSERT_EQ(shape_str(up[0].shape()), "[1,2,10,14]");
+  EXPECT_EQ(up[0].ptr<float>()[14 * 3 + 5], x.ptr<float>()[7 * 1 + 2]);
+}
+
+TEST(Reduce, SoftmaxAndReduceMeanMatchNaive) {
+  Tensor x = random_tensor({2, 3, 4}, 18, -3, 3);
+  for (int64_t axis : {0, 1, 2, -1}) {
+    auto y = run_single("Softmax", {in(x)}, {{"axis", attr_i(axis)}});
+    int64_t a = axis < 0 ? axis + 3 : axis;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      auto o = naive::unravel(i, x.shape());
+      double den = 0;
+      for (int64_t k = 0; k < x.shape()[static_cast<size_t>(a)]; ++k) {
+        auto q = o;
+        q[static_cast<size_t>(a)] = k;
+        den += std::exp(x.ptr<float>()[(q[0] * 3 + q[1]) * 4 + q[2]]);
+      }
+      EXPECT_NEAR(y[0].ptr<float>()[i], std::exp(x.ptr<float>()[i]) / den, 1e-6) << axis;
+    }
+  }
+  // opset 11 Softmax coerces to 2-D at axis 1: normalises over 12 values per batch
+  auto s11 = run_single("Softmax", {in(x)}, {}, 1, 11);
+  double sum = 0;
+  for (int i = 0; i < 12; ++i) sum += s11[0].ptr<float>()[i];
+  EXPECT_NEAR(sum, 1.0, 1e-5);
+  auto m = run_single("ReduceMean", {in(x)}, {{"axes", attr_ints({1, -1})}, {"keepdims", attr_i(1)}});
+  ASSERT_EQ(shape_str(m[0].shape()), "[2,1,1]");
+  for (int b = 0; b < 2; ++b) {
+    double s = 0;
+    for (int i = 0; i < 12; ++i) s += x.ptr<float>()[b * 12 + i];
+    EXPECT_NEAR(m[0].ptr<float>()[b], s / 12, 1e-5);
+  }
+  auto m0 = run_single("ReduceMean", {in(x)}, {{"axes", attr_ints({0})}, {"keepdims", attr_i(0)}});
+  ASSERT_EQ(shape_str(m0[0].shape()), "[3,4]");
+  EXPECT_NEAR(m0[0].ptr<float>()[5], (x.ptr<float>()[5] + x.ptr<float>()[17]) / 2, 1e-6);
+}
+
+TEST(Quant, QuantizeDequantizeRoundTripPerTensorAndPerAxis) {
+  Tensor x = random_tensor({2, 3, 4}, 19, -2, 2);
+  // per tensor, uint8 with zero point 128, round half to even
+  auto q = run_single("QuantizeLinear", {in(x), cst(Tensor::from_f32({}, {0.02f})), cst([] {
+                        Tensor z(DType::u8, {});
+                        z.ptr<uint8_t>()[0] = 128;
+                        return z;
+                      }())},
+                      {});
+  ASSERT_EQ(q[0].dtype(), DType::u8);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    int want = std::clamp(static_cast<int>(std::nearbyint(x.ptr<float>()[i] / 0.02f)) + 128, 0, 255);
+    EXPECT_EQ(q[0].ptr<uint8_t>()[i], want);
+  }
+  // per axis (axis 1), int8 symmetric, then dequantize back within half a step
+  Tensor scales = Tensor::from_f32({3}, {0.01f, 0.02f, 0.05f});
+  Tensor zp(DType::i8, {3});
+  auto q2 = run_single("QuantizeLinear", {in(x), cst(scales), cst(zp)}, {{"axis", attr_i(1)}});
+  ASSERT_EQ(q2[0].dtype(), DType::i8);
+  auto d2 = run_single("DequantizeLinear", {in(q2[0]), cst(scales), cst(zp)}, {{"axis", attr_i(1)}});
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    int64_t c = (i / 4) % 3;
+    float s = scales.ptr<float>()[c];
+    float clipped = std::clamp(x.ptr<float>()[i], -128 * s, 127 * s);
+    EXPECT_LE(std::fabs(d2[0].ptr<float>()[i] - clipped), s / 2 + 1e-6) << i;
+  }
+}
