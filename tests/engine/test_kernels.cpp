@@ -32,6 +32,8 @@ TEST(Conv, MatchesNaiveOverSweptShapes) {
       {1, 3, 31, 29, 5, 7, 7, 3, 3, 3, 3, 3, 3, 1, 1, 1, true},    // big kernel, stride 3, odd sizes
       {1, 16, 20, 20, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  // > one column block per group
       {1, 6, 5, 5, 9, 2, 2, 1, 1, 0, 0, 1, 1, 1, 1, 3, true},      // grouped with channel multiplier
+      {1, 4, 11, 10, 6, 3, 2, 2, 1, 1, 0, 2, 1, 2, 1, 1, true},    // im2col with unequal strides/dilations/pads
+      {1, 3, 9, 14, 4, 2, 3, 1, 2, 0, 1, 0, 2, 1, 3, 1, false},    // the same, transposed roles
   };
   int idx = 0;
   for (const ConvCase& k : cases) {
