@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine.h"
+#include "error.h"
 #include "ir.h"
 
 namespace ec::test {

@@ -1,0 +1,39 @@
+// Runs the edgecompress binary as a user would and captures exit code, stdout and stderr.
+#pragma once
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace ec::test {
+
+struct CliResult {
+  int rc = -1;
+  std::string out, err;
+};
+
+inline std::string slurp(const std::string& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// `args` is appended to the binary's path as shell words (quote them yourself).
+inline CliResult run_cli(const std::string& args) {
+  static int counter = 0;
+  std::string base = "/tmp/ec-cli-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+  std::string cmd = std::string("'") + EC_BINARY + "' " + args + " >'" + base + ".out' 2>'" + base + ".err' </dev/null";
+  int st = std::system(cmd.c_str());
+  CliResult r;
+  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  r.out = slurp(base + ".out");
+  r.err = slurp(base + ".err");
+  std::remove((base + ".out").c_str());
+  std::remove((base + ".err").c_str());
+  return r;
+}
+
+}  // namespace ec::test

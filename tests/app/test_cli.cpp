@@ -1,0 +1,96 @@
+// The `inspect` and `bench` commands as a user runs them: JSON that parses and adds up, and one-line
+// errors with a non-zero exit for bad input.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "../engine/helpers.h"
+#include "cli.h"
+#include "onnx_io.h"
+
+using namespace ec;
+using namespace ec::test;
+
+namespace {
+
+const std::string kModel = models_dir() + "/blazeface128.onnx";
+
+void expect_one_line_error(const CliResult& r, const std::string& must_contain) {
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_EQ(r.err.rfind("edgecompress: ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(must_contain), std::string::npos) << "expected '" << must_contain << "' in: " << r.err;
+}
+
+void write_model_bytes(const Model& m, const std::string& path) {
+  std::string b = to_onnx_bytes(m);
+  std::ofstream f(path, std::ios::binary);
+  f.write(b.data(), static_cast<std::streamsize>(b.size()));
+}
+
+}  // namespace
+
+TEST(Cli, InspectJsonAddsUp) {
+  CliResult r = run_cli("inspect '" + kModel + "' --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  int64_t params = 0, macs = 0;
+  for (auto& l : j["layers"]) {
+    params += l["params"].get<int64_t>();
+    macs += l["macs"].get<int64_t>();
+  }
+  EXPECT_EQ(j["totals"]["params"].get<int64_t>(), params);
+  EXPECT_EQ(j["totals"]["macs"].get<int64_t>(), macs);
+  EXPECT_EQ(j["totals"]["params"].get<int64_t>(), 100412);
+  EXPECT_EQ(j["op_histogram"]["Conv"].get<int>(), 37);
+  EXPECT_EQ(j["inputs"][0]["dims"], "[1,128,128,3]");
+  EXPECT_EQ(j["weight_bytes"]["float32"].get<int64_t>(), 4 * 100412);
+}
+
+TEST(Cli, BenchComparesBackends) {
+  CliResult r = run_cli("bench --model '" + kModel + "' --backend native,opencv --threads 2 --runs 5 --warmup 1 --compare-outputs --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["results"].size(), 2u);
+  for (auto& res : j["results"]) {
+    auto& l = res["latency_ms"];
+    EXPECT_GT(l["min"].get<double>(), 0.0);
+    EXPECT_LE(l["min"].get<double>(), l["median"].get<double>());
+    EXPECT_LE(l["median"].get<double>(), l["p95"].get<double>());
+    EXPECT_EQ(res["runs"].get<int>(), 5);
+  }
+  EXPECT_GT(j["results"][0]["activation_bytes"].get<int64_t>(), 0);
+  ASSERT_EQ(j["compare"].size(), 4u);
+  for (auto& c : j["compare"]) EXPECT_LE(c["max_diff_over_range"].get<double>(), 1e-4) << c.dump();
+}
+
+TEST(Cli, BadInputsGiveOneLineErrors) {
+  const std::string dir = testing::TempDir();
+  std::ifstream src(kModel, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(src)), std::istreambuf_iterator<char>());
+  {
+    std::ofstream f(dir + "/half.onnx", std::ios::binary);
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+    std::ofstream g(dir + "/notes.onnx");
+    g << "not a model";
+  }
+  expect_one_line_error(run_cli("inspect '" + dir + "/half.onnx'"), "half.onnx");
+  expect_one_line_error(run_cli("bench --model '" + dir + "/notes.onnx'"), "not a valid ONNX model");
+  expect_one_line_error(run_cli("inspect '" + dir + "/nope.onnx'"), "nope.onnx: cannot open");
+
+  Model m = load_onnx(kModel);
+  Model bad_op = m;
+  bad_op.graph.nodes[3].op_type = "FancyConv";
+  write_model_bytes(bad_op, dir + "/badop.onnx");
+  expect_one_line_error(run_cli("bench --model '" + dir + "/badop.onnx'"), "(FancyConv): operator is not supported");
+
+  Model new_opset = m;
+  new_opset.opsets[""] = 21;
+  write_model_bytes(new_opset, dir + "/opset21.onnx");
+  expect_one_line_error(run_cli("inspect '" + dir + "/opset21.onnx'"), "opset 21 is newer than the newest supported");
+
+  expect_one_line_error(run_cli("bench --model '" + kModel + "' --shape 1,3,128,128"), "does not match the model's [1,128,128,3]");
+  expect_one_line_error(run_cli("bench --model '" + kModel + "' --shape 1,x,3"), "'x' is not a positive integer");
+  expect_one_line_error(run_cli("bench --model '" + kModel + "' --backend tensorrt"), "backend 'tensorrt' is not known");
+  expect_one_line_error(run_cli("bench --model '" + kModel + "' --runs 0"), "--runs 0");
+}

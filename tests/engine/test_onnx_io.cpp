@@ -1,0 +1,116 @@
+// ONNX load/save: round trips keep outputs bit-identical and pass the checker; bad files, unsupported
+// operators, too-new opsets and wrong input shapes are one clear error each.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include "helpers.h"
+#include "onnx_io.h"
+
+using namespace ec;
+using namespace ec::test;
+
+namespace {
+
+std::string read_bytes(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void write_bytes(const std::string& p, const std::string& b) {
+  std::ofstream f(p, std::ios::binary);
+  f.write(b.data(), static_cast<std::streamsize>(b.size()));
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(OnnxIo, RoundTripKeepsOutputsAndPassesChecker) {
+  for (const char* file : {"blazeface128.onnx", "blazeface256.onnx"}) {
+    Model m = load_onnx(models_dir() + "/" + file);
+    EXPECT_EQ(check_onnx(m), "") << file;
+    std::string out = testing::TempDir() + "/rt_" + file;
+    save_onnx(m, out);
+    Model m2 = load_onnx(out);
+    EXPECT_EQ(m2.graph.nodes.size(), m.graph.nodes.size());
+    EXPECT_EQ(m2.graph.initializers.size(), m.graph.initializers.size());
+    EXPECT_EQ(m2.opset(), m.opset());
+    Tensor x = random_tensor(m.graph.inputs[0].shape_or(1), 3);
+    auto a = run_model(m, {x});
+    auto b = run_model(m2, {x});
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(std::memcmp(a[i].data(), b[i].data(), a[i].size_bytes()), 0) << file << " output " << i;
+  }
+}
+
+TEST(OnnxIo, TruncatedOrForeignFilesFailClearly) {
+  const std::string good = read_bytes(models_dir() + "/blazeface128.onnx");
+  ASSERT_GT(good.size(), 1000u);
+  const std::string dir = testing::TempDir();
+  for (size_t cut : {good.size() / 2, good.size() - 7, size_t{100}}) {
+    write_bytes(dir + "/trunc.onnx", good.substr(0, cut));
+    std::string e = error_of([&] {
+      Model m = load_onnx(dir + "/trunc.onnx");
+      create_engine("native", m)->prepare({});
+    });
+    EXPECT_NE(e.find("trunc.onnx"), std::string::npos) << "cut at " << cut << ": '" << e << "'";
+    EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+  }
+  write_bytes(dir + "/text.onnx", "this is not a model\n");
+  EXPECT_NE(error_of([&] { load_onnx(dir + "/text.onnx"); }).find("not a valid ONNX model"), std::string::npos);
+  write_bytes(dir + "/empty.onnx", "");
+  EXPECT_NE(error_of([&] { load_onnx(dir + "/empty.onnx"); }).find("empty"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_onnx(dir + "/missing.onnx"); }).find("cannot open"), std::string::npos);
+}
+
+TEST(OnnxIo, UnsupportedOperatorNamesOpAndNode) {
+  Model m = single_node_model("Relu", {in(random_tensor({1, 4}, 1))}, {});
+  m.graph.nodes[0].op_type = "NonMaxSuppressionX";
+  m.graph.nodes[0].name = "nms_7";
+  std::string e = error_of([&] { create_engine("native", m); });
+  EXPECT_NE(e.find("NonMaxSuppressionX"), std::string::npos) << e;
+  EXPECT_NE(e.find("nms_7"), std::string::npos) << e;
+  EXPECT_NE(e.find("not supported"), std::string::npos) << e;
+}
+
+TEST(OnnxIo, OpsetNewerThanSupportedIsRejected) {
+  Model m = load_onnx(models_dir() + "/blazeface128.onnx");
+  m.opsets[""] = kMaxOpset + 3;
+  std::string e = error_of([&] { load_onnx_bytes(to_onnx_bytes(m), "new.onnx"); });
+  EXPECT_NE(e.find("opset " + std::to_string(kMaxOpset + 3)), std::string::npos) << e;
+  EXPECT_NE(e.find("newer"), std::string::npos) << e;
+}
+
+TEST(OnnxIo, WrongInputShapeIsRejected) {
+  Model m = load_onnx(models_dir() + "/blazeface128.onnx");
+  for (std::string backend : {"native", "opencv"}) {
+    auto eng = create_engine(backend, m);
+    std::string e = error_of([&] { eng->prepare({{"input:0", {1, 3, 128, 128}}}); });
+    EXPECT_NE(e.find("[1,3,128,128]"), std::string::npos) << backend << ": " << e;
+    EXPECT_NE(e.find("does not match"), std::string::npos) << backend << ": " << e;
+    e = error_of([&] { eng->prepare({{"image", {1, 128, 128, 3}}}); });
+    EXPECT_NE(e.find("no input named 'image'"), std::string::npos) << backend << ": " << e;
+  }
+}
+
+TEST(OnnxIo, DataDependentShapeIsAClearError) {
+  // Reshape whose target shape comes from a runtime input cannot be planned.
+  Model m = single_node_model("Reshape", {in(random_tensor({2, 6}, 1)), in(Tensor::from_i64({2}, {3, 4}))}, {});
+  std::string e = error_of([&] {
+    auto eng = create_engine("native", m);
+    eng->prepare({});
+  });
+  EXPECT_NE(e.find("not constant"), std::string::npos) << e;
+  EXPECT_NE(e.find("Reshape"), std::string::npos) << e;
+}
