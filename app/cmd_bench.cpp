@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -33,6 +34,7 @@ struct BenchOptions {
   std::string ort_peer;
   bool json = false;
   bool compare = false;
+  bool profile = false;
 };
 
 struct Result {
@@ -42,6 +44,7 @@ struct Result {
   size_t rss_after_bytes = 0, activation_bytes = 0;
   std::vector<std::string> out_names;
   std::vector<Tensor> outputs;  // copies for comparison
+  std::vector<NodeProfile> profile;
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -80,6 +83,7 @@ Result bench_backend(const std::string& name, const Model& m, const BenchOptions
   r.name = name;
   EngineOptions eo;
   eo.threads = o.threads;
+  eo.profile = o.profile;
   double t0 = now_ms();
   auto eng = create_engine(name, m, eo);
   double t1 = now_ms();
@@ -103,6 +107,7 @@ Result bench_backend(const std::string& name, const Model& m, const BenchOptions
   }
   r.lat = summarize_ms(ms);
   r.rss_after_bytes = current_rss_bytes();
+  r.profile = eng->profile();
   for (size_t i = 0; i < eng->num_outputs(); ++i) {
     r.out_names.push_back(eng->output_info(i).name);
     r.outputs.push_back(eng->output(i).clone());
@@ -164,6 +169,30 @@ Diff compare(const Tensor& a, const Tensor& b) {
   return d;
 }
 
+// Per-op-type totals of the profiled backends (warm-up runs included), slowest first.
+void print_profile(const std::vector<Result>& results, nlohmann::json* j) {
+  for (const Result& r : results) {
+    if (r.profile.empty()) continue;
+    std::map<std::string, std::pair<double, int>> by_op;
+    double total = 0;
+    int64_t runs = 1;
+    for (const NodeProfile& p : r.profile) {
+      by_op[p.op].first += p.total_ms;
+      by_op[p.op].second += 1;
+      total += p.total_ms;
+      runs = std::max<int64_t>(runs, p.runs);
+    }
+    std::vector<std::pair<std::string, std::pair<double, int>>> rows(by_op.begin(), by_op.end());
+    std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.first > b.second.first; });
+    if (!j) std::printf("profile %s (per run, %lld runs incl. warm-up):\n", r.name.c_str(), static_cast<long long>(runs));
+    for (auto& row : rows) {
+      const double per = row.second.first / static_cast<double>(runs);
+      if (j) (*j)["profile"][r.name][row.first] = {{"ms_per_run", per}, {"nodes", row.second.second}};
+      else std::printf("  %-22s %4d nodes %9.3f ms %5.1f%%\n", row.first.c_str(), row.second.second, per, 100 * row.second.first / total);
+    }
+  }
+}
+
 void run_bench(const BenchOptions& o) {
   if (o.runs < 1) throw Error("--runs " + std::to_string(o.runs) + ": must be at least 1");
   if (o.threads < 1) throw Error("--threads " + std::to_string(o.threads) + ": must be at least 1");
@@ -223,8 +252,11 @@ void run_bench(const BenchOptions& o) {
                               {"prepare_ms", r.prepare_ms},
                               {"activation_bytes", r.activation_bytes}});
     } else {
-      std::printf("%-12s %9.3f %9.3f %9.3f %9.3f %10.1f %7.2fx %9.1f %10.2f\n", r.name.c_str(), r.lat.min_ms, r.lat.median_ms,
-                  r.lat.p95_ms, r.lat.mean_ms, thr, ratio, r.load_ms, static_cast<double>(r.activation_bytes) / 1048576.0);
+      std::printf("%-12s %9.3f %9.3f %9.3f %9.3f %10.1f %7.2fx ", r.name.c_str(), r.lat.min_ms, r.lat.median_ms, r.lat.p95_ms,
+                  r.lat.mean_ms, thr, ratio);
+      if (r.name == "onnxruntime") std::printf("%9s %10s\n", "(peer)", "-");
+      else if (r.activation_bytes == 0) std::printf("%9.1f %10s\n", r.load_ms, "-");
+      else std::printf("%9.1f %10.2f\n", r.load_ms, static_cast<double>(r.activation_bytes) / 1048576.0);
     }
   }
   if (!o.json)
@@ -252,6 +284,7 @@ void run_bench(const BenchOptions& o) {
       }
     }
   }
+  if (o.profile) print_profile(results, o.json ? &j : nullptr);
   if (o.json) std::printf("%s\n", j.dump(2).c_str());
 }
 
@@ -271,6 +304,7 @@ void add_bench_command(CLI::App& app) {
   c->add_option("--input", o->input_file, "Raw little-endian float32 file for the first input instead of the seeded one");
   c->add_option("--ort-peer", o->ort_peer, "Path of ../shared/peers/ort-peer: adds ONNX Runtime to the same run");
   c->add_flag("--json", o->json, "Print JSON");
+  c->add_flag("--profile", o->profile, "Time every node (native) and print totals per op type");
   c->add_flag("--compare-outputs", o->compare, "Print max absolute and relative output differences against the first backend");
   c->callback([o] { run_bench(*o); });
 }

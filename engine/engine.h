@@ -17,6 +17,14 @@ struct EngineOptions {
   int threads = 1;               // worker threads for run() (native: OpenMP; opencv: cv::setNumThreads)
   bool optimize = true;          // native: graph passes (BN folding, activation fusion)
   std::string device = "cpu";    // opencv: "cpu", "cuda" or "cuda_fp16" (needs OpenCV built with CUDA)
+  bool profile = false;          // native: time every node in run() (adds two clock reads per node)
+};
+
+// Time spent in one node over all profiled runs.
+struct NodeProfile {
+  std::string name, op;
+  double total_ms = 0;
+  int64_t runs = 0;
 };
 
 class Engine {
@@ -35,6 +43,8 @@ class Engine {
   virtual const Tensor& output(size_t i) const = 0;
   // Planned activation arena in bytes after prepare (0 when the backend does not report it).
   virtual size_t activation_bytes() const { return 0; }
+  // Per-node times accumulated since prepare (native with EngineOptions::profile); empty otherwise.
+  virtual std::vector<NodeProfile> profile() const { return {}; }
   // After prepare: the planned shape of any value in the graph; false when unknown to this backend.
   virtual bool value_shape(const std::string& name, Shape& out) const {
     (void)name;

@@ -2,6 +2,7 @@
 // prepare folds constants (shape subgraphs included), infers shapes, and plans one activation arena with
 // buffer reuse by liveness; run walks the planned steps without allocating.
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <map>
 
@@ -191,14 +192,27 @@ class NativeEngine : public Engine {
     output_ptrs_.clear();
     for (auto& o : outputs_) output_ptrs_.push_back(&slots_[ids_.at(o.name)].t);
     step_outs_.clear();
+    prof_.clear();
+    for (Step& st : steps_) prof_.push_back({graph_.nodes[st.node].name, graph_.nodes[st.node].op_type, 0.0, 0});
     prepared_ = true;
   }
 
   void run() override {
     if (!prepared_) throw Error(where_ + ": run() before prepare()");
     void* ws = workspace_.data();
-    for (Step& st : steps_) ops_[st.node]->run(st.in, st.out, ws);
+    if (!opts_.profile) {
+      for (Step& st : steps_) ops_[st.node]->run(st.in, st.out, ws);
+      return;
+    }
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      ops_[steps_[i].node]->run(steps_[i].in, steps_[i].out, ws);
+      prof_[i].total_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      ++prof_[i].runs;
+    }
   }
+
+  std::vector<NodeProfile> profile() const override { return prof_; }
 
   Tensor& input(size_t i) override { return *input_ptrs_.at(i); }
   const Tensor& output(size_t i) const override { return *output_ptrs_.at(i); }
@@ -222,6 +236,7 @@ class NativeEngine : public Engine {
   std::vector<std::vector<size_t>> step_outs_;
   std::vector<uint8_t> arena_, workspace_;
   std::vector<Tensor*> input_ptrs_, output_ptrs_;
+  std::vector<NodeProfile> prof_;
   size_t activation_bytes_ = 0;
   bool prepared_ = false;
 };

@@ -78,7 +78,8 @@ Shape window_out_shape(const Shape& x, int64_t c, const Window& w) {
 
 std::vector<int64_t> spatial(const Shape& s) { return std::vector<int64_t>(s.begin() + 2, s.end()); }
 
-constexpr int64_t kColBlock = 256;  // output pixels per im2col block
+// Output pixels per GEMM block: about 64k floats of im2col panel (L2-sized), at least 256, at most 4096.
+inline int64_t col_block(int64_t k) { return std::clamp<int64_t>((65536 / std::max<int64_t>(k, 1)) / 64 * 64, 256, 4096); }
 
 class ConvOp : public Op {
  public:
@@ -110,7 +111,7 @@ class ConvOp : public Op {
 
   size_t workspace_bytes() const override {
     if (depthwise_ || pointwise_) return 0;
-    return static_cast<size_t>(threads_) * static_cast<size_t>(k_ * kColBlock) * sizeof(float);
+    return static_cast<size_t>(threads_) * static_cast<size_t>(k_ * col_block(k_)) * sizeof(float);
   }
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void* ws) override {
@@ -129,6 +130,8 @@ class ConvOp : public Op {
   }
 
  private:
+  // Direct depthwise convolution: per channel, accumulate kernel taps over contiguous output rows with the
+  // valid output-column range computed per tap, so the inner loop has no bounds checks.
   void run_depthwise(const float* x, const float* wt, const float* bias, float* y) const {
     const Window w = w_;
     const int64_t ihw = w.ih * w.iw, ohw = w.oh * w.ow;
@@ -137,23 +140,27 @@ class ConvOp : public Op {
       const float* xc = x + c * ihw;
       const float* wc = wt + c * w.kh * w.kw;
       float* yc = y + c * ohw;
-      const float b0 = bias ? bias[c] : 0.f;
-      for (int64_t oy = 0; oy < w.oh; ++oy) {
-        const int64_t iy0 = oy * w.sh - w.pt;
-        for (int64_t ox = 0; ox < w.ow; ++ox) {
-          const int64_t ix0 = ox * w.sw - w.pl;
-          float s = b0;
+      std::fill(yc, yc + ohw, bias ? bias[c] : 0.f);
+      for (int64_t kx = 0; kx < w.kw; ++kx) {
+        // ox valid when 0 <= ox*sw - pl + kx*dw < iw
+        const int64_t off = kx * w.dw - w.pl;
+        int64_t lo = off >= 0 ? 0 : (-off + w.sw - 1) / w.sw;
+        int64_t hi = (w.iw - 1 - off) < 0 ? 0 : (w.iw - 1 - off) / w.sw + 1;
+        hi = std::min(hi, w.ow);
+        if (lo >= hi) continue;
+        for (int64_t oy = 0; oy < w.oh; ++oy) {
+          float* yr = yc + oy * w.ow;
           for (int64_t ky = 0; ky < w.kh; ++ky) {
-            const int64_t iy = iy0 + ky * w.dh;
+            const int64_t iy = oy * w.sh - w.pt + ky * w.dh;
             if (iy < 0 || iy >= w.ih) continue;
-            const float* xr = xc + iy * w.iw;
-            const float* wr = wc + ky * w.kw;
-            for (int64_t kx = 0; kx < w.kw; ++kx) {
-              const int64_t ix = ix0 + kx * w.dw;
-              if (ix >= 0 && ix < w.iw) s += xr[ix] * wr[kx];
+            const float wv = wc[ky * w.kw + kx];
+            const float* xr = xc + iy * w.iw + off;
+            if (w.sw == 1) {
+              for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox];
+            } else {
+              for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox * w.sw];
             }
           }
-          yc[oy * w.ow + ox] = s;
         }
       }
       act_.apply(yc, static_cast<size_t>(ohw));
@@ -164,12 +171,15 @@ class ConvOp : public Op {
     const Window w = w_;
     const int64_t ihw = w.ih * w.iw, ohw = w.oh * w.ow;
     const int64_t cg = c_ / group_, mg = m_ / group_;
-    const int64_t nblk = (ohw + kColBlock - 1) / kColBlock;
+    // Enough blocks to keep every thread busy, each no larger than the L2-sized panel.
+    int64_t blk_size = std::min(col_block(k_), (ohw + threads_ - 1) / threads_);
+    blk_size = std::max<int64_t>(blk_size, std::min<int64_t>(ohw, 64));
+    const int64_t nblk = (ohw + blk_size - 1) / blk_size;
     const int64_t jobs = group_ * nblk;
 #pragma omp parallel for num_threads(threads_) schedule(dynamic)
     for (int64_t job = 0; job < jobs; ++job) {
       const int64_t g = job / nblk, blk = job % nblk;
-      const int64_t p0 = blk * kColBlock, np = std::min(kColBlock, ohw - p0);
+      const int64_t p0 = blk * blk_size, np = std::min(blk_size, ohw - p0);
       const float* xg = x + g * cg * ihw;
       Eigen::Map<const MatCM> wmat(wt + g * mg * k_, k_, mg);  // (K x Mg) view of [Mg][K]
       StridedMap ymat(y + g * mg * ohw + p0, np, mg, Eigen::OuterStride<>(ohw));
@@ -177,7 +187,7 @@ class ConvOp : public Op {
         ConstStridedMap xmat(xg + p0, np, cg, Eigen::OuterStride<>(ihw));
         ymat.noalias() = xmat * wmat;
       } else {
-        float* col = ws + static_cast<int64_t>(omp_get_thread_num()) * k_ * kColBlock;
+        float* col = ws + static_cast<int64_t>(omp_get_thread_num()) * k_ * col_block(k_);
         im2col(xg, cg, p0, np, col);
         Eigen::Map<const MatCM> cmat(col, np, k_);
         ymat.noalias() = cmat * wmat;
