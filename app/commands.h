@@ -8,5 +8,7 @@ namespace ec {
 void add_inspect_command(CLI::App& app);
 // `edgecompress bench --model M.onnx --backend native,opencv --threads N --runs R ...`
 void add_bench_command(CLI::App& app);
+// `edgecompress power [--board B] [--rate HZ] [--log F.csv] [--duration S] [--once --json]`
+void add_power_command(CLI::App& app);
 
 }  // namespace ec

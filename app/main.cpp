@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "error.h"
+#include "sensor.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"edgecompress: make ONNX models smaller and faster, and run them on edge devices"};
@@ -11,11 +12,15 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("edgecompress ") + EC_VERSION);
   ec::add_inspect_command(app);
   ec::add_bench_command(app);
+  ec::add_power_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const ec::Error& e) {
+    std::fprintf(stderr, "edgecompress: %s\n", e.what());
+    return 1;
+  } catch (const ec::power::PowerError& e) {
     std::fprintf(stderr, "edgecompress: %s\n", e.what());
     return 1;
   } catch (const std::exception& e) {

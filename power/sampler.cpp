@@ -35,6 +35,27 @@ EnergyResult integrate_energy(const std::vector<PowerSample>& samples, const std
   return r;
 }
 
+void EnergyAccumulator::add(const std::vector<PowerSample>& samples) {
+  for (const PowerSample& s : samples) {
+    if (have_prev_ && s.t_ms > prev_.t_ms) {
+      const double dt = s.t_ms - prev_.t_ms;
+      for (size_t r = 0; r < rails_.size(); ++r) {
+        const double a = sample_watts(prev_, rails_, static_cast<int>(r)), b = sample_watts(s, rails_, static_cast<int>(r));
+        if (std::isnan(a) || std::isnan(b)) continue;
+        rail_j_[r] += 0.5 * (a + b) * dt / 1000.0;
+        rail_ms_[r] += dt;
+      }
+      const double a = sample_watts(prev_, rails_, -1), b = sample_watts(s, rails_, -1);
+      if (!std::isnan(a) && !std::isnan(b)) {
+        board_j_ += 0.5 * (a + b) * dt / 1000.0;
+        board_ms_ += dt;
+      }
+    }
+    prev_ = s;
+    have_prev_ = true;
+  }
+}
+
 PowerSampler::PowerSampler(std::unique_ptr<PowerSensor> sensor, const SamplerOptions& opts)
     : sensor_(std::move(sensor)), capacity_(std::max<size_t>(opts.capacity, 16)) {
   const double max_rate = std::min(1000.0, 1000.0 / std::max(sensor_->update_interval_ms(), 1e-3));

@@ -29,6 +29,26 @@ struct EnergyResult {
 EnergyResult integrate_energy(const std::vector<PowerSample>& samples, const std::vector<RailInfo>& rails, double t0_ms,
                               double t1_ms, int rail = -1);
 
+// Running energy totals over a stream of samples (for runs longer than the ring): feed samples in time
+// order; per rail and board, joules and covered time accumulate by the same trapezoid rule.
+class EnergyAccumulator {
+ public:
+  explicit EnergyAccumulator(std::vector<RailInfo> rails) : rails_(std::move(rails)), rail_j_(rails_.size(), 0.0), rail_ms_(rails_.size(), 0.0) {}
+  void add(const std::vector<PowerSample>& samples);
+  // Joules and covered ms of rail i, or of the board when i < 0.
+  double joules(int rail = -1) const { return rail < 0 ? board_j_ : rail_j_[static_cast<size_t>(rail)]; }
+  double covered_ms(int rail = -1) const { return rail < 0 ? board_ms_ : rail_ms_[static_cast<size_t>(rail)]; }
+  // True mean power (energy over covered time), W; NAN before two valid samples.
+  double mean_w(int rail = -1) const { return covered_ms(rail) > 0 ? joules(rail) / (covered_ms(rail) / 1000.0) : NAN; }
+
+ private:
+  std::vector<RailInfo> rails_;
+  std::vector<double> rail_j_, rail_ms_;
+  double board_j_ = 0, board_ms_ = 0;
+  bool have_prev_ = false;
+  PowerSample prev_;
+};
+
 struct SamplerOptions {
   double rate_hz = 0;         // 0: as fast as the sensor's update interval allows, at most 1000 Hz
   size_t capacity = 1 << 17;  // samples kept in the ring (about 2 min at 1 kHz)
