@@ -10,5 +10,9 @@ void add_inspect_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 // `edgecompress power [--board B] [--rate HZ] [--log F.csv] [--duration S] [--once --json]`
 void add_power_command(CLI::App& app);
+// `edgecompress run --config C [--record] [--name N]`
+void add_run_command(CLI::App& app);
+// `edgecompress report SESSION... [--html out.html]`
+void add_report_command(CLI::App& app);
 
 }  // namespace ec

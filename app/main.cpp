@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   ec::add_inspect_command(app);
   ec::add_bench_command(app);
   ec::add_power_command(app);
+  ec::add_run_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

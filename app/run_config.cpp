@@ -1,0 +1,181 @@
+#include "run_config.h"
+
+#include <fstream>
+
+#include "config.h"
+#include "error.h"
+
+namespace ec {
+namespace {
+
+void parse_input(const YAML::Node& n, const std::string& path, PreprocessSpec& p) {
+  check_keys(n, path, {"size", "resize", "color", "layout", "scale", "mean", "std", "pad_value"});
+  if (n["size"]) {
+    auto v = yaml_get<std::vector<int>>(n, "size", path, {});
+    if (v.size() != 2 || v[0] <= 0 || v[1] <= 0) yaml_fail(path, n["size"], "size is [width, height] in pixels");
+    p.width = v[0];
+    p.height = v[1];
+  }
+  p.resize = yaml_get<std::string>(n, "resize", path, p.resize);
+  if (p.resize != "stretch" && p.resize != "letterbox") yaml_fail(path, n["resize"], "resize '" + p.resize + "' is not stretch or letterbox");
+  p.color = yaml_get<std::string>(n, "color", path, p.color);
+  if (p.color != "rgb" && p.color != "bgr") yaml_fail(path, n["color"], "color '" + p.color + "' is not rgb or bgr");
+  p.layout = yaml_get<std::string>(n, "layout", path, p.layout);
+  if (p.layout != "auto" && p.layout != "nchw" && p.layout != "nhwc") yaml_fail(path, n["layout"], "layout '" + p.layout + "' is not auto, nchw or nhwc");
+  p.scale = yaml_get<double>(n, "scale", path, p.scale);
+  for (const char* key : {"mean", "std"}) {
+    if (!n[key]) continue;
+    auto v = yaml_get<std::vector<double>>(n, key, path, {});
+    if (v.size() == 1) v.assign(3, v[0]);
+    if (v.size() != 3) yaml_fail(path, n[key], std::string(key) + " needs 1 or 3 values");
+    if (std::string(key) == "std")
+      for (double x : v)
+        if (x == 0) yaml_fail(path, n[key], "std must not be 0");
+    auto& dst = std::string(key) == "mean" ? p.mean : p.std;
+    for (size_t i = 0; i < 3; ++i) dst[i] = v[i];
+  }
+  p.pad_value = yaml_get<int>(n, "pad_value", path, p.pad_value);
+}
+
+void parse_decoder(const YAML::Node& n, const std::string& path, DecoderOptions& d) {
+  if (n.IsScalar()) {
+    d.type = n.as<std::string>();
+  } else {
+    check_keys(n, path, {"type", "score_threshold", "nms_iou", "top_k", "max_detections", "labels", "labels_file"});
+    d.type = yaml_get<std::string>(n, "type", path, d.type);
+    d.score_threshold = yaml_get<float>(n, "score_threshold", path, d.score_threshold);
+    d.nms_iou = yaml_get<float>(n, "nms_iou", path, d.nms_iou);
+    d.top_k = yaml_get<int>(n, "top_k", path, d.top_k);
+    d.max_detections = yaml_get<int>(n, "max_detections", path, d.max_detections);
+    d.labels = yaml_get<std::vector<std::string>>(n, "labels", path, d.labels);
+    if (n["labels_file"]) {
+      const std::string lf = n["labels_file"].as<std::string>();
+      std::ifstream f(lf);
+      if (!f) yaml_fail(path, n["labels_file"], "labels_file '" + lf + "' cannot be opened");
+      std::string line;
+      while (std::getline(f, line)) d.labels.push_back(line);
+    }
+  }
+  static const char* known[] = {"blazeface", "ssd", "yolov5", "yolov8", "classify", "none"};
+  bool ok = false;
+  for (const char* k : known) ok = ok || d.type == k;
+  if (!ok) yaml_fail(path, n.IsScalar() ? n : n["type"], "decoder '" + d.type + "' is not one of blazeface, ssd, yolov5, yolov8, classify, none");
+  if (d.score_threshold < 0 || d.score_threshold > 1) yaml_fail(path, n["score_threshold"], "score_threshold must be in [0, 1]");
+}
+
+}  // namespace
+
+RunSetup load_run_config(const std::string& path) {
+  YAML::Node y = load_yaml(path);
+  if (!y.IsMap()) throw Error(path + ": a run config is a map with source, variants, output, power, session, run");
+  check_keys(y, path, {"source", "variants", "output", "power", "session", "run"});
+  RunSetup s;
+  RunConfig& r = s.run;
+  const YAML::Node src = y["source"];
+  if (!src) throw Error(path + ": 'source' is missing (a URI or a map with uri)");
+  if (src.IsScalar()) {
+    r.source_uri = src.as<std::string>();
+  } else {
+    check_keys(src, path, {"uri", "width", "height", "fps", "flip", "loop", "realtime", "latency_ms", "format"});
+    r.source_uri = yaml_get<std::string>(src, "uri", path, "");
+    if (r.source_uri.empty()) yaml_fail(path, src, "source needs a uri");
+    r.source.width = yaml_get<int>(src, "width", path, 0);
+    r.source.height = yaml_get<int>(src, "height", path, 0);
+    r.source.fps = yaml_get<int>(src, "fps", path, 0);
+    r.source.flip = yaml_get<std::string>(src, "flip", path, "none");
+    r.source.loop = yaml_get<bool>(src, "loop", path, false);
+    r.source.realtime = yaml_get<bool>(src, "realtime", path, false);
+    r.source.latency_ms = yaml_get<int>(src, "latency_ms", path, 200);
+    r.source.format = yaml_get<std::string>(src, "format", path, "raw");
+    if (r.source.width < 0 || r.source.height < 0 || r.source.fps < 0) yaml_fail(path, src, "width, height and fps must be >= 0");
+  }
+  const YAML::Node vs = y["variants"];
+  if (!vs || !vs.IsSequence() || vs.size() == 0) throw Error(path + ": 'variants' must list at least one model");
+  for (size_t i = 0; i < vs.size(); ++i) {
+    const YAML::Node v = vs[i];
+    check_keys(v, path, {"name", "model", "backend", "device", "threads", "enabled", "shape", "input", "decoder"});
+    VariantConfig vc;
+    vc.model = yaml_get<std::string>(v, "model", path, "");
+    if (vc.model.empty()) yaml_fail(path, v, "variant needs a model");
+    vc.name = yaml_get<std::string>(v, "name", path, vc.model.substr(vc.model.rfind('/') + 1));
+    vc.backend = yaml_get<std::string>(v, "backend", path, vc.backend);
+    if (vc.backend != "native" && vc.backend != "opencv") yaml_fail(path, v["backend"], "backend '" + vc.backend + "' is not native or opencv");
+    vc.device = yaml_get<std::string>(v, "device", path, vc.device);
+    vc.threads = yaml_get<int>(v, "threads", path, vc.threads);
+    if (vc.threads < 1 || vc.threads > 64) yaml_fail(path, v["threads"], "threads must be 1..64");
+    vc.enabled = yaml_get<bool>(v, "enabled", path, true);
+    if (v["shape"]) {
+      auto sh = yaml_get<std::vector<int64_t>>(v, "shape", path, {});
+      for (int64_t d : sh)
+        if (d <= 0) yaml_fail(path, v["shape"], "shape dimensions must be positive");
+      vc.shape = sh;
+    }
+    if (v["input"]) parse_input(v["input"], path, vc.input);
+    if (v["decoder"]) parse_decoder(v["decoder"], path, vc.decoder);
+    for (auto& other : r.variants)
+      if (other.name == vc.name) yaml_fail(path, v["name"] ? v["name"] : v, "two variants are named '" + vc.name + "'");
+    r.variants.push_back(vc);
+  }
+  if (const YAML::Node o = y["output"]) {
+    if (o.IsScalar()) {
+      r.sink_uri = o.as<std::string>();
+    } else {
+      check_keys(o, path, {"uri", "layout", "max_width", "bitrate_kbps"});
+      r.sink_uri = yaml_get<std::string>(o, "uri", path, r.sink_uri);
+      r.layout = yaml_get<std::string>(o, "layout", path, r.layout);
+      if (r.layout != "side-by-side" && r.layout != "grid" && r.layout != "overlay")
+        yaml_fail(path, o["layout"], "layout '" + r.layout + "' is not side-by-side, grid or overlay");
+      r.max_width = yaml_get<int>(o, "max_width", path, r.max_width);
+      r.sink.bitrate_kbps = yaml_get<int>(o, "bitrate_kbps", path, r.sink.bitrate_kbps);
+    }
+  }
+  if (const YAML::Node p = y["power"]) parse_power_yaml(p, path, s.power);
+  if (const YAML::Node ss = y["session"]) {
+    check_keys(ss, path, {"record", "name", "root", "dir"});
+    r.record = yaml_get<bool>(ss, "record", path, r.record);
+    r.session_name = yaml_get<std::string>(ss, "name", path, r.session_name);
+    r.sessions_root = yaml_get<std::string>(ss, "root", path, r.sessions_root);
+    r.session_dir = yaml_get<std::string>(ss, "dir", path, r.session_dir);
+  }
+  if (const YAML::Node rn = y["run"]) {
+    check_keys(rn, path, {"max_frames", "duration_s", "baseline_s"});
+    r.max_frames = yaml_get<int64_t>(rn, "max_frames", path, 0);
+    r.duration_s = yaml_get<double>(rn, "duration_s", path, 0);
+    r.baseline_s = yaml_get<double>(rn, "baseline_s", path, r.baseline_s);
+  }
+  return s;
+}
+
+std::string run_config_yaml(const RunSetup& s) {
+  const RunConfig& r = s.run;
+  YAML::Emitter e;
+  e << YAML::BeginMap;
+  e << YAML::Key << "source" << YAML::Value << YAML::BeginMap << YAML::Key << "uri" << YAML::Value << r.source_uri << YAML::Key << "width"
+    << YAML::Value << r.source.width << YAML::Key << "height" << YAML::Value << r.source.height << YAML::Key << "fps" << YAML::Value
+    << r.source.fps << YAML::Key << "flip" << YAML::Value << r.source.flip << YAML::Key << "loop" << YAML::Value << r.source.loop
+    << YAML::Key << "realtime" << YAML::Value << r.source.realtime << YAML::EndMap;
+  e << YAML::Key << "variants" << YAML::Value << YAML::BeginSeq;
+  for (const VariantConfig& v : r.variants) {
+    e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << v.name << YAML::Key << "model" << YAML::Value << v.model << YAML::Key
+      << "backend" << YAML::Value << v.backend << YAML::Key << "device" << YAML::Value << v.device << YAML::Key << "threads" << YAML::Value
+      << v.threads << YAML::Key << "enabled" << YAML::Value << v.enabled;
+    e << YAML::Key << "input" << YAML::Value << YAML::BeginMap << YAML::Key << "resize" << YAML::Value << v.input.resize << YAML::Key << "color"
+      << YAML::Value << v.input.color << YAML::Key << "layout" << YAML::Value << v.input.layout << YAML::Key << "scale" << YAML::Value
+      << v.input.scale << YAML::Key << "mean" << YAML::Value << YAML::Flow << std::vector<double>(v.input.mean.begin(), v.input.mean.end())
+      << YAML::Key << "std" << YAML::Value << YAML::Flow << std::vector<double>(v.input.std.begin(), v.input.std.end()) << YAML::EndMap;
+    e << YAML::Key << "decoder" << YAML::Value << YAML::BeginMap << YAML::Key << "type" << YAML::Value << v.decoder.type << YAML::Key
+      << "score_threshold" << YAML::Value << v.decoder.score_threshold << YAML::Key << "nms_iou" << YAML::Value << v.decoder.nms_iou
+      << YAML::EndMap << YAML::EndMap;
+  }
+  e << YAML::EndSeq;
+  e << YAML::Key << "output" << YAML::Value << YAML::BeginMap << YAML::Key << "uri" << YAML::Value << r.sink_uri << YAML::Key << "layout"
+    << YAML::Value << r.layout << YAML::EndMap;
+  e << YAML::Key << "power" << YAML::Value << YAML::BeginMap << YAML::Key << "sensor" << YAML::Value << s.power.sensor << YAML::Key << "board"
+    << YAML::Value << s.power.board << YAML::Key << "rate_hz" << YAML::Value << s.power.rate_hz << YAML::EndMap;
+  e << YAML::Key << "run" << YAML::Value << YAML::BeginMap << YAML::Key << "max_frames" << YAML::Value << r.max_frames << YAML::Key
+    << "duration_s" << YAML::Value << r.duration_s << YAML::Key << "baseline_s" << YAML::Value << r.baseline_s << YAML::EndMap;
+  e << YAML::EndMap;
+  return std::string(e.c_str()) + "\n";
+}
+
+}  // namespace ec

@@ -1,0 +1,16 @@
+// A captured frame: BGR pixels, the steady-clock capture time and its sequence number from the source.
+#pragma once
+#include <opencv2/core.hpp>
+
+#include <cstdint>
+
+namespace ec {
+
+struct Frame {
+  cv::Mat bgr;              // 8-bit BGR, owned
+  double capture_ms = 0;    // steady-clock ms when the frame left the source (appsink)
+  int64_t seq = -1;         // 0, 1, 2, ... in delivery order
+  double pts_ms = -1;       // stream timestamp when known (files), else -1
+};
+
+}  // namespace ec

@@ -1,0 +1,58 @@
+#include "gst_util.h"
+
+#include <mutex>
+
+namespace ec {
+
+void gst_init_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { gst_init(nullptr, nullptr); });
+}
+
+bool gst_has_element(const char* name) {
+  gst_init_once();
+  GstElementFactory* f = gst_element_factory_find(name);
+  if (!f) return false;
+  gst_object_unref(f);
+  return true;
+}
+
+std::string gst_pop_error(GstElement* pipeline, int timeout_ms) {
+  GstBus* bus = gst_element_get_bus(pipeline);
+  std::string r;
+  GstMessage* msg = gst_bus_timed_pop_filtered(bus, static_cast<GstClockTime>(timeout_ms) * GST_MSECOND, GST_MESSAGE_ERROR);
+  if (msg) {
+    GError* err = nullptr;
+    gchar* dbg = nullptr;
+    gst_message_parse_error(msg, &err, &dbg);
+    r = err ? err->message : "unknown GStreamer error";
+    if (msg->src) {
+      gchar* name = gst_object_get_name(msg->src);
+      r = std::string(name ? name : "?") + ": " + r;
+      g_free(name);
+    }
+    if (err) g_error_free(err);
+    g_free(dbg);
+    gst_message_unref(msg);
+  }
+  gst_object_unref(bus);
+  return r;
+}
+
+std::string gst_set_state_wait(GstElement* pipeline, GstState state, int timeout_ms) {
+  GstStateChangeReturn r = gst_element_set_state(pipeline, state);
+  if (r == GST_STATE_CHANGE_FAILURE) {
+    std::string e = gst_pop_error(pipeline, 100);
+    return e.empty() ? "state change failed" : e;
+  }
+  if (r == GST_STATE_CHANGE_ASYNC) {
+    r = gst_element_get_state(pipeline, nullptr, nullptr, static_cast<GstClockTime>(timeout_ms) * GST_MSECOND);
+    if (r == GST_STATE_CHANGE_FAILURE) {
+      std::string e = gst_pop_error(pipeline, 100);
+      return e.empty() ? "state change failed" : e;
+    }
+  }
+  return "";
+}
+
+}  // namespace ec

@@ -1,0 +1,18 @@
+// Small GStreamer helpers shared by sources and sinks.
+#pragma once
+#include <gst/gst.h>
+
+#include <string>
+
+namespace ec {
+
+// Initialises GStreamer once (thread-safe).
+void gst_init_once();
+// True when an element factory of that name is installed.
+bool gst_has_element(const char* name);
+// Pops the first ERROR message on the bus within timeout_ms; returns its text ("" when none).
+std::string gst_pop_error(GstElement* pipeline, int timeout_ms);
+// Sets a pipeline's state and waits up to timeout_ms for it; returns "" or the error text.
+std::string gst_set_state_wait(GstElement* pipeline, GstState state, int timeout_ms);
+
+}  // namespace ec

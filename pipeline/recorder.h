@@ -1,0 +1,55 @@
+#pragma once
+// Benchmark sessions on disk: sessions/<utc-time>-<name>/ with the resolved config, device info, per-frame
+// CSV, detections (JSONL), per-inference energy CSV, the power CSV and summary.json. Every row is written
+// whole and flushed as it goes, summary.json is replaced atomically, so SIGINT or a crash leaves a session
+// that still reports; a failed write (disk full) throws naming the file.
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "decode.h"
+#include "sampler.h"
+
+namespace ec {
+
+struct FrameRow {
+  int64_t seq = 0;
+  std::string variant;
+  double capture_ms = 0;  // steady clock
+  double age_ms = 0;      // capture -> start of this variant's preprocessing
+  double pre_ms = 0, infer_ms = 0, decode_ms = 0;
+  double e2e_ms = 0;      // capture -> result decoded
+  int detections = 0;
+  double overlay_ms = 0, output_ms = 0;  // shared stages of this frame
+};
+
+class SessionRecorder {
+ public:
+  // Creates the session folder: `exact_dir` when given, else <root>/<YYYYmmdd-HHMMSS>-<name>. Writes
+  // config.yaml and device.json. Throws ec::Error naming the path.
+  SessionRecorder(const std::string& root, const std::string& name, const std::string& exact_dir, const std::string& config_yaml,
+                  const nlohmann::json& device, const power::PowerSensor* sensor);
+  ~SessionRecorder();
+  void frame(const FrameRow& r);
+  void detections(int64_t seq, const std::string& variant, double t_ms, const Result& res);
+  void energy(const std::string& variant, int64_t seq, double t0_ms, double t1_ms, double gross_mj, double net_mj, double coverage);
+  void power(const std::vector<power::PowerSample>& samples);
+  // Replaces summary.json (write to a temp file, then rename).
+  void summary(const nlohmann::json& j);
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::FILE* open_file(const std::string& name, const std::string& header);
+  void append(std::FILE* f, const std::string& name, const std::string& text);
+  std::string dir_;
+  std::FILE *frames_ = nullptr, *dets_ = nullptr, *energy_ = nullptr;
+  std::unique_ptr<power::PowerCsvWriter> power_;
+};
+
+// CPU, board (/proc/device-tree/model), OS, kernel and library versions of this machine.
+nlohmann::json device_info();
+
+}  // namespace ec

@@ -1,0 +1,456 @@
+#include "runner.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <deque>
+#include <thread>
+
+#include "engine.h"
+#include "error.h"
+#include "onnx_io.h"
+#include "overlay.h"
+#include "recorder.h"
+#include "stats.h"
+
+namespace ec {
+
+namespace {
+
+double now_ms() { return power::steady_now_ms(); }
+
+std::string utc_now() {
+  char b[32];
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return b;
+}
+
+nlohmann::json dist(const std::vector<double>& v) {
+  if (v.empty()) return nullptr;
+  std::vector<double> s = v;
+  std::sort(s.begin(), s.end());
+  auto q = [&](double p) { return s[std::min(s.size() - 1, static_cast<size_t>(p * static_cast<double>(s.size())))]; };
+  double sum = 0;
+  for (double x : s) sum += x;
+  return {{"p50", q(0.5)}, {"p95", q(0.95)}, {"min", s.front()}, {"max", s.back()}, {"mean", sum / static_cast<double>(s.size())}};
+}
+
+struct EnergyWindow {
+  int64_t seq;
+  double t0, t1;
+};
+
+}  // namespace
+
+struct Pipeline::Variant {
+  VariantConfig cfg;
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<Preprocessor> pre;
+  std::unique_ptr<Decoder> dec;
+  size_t model_bytes = 0;
+  int64_t params = 0;
+  Result result;
+  std::vector<double> pre_ms, infer_ms, dec_ms, e2e_ms, age_ms;
+  RollingLatency r_pre, r_inf, r_dec, r_e2e;
+  std::deque<EnergyWindow> pending;
+  double gross_mj = 0, net_mj = 0, energy_ms = 0;
+  int64_t energy_n = 0;
+  RollingLatency r_energy{120};
+  int64_t frames = 0;
+  size_t color = 0;
+};
+
+struct Pipeline::Impl {
+  RunConfig cfg;
+  std::unique_ptr<power::PowerSampler> sampler;
+  std::string power_note;
+  std::vector<std::unique_ptr<Variant>> variants;
+  std::unique_ptr<FrameSource> source;
+  std::unique_ptr<FrameSink> sink;
+  std::unique_ptr<SessionRecorder> rec;
+  double baseline_w = NAN;
+  uint64_t power_cursor = 0;
+  std::vector<double> overlay_ms, output_ms, loop_ms;
+  RateMeter fps{2000};
+  int64_t frames = 0;
+  int64_t reconnects = 0;
+  std::string status, started_utc, end_reason = "running";
+  double t_start = 0, t_first = 0, t_last = 0;
+  cv::Mat canvas;
+
+  std::unique_ptr<Variant> make_variant(const VariantConfig& vc, size_t index) {
+    auto v = std::make_unique<Variant>();
+    v->cfg = vc;
+    v->color = index;
+    Model m = load_onnx(vc.model);
+    struct stat st {};
+    if (stat(vc.model.c_str(), &st) == 0) v->model_bytes = static_cast<size_t>(st.st_size);
+    for (auto& kv : m.graph.initializers) v->params += kv.second.numel();
+    EngineOptions eo;
+    eo.threads = vc.threads;
+    eo.device = vc.device;
+    v->engine = create_engine(vc.backend, m, eo);
+    std::map<std::string, Shape> shapes;
+    if (!vc.shape.empty()) shapes[m.graph.inputs.at(0).name] = vc.shape;
+    v->engine->prepare(shapes);
+    if (v->engine->num_inputs() != 1) throw Error(vc.model + ": the pipeline feeds single-input image models");
+    try {
+      v->pre = std::make_unique<Preprocessor>(vc.input, v->engine->input(0).shape());
+      v->dec = make_decoder(vc.decoder, v->pre->width(), v->pre->height());
+    } catch (const Error& e) {
+      throw Error("variant '" + vc.name + "': " + e.what());
+    }
+    return v;
+  }
+
+  void build_variants() {
+    std::vector<std::unique_ptr<Variant>> vs;
+    for (size_t i = 0; i < cfg.variants.size(); ++i) vs.push_back(make_variant(cfg.variants[i], i));
+    variants = std::move(vs);
+  }
+
+  void log(const std::string& s) const {
+    if (!cfg.quiet) std::fprintf(stderr, "%s\n", s.c_str());
+  }
+
+  // Energy of inference windows the sampler has moved past.
+  void resolve_energy(bool final_pass) {
+    if (!sampler) return;
+    const double have = sampler->latest().t_ms;
+    const double margin = 2.0 * 1000.0 / sampler->rate_hz();
+    for (auto& v : variants) {
+      while (!v->pending.empty() && (final_pass || v->pending.front().t1 + margin < have)) {
+        const EnergyWindow w = v->pending.front();
+        v->pending.pop_front();
+        const power::EnergyResult e = sampler->energy(w.t0, w.t1);
+        if (e.coverage() < 0.5) continue;  // mostly a gap: not attributable
+        const double gross = e.joules * 1000.0 / e.coverage();
+        const double net = std::isnan(baseline_w) ? NAN : gross - baseline_w * (w.t1 - w.t0);
+        v->gross_mj += gross;
+        if (!std::isnan(net)) v->net_mj += net;
+        v->energy_ms += w.t1 - w.t0;
+        ++v->energy_n;
+        v->r_energy.add(gross);
+        if (rec) rec->energy(v->cfg.name, w.seq, w.t0, w.t1, gross, net, e.coverage());
+      }
+    }
+    if (rec) rec->power(sampler->since(power_cursor));
+  }
+
+  nlohmann::json summary() const {
+    nlohmann::json j;
+    const double dur = t_last > t_first ? (t_last - t_first) / 1000.0 : 0;
+    j["session"] = {{"name", cfg.session_name},
+                    {"dir", rec ? rec->dir() : std::string()},
+                    {"source", cfg.source_uri},
+                    {"started_utc", started_utc},
+                    {"duration_s", dur},
+                    {"frames", frames},
+                    {"pipeline_fps", dur > 0 && frames > 1 ? static_cast<double>(frames - 1) / dur : 0.0},
+                    {"dropped_frames", source ? source->dropped() : 0},
+                    {"reconnects", reconnects},
+                    {"status", end_reason},
+                    {"layout", cfg.layout},
+                    {"power_sensor", sampler ? sampler->sensor().name() : power_note},
+                    {"power_replay", sampler ? sampler->sensor().is_replay() : false},
+                    {"baseline_w", std::isnan(baseline_w) ? nlohmann::json(nullptr) : nlohmann::json(baseline_w)}};
+    j["stages_ms"] = {{"overlay", dist(overlay_ms)}, {"output", dist(output_ms)}, {"loop", dist(loop_ms)}};
+    for (const auto& v : variants) {
+      nlohmann::json vj = {{"name", v->cfg.name},
+                           {"model", v->cfg.model},
+                           {"backend", v->cfg.backend},
+                           {"threads", v->cfg.threads},
+                           {"model_bytes", v->model_bytes},
+                           {"params", v->params},
+                           {"frames", v->frames},
+                           {"latency_ms", {{"preprocess", dist(v->pre_ms)}, {"inference", dist(v->infer_ms)}, {"decode", dist(v->dec_ms)},
+                                           {"e2e", dist(v->e2e_ms)}, {"frame_age", dist(v->age_ms)}}}};
+      double inf_mean = 0;
+      for (double x : v->infer_ms) inf_mean += x;
+      vj["inference_fps"] = v->infer_ms.empty() ? 0.0 : 1000.0 / (inf_mean / static_cast<double>(v->infer_ms.size()));
+      if (v->energy_n > 0) {
+        vj["energy"] = {{"inferences_measured", v->energy_n},
+                        {"gross_mj_per_inference", v->gross_mj / static_cast<double>(v->energy_n)},
+                        {"net_mj_per_inference", std::isnan(baseline_w) ? nlohmann::json(nullptr) : nlohmann::json(v->net_mj / static_cast<double>(v->energy_n))},
+                        {"mean_power_w", v->energy_ms > 0 ? v->gross_mj / v->energy_ms : 0.0}};
+      } else {
+        vj["energy"] = nullptr;
+      }
+      j["variants"].push_back(vj);
+    }
+    return j;
+  }
+
+  OverlayHeader header(const Frame& f) const {
+    OverlayHeader h;
+    const double fps = const_cast<RateMeter&>(this->fps).rate_hz();
+    h.lines.push_back(cv::format("pipeline %.1f FPS (whole loop, all variants) | frame %lld | dropped %lld", fps,
+                                 static_cast<long long>(f.seq), static_cast<long long>(source ? source->dropped() : 0)));
+    if (sampler) {
+      const power::PowerSample s = sampler->latest();
+      std::string p = sampler->sensor().is_replay() ? "power [replay]:" : "power:";
+      for (size_t i = 0; i < sampler->rails().size() && i < s.rails.size(); ++i)
+        if (s.rails[i].valid) p += cv::format(" %s %.2f W", sampler->rails()[i].name.c_str(), s.rails[i].watts);
+      if (!s.ok) p += " (gap: sensor error)";
+      h.lines.push_back(p);
+    } else {
+      h.lines.push_back("power: n/a (" + power_note + ")");
+    }
+    if (!status.empty()) h.lines.push_back(status);
+    return h;
+  }
+
+  PanelInfo panel(const Variant& v) const {
+    PanelInfo p;
+    p.title = cv::format("%s: %s x%d | %.2f MB", v.cfg.name.c_str(), v.cfg.backend.c_str(), v.cfg.threads, v.model_bytes / 1048576.0);
+    const double inf50 = v.r_inf.pct(0.5);
+    p.lines.push_back(cv::format("infer %.1f ms p95 %.1f | %.0f FPS engine-only", inf50, v.r_inf.pct(0.95), inf50 > 0 ? 1000.0 / inf50 : 0.0));
+    p.lines.push_back(cv::format("pre %.1f | dec %.1f | capture->result %.1f ms p95 %.1f", v.r_pre.pct(0.5), v.r_dec.pct(0.5), v.r_e2e.pct(0.5),
+                                 v.r_e2e.pct(0.95)));
+    if (!sampler) {
+      p.lines.push_back("energy n/a (no power sensor)");
+    } else if (v.energy_n == 0) {
+      p.lines.push_back("energy: measuring...");
+    } else {
+      const double g = v.r_energy.pct(0.5);
+      std::string net = std::isnan(baseline_w) ? std::string() : cv::format(" (net %.1f)", v.net_mj / static_cast<double>(v.energy_n));
+      p.lines.push_back(cv::format("energy %.1f mJ/inference%s", g, net.c_str()));
+    }
+    if (!v.result.classes.empty()) {
+      const ClassScore& c = v.result.classes.front();
+      std::string name = static_cast<size_t>(c.class_id) < v.cfg.decoder.labels.size() ? v.cfg.decoder.labels[static_cast<size_t>(c.class_id)]
+                                                                                        : "class " + std::to_string(c.class_id);
+      p.lines.push_back(cv::format("top-1 %s %.2f", name.c_str(), c.score));
+    } else {
+      p.lines.push_back(cv::format("%zu detections", v.result.detections.size()));
+    }
+    p.result = &v.result;
+    p.labels = v.cfg.decoder.labels;
+    return p;
+  }
+};
+
+Pipeline::Pipeline(RunConfig cfg, std::unique_ptr<power::PowerSampler> sampler, std::string power_note) : impl_(std::make_unique<Impl>()) {
+  impl_->cfg = std::move(cfg);
+  impl_->sampler = std::move(sampler);
+  impl_->power_note = std::move(power_note);
+  if (impl_->cfg.variants.empty()) throw Error("run: no model variants configured");
+  impl_->build_variants();
+}
+
+Pipeline::~Pipeline() = default;
+
+std::string Pipeline::session_dir() const { return impl_->rec ? impl_->rec->dir() : std::string(); }
+
+nlohmann::json Pipeline::run() {
+  Impl& d = *impl_;
+  d.started_utc = utc_now();
+  d.source = FrameSource::open(d.cfg.source_uri, d.cfg.source);
+  std::string note;
+  const double fps = d.source->nominal_fps() > 0 ? d.source->nominal_fps() : (d.cfg.source.fps > 0 ? d.cfg.source.fps : 30.0);
+  SinkOptions so = d.cfg.sink;
+  so.fps = fps;
+  d.sink = FrameSink::open(d.cfg.sink_uri, so, &note);
+  if (!note.empty()) d.log(note);
+  if (d.cfg.record) {
+    d.rec = std::make_unique<SessionRecorder>(d.cfg.sessions_root, d.cfg.session_name, d.cfg.session_dir, d.cfg.config_yaml, device_info(),
+                                              d.sampler ? &d.sampler->sensor() : nullptr);
+    d.log("recording session " + d.rec->dir());
+  }
+  if (d.sampler) {
+    d.sampler->start();
+    if (d.cfg.baseline_s > 0) {  // idle power before any inference
+      const double t0 = now_ms();
+      std::this_thread::sleep_for(std::chrono::duration<double>(d.cfg.baseline_s));
+      d.baseline_w = d.sampler->energy(t0, now_ms()).mean_w();
+    }
+  }
+  d.t_start = now_ms();
+  double last_summary = d.t_start;
+  double backoff_s = 0.5;
+  double last_frame_ms = now_ms();
+  Frame frame;
+  std::string fatal;
+  // A live source that drops out is re-opened with back-off (0.5 s doubling to 8 s) until it returns or
+  // the run is stopped; returns false when stopped first.
+  auto reconnect = [&]() -> bool {
+    d.source.reset();
+    while (!stop_) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(backoff_s));
+      backoff_s = std::min(8.0, backoff_s * 2);
+      try {
+        d.source = FrameSource::open(d.cfg.source_uri, d.cfg.source);
+        ++d.reconnects;
+        d.status = "source reconnected (" + std::to_string(d.reconnects) + "x)";
+        last_frame_ms = now_ms();
+        return true;
+      } catch (const Error& e) {
+        d.log(std::string(e.what()) + "; retrying in " + cv::format("%.1f", backoff_s) + " s");
+      }
+    }
+    return false;
+  };
+  try {
+    while (!stop_) {
+      if (reload_.exchange(false) && reload_config) {
+        try {
+          RunConfig nc = reload_config();
+          RunConfig keep = d.cfg;
+          d.cfg.variants = nc.variants;
+          d.cfg.layout = nc.layout;
+          try {
+            d.build_variants();
+            d.log("reloaded the config: " + std::to_string(d.variants.size()) + " variants; capture kept running");
+          } catch (const Error& e) {
+            d.cfg = keep;
+            d.log(std::string("reload failed, keeping the running variants: ") + e.what());
+          }
+        } catch (const Error& e) {
+          d.log(std::string("reload failed, keeping the running variants: ") + e.what());
+        }
+      }
+      const int tg = toggle_.exchange(-1);
+      if (tg >= 0 && static_cast<size_t>(tg) < d.variants.size()) {
+        d.variants[static_cast<size_t>(tg)]->cfg.enabled = !d.variants[static_cast<size_t>(tg)]->cfg.enabled;
+        d.log("variant " + d.variants[static_cast<size_t>(tg)]->cfg.name + (d.variants[static_cast<size_t>(tg)]->cfg.enabled ? " on" : " off"));
+      }
+      if (next_layout_.exchange(false)) {
+        d.cfg.layout = d.cfg.layout == "side-by-side" ? "grid" : d.cfg.layout == "grid" ? "overlay" : "side-by-side";
+        d.sink->close();  // the output size changes with the layout
+        d.sink = FrameSink::open(d.cfg.sink_uri, so, nullptr);
+      }
+      const ReadStatus st = d.source->read(frame, 500);
+      if (st == ReadStatus::timeout) {
+        if (d.source->is_live() && now_ms() - last_frame_ms > 5000) {
+          d.status = "source silent for 5 s: reconnecting";
+          d.log(d.cfg.source_uri + ": no frames for 5 s, reconnecting");
+          if (!reconnect()) break;
+        }
+        continue;
+      }
+      if (st == ReadStatus::end_of_stream) {
+        d.end_reason = "end of stream";
+        break;
+      }
+      if (st == ReadStatus::error) {
+        if (!d.source->is_live()) {
+          fatal = d.source->error();
+          d.end_reason = "error: " + fatal;
+          break;
+        }
+        d.status = "source lost: reconnecting";
+        d.log(d.source->error() + ": reconnecting");
+        if (!reconnect()) break;
+        continue;
+      }
+      backoff_s = 0.5;
+      last_frame_ms = now_ms();
+      const double loop0 = now_ms();
+      if (d.frames == 0) d.t_first = loop0;
+      // every enabled variant in turn on the same frame
+      std::vector<FrameRow> rows;
+      for (auto& vp : d.variants) {
+        Variant& v = *vp;
+        if (!v.cfg.enabled) continue;
+        const double t0 = now_ms();
+        const Letterbox lb = v.pre->run(frame.bgr, v.engine->input(0));
+        const double t1 = now_ms();
+        v.engine->run();
+        const double t2 = now_ms();
+        std::vector<const Tensor*> outs;
+        for (size_t i = 0; i < v.engine->num_outputs(); ++i) outs.push_back(&v.engine->output(i));
+        v.dec->decode(outs, lb, v.result);
+        const double t3 = now_ms();
+        FrameRow r;
+        r.seq = frame.seq;
+        r.variant = v.cfg.name;
+        r.capture_ms = frame.capture_ms;
+        r.age_ms = t0 - frame.capture_ms;
+        r.pre_ms = t1 - t0;
+        r.infer_ms = t2 - t1;
+        r.decode_ms = t3 - t2;
+        r.e2e_ms = t3 - frame.capture_ms;
+        r.detections = static_cast<int>(v.result.detections.size());
+        v.pre_ms.push_back(r.pre_ms);
+        v.infer_ms.push_back(r.infer_ms);
+        v.dec_ms.push_back(r.decode_ms);
+        v.e2e_ms.push_back(r.e2e_ms);
+        v.age_ms.push_back(r.age_ms);
+        v.r_pre.add(r.pre_ms);
+        v.r_inf.add(r.infer_ms);
+        v.r_dec.add(r.decode_ms);
+        v.r_e2e.add(r.e2e_ms);
+        ++v.frames;
+        if (d.sampler) v.pending.push_back({frame.seq, t1, t2});
+        if (d.rec) d.rec->detections(frame.seq, v.cfg.name, t3, v.result);
+        rows.push_back(r);
+      }
+      const double t4 = now_ms();
+      std::vector<PanelInfo> panels;
+      for (auto& vp : d.variants)
+        if (vp->cfg.enabled) panels.push_back(d.panel(*vp));
+      compose_overlay(frame.bgr, panels, d.header(frame), d.cfg.layout, d.cfg.max_width, d.canvas);
+      const double t5 = now_ms();
+      d.sink->write(d.canvas, t5);
+      const double t6 = now_ms();
+      d.overlay_ms.push_back(t5 - t4);
+      d.output_ms.push_back(t6 - t5);
+      d.loop_ms.push_back(t6 - loop0);
+      d.fps.tick(t6);
+      d.t_last = t6;
+      ++d.frames;
+      if (d.rec)
+        for (FrameRow& r : rows) {
+          r.overlay_ms = t5 - t4;
+          r.output_ms = t6 - t5;
+          d.rec->frame(r);
+        }
+      d.resolve_energy(false);
+      if (d.rec && t6 - last_summary > 2000) {
+        d.rec->summary(d.summary());
+        last_summary = t6;
+      }
+      if (d.cfg.max_frames > 0 && d.frames >= d.cfg.max_frames) {
+        d.end_reason = "max frames";
+        break;
+      }
+      if (d.cfg.duration_s > 0 && t6 - d.t_start >= d.cfg.duration_s * 1000) {
+        d.end_reason = "duration";
+        break;
+      }
+    }
+    if (stop_ && d.end_reason == "running") d.end_reason = "stopped";
+  } catch (const Error& e) {
+    fatal = e.what();
+    d.end_reason = "error: " + fatal;
+  }
+  // Finish: wait for the sampler to pass the last window, then write everything that is left.
+  try {
+    if (d.sampler) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(3.0 / d.sampler->rate_hz()));
+      d.sampler->stop();
+      d.resolve_energy(true);
+    }
+  } catch (const Error& e) {
+    if (fatal.empty()) fatal = e.what();
+  }
+  if (d.sink) d.sink->close();
+  nlohmann::json sum = d.summary();
+  if (d.rec) {
+    try {
+      d.rec->summary(sum);
+    } catch (const Error& e) {
+      if (fatal.empty()) fatal = e.what();
+    }
+  }
+  if (!fatal.empty()) throw Error(fatal);
+  return sum;
+}
+
+}  // namespace ec
