@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   ec::add_bench_command(app);
   ec::add_power_command(app);
   ec::add_run_command(app);
+  ec::add_report_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
