@@ -1,12 +1,27 @@
 // edgecompress: one binary, one subcommand per file (cmd_*.cpp). Errors become one line and exit code 1.
 #include <CLI/CLI.hpp>
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "commands.h"
 #include "error.h"
 #include "sensor.h"
 
+// `run` shares the CPU cores with GStreamer's capture/decode threads: OpenMP workers that spin while idle
+// (libgomp's default) steal those cores and halve the pipeline's frame rate on a 2-core board. libgomp
+// reads OMP_WAIT_POLICY once, when it is loaded, so `run` re-executes itself with a passive policy unless
+// the user chose one. Measured with bench/pipeline.cpp.
+static void prefer_passive_openmp_for_run(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) != "run" || std::getenv("OMP_WAIT_POLICY")) return;
+  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  execv("/proc/self/exe", argv);  // only returns on failure: carry on with the default policy
+}
+
 int main(int argc, char** argv) {
+  prefer_passive_openmp_for_run(argc, argv);
   CLI::App app{"edgecompress: make ONNX models smaller and faster, and run them on edge devices"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("edgecompress ") + EC_VERSION);

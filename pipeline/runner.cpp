@@ -76,7 +76,7 @@ struct Pipeline::Impl {
   std::unique_ptr<SessionRecorder> rec;
   double baseline_w = NAN;
   uint64_t power_cursor = 0;
-  std::vector<double> overlay_ms, output_ms, loop_ms;
+  std::vector<double> read_ms, overlay_ms, output_ms, loop_ms;
   RateMeter fps{2000};
   int64_t frames = 0;
   int64_t reconnects = 0;
@@ -160,7 +160,7 @@ struct Pipeline::Impl {
                     {"power_sensor", sampler ? sampler->sensor().name() : power_note},
                     {"power_replay", sampler ? sampler->sensor().is_replay() : false},
                     {"baseline_w", std::isnan(baseline_w) ? nlohmann::json(nullptr) : nlohmann::json(baseline_w)}};
-    j["stages_ms"] = {{"overlay", dist(overlay_ms)}, {"output", dist(output_ms)}, {"loop", dist(loop_ms)}};
+    j["stages_ms"] = {{"capture_read", dist(read_ms)}, {"overlay", dist(overlay_ms)}, {"output", dist(output_ms)}, {"loop", dist(loop_ms)}};
     for (const auto& v : variants) {
       nlohmann::json vj = {{"name", v->cfg.name},
                            {"model", v->cfg.model},
@@ -325,7 +325,9 @@ nlohmann::json Pipeline::run() {
         d.sink->close();  // the output size changes with the layout
         d.sink = FrameSink::open(d.cfg.sink_uri, so, nullptr);
       }
+      const double tr = now_ms();
       const ReadStatus st = d.source->read(frame, 500);
+      const double read_ms = now_ms() - tr;
       if (st == ReadStatus::timeout) {
         if (d.source->is_live() && now_ms() - last_frame_ms > 5000) {
           d.status = "source silent for 5 s: reconnecting";
@@ -392,13 +394,16 @@ nlohmann::json Pipeline::run() {
         rows.push_back(r);
       }
       const double t4 = now_ms();
-      std::vector<PanelInfo> panels;
-      for (auto& vp : d.variants)
-        if (vp->cfg.enabled) panels.push_back(d.panel(*vp));
-      compose_overlay(frame.bgr, panels, d.header(frame), d.cfg.layout, d.cfg.max_width, d.canvas);
+      if (!d.sink->discards()) {  // with the display off there is nothing to draw
+        std::vector<PanelInfo> panels;
+        for (auto& vp : d.variants)
+          if (vp->cfg.enabled) panels.push_back(d.panel(*vp));
+        compose_overlay(frame.bgr, panels, d.header(frame), d.cfg.layout, d.cfg.max_width, d.canvas);
+      }
       const double t5 = now_ms();
-      d.sink->write(d.canvas, t5);
+      if (!d.sink->discards()) d.sink->write(d.canvas, t5);
       const double t6 = now_ms();
+      d.read_ms.push_back(read_ms);
       d.overlay_ms.push_back(t5 - t4);
       d.output_ms.push_back(t6 - t5);
       d.loop_ms.push_back(t6 - loop0);

@@ -27,6 +27,7 @@ class NullSink : public FrameSink {
  public:
   void write(const cv::Mat&, double) override {}
   void close() override {}
+  bool discards() const override { return true; }
   std::string describe() const override { return "none://"; }
 };
 

@@ -27,6 +27,8 @@ class FrameSink {
   virtual void write(const cv::Mat& bgr, double t_ms) = 0;
   // Finishes the stream (EOS: MP4 files get their index). Safe to call twice.
   virtual void close() = 0;
+  // True for none://: nothing is shown, so the pipeline skips composing the overlay.
+  virtual bool discards() const { return false; }
   // What it writes to ("file:///x.mp4", "display", ...).
   virtual std::string describe() const = 0;
 };
