@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "error.h"
 #include "gst_util.h"
@@ -33,8 +34,9 @@ class NullSink : public FrameSink {
 
 class GstSink : public FrameSink {
  public:
-  GstSink(std::string uri, std::string launch_tail, const SinkOptions& o, bool is_file)
-      : uri_(std::move(uri)), tail_(std::move(launch_tail)), o_(o), is_file_(is_file) {
+  // `tails` are alternatives tried in order until one starts (video sinks that need X extensions).
+  GstSink(std::string uri, std::vector<std::string> tails, const SinkOptions& o, bool is_file)
+      : uri_(std::move(uri)), tails_(std::move(tails)), o_(o), is_file_(is_file) {
     gst_init_once();
   }
   ~GstSink() override { close(); }
@@ -71,8 +73,12 @@ class GstSink : public FrameSink {
     GstMessage* m = gst_bus_timed_pop_filtered(bus, 10 * GST_SECOND, GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
     if (m) gst_message_unref(m);
     gst_object_unref(bus);
+    teardown();
+  }
+
+  void teardown() {
     gst_element_set_state(pipeline_, GST_STATE_NULL);
-    gst_object_unref(src_);
+    if (src_) gst_object_unref(src_);
     gst_object_unref(pipeline_);
     pipeline_ = nullptr;
     src_ = nullptr;
@@ -82,12 +88,23 @@ class GstSink : public FrameSink {
 
  private:
   void start(int w, int h, double t_ms) {
+    for (size_t i = 0; i < tails_.size(); ++i) {
+      try {
+        start_with(tails_[i], w, h, t_ms);
+        return;
+      } catch (const Error&) {
+        if (i + 1 == tails_.size()) throw;
+      }
+    }
+  }
+
+  void start_with(const std::string& tail, int w, int h, double t_ms) {
     w_ = w;
     h_ = h;
     t0_ms_ = t_ms;
     const int fps_n = static_cast<int>(std::lround(o_.fps * 1000));
     const std::string launch = "appsrc name=ecsrc is-live=true format=time caps=video/x-raw,format=BGR,width=" + std::to_string(w) +
-                               ",height=" + std::to_string(h) + ",framerate=" + std::to_string(fps_n) + "/1000 ! videoconvert ! " + tail_;
+                               ",height=" + std::to_string(h) + ",framerate=" + std::to_string(fps_n) + "/1000 ! videoconvert ! " + tail;
     GError* err = nullptr;
     pipeline_ = gst_parse_launch(launch.c_str(), &err);
     if (err) {
@@ -99,14 +116,22 @@ class GstSink : public FrameSink {
     }
     src_ = GST_APP_SRC(gst_bin_get_by_name(GST_BIN(pipeline_), "ecsrc"));
     g_object_set(G_OBJECT(src_), "block", TRUE, "max-bytes", static_cast<guint64>(w) * h * 3 * 4, nullptr);
-    std::string e = gst_set_state_wait(pipeline_, GST_STATE_PLAYING, 5000);
+    // READY opens devices and windows synchronously, so a sink that cannot work here fails fast.
+    std::string e = gst_set_state_wait(pipeline_, GST_STATE_READY, 2000);
+    if (e.empty()) e = gst_pop_error(pipeline_, 0);
+    // PLAYING completes asynchronously once the first frame prerolls the sink: do not wait for it here.
+    if (e.empty() && gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+      e = gst_pop_error(pipeline_, 100);
+      if (e.empty()) e = "state change failed";
+    }
     if (!e.empty()) {
-      close();
+      teardown();  // never started: no EOS to wait for
       throw Error(uri_ + ": cannot start (" + e + ")");
     }
   }
 
-  std::string uri_, tail_;
+  std::string uri_;
+  std::vector<std::string> tails_;
   SinkOptions o_;
   bool is_file_;
   GstElement* pipeline_ = nullptr;
@@ -124,7 +149,7 @@ std::unique_ptr<FrameSink> file_sink(const std::string& uri, const std::string& 
   std::fclose(probe);
   const bool mkv = path.size() > 4 && path.substr(path.size() - 4) == ".mkv";
   const std::string mux = mkv ? "matroskamux" : "mp4mux";
-  return std::make_unique<GstSink>(uri, encoder(o.bitrate_kbps) + " ! h264parse ! " + mux + " ! filesink location=" + quote(path), o, true);
+  return std::make_unique<GstSink>(uri, std::vector<std::string>{encoder(o.bitrate_kbps) + " ! h264parse ! " + mux + " ! filesink location=" + quote(path)}, o, true);
 }
 
 }  // namespace
@@ -140,8 +165,9 @@ std::unique_ptr<FrameSink> FrameSink::open(const std::string& uri, const SinkOpt
     const std::string host = hp.substr(0, colon), port = hp.substr(colon + 1);
     if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535)
       throw Error(uri + ": port '" + port + "' is not a number 1..65535");
-    return std::make_unique<GstSink>(uri, encoder(o.bitrate_kbps) + " ! h264parse ! rtph264pay config-interval=1 pt=96 ! udpsink host=" + host +
-                                              " port=" + port + " sync=false", o, false);
+    return std::make_unique<GstSink>(uri, std::vector<std::string>{encoder(o.bitrate_kbps) + " ! h264parse ! rtph264pay config-interval=1 pt=96 ! udpsink host=" +
+                                                                   host + " port=" + port + " sync=false"},
+                                     o, false);
   }
   if (starts_with(uri, "display://")) {
     const char* disp = std::getenv("DISPLAY");
@@ -151,8 +177,13 @@ std::unique_ptr<FrameSink> FrameSink::open(const std::string& uri, const SinkOpt
       if (note) *note = "no $DISPLAY: writing the display to " + path + " instead";
       return file_sink("file://" + path, path, o);
     }
-    std::string vs = egl ? "nveglglessink" : gst_has_element("xvimagesink") ? "xvimagesink" : gst_has_element("ximagesink") ? "ximagesink" : "autovideosink";
-    return std::make_unique<GstSink>(uri, vs + " sync=false", o, false);
+    // Jetson's EGL sink first; XVideo scales in hardware but needs the Xv extension (absent under Xvfb and
+    // some remote displays), so plain X images and autovideosink follow.
+    std::vector<std::string> tails;
+    for (const char* vs : {"nveglglessink", "xvimagesink", "ximagesink", "autovideosink"})
+      if (gst_has_element(vs)) tails.push_back(std::string(vs) + " sync=false");
+    if (tails.empty()) throw Error(uri + ": no video sink element installed (gstreamer1.0-x)");
+    return std::make_unique<GstSink>(uri, tails, o, false);
   }
   throw Error(uri + ": unknown sink scheme (display://, file://, udp://, none://)");
 }

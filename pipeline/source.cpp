@@ -74,7 +74,8 @@ bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 
 
 class GstSource : public FrameSource {
  public:
-  GstSource(const std::string& uri, const std::string& launch, bool live, const SourceOptions& o) : live_(live), loop_(o.loop) {
+  GstSource(const std::string& uri, const std::string& launch, bool live, const SourceOptions& o)
+      : live_(live), loop_(o.loop), realtime_(!live && o.realtime) {
     uri_ = uri;
     gst_init_once();
     GError* err = nullptr;
@@ -202,7 +203,8 @@ class GstSource : public FrameSource {
     if (f.bgr.rows != h || f.bgr.cols != w || f.bgr.type() != CV_8UC3) f.bgr.create(h, w, CV_8UC3);
     view.copyTo(f.bgr);
     gst_buffer_unmap(buf, &map);
-    f.capture_ms = arrival_ms(GST_BUFFER_PTS(buf));
+    // Real-time files are presented by the appsink's clock wait: the frame "happens" when it is released.
+    f.capture_ms = realtime_ ? now_steady_ms() : arrival_ms(GST_BUFFER_PTS(buf));
     f.seq = delivered_++;
     f.pts_ms = GST_BUFFER_PTS_IS_VALID(buf) ? static_cast<double>(GST_BUFFER_PTS(buf)) / 1e6 : -1;
     return true;
@@ -222,7 +224,7 @@ class GstSource : public FrameSource {
 
   GstElement* pipeline_ = nullptr;
   GstAppSink* sink_ = nullptr;
-  bool live_, loop_;
+  bool live_, loop_, realtime_;
   std::atomic<int64_t> arrived_{0};
   std::mutex arrival_mu_;
   std::array<std::pair<GstClockTime, double>, 16> arrivals_{};

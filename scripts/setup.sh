@@ -17,6 +17,7 @@ packages=(
   libopencv-dev opencv-doc
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  gstreamer1.0-x xvfb tesseract-ocr
   libyaml-cpp-dev libi2c-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist
@@ -89,9 +90,13 @@ build() {
 }
 
 demo() {
-  log "demo: inspect and bench BlazeFace-128 (native vs OpenCV DNN, same seeded input)"
+  log "demo: BlazeFace-128 on Megamind.avi, native engine vs OpenCV DNN side by side, recorded as a session"
   ./build/edgecompress inspect models/blazeface128.onnx --no-layers
   ./build/edgecompress bench --model models/blazeface128.onnx --backend native,opencv --threads "$(nproc)" --runs 50 --compare-outputs
+  ./build/edgecompress run --config configs/demo.yaml --record </dev/null
+  local last
+  last=$(ls -td sessions/*/ | head -n 1)
+  ./build/edgecompress report "$last" --html "${last%/}/report.html"
 }
 
 install_packages

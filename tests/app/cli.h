@@ -1,6 +1,7 @@
 // Runs the edgecompress binary as a user would and captures exit code, stdout and stderr.
 #pragma once
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -33,6 +34,24 @@ inline CliResult run_cli(const std::string& args) {
   r.err = slurp(base + ".err");
   std::remove((base + ".out").c_str());
   std::remove((base + ".err").c_str());
+  return r;
+}
+
+// Runs a bash script (several commands, background jobs, signals) with all its output captured.
+inline CliResult run_shell(const std::string& script) {
+  static int counter = 0;
+  const std::string file = "/tmp/ec-sh-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".sh";
+  {
+    std::ofstream f(file);
+    f << "bin='" << EC_BINARY << "'\n" << script << "\n";
+  }
+  std::string base = file.substr(0, file.size() - 3);
+  int st = std::system(("bash '" + file + "' >'" + base + ".out' 2>'" + base + ".err' </dev/null").c_str());
+  CliResult r;
+  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  r.out = slurp(base + ".out");
+  r.err = slurp(base + ".err");
+  for (const char* ext : {".sh", ".out", ".err"}) std::remove((base + ext).c_str());
   return r;
 }
 

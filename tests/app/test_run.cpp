@@ -1,0 +1,252 @@
+// `edgecompress run` end to end on real video: the demo processes all of Megamind.avi with both variants
+// and the output video shows the boxes and readable figures (decoded back and read with OCR); a live 60 fps
+// source with a slow variant keeps frames fresh and counts drops; SIGINT and SIGHUP; sessions and
+// reports; bad input (missing file, unknown scheme, no camera, config errors, full disk); a real window
+// under Xvfb.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "../engine/helpers.h"
+#include "cli.h"
+#include "source.h"
+
+using namespace ec;
+using namespace ec::test;
+
+namespace {
+
+const std::string kRoot = EC_SOURCE_DIR;
+
+std::string tmpdir(const std::string& name) {
+  std::string d = testing::TempDir() + "/run-" + name + "-" + std::to_string(getpid());
+  std::system(("rm -rf '" + d + "' && mkdir -p '" + d + "'").c_str());
+  return d;
+}
+
+void write(const std::string& path, const std::string& text) {
+  std::ofstream f(path);
+  f << text;
+}
+
+// Rows of frames.csv per variant.
+std::map<std::string, std::vector<std::vector<std::string>>> frame_rows(const std::string& session) {
+  std::map<std::string, std::vector<std::vector<std::string>>> r;
+  std::ifstream f(session + "/frames.csv");
+  std::string line;
+  std::getline(f, line);
+  while (std::getline(f, line)) {
+    std::vector<std::string> c;
+    std::stringstream ss(line);
+    std::string x;
+    while (std::getline(ss, x, ',')) c.push_back(x);
+    r[c.at(1)].push_back(c);
+  }
+  return r;
+}
+
+nlohmann::json summary_of(const std::string& session) {
+  std::ifstream f(session + "/summary.json");
+  return nlohmann::json::parse(f);
+}
+
+bool have(const char* tool) { return std::system((std::string("command -v ") + tool + " >/dev/null 2>&1").c_str()) == 0; }
+
+std::string demo_cmd(const std::string& extra) { return "run --config '" + kRoot + "/configs/demo.yaml' --quiet " + extra; }
+
+const std::string kBlaze = R"(
+    input: {resize: stretch, color: rgb, scale: 0.00784313725, mean: [1, 1, 1], std: [1, 1, 1]}
+    decoder: {type: blazeface, score_threshold: 0.75, nms_iou: 0.3})";
+
+}  // namespace
+
+TEST(Run, DemoProcessesTheWholeVideoAndTheOutputShowsBoxesAndFigures) {
+  const std::string d = tmpdir("demo");
+  // the demo config uses paths relative to the repository root
+  CliResult r = run_shell("cd '" + kRoot + "' && \"$bin\" " + demo_cmd("--output 'file://" + d + "/out.mp4' --session-dir '" + d + "/s'"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto rows = frame_rows(d + "/s");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows["blazeface128-native"].size(), 270u);
+  EXPECT_EQ(rows["blazeface128-opencv"].size(), 270u);
+  auto sum = summary_of(d + "/s");
+  EXPECT_EQ(sum["session"]["status"], "end of stream");
+  EXPECT_EQ(sum["session"]["frames"].get<int>(), 270);
+  for (auto& v : sum["variants"]) EXPECT_EQ(v["frames"].get<int>(), 270);
+  for (const char* f : {"config.yaml", "device.json", "detections.jsonl", "energy.csv", "summary.json"}) {
+    struct stat st {};
+    EXPECT_EQ(stat((d + "/s/" + f).c_str(), &st), 0) << f;
+  }
+  // the face is found on most frames by both variants
+  int faces = 0;
+  for (auto& row : rows["blazeface128-native"]) faces += std::stoi(row[8]) > 0;
+  EXPECT_GT(faces, 200);
+
+  // decode the output video back
+  auto src = FrameSource::open(d + "/out.mp4", {});
+  Frame f;
+  int n = 0;
+  cv::Mat keep;
+  while (src->read(f, 5000) == ReadStatus::ok) {
+    if (n == 150) keep = f.bgr.clone();
+    ++n;
+  }
+  EXPECT_EQ(n, 270);
+  ASSERT_FALSE(keep.empty());
+  ASSERT_EQ(keep.cols, 1440);  // two 720-pixel panels side by side
+  cv::imwrite(d + "/frame150.png", keep);
+  // the box of frame 150 from detections.jsonl: its top edge is drawn in each variant's colour
+  std::ifstream dj(d + "/s/detections.jsonl");
+  std::string line;
+  nlohmann::json box;
+  while (std::getline(dj, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j["seq"] == 150 && j["variant"] == "blazeface128-native" && !j["detections"].empty()) box = j["detections"][0]["box"];
+  }
+  ASSERT_FALSE(box.is_null()) << "no face on frame 150";
+  const int bx = static_cast<int>(box[0].get<double>() + box[2].get<double>() / 2), by = static_cast<int>(box[1].get<double>());
+  auto near_colour = [&](int x, int y, cv::Vec3b want) {
+    for (int dy = -3; dy <= 3; ++dy) {
+      cv::Vec3b p = keep.at<cv::Vec3b>(std::clamp(y + dy, 0, keep.rows - 1), x);
+      if (std::abs(p[0] - want[0]) < 60 && std::abs(p[1] - want[1]) < 60 && std::abs(p[2] - want[2]) < 60) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(near_colour(bx, by, {60, 220, 60})) << "green box edge of the native panel at " << bx << "," << by;
+  EXPECT_TRUE(near_colour(720 + bx, by, {40, 160, 255})) << "orange box edge of the opencv panel";
+  // the figures are readable: OCR of the top-left text block
+  if (!have("tesseract")) GTEST_SKIP() << "tesseract not installed: OCR of the overlay skipped";
+  cv::Mat text = keep(cv::Rect(0, 0, 720, 140)), big;
+  cv::resize(text, big, cv::Size(), 2, 2, cv::INTER_CUBIC);
+  cv::imwrite(d + "/text.png", big);
+  CliResult ocr = run_shell("tesseract '" + d + "/text.png' - 2>/dev/null");
+  EXPECT_NE(ocr.out.find("FPS"), std::string::npos) << ocr.out;
+  EXPECT_NE(ocr.out.find("infer"), std::string::npos) << ocr.out;
+  EXPECT_NE(ocr.out.find("ms"), std::string::npos) << ocr.out;
+  EXPECT_NE(ocr.out.find("blazeface128"), std::string::npos) << ocr.out;
+
+  // the report reads the session
+  CliResult rep = run_cli("report '" + d + "/s' --html '" + d + "/report.html'");
+  ASSERT_EQ(rep.rc, 0) << rep.err;
+  EXPECT_NE(rep.out.find("blazeface128-opencv"), std::string::npos);
+  std::ifstream html(d + "/report.html");
+  std::string h((std::istreambuf_iterator<char>(html)), std::istreambuf_iterator<char>());
+  EXPECT_NE(h.find("<svg"), std::string::npos);
+  EXPECT_NE(h.find("Inference latency CDF"), std::string::npos);
+}
+
+TEST(Run, LiveSixtyFpsWithASlowVariantKeepsFramesFreshAndCountsDrops) {
+  const std::string d = tmpdir("live");
+  write(d + "/c.yaml", "source: {uri: 'test://ball', width: 640, height: 480, fps: 60}\nvariants:\n  - name: slow\n    model: " +
+                           models_dir() + "/blazeface256.onnx\n    threads: 1" + kBlaze + "\noutput: none://\nrun: {duration_s: 3}\n");
+  CliResult r = run_cli("run -c '" + d + "/c.yaml' --quiet --session-dir '" + d + "/s'");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto sum = summary_of(d + "/s");
+  const double period = 1000.0 / 60;
+  const double infer = sum["variants"][0]["latency_ms"]["inference"]["p50"].get<double>();
+  EXPECT_GT(infer + sum["variants"][0]["latency_ms"]["preprocess"]["p50"].get<double>(), period * 0.9)
+      << "the variant must be slower than the source for this test";
+  EXPECT_GT(sum["session"]["dropped_frames"].get<int>(), 0);
+  EXPECT_LT(sum["variants"][0]["latency_ms"]["frame_age"]["p95"].get<double>(), 2 * period);
+}
+
+TEST(Run, SigintFinishesTheSessionAndSighupSwapsVariantsWithoutRestartingCapture) {
+  const std::string d = tmpdir("signals");
+  auto cfg = [&](const std::string& name) {
+    return "source: {uri: 'test://ball', width: 320, height: 240, fps: 30}\nvariants:\n  - name: " + name + "\n    model: " + models_dir() +
+           "/blazeface128.onnx" + kBlaze + "\noutput: none://\n";
+  };
+  write(d + "/c.yaml", cfg("first"));
+  write(d + "/c2.yaml", cfg("second"));
+  CliResult r = run_shell("\"$bin\" run -c '" + d + "/c.yaml' --session-dir '" + d + "/t' & pid=$!; sleep 2.5; cp '" + d + "/c2.yaml' '" + d +
+                          "/c.yaml'; kill -HUP $pid; sleep 2.5; kill -INT $pid; wait $pid");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("capture kept running"), std::string::npos) << r.err;
+  auto rows = frame_rows(d + "/t");
+  EXPECT_GT(rows["first"].size(), 10u);
+  EXPECT_GT(rows["second"].size(), 10u);
+  auto sum = summary_of(d + "/t");
+  EXPECT_EQ(sum["session"]["status"], "stopped");
+  EXPECT_EQ(sum["session"]["reconnects"].get<int>(), 0);
+  CliResult rep = run_cli("report '" + d + "/t'");
+  EXPECT_EQ(rep.rc, 0) << rep.err;
+}
+
+TEST(Run, BadInputGivesOneLineErrors) {
+  const std::string d = tmpdir("bad");
+  auto base = [&](const std::string& src) {
+    return "source: " + src + "\nvariants:\n  - model: " + models_dir() + "/blazeface128.onnx" + kBlaze + "\noutput: none://\n";
+  };
+  auto one_line = [](const CliResult& r, const std::string& want) {
+    EXPECT_EQ(r.rc, 1) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find(want), std::string::npos) << "want '" << want << "' in " << r.err;
+  };
+  write(d + "/missing.yaml", base("/no/such/clip.mp4"));
+  one_line(run_cli("run -c '" + d + "/missing.yaml' --quiet"), "/no/such/clip.mp4: no such file");
+  write(d + "/scheme.yaml", base("'hls://cam/x'"));
+  one_line(run_cli("run -c '" + d + "/scheme.yaml' --quiet"), "unknown source scheme");
+  write(d + "/cam.yaml", base("'v4l2:///dev/video93'"));
+  one_line(run_cli("run -c '" + d + "/cam.yaml' --quiet"), "v4l2:///dev/video93: no such camera device");
+  write(d + "/key.yaml", base("x.mp4") + "sesion: {record: true}\n");
+  one_line(run_cli("run -c '" + d + "/key.yaml' --quiet"), "key.yaml:7:1: unknown key 'sesion'");
+  write(d + "/val.yaml", "source: x.mp4\nvariants:\n  - model: m.onnx\n    threads: many\n");
+  one_line(run_cli("run -c '" + d + "/val.yaml' --quiet"), "val.yaml:4:14: 'threads': cannot read 'many'");
+  write(d + "/syntax.yaml", "source: x.mp4\nvariants: [\n");
+  one_line(run_cli("run -c '" + d + "/syntax.yaml' --quiet"), "syntax.yaml:3:");
+  write(d + "/model.yaml", base(models_dir() + "/Megamind.avi") + "");
+  std::string cfg = base(models_dir() + "/Megamind.avi");
+  cfg.replace(cfg.find("blazeface128.onnx"), 17, "nope.onnx");
+  write(d + "/model.yaml", cfg);
+  one_line(run_cli("run -c '" + d + "/model.yaml' --quiet"), "nope.onnx: cannot open file");
+  // a full disk when the session starts: frames.csv points at /dev/full
+  std::system(("mkdir -p '" + d + "/full' && ln -sf /dev/full '" + d + "/full/frames.csv'").c_str());
+  write(d + "/ok.yaml", base(models_dir() + "/Megamind.avi"));
+  CliResult full = run_cli("run -c '" + d + "/ok.yaml' --quiet --session-dir '" + d + "/full'");
+  one_line(full, "frames.csv: write failed (No space left on device)");
+  struct stat st {};
+  EXPECT_EQ(stat((d + "/full/config.yaml").c_str(), &st), 0);
+  // the disk fills up mid-run (a 64 KiB file size limit): the run stops with the file named, and the
+  // session keeps whole rows, a summary that says why, and still reports
+  CliResult mid = run_shell("trap '' XFSZ; ulimit -f 64; \"$bin\" run -c '" + d + "/ok.yaml' --quiet --session-dir '" + d + "/mid'");
+  one_line(mid, "write failed (File too large)");
+  auto sum = summary_of(d + "/mid");
+  EXPECT_NE(sum["session"]["status"].get<std::string>().find("File too large"), std::string::npos);
+  auto rows = frame_rows(d + "/mid");
+  ASSERT_FALSE(rows.empty());
+  for (auto& kv : rows)
+    for (auto& row : kv.second) EXPECT_EQ(row.size(), 11u);
+  EXPECT_LT(rows.begin()->second.size(), 270u);
+  CliResult rep = run_cli("report '" + d + "/mid'");
+  EXPECT_EQ(rep.rc, 0) << rep.err;
+}
+
+TEST(Run, RealWindowUnderXvfb) {
+  if (!have("Xvfb")) GTEST_SKIP() << "Xvfb not installed: the real-window test is skipped";
+  const std::string d = tmpdir("xvfb");
+  const std::string disp = ":" + std::to_string(90 + getpid() % 9);
+  CliResult r = run_shell("Xvfb " + disp + " -screen 0 1600x900x24 -nolisten tcp >/dev/null 2>&1 & xp=$!; sleep 1; cd '" + kRoot +
+                        "' && DISPLAY=" + disp + " \"$bin\" run -c configs/demo.yaml --quiet --output display://0 --session-dir '" + d +
+                        "/s' & rp=$!; sleep 5; gst-launch-1.0 -q ximagesrc use-damage=false display-name=" + disp +
+                        " num-buffers=1 ! videoconvert ! pngenc ! filesink location='" + d + "/shot.png'; wait $rp; rc=$?; kill $xp; exit $rc");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  cv::Mat shot = cv::imread(d + "/shot.png");
+  ASSERT_FALSE(shot.empty()) << "no screenshot";
+  // the window shows the video (not black) and the overlay's green and orange boxes
+  int green = 0, orange = 0;
+  for (int y = 0; y < shot.rows; ++y)
+    for (int x = 0; x < shot.cols; ++x) {
+      cv::Vec3b p = shot.at<cv::Vec3b>(y, x);
+      green += std::abs(p[0] - 60) < 30 && std::abs(p[1] - 220) < 30 && std::abs(p[2] - 60) < 30;
+      orange += std::abs(p[0] - 40) < 30 && std::abs(p[1] - 160) < 30 && std::abs(p[2] - 255) < 30;
+    }
+  EXPECT_GT(cv::mean(shot)[1], 10.0);
+  EXPECT_GT(green, 200) << "green box/title pixels in the window";
+  EXPECT_GT(orange, 200) << "orange box/title pixels in the window";
+  auto rows = frame_rows(d + "/s");
+  EXPECT_EQ(rows["blazeface128-native"].size(), 270u);
+}
