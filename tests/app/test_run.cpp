@@ -250,3 +250,58 @@ TEST(Run, RealWindowUnderXvfb) {
   auto rows = frame_rows(d + "/s");
   EXPECT_EQ(rows["blazeface128-native"].size(), 270u);
 }
+
+TEST(Run, BoardPowerIsJoinedToEachVariantsInferenceWindows) {
+  const std::string d = tmpdir("power");
+  // A Jetson Orin Nano's hwmon tree with a constant 5.024 V x 1.480 A on VDD_IN.
+  const std::string root = d + "/root", h = root + "/sys/bus/i2c/devices/1-0040/hwmon/hwmon3";
+  std::system(("mkdir -p '" + h + "'").c_str());
+  write(root + "/sys/bus/i2c/devices/1-0040/name", "ina3221\n");
+  write(h + "/in1_label", "VDD_IN\n");
+  write(h + "/in1_input", "5024\n");
+  write(h + "/curr1_input", "1480\n");
+  write(h + "/update_interval", "1\n");
+  const double watts = 5.024 * 1.480;
+  auto cfg = [&](const std::string& power) {
+    return "source: " + models_dir() + "/Megamind.avi\nvariants:\n  - name: a\n    model: " + models_dir() + "/blazeface128.onnx" + kBlaze +
+           "\n  - name: b\n    model: " + models_dir() + "/blazeface128.onnx\n    backend: opencv" + kBlaze +
+           "\noutput: none://\nrun: {max_frames: 60, baseline_s: 0.3}\npower: " + power + "\n";
+  };
+  write(d + "/c.yaml", cfg("{sensor: sysfs, root: '" + root + "', total: VDD_IN}"));
+  CliResult r = run_cli("run -c '" + d + "/c.yaml' --quiet --session-dir '" + d + "/s'");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto sum = summary_of(d + "/s");
+  EXPECT_NEAR(sum["session"]["baseline_w"].get<double>(), watts, 1e-6);
+  EXPECT_NE(sum["session"]["power_sensor"].get<std::string>().find("hwmon ina3221"), std::string::npos);
+  for (auto& v : sum["variants"]) {
+    ASSERT_FALSE(v["energy"].is_null()) << v["name"];
+    const double n = v["energy"]["inferences_measured"].get<double>();
+    EXPECT_GT(n, 50) << v["name"];
+    // constant power: energy per inference = P x mean inference time; net of the idle baseline = 0
+    const double mean_ms = v["latency_ms"]["inference"]["mean"].get<double>();
+    EXPECT_NEAR(v["energy"]["gross_mj_per_inference"].get<double>(), watts * mean_ms, 0.02 * watts * mean_ms) << v["name"];
+    EXPECT_NEAR(v["energy"]["net_mj_per_inference"].get<double>(), 0.0, 1e-6) << v["name"];
+    EXPECT_NEAR(v["energy"]["mean_power_w"].get<double>(), watts, 1e-6);
+  }
+  // the recorded power replays, labelled so
+  write(d + "/r.yaml", cfg("{sensor: replay, replay: '" + d + "/s/power.csv'}"));
+  r = run_cli("run -c '" + d + "/r.yaml' --quiet --session-dir '" + d + "/replay'");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  sum = summary_of(d + "/replay");
+  EXPECT_TRUE(sum["session"]["power_replay"].get<bool>());
+  EXPECT_NE(sum["session"]["power_sensor"].get<std::string>().find("replay"), std::string::npos);
+  CliResult rep = run_cli("report '" + d + "/replay'");
+  EXPECT_NE(rep.out.find("[replay]"), std::string::npos) << rep.out;
+}
+
+TEST(Run, StreamsRtpH264OverUdpToARealReceiver) {
+  const std::string d = tmpdir("udp");
+  write(d + "/c.yaml", "source: " + models_dir() + "/Megamind.avi\nvariants:\n  - model: " + models_dir() + "/blazeface128.onnx" + kBlaze +
+                           "\noutput: udp://127.0.0.1:55781\nrun: {max_frames: 120}\n");
+  // a GStreamer receiver on loopback decodes what arrives and counts frames
+  CliResult r = run_shell(
+      "timeout 30 gst-launch-1.0 -q udpsrc port=55781 caps='application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000' ! "
+      "rtph264depay ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw,format=BGR ! fakesink num-buffers=60 signal-handoffs=false & rx=$!; "
+      "sleep 1; \"$bin\" run -c '" + d + "/c.yaml' --quiet; rc=$?; wait $rx; rx_rc=$?; echo \"sender=$rc receiver=$rx_rc\"");
+  EXPECT_NE(r.out.find("sender=0 receiver=0"), std::string::npos) << r.out << r.err;
+}
