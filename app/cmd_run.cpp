@@ -35,6 +35,7 @@ struct RunCliOptions {
   int64_t max_frames = -1;
   double duration = -1;
   bool quiet = false, json = false;
+  std::string http, http_token;
 };
 
 // Raw terminal mode for single key presses, restored on destruction.
@@ -89,6 +90,8 @@ RunSetup resolve(const RunCliOptions& o) {
   if (o.max_frames >= 0) r.max_frames = o.max_frames;
   if (o.duration >= 0) r.duration_s = o.duration;
   r.quiet = o.quiet;
+  if (!o.http.empty()) s.monitor.listen = o.http;
+  if (!o.http_token.empty()) s.monitor.token = o.http_token;
   r.config_yaml = run_config_yaml(s);
   return s;
 }
@@ -132,6 +135,11 @@ void run_run(const RunCliOptions& o) {
   }
   Pipeline p(s.run, std::move(sampler), why);
   p.reload_config = [&o] { return resolve(o).run; };
+  std::unique_ptr<MonitorServer> monitor;
+  if (!s.monitor.listen.empty()) {
+    monitor = std::make_unique<MonitorServer>(s.monitor, p);
+    if (!o.quiet) std::fprintf(stderr, "monitoring on %s (/ web view, /metrics, /api/status, /stream.mjpg)\n", monitor->url().c_str());
+  }
   g_pipeline = &p;
   std::signal(SIGINT, on_stop);
   std::signal(SIGTERM, on_stop);
@@ -166,6 +174,8 @@ void add_run_command(CLI::App& app) {
   c->add_option("--max-frames", o->max_frames, "Stop after this many frames");
   c->add_option("--duration", o->duration, "Stop after this many seconds");
   c->add_flag("--quiet", o->quiet, "No progress messages");
+  c->add_option("--http", o->http, "Serve monitoring on HOST:PORT (default host 127.0.0.1): /, /metrics, /api/status, /stream.mjpg");
+  c->add_option("--http-token", o->http_token, "Bearer token for the monitoring endpoint (required off loopback)");
   c->add_flag("--json", o->json, "Print summary.json at the end");
   c->callback([o] { run_run(*o); });
 }

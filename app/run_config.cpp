@@ -68,7 +68,7 @@ void parse_decoder(const YAML::Node& n, const std::string& path, DecoderOptions&
 RunSetup load_run_config(const std::string& path) {
   YAML::Node y = load_yaml(path);
   if (!y.IsMap()) throw Error(path + ": a run config is a map with source, variants, output, power, session, run");
-  check_keys(y, path, {"source", "variants", "output", "power", "session", "run"});
+  check_keys(y, path, {"source", "variants", "output", "power", "session", "run", "monitor"});
   RunSetup s;
   RunConfig& r = s.run;
   const YAML::Node src = y["source"];
@@ -136,6 +136,18 @@ RunSetup load_run_config(const std::string& path) {
     r.session_name = yaml_get<std::string>(ss, "name", path, r.session_name);
     r.sessions_root = yaml_get<std::string>(ss, "root", path, r.sessions_root);
     r.session_dir = yaml_get<std::string>(ss, "dir", path, r.session_dir);
+  }
+  if (const YAML::Node m = y["monitor"]) {
+    check_keys(m, path, {"listen", "token", "token_file", "tls_cert", "tls_key"});
+    s.monitor.listen = yaml_get<std::string>(m, "listen", path, "");
+    s.monitor.token = yaml_get<std::string>(m, "token", path, "");
+    if (m["token_file"]) {
+      std::ifstream tf(m["token_file"].as<std::string>());
+      if (!tf) yaml_fail(path, m["token_file"], "token_file cannot be read");
+      std::getline(tf, s.monitor.token);
+    }
+    s.monitor.tls_cert = yaml_get<std::string>(m, "tls_cert", path, "");
+    s.monitor.tls_key = yaml_get<std::string>(m, "tls_key", path, "");
   }
   if (const YAML::Node rn = y["run"]) {
     check_keys(rn, path, {"max_frames", "duration_s", "baseline_s"});

@@ -2,6 +2,7 @@
 #pragma once
 #include <string>
 
+#include "monitor.h"
 #include "power_setup.h"
 #include "runner.h"
 
@@ -10,6 +11,7 @@ namespace ec {
 struct RunSetup {
   RunConfig run;
   PowerConfig power;
+  MonitorConfig monitor;
 };
 
 // Parses a run config file. Throws ec::Error "path:line:col: ..." for syntax errors, unknown keys and bad

@@ -13,6 +13,8 @@
 #include "error.h"
 #include "onnx_io.h"
 #include "overlay.h"
+#include <opencv2/core/version.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include "recorder.h"
 #include "stats.h"
 
@@ -61,12 +63,12 @@ struct Pipeline::Variant {
   std::deque<EnergyWindow> pending;
   double gross_mj = 0, net_mj = 0, energy_ms = 0;
   int64_t energy_n = 0;
-  RollingLatency r_energy{120};
   int64_t frames = 0;
   size_t color = 0;
 };
 
 struct Pipeline::Impl {
+  RunMetrics* metrics = nullptr;
   RunConfig cfg;
   std::unique_ptr<power::PowerSampler> sampler;
   std::string power_note;
@@ -113,6 +115,56 @@ struct Pipeline::Impl {
     std::vector<std::unique_ptr<Variant>> vs;
     for (size_t i = 0; i < cfg.variants.size(); ++i) vs.push_back(make_variant(cfg.variants[i], i));
     variants = std::move(vs);
+    for (auto& v : variants) metrics->set_variant_info(v->cfg.name, v->cfg.model, v->cfg.backend, v->cfg.threads, v->model_bytes);
+  }
+
+  // A light live status for monitoring (rolling windows, no full-history sorts).
+  nlohmann::json live_status(const Frame& f) const {
+    nlohmann::json j;
+    j["source"] = cfg.source_uri;
+    j["frame"] = f.seq;
+    j["frames"] = frames;
+    j["pipeline_fps"] = const_cast<RateMeter&>(fps).rate_hz();
+    j["dropped_frames"] = source ? source->dropped() : 0;
+    j["uptime_s"] = (now_ms() - t_start) / 1000.0;
+    j["status"] = status.empty() ? std::string("running") : status;
+    j["layout"] = cfg.layout;
+    j["session"] = rec ? rec->dir() : std::string();
+    for (const auto& v : variants) {
+      if (!v->cfg.enabled) continue;
+      nlohmann::json vj = {{"name", v->cfg.name}, {"backend", v->cfg.backend}, {"threads", v->cfg.threads}, {"model_bytes", v->model_bytes},
+                           {"frames", v->frames}, {"inference_ms_p50", v->r_inf.pct(0.5)}, {"inference_ms_p95", v->r_inf.pct(0.95)},
+                           {"e2e_ms_p50", v->r_e2e.pct(0.5)}, {"e2e_ms_p95", v->r_e2e.pct(0.95)},
+                           {"inference_fps", v->r_inf.pct(0.5) > 0 ? 1000.0 / v->r_inf.pct(0.5) : 0.0},
+                           {"detections", v->result.detections.size()}};
+      vj["energy_mj_per_inference"] = v->energy_n ? nlohmann::json(v->gross_mj / static_cast<double>(v->energy_n)) : nlohmann::json(nullptr);
+      j["variants"].push_back(vj);
+    }
+    if (sampler) {
+      const power::PowerSample s = sampler->latest();
+      j["power"]["sensor"] = sampler->sensor().name();
+      j["power"]["replay"] = sampler->sensor().is_replay();
+      for (size_t i = 0; i < sampler->rails().size() && i < s.rails.size(); ++i)
+        if (s.rails[i].valid)
+          j["power"]["rails"].push_back({{"name", sampler->rails()[i].name}, {"total", sampler->rails()[i].is_total}, {"volts", s.rails[i].volts},
+                                         {"amps", s.rails[i].amps}, {"watts", s.rails[i].watts}});
+      const double bw = power::board_watts(s, sampler->rails());
+      j["power"]["board_watts"] = std::isnan(bw) ? nlohmann::json(nullptr) : nlohmann::json(bw);
+    } else {
+      j["power"] = {{"sensor", nullptr}, {"note", power_note}};
+    }
+    return j;
+  }
+
+  void update_metrics() {
+    metrics->set_pipeline(fps.rate_hz(), source ? source->dropped() : 0, static_cast<uint64_t>(frames));
+    if (!sampler) return;
+    const power::PowerSample s = sampler->latest();
+    std::map<std::string, RailMetrics> rails;
+    for (size_t i = 0; i < sampler->rails().size() && i < s.rails.size(); ++i)
+      rails[sampler->rails()[i].name] = {s.rails[i].volts, s.rails[i].amps, s.rails[i].watts, s.rails[i].valid, sampler->rails()[i].is_total};
+    const double bw = power::board_watts(s, sampler->rails());
+    metrics->set_power(sampler->sensor().name(), sampler->sensor().is_replay(), rails, std::isnan(bw) ? -1 : bw);
   }
 
   void log(const std::string& s) const {
@@ -136,7 +188,7 @@ struct Pipeline::Impl {
         if (!std::isnan(net)) v->net_mj += net;
         v->energy_ms += w.t1 - w.t0;
         ++v->energy_n;
-        v->r_energy.add(gross);
+        metrics->record_energy(v->cfg.name, gross / 1000.0);
         if (rec) rec->energy(v->cfg.name, w.seq, w.t0, w.t1, gross, net, e.coverage());
       }
     }
@@ -218,7 +270,7 @@ struct Pipeline::Impl {
     } else if (v.energy_n == 0) {
       p.lines.push_back("energy: measuring...");
     } else {
-      const double g = v.r_energy.pct(0.5);
+      const double g = v.gross_mj / static_cast<double>(v.energy_n);  // mean since the start, as in summary.json
       std::string net = std::isnan(baseline_w) ? std::string() : cv::format(" (net %.1f)", v.net_mj / static_cast<double>(v.energy_n));
       p.lines.push_back(cv::format("energy %.1f mJ/inference%s", g, net.c_str()));
     }
@@ -237,6 +289,8 @@ struct Pipeline::Impl {
 };
 
 Pipeline::Pipeline(RunConfig cfg, std::unique_ptr<power::PowerSampler> sampler, std::string power_note) : impl_(std::make_unique<Impl>()) {
+  impl_->metrics = &metrics_;
+  metrics_.set_build({{"version", EC_VERSION_STRING}, {"opencv", CV_VERSION}});
   impl_->cfg = std::move(cfg);
   impl_->sampler = std::move(sampler);
   impl_->power_note = std::move(power_note);
@@ -248,9 +302,31 @@ Pipeline::~Pipeline() = default;
 
 std::string Pipeline::session_dir() const { return impl_->rec ? impl_->rec->dir() : std::string(); }
 
+nlohmann::json Pipeline::status() const {
+  std::lock_guard<std::mutex> l(live_mu_);
+  return status_;
+}
+
+bool Pipeline::latest_jpeg(std::vector<unsigned char>& jpeg, uint64_t& seq) {
+  jpeg_wanted_until_ = now_ms() + 2000;
+  std::lock_guard<std::mutex> l(live_mu_);
+  if (jpeg_.empty()) return false;
+  jpeg = jpeg_;
+  seq = jpeg_seq_;
+  return true;
+}
+
 nlohmann::json Pipeline::run() {
   Impl& d = *impl_;
   d.started_utc = utc_now();
+  if (d.sampler) {
+    d.sampler->start();
+    if (d.cfg.baseline_s > 0) {  // idle power before capture and inference start
+      const double t0 = now_ms();
+      std::this_thread::sleep_for(std::chrono::duration<double>(d.cfg.baseline_s));
+      d.baseline_w = d.sampler->energy(t0, now_ms()).mean_w();
+    }
+  }
   d.source = FrameSource::open(d.cfg.source_uri, d.cfg.source);
   std::string note;
   const double fps = d.source->nominal_fps() > 0 ? d.source->nominal_fps() : (d.cfg.source.fps > 0 ? d.cfg.source.fps : 30.0);
@@ -263,16 +339,8 @@ nlohmann::json Pipeline::run() {
                                               d.sampler ? &d.sampler->sensor() : nullptr);
     d.log("recording session " + d.rec->dir());
   }
-  if (d.sampler) {
-    d.sampler->start();
-    if (d.cfg.baseline_s > 0) {  // idle power before any inference
-      const double t0 = now_ms();
-      std::this_thread::sleep_for(std::chrono::duration<double>(d.cfg.baseline_s));
-      d.baseline_w = d.sampler->energy(t0, now_ms()).mean_w();
-    }
-  }
   d.t_start = now_ms();
-  double last_summary = d.t_start;
+  double last_summary = d.t_start, last_jpeg = 0, last_status = 0;
   double backoff_s = 0.5;
   double last_frame_ms = now_ms();
   Frame frame;
@@ -389,12 +457,14 @@ nlohmann::json Pipeline::run() {
         v.r_dec.add(r.decode_ms);
         v.r_e2e.add(r.e2e_ms);
         ++v.frames;
+        metrics_.record(v.cfg.name, r.infer_ms, r.e2e_ms, r.detections, v.r_inf.pct(0.5) > 0 ? 1000.0 / v.r_inf.pct(0.5) : 0.0);
         if (d.sampler) v.pending.push_back({frame.seq, t1, t2});
         if (d.rec) d.rec->detections(frame.seq, v.cfg.name, t3, v.result);
         rows.push_back(r);
       }
       const double t4 = now_ms();
-      if (!d.sink->discards()) {  // with the display off there is nothing to draw
+      const bool streaming = now_ms() < jpeg_wanted_until_.load();
+      if (!d.sink->discards() || streaming) {  // with the display off and no web viewer there is nothing to draw
         std::vector<PanelInfo> panels;
         for (auto& vp : d.variants)
           if (vp->cfg.enabled) panels.push_back(d.panel(*vp));
@@ -403,6 +473,21 @@ nlohmann::json Pipeline::run() {
       const double t5 = now_ms();
       if (!d.sink->discards()) d.sink->write(d.canvas, t5);
       const double t6 = now_ms();
+      if (streaming && t6 - last_jpeg >= 100) {  // the web view: at most 10 JPEGs a second
+        std::vector<unsigned char> buf;
+        cv::imencode(".jpg", d.canvas, buf, {cv::IMWRITE_JPEG_QUALITY, 80});
+        std::lock_guard<std::mutex> l(live_mu_);
+        jpeg_.swap(buf);
+        ++jpeg_seq_;
+        last_jpeg = t6;
+      }
+      if (t6 - last_status >= 250) {
+        d.update_metrics();
+        nlohmann::json st = d.live_status(frame);
+        std::lock_guard<std::mutex> l(live_mu_);
+        status_ = std::move(st);
+        last_status = t6;
+      }
       d.read_ms.push_back(read_ms);
       d.overlay_ms.push_back(t5 - t4);
       d.output_ms.push_back(t6 - t5);

@@ -8,12 +8,14 @@
 #pragma once
 #include <atomic>
 #include <functional>
+#include <mutex>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "decode.h"
+#include "metrics.h"
 #include "preprocess.h"
 #include "sampler.h"
 #include "sink.h"
@@ -73,12 +75,26 @@ class Pipeline {
   // The session folder ("" when not recording).
   std::string session_dir() const;
 
+  // For monitoring, safe from other threads: Prometheus metrics, a live status (refreshed about four times
+  // a second) and the newest overlay frame as JPEG (`seq` increases with every new frame; false before the
+  // first). Asking for the JPEG makes the loop draw and encode the overlay for the next 2 s even when the
+  // output is none://.
+  const RunMetrics& metrics() const { return metrics_; }
+  nlohmann::json status() const;
+  bool latest_jpeg(std::vector<unsigned char>& jpeg, uint64_t& seq);
+
  private:
   struct Variant;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> stop_{false}, reload_{false}, next_layout_{false};
   std::atomic<int> toggle_{-1};
+  RunMetrics metrics_;
+  mutable std::mutex live_mu_;
+  nlohmann::json status_;
+  std::vector<unsigned char> jpeg_;
+  uint64_t jpeg_seq_ = 0;
+  std::atomic<double> jpeg_wanted_until_{0};
 };
 
 }  // namespace ec
