@@ -14,5 +14,9 @@ void add_power_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 // `edgecompress report SESSION... [--html out.html]`
 void add_report_command(CLI::App& app);
+// `edgecompress compress --model IN --recipe R [--calib SOURCE] [-o OUT]`
+void add_compress_command(CLI::App& app);
+// `edgecompress eval --reference ORIG --model A [--model B] --video V --task T`
+void add_eval_command(CLI::App& app);
 
 }  // namespace ec

@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   ec::add_power_command(app);
   ec::add_run_command(app);
   ec::add_report_command(app);
+  ec::add_compress_command(app);
+  ec::add_eval_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,163 @@
+// `edgecompress eval --reference ORIG.onnx --model A.onnx [--model B.onnx] --video V --task T.yaml`:
+// per model its file size, parameters, non-zeros, MACs, native latency and fidelity to the reference on
+// unlabelled video (detection mAP@0.5 against the reference's detections, mean IoU, top-1 agreement for
+// classifiers, output SNR).
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "analysis.h"
+#include "commands.h"
+#include "config.h"
+#include "engine.h"
+#include "error.h"
+#include "fidelity.h"
+#include "onnx_io.h"
+#include "task.h"
+
+namespace ec {
+namespace {
+
+struct EvalOptions {
+  std::string reference, video, task;
+  std::vector<std::string> models;
+  int frames = 60, every = 4, threads = 2;
+  float score_floor = 0.1f;
+  bool json = false;
+};
+
+struct Runner {
+  std::unique_ptr<Engine> eng;
+  std::unique_ptr<Decoder> dec;
+  std::vector<double> ms;
+  void run(const FrameSample& s, Result& r) {
+    std::memcpy(eng->input(0).data(), s.input.data(), s.input.size_bytes());
+    auto t0 = std::chrono::steady_clock::now();
+    eng->run();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    std::vector<const Tensor*> outs;
+    for (size_t i = 0; i < eng->num_outputs(); ++i) outs.push_back(&eng->output(i));
+    dec->decode(outs, s.lb, r);
+  }
+  std::vector<const Tensor*> outputs() const {
+    std::vector<const Tensor*> o;
+    for (size_t i = 0; i < eng->num_outputs(); ++i) o.push_back(&eng->output(i));
+    return o;
+  }
+};
+
+Runner make_runner(const std::string& path, const TaskSpec& t, float score, int threads, const PreprocessSpec& spec) {
+  Runner r;
+  Model m = load_onnx(path);
+  EngineOptions eo;
+  eo.threads = threads;
+  r.eng = create_engine("native", m, eo);
+  r.eng->prepare({});
+  DecoderOptions d = t.decoder;
+  d.score_threshold = score;
+  Preprocessor pre(spec, r.eng->input(0).shape());
+  r.dec = make_decoder(d, pre.width(), pre.height());
+  return r;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+void run_eval(const EvalOptions& o) {
+  TaskSpec t;
+  if (!o.task.empty()) parse_task_yaml(load_yaml(o.task), o.task, t);
+  Model ref = load_onnx(o.reference);
+  if (ref.graph.inputs.size() != 1) throw Error(o.reference + ": eval feeds single-input image models");
+  auto samples = load_samples(o.video, t.input, ref.graph.inputs[0].shape_or(1), o.every, o.frames);
+  Runner rr = make_runner(o.reference, t, t.decoder.score_threshold, o.threads, t.input);
+  std::vector<Result> ref_results(samples.size());
+  std::vector<std::vector<Tensor>> ref_outputs(samples.size());
+  for (size_t i = 0; i < samples.size(); ++i) {
+    rr.run(samples[i], ref_results[i]);
+    for (const Tensor* x : rr.outputs()) ref_outputs[i].push_back(x->clone());
+  }
+  nlohmann::json j;
+  j["reference"] = o.reference;
+  j["video"] = o.video;
+  j["frames"] = samples.size();
+  auto describe = [&](const std::string& path, Runner* r, FidelityAccumulator* f) {
+    struct stat st {};
+    stat(path.c_str(), &st);
+    ModelStats s = analyze_model(load_onnx(path), {});
+    nlohmann::json mj = {{"model", path}, {"file_bytes", st.st_size}, {"params", s.params}, {"nonzero_params", s.params - s.zero_params},
+                         {"macs", s.macs}, {"latency_ms_median", median(r->ms)}, {"threads", o.threads}};
+    if (f) {
+      auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+      mj["fidelity"] = {{"map50", num(f->map50())}, {"mean_iou", num(f->mean_iou())}, {"top1_agreement", num(f->top1_agreement())},
+                        {"snr_db", std::isinf(f->snr_db()) ? nlohmann::json("inf") : nlohmann::json(f->snr_db())}, {"reference_boxes", f->gt}};
+    }
+    return mj;
+  };
+  j["models"].push_back(describe(o.reference, &rr, nullptr));
+  for (const std::string& path : o.models) {
+    Runner cr = make_runner(path, t, o.score_floor, o.threads, t.input);
+    FidelityAccumulator f;
+    Result res;
+    for (size_t i = 0; i < samples.size(); ++i) {
+      cr.run(samples[i], res);
+      if (!ref_results[i].classes.empty() && !res.classes.empty()) f.add_classes(ref_results[i].classes[0].class_id, res.classes[0].class_id);
+      else f.add_detections(ref_results[i].detections, res.detections);
+      std::vector<const Tensor*> ro;
+      for (auto& x : ref_outputs[i]) ro.push_back(&x);
+      f.add_outputs(ro, cr.outputs());
+    }
+    j["models"].push_back(describe(path, &cr, &f));
+  }
+  if (o.json) {
+    std::printf("%s\n", j.dump(2).c_str());
+    return;
+  }
+  std::printf("fidelity to %s on %zu frames of %s (reference boxes at score >= %.2f; candidates scored from %.2f)\n", o.reference.c_str(), samples.size(),
+              o.video.c_str(), t.decoder.score_threshold, o.score_floor);
+  std::printf("%-48s %10s %9s %9s %12s %9s %8s %8s %8s\n", "model", "file KB", "params", "non-zero", "MACs", "ms p50", "mAP@0.5", "mean IoU", "SNR dB");
+  for (auto& mj : j["models"]) {
+    std::string fid = "reference";
+    char buf[64];
+    if (mj.contains("fidelity")) {
+      auto& f = mj["fidelity"];
+      auto show = [&](const nlohmann::json& v, const char* fmt) {
+        if (v.is_null()) return std::string("n/a");
+        if (v.is_string()) return v.get<std::string>();
+        std::snprintf(buf, sizeof buf, fmt, v.get<double>());
+        return std::string(buf);
+      };
+      fid = show(f["map50"], "%8.3f") + " " + show(f["mean_iou"], "%8.3f") + " " + show(f["snr_db"], "%8.1f");
+    }
+    std::printf("%-48.48s %10.1f %9lld %9lld %12lld %9.2f %s\n", mj["model"].get<std::string>().c_str(), mj["file_bytes"].get<double>() / 1024.0,
+                static_cast<long long>(mj["params"].get<int64_t>()), static_cast<long long>(mj["nonzero_params"].get<int64_t>()),
+                static_cast<long long>(mj["macs"].get<int64_t>()), mj["latency_ms_median"].get<double>(), fid.c_str());
+  }
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  auto o = std::make_shared<EvalOptions>();
+  CLI::App* c = app.add_subcommand("eval", "Fidelity, size and speed of compressed models against their original on video");
+  c->add_option("--reference", o->reference, "The original ONNX model")->required();
+  c->add_option("--model,-m", o->models, "Compressed models to evaluate")->required();
+  c->add_option("--video", o->video, "Video (or any source URI) to evaluate on")->required();
+  c->add_option("--task", o->task, "YAML with input: and decoder: (as a run variant), e.g. configs/tasks/blazeface.yaml");
+  c->add_option("--frames", o->frames, "Frames to use")->capture_default_str();
+  c->add_option("--every", o->every, "Use every N-th frame")->capture_default_str();
+  c->add_option("--threads", o->threads, "Engine threads")->capture_default_str();
+  c->add_option("--score-floor", o->score_floor, "Lowest candidate score kept for the precision-recall curve")->capture_default_str();
+  c->add_flag("--json", o->json, "JSON output");
+  c->callback([o] { run_eval(*o); });
+}
+
+}  // namespace ec

@@ -1,0 +1,191 @@
+// Compression passes with known answers on small synthetic graphs: symmetric int8 scales and rounding,
+// calibration thresholds, magnitude and 2:4 pruning, QDQ graphs that pass the checker and stay close to
+// float, recipe errors; fidelity metrics with known answers.
+#include <gtest/gtest.h>
+
+#include "../engine/helpers.h"
+#include "fidelity.h"
+#include "onnx_io.h"
+#include "pass.h"
+#include "prune.h"
+#include "quantize.h"
+
+using namespace ec;
+using namespace ec::compress;
+using namespace ec::test;
+
+TEST(Quantize, SymmetricPerChannelScalesAndRounding) {
+  Tensor w = Tensor::from_f32({2, 3}, {0.5f, -1.27f, 0.005f, 2.54f, 0.0f, -0.01f});
+  QuantizedTensor q = quantize_symmetric(w, 0);
+  EXPECT_FLOAT_EQ(q.scale.ptr<float>()[0], 1.27f / 127);
+  EXPECT_FLOAT_EQ(q.scale.ptr<float>()[1], 2.54f / 127);
+  const int8_t want[6] = {50, -127, 0 /* 0.5 rounds to even */, 127, 0, 0 /* -0.5 rounds to even */};
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(q.q.ptr<int8_t>()[i], want[i]) << i;
+  QuantizedTensor t = quantize_symmetric(w, -1);
+  EXPECT_EQ(t.scale.numel(), 1);
+  EXPECT_FLOAT_EQ(t.scale.ptr<float>()[0], 2.54f / 127);
+  Tensor z(DType::f32, {1, 4});
+  EXPECT_FLOAT_EQ(quantize_symmetric(z, 0).scale.ptr<float>()[0], 1.f);  // all-zero channel
+}
+
+TEST(Quantize, CalibrationThresholds) {
+  AbsHistogram h;
+  h.max = 10.0;
+  h.counts.assign(1000, 0.0);
+  for (size_t b = 0; b < 1000; ++b) h.counts[b] = 1000.0 * std::exp(-static_cast<double>(b) / 30.0);  // a long, thin tail
+  double total = 0, below1 = 0;
+  for (size_t b = 0; b < 1000; ++b) {
+    total += h.counts[b];
+    if (b < 100) below1 += h.counts[b];
+  }
+  ASSERT_GT(below1 / total, 0.96);
+  EXPECT_DOUBLE_EQ(choose_amax(h, "minmax", 0), 10.0);
+  EXPECT_LT(choose_amax(h, "percentile", 95.0), 1.0);  // 95% of the mass lies below 1
+  EXPECT_GT(choose_amax(h, "percentile", 95.0), 0.8);
+  const double e = choose_amax(h, "entropy", 0), m = choose_amax(h, "mse", 0);
+  EXPECT_LT(e, 5.0) << "entropy clips the thin tail";
+  EXPECT_GT(e, 0.5);
+  EXPECT_LT(m, 5.0) << "mse clips the thin tail";
+  EXPECT_GT(m, 0.5);
+  // all mass below 1 and nothing above: mse has no reason to go past 1
+  AbsHistogram u;
+  u.max = 10.0;
+  u.counts.assign(1000, 0.0);
+  for (size_t b = 0; b < 100; ++b) u.counts[b] = 10;
+  EXPECT_LE(choose_amax(u, "mse", 0), 1.1);
+  EXPECT_THROW(choose_amax(h, "median", 0), Error);
+}
+
+TEST(Prune, MagnitudeAndTwoOfFour) {
+  Tensor w = random_tensor({8, 16}, 3);
+  Tensor a = w.clone();
+  EXPECT_EQ(prune_magnitude(a, 0.25), 32);
+  int zeros = 0;
+  float kept_min = 1e9f, pruned_max = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    if (a.ptr<float>()[i] == 0) {
+      ++zeros;
+      pruned_max = std::max(pruned_max, std::fabs(w.ptr<float>()[i]));
+    } else {
+      kept_min = std::min(kept_min, std::fabs(a.ptr<float>()[i]));
+    }
+  }
+  EXPECT_EQ(zeros, 32);
+  EXPECT_LE(pruned_max, kept_min) << "the smallest magnitudes go first";
+  Tensor b = w.clone();
+  prune_2_4(b);
+  for (int64_t g = 0; g < b.numel(); g += 4) {
+    int z = 0;
+    for (int k = 0; k < 4; ++k) z += b.ptr<float>()[g + k] == 0;
+    EXPECT_EQ(z, 2) << "group " << g;
+  }
+}
+
+namespace {
+Model conv_relu_conv() {
+  Model m;
+  m.opsets[""] = 13;
+  m.path = "small.onnx";
+  m.graph.inputs.push_back(value("x", DType::f32, {1, 3, 16, 16}));
+  m.graph.initializers["w1"] = random_tensor({8, 3, 3, 3}, 1);
+  m.graph.initializers["b1"] = random_tensor({8}, 2);
+  m.graph.initializers["w2"] = random_tensor({4, 8, 1, 1}, 3);
+  m.graph.nodes.push_back(Node{"c1", "Conv", "", {"x", "w1", "b1"}, {"a"}, {{"pads", attr_ints({1, 1, 1, 1})}}});
+  m.graph.nodes.push_back(Node{"r", "Relu", "", {"a"}, {"b"}, {}});
+  m.graph.nodes.push_back(Node{"c2", "Conv", "", {"b", "w2"}, {"y"}, {}});
+  m.graph.outputs.push_back(value("y", DType::f32, {1, 4, 16, 16}));
+  return m;
+}
+}  // namespace
+
+TEST(QuantizePass, QdqGraphPassesTheCheckerAndStaysCloseToFloat) {
+  Model m = conv_relu_conv();
+  PassContext ctx;
+  for (int i = 0; i < 8; ++i) ctx.calibration.push_back({random_tensor({1, 3, 16, 16}, 100 + i)});
+  StepParams p;
+  p.where = "test";
+  p.values["method"] = "minmax";
+  Model q = m;
+  std::string line = run_pass("quantize", q, p, ctx);
+  EXPECT_NE(line.find("2 layers int8"), std::string::npos) << line;
+  EXPECT_EQ(check_onnx(q), "");
+  int qn = 0, dqn = 0;
+  for (auto& n : q.graph.nodes) {
+    qn += n.op_type == "QuantizeLinear";
+    dqn += n.op_type == "DequantizeLinear";
+  }
+  EXPECT_EQ(qn, 2);   // x and relu output
+  EXPECT_EQ(dqn, 4);  // two activations, two weights
+  EXPECT_EQ(q.graph.initializers.count("w1"), 0u) << "float weights replaced by int8";
+  Tensor x = random_tensor({1, 3, 16, 16}, 7);
+  auto a = run_model(m, {x}), b = run_model(q, {x});
+  EXPECT_LT(diff_over_range(a[0], b[0]), 0.05);
+  EXPECT_GT(diff_over_range(a[0], b[0]), 0.0) << "quantization must change something";
+  // per-axis DQ of an opset-12 model: upgraded to 13 when its ops allow
+  Model old = conv_relu_conv();
+  old.opsets[""] = 12;
+  EXPECT_EQ(upgrade_to_opset13(old), "");
+  EXPECT_EQ(old.opset(), 13);
+}
+
+TEST(QuantizePass, ErrorsNameTheStep) {
+  Model m = conv_relu_conv();
+  PassContext none;
+  StepParams p;
+  p.where = "r.yaml:4";
+  EXPECT_THROW(run_pass("quantize", m, p, none), Error);  // no calibration data
+  try {
+    run_pass("distill-magic", m, p, none);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("r.yaml:4: unknown recipe step 'distill-magic'"), std::string::npos) << e.what();
+  }
+  p.values["sparsity"] = "lots";
+  try {
+    run_pass("prune", m, p, none);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'sparsity' = 'lots' is not a number"), std::string::npos) << e.what();
+  }
+  p.values.clear();
+  p.values["sparsty"] = "0.5";
+  EXPECT_THROW(run_pass("prune", m, p, none), Error);
+}
+
+TEST(PrunePass, GlobalSparsityIsExact) {
+  Model m = conv_relu_conv();
+  PassContext ctx;
+  StepParams p;
+  p.where = "t";
+  p.values["sparsity"] = "0.6";
+  p.values["scope"] = "global";
+  std::string line = run_pass("prune", m, p, ctx);
+  const int64_t total = 8 * 27 + 4 * 8;
+  int64_t zeros = 0;
+  for (const char* w : {"w1", "w2"})
+    for (int64_t i = 0; i < m.graph.initializers[w].numel(); ++i) zeros += m.graph.initializers[w].ptr<float>()[i] == 0;
+  EXPECT_EQ(zeros, static_cast<int64_t>(0.6 * total)) << line;
+}
+
+TEST(Fidelity, MapIouSnrKnownAnswers) {
+  FidelityAccumulator f;
+  auto det = [](float x, float s) {
+    Detection d;
+    d.box = {x, 0, 10, 10};
+    d.score = s;
+    return d;
+  };
+  // frame 1: one GT, matched exactly (score .9) plus a false positive (score .8)
+  f.add_detections({det(0, 1)}, {det(0, 0.9f), det(50, 0.8f)});
+  // frame 2: one GT, missed (candidate at IoU 1/3), one more false positive
+  f.add_detections({det(100, 1)}, {det(105, 0.7f)});
+  // ranked: TP(.9) FP(.8) FP(.7): precision 1, .5, .33; recall .5 -> AP = 0.5 * 1
+  EXPECT_NEAR(f.map50(), 0.5, 1e-9);
+  EXPECT_NEAR(f.mean_iou(), 1.0, 1e-9);
+  Tensor a = Tensor::from_f32({2}, {3, 4}), b = Tensor::from_f32({2}, {3, 3});
+  f.add_outputs({&a}, {&b});
+  EXPECT_NEAR(f.snr_db(), 10 * std::log10(25.0), 1e-9);
+  f.add_classes(1, 1);
+  f.add_classes(2, 3);
+  EXPECT_DOUBLE_EQ(f.top1_agreement(), 0.5);
+}
