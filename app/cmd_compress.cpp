@@ -88,6 +88,10 @@ Recipe load_recipe(const std::string& path) {
 
 std::string step_tag(const Step& s) {
   if (s.name == "quantize") return "int8-ptq";
+  if (s.name == "share") return "share" + std::to_string(static_cast<int>(s.params.number("bits", 4))) + "b";
+  if (s.name == "lowrank")
+    return s.params.values.count("mac_reduction") ? "lowrank-mac" + std::to_string(static_cast<int>(std::lround(s.params.number("mac_reduction", 0) * 100)))
+                                                  : "lowrank-e" + std::to_string(static_cast<int>(std::lround(s.params.number("energy", 1) * 100)));
   if (s.name == "prune") {
     if (s.params.text("pattern", "none") == "2:4") return "prune-2of4";
     return "prune" + std::to_string(static_cast<int>(std::lround(s.params.number("sparsity", 0.5) * 100)));

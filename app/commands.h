@@ -18,5 +18,7 @@ void add_report_command(CLI::App& app);
 void add_compress_command(CLI::App& app);
 // `edgecompress eval --reference ORIG --model A [--model B] --video V --task T`
 void add_eval_command(CLI::App& app);
+// `edgecompress pack M.onnx [-o M.ecz]` and `edgecompress unpack M.ecz -o M.onnx`
+void add_pack_commands(CLI::App& app);
 
 }  // namespace ec

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   ec::add_report_command(app);
   ec::add_compress_command(app);
   ec::add_eval_command(app);
+  ec::add_pack_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -81,6 +81,8 @@ const std::map<std::string, PassInfo>& passes() {
     std::map<std::string, PassInfo> m;
     register_quantize_passes(m);
     register_prune_passes(m);
+    register_lowrank_passes(m);
+    register_share_passes(m);
     return m;
   }();
   return r;

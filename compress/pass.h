@@ -54,5 +54,7 @@ size_t compact_names(Model& m);
 // Registration hooks, one per pass file.
 void register_quantize_passes(std::map<std::string, PassInfo>& r);
 void register_prune_passes(std::map<std::string, PassInfo>& r);
+void register_lowrank_passes(std::map<std::string, PassInfo>& r);
+void register_share_passes(std::map<std::string, PassInfo>& r);
 
 }  // namespace ec::compress

@@ -23,12 +23,13 @@ struct Attribute {
 };
 
 struct Node {
-  std::string name;
+  std::string name;  // given or generated ("Conv_7" for an unnamed node, see generated_name)
   std::string op_type;
   std::string domain;  // "" for the default ONNX domain
   std::vector<std::string> inputs;   // "" marks an omitted optional input
   std::vector<std::string> outputs;
   std::map<std::string, Attribute> attrs;
+  bool generated_name = false;  // the file had no name: not written back to ONNX
 
   bool has(const std::string& a) const { return attrs.count(a) != 0; }
   int64_t attr_i(const std::string& a, int64_t dflt) const;

@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "archive.h"
 #include "error.h"
 
 namespace ec {
@@ -186,8 +187,9 @@ void attr_to_proto(const std::string& name, const Attribute& a, onnx::AttributeP
 
 Model load_onnx(const std::string& path) { return load_onnx_bytes(read_file(path), path); }
 
-Model load_onnx_bytes(const std::string& bytes, const std::string& name) {
+Model load_onnx_bytes(const std::string& bytes, const std::string& name, bool check_graph) {
   if (bytes.empty()) throw Error(name + ": file is empty, not an ONNX model");
+  if (is_archive(bytes)) return unpack_archive(bytes, name);
   onnx::ModelProto mp;
   if (!mp.ParseFromString(bytes))
     throw Error(name + ": not a valid ONNX model (protobuf parse failed: truncated or not ONNX)");
@@ -222,6 +224,7 @@ Model load_onnx_bytes(const std::string& bytes, const std::string& name) {
   for (const auto& np : gp.node()) {
     Node n;
     n.name = np.name().empty() ? np.op_type() + "_" + std::to_string(idx) : np.name();
+    n.generated_name = np.name().empty();
     n.op_type = np.op_type();
     n.domain = np.domain() == "ai.onnx" ? "" : np.domain();
     n.inputs.assign(np.input().begin(), np.input().end());
@@ -231,7 +234,7 @@ Model load_onnx_bytes(const std::string& bytes, const std::string& name) {
     ++idx;
   }
   if (g.outputs.empty()) throw Error(name + ": graph has no outputs");
-  topo_sort(g, name);
+  if (check_graph) topo_sort(g, name);
   return m;
 }
 
@@ -258,7 +261,7 @@ static onnx::ModelProto to_proto(const Model& m) {
   for (auto& kv : m.graph.initializers) tensor_to_proto(kv.first, kv.second, gp->add_initializer());
   for (auto& n : m.graph.nodes) {
     auto* np = gp->add_node();
-    np->set_name(n.name);
+    if (!n.generated_name && !n.name.empty()) np->set_name(n.name);
     np->set_op_type(n.op_type);
     if (!n.domain.empty()) np->set_domain(n.domain);
     for (auto& i : n.inputs) np->add_input(i);

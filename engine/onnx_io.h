@@ -15,8 +15,10 @@ constexpr int64_t kMinOpset = 7;
 // are not an ONNX model (or are truncated), opsets outside [kMinOpset, kMaxOpset], graphs whose values are
 // not all produced. External tensor data is read relative to the file's folder.
 Model load_onnx(const std::string& path);
-// Same from bytes already in memory; `name` is used in messages and for external data lookups.
-Model load_onnx_bytes(const std::string& bytes, const std::string& name);
+// Same from bytes already in memory; `name` is used in messages and for external data lookups. Edgecompress
+// archives (.ecz, see archive.h) are unpacked. `check_graph` false skips the check that every value is
+// produced (for partial graphs being assembled).
+Model load_onnx_bytes(const std::string& bytes, const std::string& name, bool check_graph = true);
 
 // Serialises the IR to ONNX bytes (raw_data initializers).
 std::string to_onnx_bytes(const Model& m);
