@@ -18,6 +18,7 @@
 #include "engine.h"
 #include "error.h"
 #include "fidelity.h"
+#include "mlp.h"
 #include "onnx_io.h"
 #include "task.h"
 
@@ -25,7 +26,7 @@ namespace ec {
 namespace {
 
 struct EvalOptions {
-  std::string reference, video, task;
+  std::string reference, video, task, idx;
   std::vector<std::string> models;
   int frames = 60, every = 4, threads = 2;
   float score_floor = 0.1f;
@@ -72,7 +73,37 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Accuracy on labelled IDX data (the t10k split) for the reference and every model, with top-1 agreement.
+void run_eval_idx(const EvalOptions& o) {
+  compress::Dataset test = compress::load_idx(o.idx, "t10k");
+  nlohmann::json j;
+  j["data"] = o.idx;
+  j["samples"] = test.x.rows();
+  std::vector<std::string> all = {o.reference};
+  all.insert(all.end(), o.models.begin(), o.models.end());
+  for (const std::string& path : all) {
+    struct stat st {};
+    stat(path.c_str(), &st);
+    Model m = load_onnx(path);
+    ModelStats s = analyze_model(m, {});
+    j["models"].push_back({{"model", path}, {"file_bytes", st.st_size}, {"params", s.params}, {"nonzero_params", s.params - s.zero_params},
+                           {"accuracy", compress::classification_accuracy(m, test, o.threads)}});
+  }
+  if (o.json) {
+    std::printf("%s\n", j.dump(2).c_str());
+    return;
+  }
+  std::printf("accuracy on %lld labelled samples of %s\n%-48s %10s %9s %9s %9s\n", static_cast<long long>(test.x.rows()), o.idx.c_str(), "model",
+              "file KB", "params", "non-zero", "accuracy");
+  for (auto& mj : j["models"])
+    std::printf("%-48.48s %10.1f %9lld %9lld %9.4f\n", mj["model"].get<std::string>().c_str(), mj["file_bytes"].get<double>() / 1024.0,
+                static_cast<long long>(mj["params"].get<int64_t>()), static_cast<long long>(mj["nonzero_params"].get<int64_t>()),
+                mj["accuracy"].get<double>());
+}
+
 void run_eval(const EvalOptions& o) {
+  if (!o.idx.empty()) return run_eval_idx(o);
+  if (o.video.empty()) throw Error("eval: give --video (fidelity on unlabelled video) or --idx (accuracy on labelled IDX data)");
   TaskSpec t;
   if (!o.task.empty()) parse_task_yaml(load_yaml(o.task), o.task, t);
   Model ref = load_onnx(o.reference);
@@ -150,7 +181,8 @@ void add_eval_command(CLI::App& app) {
   CLI::App* c = app.add_subcommand("eval", "Fidelity, size and speed of compressed models against their original on video");
   c->add_option("--reference", o->reference, "The original ONNX model")->required();
   c->add_option("--model,-m", o->models, "Compressed models to evaluate")->required();
-  c->add_option("--video", o->video, "Video (or any source URI) to evaluate on")->required();
+  c->add_option("--video", o->video, "Video (or any source URI) to evaluate fidelity on");
+  c->add_option("--idx", o->idx, "Folder of labelled IDX data (e.g. /usr/share/datasets/fashion-mnist): accuracy on its t10k split");
   c->add_option("--task", o->task, "YAML with input: and decoder: (as a run variant), e.g. configs/tasks/blazeface.yaml");
   c->add_option("--frames", o->frames, "Frames to use")->capture_default_str();
   c->add_option("--every", o->every, "Use every N-th frame")->capture_default_str();

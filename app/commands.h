@@ -20,5 +20,7 @@ void add_compress_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 // `edgecompress pack M.onnx [-o M.ecz]` and `edgecompress unpack M.ecz -o M.onnx`
 void add_pack_commands(CLI::App& app);
+// `edgecompress train --data DIR -o OUT.onnx` (reference MLP)
+void add_train_command(CLI::App& app);
 
 }  // namespace ec

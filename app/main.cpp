@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   ec::add_compress_command(app);
   ec::add_eval_command(app);
   ec::add_pack_commands(app);
+  ec::add_train_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,41 @@
+// Labelled image data in IDX format (MNIST, Fashion-MNIST; .gz or raw) and a small multilayer perceptron
+// trainer (Eigen, mini-batch SGD with momentum, softmax cross-entropy) that exports ONNX (Gemm + Relu):
+// the reference models for compression experiments such as Deep Compression's LeNet-300-100.
+#pragma once
+#include <Eigen/Core>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ir.h"
+
+namespace ec::compress {
+
+struct Dataset {
+  Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> x;  // n x pixels, scaled to [0, 1]
+  std::vector<uint8_t> y;                                                   // labels
+  int rows = 0, cols = 0;
+};
+
+// Reads <dir>/<split>-images-idx3-ubyte[.gz] and <dir>/<split>-labels-idx1-ubyte[.gz] (split "train" or
+// "t10k"), at most max_n samples. Throws ec::Error naming the file for missing or malformed data.
+Dataset load_idx(const std::string& dir, const std::string& split, int max_n = -1);
+
+struct MlpOptions {
+  std::vector<int> hidden = {300, 100};  // LeNet-300-100
+  int epochs = 3;
+  int batch = 64;
+  float lr = 0.05f;
+  float momentum = 0.9f;
+  uint32_t seed = 1;
+};
+
+// Trains on `train` and returns the model as ONNX IR: input "images" [N, pixels], output "logits" [N, 10].
+// `progress(epoch, mean loss)` is called after each epoch. Deterministic for a given seed.
+Model train_mlp(const Dataset& train, const MlpOptions& o, const std::function<void(int, double)>& progress);
+
+// Top-1 accuracy of a model taking [N, pixels] (or [N,1,H,W]) inputs on `test`, with the native engine.
+double classification_accuracy(const Model& m, const Dataset& test, int threads = 2);
+
+}  // namespace ec::compress
