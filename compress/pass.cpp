@@ -83,6 +83,7 @@ const std::map<std::string, PassInfo>& passes() {
     register_prune_passes(m);
     register_lowrank_passes(m);
     register_share_passes(m);
+    register_structured_passes(m);
     return m;
   }();
   return r;

@@ -56,5 +56,6 @@ void register_quantize_passes(std::map<std::string, PassInfo>& r);
 void register_prune_passes(std::map<std::string, PassInfo>& r);
 void register_lowrank_passes(std::map<std::string, PassInfo>& r);
 void register_share_passes(std::map<std::string, PassInfo>& r);
+void register_structured_passes(std::map<std::string, PassInfo>& r);
 
 }  // namespace ec::compress
