@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "error.h"
 #include "onnx_io.h"
 #include "pass.h"
+#include "mlp.h"
 #include "task.h"
 
 namespace ec {
@@ -121,10 +123,20 @@ void run_compress(const CompressOptions& o) {
   const std::string calib = o.calib.empty() ? r.calib_source : o.calib;
   if (need_calib) {
     if (calib.empty()) throw Error(o.recipe + ": a step needs calibration data: give --calib SOURCE or calibration.source");
-    if (m.graph.inputs.size() != 1) throw Error(o.model + ": calibration from video feeds single-input image models");
+    if (m.graph.inputs.size() != 1) throw Error(o.model + ": calibration feeds single-input models");
     const Shape shape = m.graph.inputs[0].shape_or(1);
-    for (auto& s : load_samples(calib, r.task.input, shape, r.calib_every, o.frames > 0 ? o.frames : r.calib_frames))
-      ctx.calibration.push_back({s.input});
+    const int count = o.frames > 0 ? o.frames : r.calib_frames;
+    if (calib.rfind("idx:", 0) == 0) {  // labelled IDX images (Fashion-MNIST): the training split, in order
+      compress::Dataset d = compress::load_idx(calib.substr(4), "train", count * r.calib_every);
+      for (int64_t i = 0; i < d.x.rows(); i += r.calib_every) {
+        Tensor t(DType::f32, shape);
+        if (t.numel() != d.x.cols()) throw Error(calib + ": " + std::to_string(d.x.cols()) + " pixels per sample, the model input " + shape_str(shape) + " takes " + std::to_string(t.numel()));
+        std::memcpy(t.data(), d.x.data() + i * d.x.cols(), t.size_bytes());
+        ctx.calibration.push_back({t});
+      }
+    } else {
+      for (auto& s : load_samples(calib, r.task.input, shape, r.calib_every, count)) ctx.calibration.push_back({s.input});
+    }
   }
   std::vector<std::string> lines;
   std::string tags;
@@ -178,7 +190,7 @@ void add_compress_command(CLI::App& app) {
   CLI::App* c = app.add_subcommand("compress", "Compress an ONNX model with a recipe of steps (quantize, prune, fp16)");
   c->add_option("--model,-m", o->model, "Input ONNX model")->required();
   c->add_option("--recipe,-r", o->recipe, "Recipe YAML (configs/recipes/*.yaml)")->required();
-  c->add_option("--calib", o->calib, "Calibration source (video file, test://, camera URI): overrides the recipe's");
+  c->add_option("--calib", o->calib, "Calibration source: a video or any frame source URI, or idx:DIR (IDX images): overrides the recipe's");
   c->add_option("--frames", o->frames, "Calibration frames (overrides the recipe's)");
   c->add_option("-o,--output", o->out, "Output ONNX (default: IN__<steps>.onnx next to the input)");
   c->add_flag("--json", o->json, "JSON report");

@@ -20,13 +20,15 @@
 #include "fidelity.h"
 #include "mlp.h"
 #include "onnx_io.h"
+#include "svg_plot.h"
 #include "task.h"
+#include <fstream>
 
 namespace ec {
 namespace {
 
 struct EvalOptions {
-  std::string reference, video, task, idx;
+  std::string reference, video, task, idx, html;
   std::vector<std::string> models;
   int frames = 60, every = 4, threads = 2;
   float score_floor = 0.1f;
@@ -73,6 +75,43 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// An offline HTML page: the table and model size against accuracy (or mAP@0.5) and against latency.
+void write_eval_html(const nlohmann::json& j, const std::string& path) {
+  std::ofstream f(path);
+  if (!f) throw Error(path + ": cannot write the report");
+  const bool acc = j["models"][0].contains("accuracy");
+  f << "<!doctype html><html><head><meta charset='utf-8'><title>edgecompress eval</title><style>body{font-family:sans-serif;margin:24px}"
+       "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}</style></head><body>"
+       "<h1>edgecompress eval</h1><p>"
+    << html_escape(acc ? "accuracy on " + j["data"].get<std::string>() : "fidelity to " + j["reference"].get<std::string>() + " on " + j["video"].get<std::string>())
+    << "</p><table><tr><th>model</th><th>file KB</th><th>params</th><th>non-zero</th>";
+  f << (acc ? "<th>accuracy</th>" : "<th>MACs</th><th>latency ms</th><th>mAP@0.5</th><th>mean IoU</th>") << "</tr>";
+  std::vector<Series> size_q, size_lat;
+  size_t k = 0;
+  for (auto& m : j["models"]) {
+    const double kb = m["file_bytes"].get<double>() / 1024.0;
+    const std::string name = m["model"].get<std::string>();
+    f << "<tr><td>" << html_escape(name) << "</td><td>" << kb << "</td><td>" << m["params"] << "</td><td>" << m["nonzero_params"] << "</td>";
+    double q = NAN;
+    if (acc) {
+      q = m["accuracy"].get<double>();
+      f << "<td>" << q << "</td>";
+    } else {
+      const bool ref = !m.contains("fidelity");
+      q = ref ? 1.0 : (m["fidelity"]["map50"].is_null() ? NAN : m["fidelity"]["map50"].get<double>());
+      f << "<td>" << m["macs"] << "</td><td>" << m["latency_ms_median"] << "</td><td>" << (ref ? std::string("reference") : std::to_string(q))
+        << "</td><td>" << (ref ? std::string("") : m["fidelity"]["mean_iou"].dump()) << "</td>";
+      size_lat.push_back(Series{name.substr(name.rfind('/') + 1), {m["latency_ms_median"].get<double>()}, {kb}, palette(k)});
+    }
+    f << "</tr>";
+    if (std::isfinite(q)) size_q.push_back(Series{name.substr(name.rfind('/') + 1), {kb}, {q}, palette(k)});
+    ++k;
+  }
+  f << "</table>" << svg_xy({acc ? "Size vs accuracy" : "Size vs fidelity (mAP@0.5 to the original)", "file KB", acc ? "accuracy" : "mAP@0.5", 700, 360, true}, size_q);
+  if (!size_lat.empty()) f << svg_xy({"Latency vs size", "ms (native, median)", "file KB", 700, 360, true}, size_lat);
+  f << "</body></html>\n";
+}
+
 // Accuracy on labelled IDX data (the t10k split) for the reference and every model, with top-1 agreement.
 void run_eval_idx(const EvalOptions& o) {
   compress::Dataset test = compress::load_idx(o.idx, "t10k");
@@ -89,6 +128,7 @@ void run_eval_idx(const EvalOptions& o) {
     j["models"].push_back({{"model", path}, {"file_bytes", st.st_size}, {"params", s.params}, {"nonzero_params", s.params - s.zero_params},
                            {"accuracy", compress::classification_accuracy(m, test, o.threads)}});
   }
+  if (!o.html.empty()) write_eval_html(j, o.html);
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());
     return;
@@ -148,6 +188,7 @@ void run_eval(const EvalOptions& o) {
     }
     j["models"].push_back(describe(path, &cr, &f));
   }
+  if (!o.html.empty()) write_eval_html(j, o.html);
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());
     return;
@@ -189,6 +230,7 @@ void add_eval_command(CLI::App& app) {
   c->add_option("--threads", o->threads, "Engine threads")->capture_default_str();
   c->add_option("--score-floor", o->score_floor, "Lowest candidate score kept for the precision-recall curve")->capture_default_str();
   c->add_flag("--json", o->json, "JSON output");
+  c->add_option("--html", o->html, "Also write an offline HTML report (table, size vs accuracy/fidelity, latency)");
   c->callback([o] { run_eval(*o); });
 }
 
