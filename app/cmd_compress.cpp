@@ -90,6 +90,7 @@ Recipe load_recipe(const std::string& path) {
 
 std::string step_tag(const Step& s) {
   if (s.name == "quantize") return "int8-ptq";
+  if (s.name == "quantize-dynamic") return "int8-dyn";
   if (s.name == "prune-channels") return "prune-ch" + std::to_string(static_cast<int>(std::lround(s.params.number("ratio", 0.3) * 100)));
   if (s.name == "share") return "share" + std::to_string(static_cast<int>(s.params.number("bits", 4))) + "b";
   if (s.name == "lowrank")

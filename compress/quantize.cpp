@@ -403,9 +403,85 @@ std::string fp16_pass(Model& m, const StepParams& p, PassContext&) {
   return line;
 }
 
+// Dynamic int8 for Gemm/MatMul (as ONNX Runtime's dynamic quantization): weights int8 symmetric per output
+// column; activations uint8, quantized at run time by DynamicQuantizeLinear; MatMulInteger accumulates in
+// int32, then the product of the two scales (and Gemm's alpha and bias) restores float.
+std::string quantize_dynamic_pass(Model& m, const StepParams& p, PassContext&) {
+  const auto ex = p.list("exclude");
+  const std::set<std::string> exclude(ex.begin(), ex.end());
+  Graph& g = m.graph;
+  auto uses = consumers(g);
+  std::vector<Node> out;
+  std::map<std::string, std::string> dq;  // activation -> prefix of its DynamicQuantizeLinear outputs
+  int done = 0, skipped = 0, fresh = 0;
+  std::string why;
+  for (const Node& n : g.nodes) {
+    const bool candidate = (n.op_type == "Gemm" || n.op_type == "MatMul") && n.inputs.size() >= 2 && g.initializers.count(n.inputs[1]) &&
+                           !exclude.count(n.name);
+    if (!candidate) {
+      out.push_back(n);
+      continue;
+    }
+    const Tensor& w = g.initializers.at(n.inputs[1]);
+    if (w.dtype() != DType::f32 || w.rank() != 2 || n.attr_i("transA", 0) != 0) {
+      ++skipped;
+      why = n.label() + " has a transposed A or a non-2-D weight";
+      out.push_back(n);
+      continue;
+    }
+    const bool tb = n.op_type == "Gemm" && n.attr_i("transB", 0);
+    const int64_t K = tb ? w.dim(1) : w.dim(0), N = tb ? w.dim(0) : w.dim(1);
+    Tensor wk(DType::f32, {K, N});
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t c = 0; c < N; ++c) wk.ptr<float>()[k * N + c] = tb ? w.ptr<float>()[c * K + k] : w.ptr<float>()[k * N + c];
+    QuantizedTensor q = quantize_symmetric(wk, 1);
+    const float alpha = n.op_type == "Gemm" ? n.attr_f("alpha", 1.f) : 1.f;
+    for (int64_t c = 0; c < N; ++c) q.scale.ptr<float>()[c] *= alpha;
+    const std::string b = "dq" + std::to_string(fresh++);
+    const std::string x = n.inputs[0];
+    if (!dq.count(x)) {
+      const std::string a = "da" + std::to_string(fresh++);
+      out.push_back(Node{a, "DynamicQuantizeLinear", "", {x}, {a + "_q", a + "_s", a + "_z"}, {}});
+      dq[x] = a;
+    }
+    const std::string a = dq[x];
+    g.initializers[b + "_w"] = q.q;
+    g.initializers[b + "_ws"] = q.scale;
+    Attribute to;
+    to.kind = Attribute::Kind::i;
+    to.i = 1;
+    out.push_back(Node{b + "_mmi", "MatMulInteger", "", {a + "_q", b + "_w", a + "_z"}, {b + "_i32"}, {}});
+    out.push_back(Node{b + "_cast", "Cast", "", {b + "_i32"}, {b + "_f"}, {{"to", to}}});
+    out.push_back(Node{b + "_sa", "Mul", "", {b + "_f", a + "_s"}, {b + "_fa"}, {}});
+    const bool bias = n.op_type == "Gemm" && n.inputs.size() > 2 && !n.inputs[2].empty();
+    out.push_back(Node{b + "_sw", "Mul", "", {b + "_fa", b + "_ws"}, {bias ? b + "_y" : n.outputs[0]}, {}});
+    if (bias) {
+      std::string c = n.inputs[2];
+      const float beta = n.attr_f("beta", 1.f);
+      if (beta != 1.f) {
+        if (!g.initializers.count(c)) throw Error(n.label() + ": beta != 1 with a non-constant C is not supported by quantize-dynamic");
+        Tensor cc = g.initializers.at(c).clone();
+        for (int64_t i = 0; i < cc.numel(); ++i) cc.ptr<float>()[i] *= beta;
+        c = b + "_c";
+        g.initializers[c] = cc;
+      }
+      out.push_back(Node{b + "_bias", "Add", "", {b + "_y", c}, {n.outputs[0]}, {}});
+    }
+    if (uses[n.inputs[1]].size() <= 1) g.initializers.erase(n.inputs[1]);
+    ++done;
+  }
+  g.nodes = std::move(out);
+  topo_sort(g, m.path);
+  std::string line = "quantize-dynamic: " + std::to_string(done) + " Gemm/MatMul layers int8 (weights per column, activations uint8 at run time)";
+  if (skipped) line += ", " + std::to_string(skipped) + " skipped (" + why + ")";
+  return line;
+}
+
 }  // namespace
 
 void register_quantize_passes(std::map<std::string, PassInfo>& r) {
+  r["quantize-dynamic"] = {"quantize-dynamic", {"exclude"}, false,
+                           "dynamic int8 for Gemm/MatMul: int8 weights, activations quantized at run time (MatMulInteger)", quantize_dynamic_pass};
   r["quantize"] = {"quantize", {"method", "percentile", "weights", "exclude", "keep_float"}, true,
                    "int8 PTQ to QDQ ONNX: method minmax|percentile|entropy|mse, percentile P, weights per-channel|per-tensor, exclude [nodes], "
                    "keep_float N (the N activations most sensitive to quantization stay float)",

@@ -78,7 +78,7 @@ ModelStats analyze_model(const Model& m, const std::map<std::string, Shape>& inp
         ls.macs = numel(x) * k;  // every input pixel scatters Cout/g * kh * kw products
       } else if (n.op_type == "Gemm" && shape_of(n.in(0), x) && x.size() == 2) {
         ls.macs = numel(y) * (n.attr_i("transA", 0) ? x[0] : x[1]);
-      } else if (n.op_type == "MatMul" && shape_of(n.in(0), x) && !x.empty()) {
+      } else if ((n.op_type == "MatMul" || n.op_type == "MatMulInteger") && shape_of(n.in(0), x) && !x.empty()) {
         ls.macs = numel(y) * x.back();
       }
     }

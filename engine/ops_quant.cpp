@@ -106,6 +106,73 @@ class DequantizeOp : public Op {
   QParams q_;
 };
 
+// DynamicQuantizeLinear: uint8 asymmetric quantization with the range of x computed at run time.
+class DynamicQuantizeOp : public Op {
+ public:
+  using Op::Op;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    need_f32(in, 0);
+    out[0] = {DType::u8, in.t[0]->shape()};
+    if (out.size() > 1) out[1] = {DType::f32, {}};
+    if (out.size() > 2) out[2] = {DType::u8, {}};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    const float* x = in[0]->ptr<float>();
+    const int64_t n = in[0]->numel();
+    float lo = 0, hi = 0;  // the range always includes 0
+    for (int64_t i = 0; i < n; ++i) {
+      lo = std::min(lo, x[i]);
+      hi = std::max(hi, x[i]);
+    }
+    const float scale = hi > lo ? (hi - lo) / 255.f : 1.f;
+    const int32_t zp = std::clamp(static_cast<int32_t>(std::nearbyint(-lo / scale)), 0, 255);
+    uint8_t* y = out[0]->ptr<uint8_t>();
+    for (int64_t i = 0; i < n; ++i) y[i] = static_cast<uint8_t>(std::clamp(static_cast<int32_t>(std::nearbyint(x[i] / scale)) + zp, 0, 255));
+    if (out.size() > 1 && out[1]) out[1]->ptr<float>()[0] = scale;
+    if (out.size() > 2 && out[2]) out[2]->ptr<uint8_t>()[0] = static_cast<uint8_t>(zp);
+  }
+};
+
+// MatMulInteger: int32 products of (a - a_zero) and (b - b_zero) for uint8/int8 inputs; A [..., M, K] with
+// B [K, N]; zero points scalar (or per column of B).
+class MatMulIntegerOp : public Op {
+ public:
+  using Op::Op;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    if (!in.has(0) || !in.has(1)) fail("expects A and B");
+    for (size_t i : {size_t{0}, size_t{1}}) {
+      const DType d = in.t[i]->dtype();
+      if (d != DType::u8 && d != DType::i8) fail("inputs must be uint8 or int8");
+    }
+    const Shape& a = in.t[0]->shape();
+    const Shape& b = in.t[1]->shape();
+    if (a.size() < 2 || b.size() != 2 || a.back() != b[0]) fail("shapes " + shape_str(a) + " x " + shape_str(b) + " are not supported (B must be 2-D)");
+    if (in.has(2) && in.t[2]->numel() != 1) fail("per-row A zero points are not supported");
+    if (in.has(3) && in.t[3]->numel() != 1 && in.t[3]->numel() != b[1]) fail("B zero point must be a scalar or one per column");
+    Shape o = a;
+    o.back() = b[1];
+    out[0] = {DType::i32, o};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    const Tensor &A = *in[0], &B = *in[1];
+    const int64_t K = B.dim(0), N = B.dim(1), M = A.numel() / K;
+    auto at = [](const Tensor& t, int64_t i) -> int32_t { return t.dtype() == DType::u8 ? t.ptr<uint8_t>()[i] : t.ptr<int8_t>()[i]; };
+    const int32_t az = in.size() > 2 && in[2] ? at(*in[2], 0) : 0;
+    const Tensor* bz = in.size() > 3 ? in[3] : nullptr;
+    int32_t* y = out[0]->ptr<int32_t>();
+    std::vector<int32_t> bcol(static_cast<size_t>(K));
+    for (int64_t n = 0; n < N; ++n) {
+      const int32_t z = bz ? at(*bz, bz->numel() == 1 ? 0 : n) : 0;
+      for (int64_t k = 0; k < K; ++k) bcol[static_cast<size_t>(k)] = at(B, k * N + n) - z;
+      for (int64_t m = 0; m < M; ++m) {
+        int32_t s = 0;
+        for (int64_t k = 0; k < K; ++k) s += (at(A, m * K + k) - az) * bcol[static_cast<size_t>(k)];
+        y[m * N + n] = s;
+      }
+    }
+  }
+};
+
 template <class T>
 std::unique_ptr<Op> make(const Node& n, int64_t o) { return std::make_unique<T>(n, o); }
 
@@ -114,6 +181,8 @@ std::unique_ptr<Op> make(const Node& n, int64_t o) { return std::make_unique<T>(
 void register_quant_ops(std::map<std::string, OpFactory>& r) {
   r["QuantizeLinear"] = make<QuantizeOp>;
   r["DequantizeLinear"] = make<DequantizeOp>;
+  r["DynamicQuantizeLinear"] = make<DynamicQuantizeOp>;
+  r["MatMulInteger"] = make<MatMulIntegerOp>;
 }
 
 }  // namespace ec

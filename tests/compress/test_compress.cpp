@@ -189,3 +189,27 @@ TEST(Fidelity, MapIouSnrKnownAnswers) {
   f.add_classes(2, 3);
   EXPECT_DOUBLE_EQ(f.top1_agreement(), 0.5);
 }
+
+TEST(QuantizePass, DynamicInt8ForGemmAndMatMul) {
+  Model m;
+  m.opsets[""] = 13;
+  m.graph.inputs.push_back(value("x", DType::f32, {3, 20}));
+  m.graph.initializers["w1"] = random_tensor({16, 20}, 1);  // transB = 1
+  m.graph.initializers["c1"] = random_tensor({16}, 2);
+  m.graph.initializers["w2"] = random_tensor({16, 8}, 3);
+  m.graph.nodes.push_back(Node{"g", "Gemm", "", {"x", "w1", "c1"}, {"h"}, {{"transB", attr_i(1)}, {"alpha", attr_f(0.5f)}, {"beta", attr_f(2.f)}}});
+  m.graph.nodes.push_back(Node{"mm", "MatMul", "", {"h", "w2"}, {"y"}, {}});
+  m.graph.outputs.push_back(value("y", DType::f32, {3, 8}));
+  Model q = m;
+  PassContext ctx;
+  StepParams p;
+  p.where = "t";
+  EXPECT_NE(run_pass("quantize-dynamic", q, p, ctx).find("2 Gemm/MatMul layers int8"), std::string::npos);
+  EXPECT_EQ(check_onnx(q), "");
+  int mmi = 0;
+  for (auto& n : q.graph.nodes) mmi += n.op_type == "MatMulInteger";
+  EXPECT_EQ(mmi, 2);
+  Tensor x = random_tensor({3, 20}, 4);
+  auto a = run_model(m, {x}), b = run_model(q, {x});
+  EXPECT_LT(diff_over_range(a[0], b[0]), 0.03);
+}

@@ -457,3 +457,27 @@ TEST(Quant, QuantizeDequantizeRoundTripPerTensorAndPerAxis) {
     EXPECT_LE(std::fabs(d2[0].ptr<float>()[i] - clipped), s / 2 + 1e-6) << i;
   }
 }
+
+TEST(Quant, DynamicQuantizeLinearAndMatMulInteger) {
+  // the ONNX specification's example
+  auto d = run_single("DynamicQuantizeLinear", {in(Tensor::from_f32({6}, {0.f, 2.f, -3.f, -2.5f, 1.34f, 0.5f}))}, {}, 3);
+  const uint8_t want[6] = {153, 255, 0, 26, 221, 179};
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(d[0].ptr<uint8_t>()[i], want[i]) << i;
+  EXPECT_NEAR(d[1].ptr<float>()[0], 5.f / 255.f, 1e-7);
+  EXPECT_EQ(d[2].ptr<uint8_t>()[0], 153);
+  // MatMulInteger against a naive loop: uint8 A with zero point, int8 B with per-column zero points
+  Tensor a(DType::u8, {2, 3, 5}), b(DType::i8, {5, 4}), az(DType::u8, {}), bz(DType::i8, {4});
+  for (int64_t i = 0; i < a.numel(); ++i) a.ptr<uint8_t>()[i] = static_cast<uint8_t>((i * 37) % 256);
+  for (int64_t i = 0; i < b.numel(); ++i) b.ptr<int8_t>()[i] = static_cast<int8_t>((i * 53) % 256 - 128);
+  az.ptr<uint8_t>()[0] = 100;
+  for (int i = 0; i < 4; ++i) bz.ptr<int8_t>()[i] = static_cast<int8_t>(i - 2);
+  auto y = run_single("MatMulInteger", {in(a), cst(b), cst(az), cst(bz)}, {});
+  ASSERT_EQ(y[0].dtype(), DType::i32);
+  ASSERT_EQ(shape_str(y[0].shape()), "[2,3,4]");
+  for (int64_t m = 0; m < 6; ++m)
+    for (int64_t n = 0; n < 4; ++n) {
+      int32_t s = 0;
+      for (int64_t k = 0; k < 5; ++k) s += (a.ptr<uint8_t>()[m * 5 + k] - 100) * (b.ptr<int8_t>()[k * 4 + n] - (n - 2));
+      EXPECT_EQ(y[0].ptr<int32_t>()[m * 4 + n], s);
+    }
+}
