@@ -135,6 +135,8 @@ void run_compress(const CompressOptions& o) {
         std::memcpy(t.data(), d.x.data() + i * d.x.cols(), t.size_bytes());
         ctx.calibration.push_back({t});
       }
+    } else if (calib.rfind("images:", 0) == 0) {  // a folder of images
+      for (auto& s : load_image_folder(calib.substr(7), r.task.input, shape, count)) ctx.calibration.push_back({s.input});
     } else {
       for (auto& s : load_samples(calib, r.task.input, shape, r.calib_every, count)) ctx.calibration.push_back({s.input});
     }
@@ -191,7 +193,7 @@ void add_compress_command(CLI::App& app) {
   CLI::App* c = app.add_subcommand("compress", "Compress an ONNX model with a recipe of steps (quantize, prune, fp16)");
   c->add_option("--model,-m", o->model, "Input ONNX model")->required();
   c->add_option("--recipe,-r", o->recipe, "Recipe YAML (configs/recipes/*.yaml)")->required();
-  c->add_option("--calib", o->calib, "Calibration source: a video or any frame source URI, or idx:DIR (IDX images): overrides the recipe's");
+  c->add_option("--calib", o->calib, "Calibration source: a video or any frame source URI, idx:DIR (IDX images) or images:DIR (an image folder): overrides the recipe's");
   c->add_option("--frames", o->frames, "Calibration frames (overrides the recipe's)");
   c->add_option("-o,--output", o->out, "Output ONNX (default: IN__<steps>.onnx next to the input)");
   c->add_flag("--json", o->json, "JSON report");

@@ -28,7 +28,7 @@ namespace ec {
 namespace {
 
 struct EvalOptions {
-  std::string reference, video, task, idx, html;
+  std::string reference, video, task, idx, html, images;
   std::vector<std::string> models;
   int frames = 60, every = 4, threads = 2;
   float score_floor = 0.1f;
@@ -141,9 +141,54 @@ void run_eval_idx(const EvalOptions& o) {
                 mj["accuracy"].get<double>());
 }
 
+// Accuracy on an image folder with one subfolder per class (sorted names = class indices).
+void run_eval_images(const EvalOptions& o) {
+  TaskSpec t;
+  if (!o.task.empty()) parse_task_yaml(load_yaml(o.task), o.task, t);
+  nlohmann::json j;
+  j["data"] = o.images;
+  std::vector<std::string> all = {o.reference};
+  all.insert(all.end(), o.models.begin(), o.models.end());
+  for (const std::string& path : all) {
+    Model m = load_onnx(path);
+    EngineOptions eo;
+    eo.threads = o.threads;
+    auto eng = create_engine("native", m, eo);
+    eng->prepare({});
+    std::vector<int> labels;
+    std::vector<std::string> classes;
+    auto samples = load_image_folder(o.images, t.input, eng->input(0).shape(), 0, &labels, &classes);
+    int64_t correct = 0, n = 0;
+    for (size_t i = 0; i < samples.size(); ++i) {
+      if (labels[i] < 0) continue;
+      std::memcpy(eng->input(0).data(), samples[i].input.data(), samples[i].input.size_bytes());
+      eng->run();
+      const Tensor& y = eng->output(0);
+      const float* p = y.ptr<float>();
+      correct += (std::max_element(p, p + y.numel()) - p) == labels[i];
+      ++n;
+    }
+    if (n == 0) throw Error(o.images + ": no labelled images (put each class in its own subfolder)");
+    struct stat st {};
+    stat(path.c_str(), &st);
+    ModelStats s = analyze_model(m, {});
+    j["models"].push_back({{"model", path}, {"file_bytes", st.st_size}, {"params", s.params}, {"nonzero_params", s.params - s.zero_params},
+                           {"accuracy", static_cast<double>(correct) / static_cast<double>(n)}, {"images", n}, {"classes", classes}});
+  }
+  if (!o.html.empty()) write_eval_html(j, o.html);
+  if (o.json) {
+    std::printf("%s\n", j.dump(2).c_str());
+    return;
+  }
+  for (auto& mj : j["models"])
+    std::printf("%-48.48s %10.1f KB  accuracy %.4f on %lld images\n", mj["model"].get<std::string>().c_str(), mj["file_bytes"].get<double>() / 1024.0,
+                mj["accuracy"].get<double>(), static_cast<long long>(mj["images"].get<int64_t>()));
+}
+
 void run_eval(const EvalOptions& o) {
   if (!o.idx.empty()) return run_eval_idx(o);
-  if (o.video.empty()) throw Error("eval: give --video (fidelity on unlabelled video) or --idx (accuracy on labelled IDX data)");
+  if (!o.images.empty()) return run_eval_images(o);
+  if (o.video.empty()) throw Error("eval: give --video (fidelity on unlabelled video), --idx or --images (accuracy on labelled data)");
   TaskSpec t;
   if (!o.task.empty()) parse_task_yaml(load_yaml(o.task), o.task, t);
   Model ref = load_onnx(o.reference);
@@ -223,6 +268,7 @@ void add_eval_command(CLI::App& app) {
   c->add_option("--reference", o->reference, "The original ONNX model")->required();
   c->add_option("--model,-m", o->models, "Compressed models to evaluate")->required();
   c->add_option("--video", o->video, "Video (or any source URI) to evaluate fidelity on");
+  c->add_option("--images", o->images, "Folder of labelled images (one subfolder per class): accuracy");
   c->add_option("--idx", o->idx, "Folder of labelled IDX data (e.g. /usr/share/datasets/fashion-mnist): accuracy on its t10k split");
   c->add_option("--task", o->task, "YAML with input: and decoder: (as a run variant), e.g. configs/tasks/blazeface.yaml");
   c->add_option("--frames", o->frames, "Frames to use")->capture_default_str();

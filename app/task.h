@@ -32,4 +32,10 @@ struct FrameSample {
 // Throws ec::Error when the source cannot be read or yields no frame.
 std::vector<FrameSample> load_samples(const std::string& uri, const PreprocessSpec& spec, const Shape& shape, int every, int max_frames);
 
+// Images under `dir` (png/jpg/jpeg/bmp; subfolders one level deep, sorted), preprocessed for `shape`;
+// `labels` receives each image's subfolder index among the sorted subfolder names (for accuracy), and
+// `classes` those names. At most max_images (all when <= 0). Throws ec::Error when nothing is readable.
+std::vector<FrameSample> load_image_folder(const std::string& dir, const PreprocessSpec& spec, const Shape& shape, int max_images,
+                                           std::vector<int>* labels = nullptr, std::vector<std::string>* classes = nullptr);
+
 }  // namespace ec

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "onnx_io.h"
 
 #include "../engine/helpers.h"
 #include "cli.h"
@@ -59,4 +62,41 @@ TEST(CompressCli, RecipeErrorsHaveLineNumbers) {
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("empty.avi"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(CompressCli, ImageFolderAccuracyAndCalibration) {
+  const std::string d = testing::TempDir() + "/imgs-" + std::to_string(getpid());
+  std::system(("rm -rf '" + d + "' && mkdir -p '" + d + "/data/blue' '" + d + "/data/green' '" + d + "/data/red'").c_str());
+  const cv::Scalar colours[3] = {{200, 30, 20}, {20, 190, 40}, {30, 20, 210}};  // BGR: blue, green, red
+  const char* names[3] = {"blue", "green", "red"};
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 4; ++i) cv::imwrite(d + "/data/" + names[c] + "/" + std::to_string(i) + ".png", cv::Mat(16, 16, CV_8UC3, colours[c] + cv::Scalar::all(i)));
+  // a "classifier" whose class scores are the mean B, G, R: correct by construction, then quantized
+  ec::Model m;
+  m.opsets[""] = 13;
+  m.graph.inputs.push_back(value("x", ec::DType::f32, {1, 3, 8, 8}));
+  m.graph.initializers["w"] = ec::Tensor::from_f32({3, 3, 1, 1}, {1, 0, 0, 0, 1, 0, 0, 0, 1});
+  m.graph.initializers["shape"] = ec::Tensor::from_i64({2}, {1, 3});
+  m.graph.nodes.push_back(ec::Node{"id", "Conv", "", {"x", "w"}, {"c"}, {}});
+  m.graph.nodes.push_back(ec::Node{"gap", "GlobalAveragePool", "", {"c"}, {"p"}, {}});
+  m.graph.nodes.push_back(ec::Node{"flat", "Reshape", "", {"p", "shape"}, {"y"}, {}});
+  m.graph.outputs.push_back(value("y", ec::DType::f32, {1, 3}));
+  ec::save_onnx(m, d + "/cls.onnx");
+  {
+    std::ofstream t(d + "/task.yaml");
+    t << "input: {color: bgr, scale: 0.00392156862}\ndecoder: classify\n";
+    std::ofstream r(d + "/q.yaml");
+    r << "calibration: {frames: 12, input: {color: bgr, scale: 0.00392156862}}\nsteps:\n  - quantize: {method: minmax}\n";
+  }
+  CliResult q = run_cli("compress -m '" + d + "/cls.onnx' -r '" + d + "/q.yaml' --calib 'images:" + d + "/data' -o '" + d + "/cls_int8.onnx'");
+  ASSERT_EQ(q.rc, 0) << q.err;
+  CliResult e = run_cli("eval --reference '" + d + "/cls.onnx' -m '" + d + "/cls_int8.onnx' --images '" + d + "/data' --task '" + d + "/task.yaml' --json");
+  ASSERT_EQ(e.rc, 0) << e.err;
+  auto j = nlohmann::json::parse(e.out);
+  ASSERT_EQ(j["models"].size(), 2u);
+  for (auto& mj : j["models"]) {
+    EXPECT_DOUBLE_EQ(mj["accuracy"].get<double>(), 1.0) << mj.dump();
+    EXPECT_EQ(mj["images"].get<int>(), 12);
+  }
+  EXPECT_EQ(j["models"][0]["classes"][2], "red");
 }
