@@ -15,7 +15,8 @@ namespace ec::compress {
 namespace {
 
 struct Analysis {
-  std::map<std::string, int64_t> chans, base;  // 4-D values: channel count, first id
+  std::map<std::string, int64_t> chans, base;  // tracked values: channel count, first id
+  std::map<std::string, size_t> rank;
   std::vector<int> parent;
   std::vector<bool> blocked;
   std::vector<std::pair<std::string, int64_t>> id_to;
@@ -54,14 +55,17 @@ bool is_unary(const std::string& op) {
 
 bool is_binary(const std::string& op) { return op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Max" || op == "Min"; }
 
-// A per-channel constant [1,C,1,1] or [C,1,1] for a C-channel 4-D value.
-bool per_channel_const(const Graph& g, const std::string& name, int64_t c) {
+// A per-channel constant of a C-channel value of rank `rank`: [1,C,1,1] or [C,1,1] for NCHW, [C] or [1,C]
+// for [N, features]. Returns the constant's channel axis, or -1.
+int per_channel_axis(const Graph& g, const std::string& name, int64_t c, size_t rank) {
   auto it = g.initializers.find(name);
-  if (it == g.initializers.end()) return false;
+  if (it == g.initializers.end() || c <= 1) return -1;
   const Shape& s = it->second.shape();
-  if (s.size() == 4) return s[0] == 1 && s[1] == c && s[2] == 1 && s[3] == 1 && c > 1;
-  if (s.size() == 3) return s[0] == c && s[1] == 1 && s[2] == 1 && c > 1;
-  return false;
+  if (rank == 4 && s.size() == 4 && s[0] == 1 && s[1] == c && s[2] == 1 && s[3] == 1) return 1;
+  if (rank == 4 && s.size() == 3 && s[0] == c && s[1] == 1 && s[2] == 1) return 0;
+  if (rank == 2 && s.size() == 1 && s[0] == c) return 0;
+  if (rank == 2 && s.size() == 2 && s[0] == 1 && s[1] == c) return 1;
+  return -1;
 }
 
 Analysis analyse(const Model& m) {
@@ -76,8 +80,9 @@ Analysis analyse(const Model& m) {
   auto track = [&](const std::string& v) {
     if (v.empty() || a.tracked(v) || g.initializers.count(v)) return;
     Shape s;
-    if (!eng->value_shape(v, s) || s.size() != 4) return;
+    if (!eng->value_shape(v, s) || (s.size() != 4 && s.size() != 2)) return;  // NCHW channels or [N, features]
     a.chans[v] = s[1];
+    a.rank[v] = s.size();
     a.base[v] = static_cast<int64_t>(a.parent.size());
     for (int64_t c = 0; c < s[1]; ++c) {
       a.parent.push_back(static_cast<int>(a.parent.size()));
@@ -93,6 +98,11 @@ Analysis analyse(const Model& m) {
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
     const std::string x = n.in(0), y = n.outputs.empty() ? "" : n.outputs[0];
+    if (n.op_type == "Gemm" && a.tracked(x) && a.tracked(y) && g.initializers.count(n.in(1)) && n.attr_i("transA", 0) == 0 &&
+        (n.in(2).empty() || (g.initializers.count(n.in(2)) && g.initializers.at(n.in(2)).numel() == a.chans[y]))) {
+      a.producer[y] = i;  // output features are weight columns (rows with transB)
+      continue;
+    }
     if (n.op_type == "Conv" && a.tracked(x) && a.tracked(y) && g.initializers.count(n.in(1)) && (n.in(2).empty() || g.initializers.count(n.in(2)))) {
       const int64_t grp = n.attr_i("group", 1);
       if (grp == 1) {
@@ -117,8 +127,8 @@ Analysis analyse(const Model& m) {
     } else if (is_binary(n.op_type) && a.tracked(y)) {
       bool ok = true;
       for (const std::string& in : n.inputs) {
-        if (a.tracked(in) && a.chans[in] == a.chans[y]) a.unite_all(in, y);
-        else if (per_channel_const(g, in, a.chans[y])) continue;
+        if (a.tracked(in) && a.chans[in] == a.chans[y] && a.rank[in] == a.rank[y]) a.unite_all(in, y);
+        else if (per_channel_axis(g, in, a.chans[y], a.rank[y]) >= 0) continue;
         else if (g.initializers.count(in) && g.initializers.at(in).numel() == 1) continue;
         else ok = false;
       }
@@ -145,15 +155,26 @@ Analysis analyse(const Model& m) {
   return a;
 }
 
-double filter_norm(const Tensor& w, int64_t c, bool l2) {
-  const int64_t per = w.numel() / w.dim(0);
+double filter_norm(const Tensor& w, int64_t c, bool l2, bool columns = false) {
   double s = 0;
+  if (columns) {  // Gemm weight [K, N]: output feature c is column c
+    for (int64_t k = 0; k < w.dim(0); ++k) {
+      const double v = w.ptr<float>()[k * w.dim(1) + c];
+      s += l2 ? v * v : std::fabs(v);
+    }
+    return l2 ? std::sqrt(s) : s;
+  }
+  const int64_t per = w.numel() / w.dim(0);
   for (int64_t k = 0; k < per; ++k) {
     const double v = w.ptr<float>()[c * per + k];
     s += l2 ? v * v : std::fabs(v);
   }
   return l2 ? std::sqrt(s) : s;
 }
+
+// Output channels of a producer's weight: Conv [M, ...] rows; Gemm [K, N] columns (rows when transB).
+bool by_columns(const Node& n) { return n.op_type == "Gemm" && n.attr_i("transB", 0) == 0; }
+int64_t out_channels(const Node& n, const Tensor& w) { return by_columns(n) ? w.dim(1) : w.dim(0); }
 
 std::vector<ChannelGroup> groups_of(const Model& m, Analysis& a, const std::string& criterion) {
   const Graph& g = m.graph;
@@ -168,11 +189,12 @@ std::vector<ChannelGroup> groups_of(const Model& m, Analysis& a, const std::stri
   std::map<std::string, double> layer_mean;
   for (auto& kv : a.producer) {
     const Node& n = g.nodes[kv.second];
-    if (n.op_type != "Conv") continue;
+    if (n.op_type != "Conv" && n.op_type != "Gemm") continue;
     const Tensor& w = g.initializers.at(n.in(1));
     double s = 0;
-    for (int64_t c = 0; c < w.dim(0); ++c) s += filter_norm(w, c, criterion == "l2");
-    layer_mean[kv.first] = s / static_cast<double>(w.dim(0));
+    const int64_t oc = out_channels(n, w);
+    for (int64_t c = 0; c < oc; ++c) s += filter_norm(w, c, criterion == "l2", by_columns(n));
+    layer_mean[kv.first] = s / static_cast<double>(oc);
   }
   // BN scale per (value, channel) when BN follows
   std::map<std::pair<std::string, int64_t>, double> bn_scale;
@@ -198,11 +220,11 @@ std::vector<ChannelGroup> groups_of(const Model& m, Analysis& a, const std::stri
       }
       if (p == a.producer.end()) continue;
       const Node& n = g.nodes[p->second];
-      if (n.op_type != "Conv") continue;
+      if (n.op_type != "Conv" && n.op_type != "Gemm") continue;
       if (std::find(cg.producers.begin(), cg.producers.end(), n.name) == cg.producers.end()) cg.producers.push_back(n.name);
       if (criterion != "bn") {
         const double mean = layer_mean[mc.first];
-        score += mean > 0 ? filter_norm(g.initializers.at(n.in(1)), mc.second, criterion == "l2") / mean : 0.0;
+        score += mean > 0 ? filter_norm(g.initializers.at(n.in(1)), mc.second, criterion == "l2", by_columns(n)) / mean : 0.0;
         ++scored;
       }
     }
@@ -288,6 +310,16 @@ std::string prune_channels_pass(Model& m, const StepParams& p, PassContext&) {
     if (n.outputs.empty()) continue;
     const auto& dy = dropped(n.outputs[0]);
     const auto& dx = dropped(n.in(0));
+    if (n.op_type == "Gemm" && g.initializers.count(n.in(1)) && (!dx.empty() || !dy.empty())) {
+      Tensor& w = own(n, 1);
+      const bool tb = n.attr_i("transB", 0) != 0;  // [N, K] with transB, else [K, N]
+      w = tb ? drop_channels(drop_channels(w, 0, dy), 1, dx) : drop_channels(drop_channels(w, 1, dy), 0, dx);
+      if (n.inputs.size() > 2 && !n.in(2).empty() && !dy.empty()) {
+        Tensor& b = own(n, 2);
+        b = drop_channels(b, b.rank() == 2 ? 1 : 0, dy);
+      }
+      continue;
+    }
     if (n.op_type == "Conv" && g.initializers.count(n.in(1))) {
       const int64_t grp = n.attr_i("group", 1);
       Tensor& w = own(n, 1);
@@ -307,11 +339,13 @@ std::string prune_channels_pass(Model& m, const StepParams& p, PassContext&) {
         t = drop_channels(t, 0, dy);
       }
     } else if (is_binary(n.op_type) && !dy.empty()) {
-      for (size_t k = 0; k < n.inputs.size(); ++k)
-        if (per_channel_const(g, n.inputs[k], a.chans[n.outputs[0]])) {
+      for (size_t k = 0; k < n.inputs.size(); ++k) {
+        const int axis = per_channel_axis(g, n.inputs[k], a.chans[n.outputs[0]], a.rank[n.outputs[0]]);
+        if (axis >= 0) {
           Tensor& t = own(n, k);
-          t = drop_channels(t, t.rank() == 4 ? 1 : 0, dy);
+          t = drop_channels(t, axis, dy);
         }
+      }
     } else if (n.op_type == "ConstantOfShape" && !dy.empty()) {
       Tensor& s = own(n, 0);
       Tensor ns = s.clone();

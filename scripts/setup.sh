@@ -17,7 +17,7 @@ packages=(
   libopencv-dev opencv-doc
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-  gstreamer1.0-x xvfb tesseract-ocr
+  gstreamer1.0-x xvfb tesseract-ocr fonts-dejavu-core
   libssl-dev prometheus chromium curl openssl
   libyaml-cpp-dev libi2c-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -102,3 +102,39 @@ TEST(Structured, PruningDeadChannelsKeepsOutputsAndShrinksEverything) {
   EXPECT_LT(max_abs_diff(a[0], b[0]), 1e-5);
   EXPECT_LT(analyze_model(pruned, {}).macs, analyze_model(m, {}).macs);
 }
+
+TEST(Structured, GemmChainOfAnMlp) {
+  // x[2,12] -> Gemm(12->16, transB) -> Relu -> Add(per-feature const) -> Gemm(16->5) -> y
+  Model m;
+  m.opsets[""] = 13;
+  m.graph.inputs.push_back(value("x", DType::f32, {2, 12}));
+  m.graph.initializers["w1"] = random_tensor({16, 12}, 1);
+  m.graph.initializers["b1"] = random_tensor({16}, 2);
+  m.graph.initializers["k"] = random_tensor({16}, 3);
+  m.graph.initializers["w2"] = random_tensor({16, 5}, 4);
+  for (int64_t k = 0; k < 12; ++k) m.graph.initializers["w1"].ptr<float>()[3 * 12 + k] = 0;  // feature 3 is dead...
+  m.graph.initializers["b1"].ptr<float>()[3] = -1;                                               // ...after the Relu
+  m.graph.initializers["k"].ptr<float>()[3] = 0;
+  auto& n = m.graph.nodes;
+  n.push_back({"fc1", "Gemm", "", {"x", "w1", "b1"}, {"h"}, {{"transB", attr_i(1)}}});
+  n.push_back({"relu", "Relu", "", {"h"}, {"r"}, {}});
+  n.push_back({"shift", "Add", "", {"r", "k"}, {"s"}, {}});
+  n.push_back({"fc2", "Gemm", "", {"s", "w2"}, {"y"}, {}});
+  m.graph.outputs.push_back(value("y", DType::f32, {2, 5}));
+  auto groups = channel_groups(m);
+  int prunable = 0;
+  for (auto& g : groups) prunable += !g.blocked && !g.producers.empty();
+  EXPECT_EQ(prunable, 16);
+  Model pruned = m;
+  PassContext ctx;
+  StepParams p;
+  p.where = "t";
+  p.values["ratio"] = "0.0625";  // one of 16: the dead feature scores lowest
+  run_pass("prune-channels", pruned, p, ctx);
+  EXPECT_EQ(shape_str(pruned.graph.initializers.at("w1").shape()), "[15,12]");
+  EXPECT_EQ(shape_str(pruned.graph.initializers.at("k").shape()), "[15]");
+  EXPECT_EQ(shape_str(pruned.graph.initializers.at("w2").shape()), "[15,5]");
+  Tensor x = random_tensor({2, 12}, 5);
+  auto a = run_model(m, {x}), b = run_model(pruned, {x});
+  EXPECT_LT(max_abs_diff(a[0], b[0]), 1e-5);
+}
