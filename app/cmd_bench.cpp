@@ -56,14 +56,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return r;
 }
 
-std::string read_all(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(path + ": cannot open");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 // Runs a command, returning its stdout; throws with the exit status when it fails.
 std::string run_capture(const std::string& cmd) {
   FILE* p = popen(cmd.c_str(), "r");
@@ -136,11 +128,11 @@ Result bench_ort(const BenchOptions& o, const Tensor& input, const std::vector<R
   r.lat.p95_ms = j["latency_ms"]["p95"];
   r.lat.mean_ms = j["latency_ms"]["mean"];
   r.lat.runs = j["runs"];
-  auto outs = nlohmann::json::parse(read_all(dir + "/out/outputs.json"));
+  auto outs = nlohmann::json::parse(read_file_bytes(dir + "/out/outputs.json"));
   for (size_t i = 0; i < outs.size(); ++i) {
     Shape s = outs[i]["shape"].get<Shape>();
     Tensor t(DType::f32, s);
-    std::string bytes = read_all(dir + "/out/" + std::to_string(i) + ".f32");
+    std::string bytes = read_file_bytes(dir + "/out/" + std::to_string(i) + ".f32");
     if (bytes.size() != t.size_bytes()) throw Error("ort peer output " + std::to_string(i) + " has an unexpected size");
     std::memcpy(t.data(), bytes.data(), bytes.size());
     r.out_names.push_back(outs[i]["name"]);
@@ -208,7 +200,7 @@ void run_bench(const BenchOptions& o) {
     Tensor t(DType::f32, s);
     if (in.dtype != DType::f32) throw Error(o.model + ": input '" + in.name + "' is " + dtype_name(in.dtype) + "; bench feeds float32 only");
     if (!o.input_file.empty() && inputs.empty()) {
-      std::string bytes = read_all(o.input_file);
+      std::string bytes = read_file_bytes(o.input_file);
       if (bytes.size() != t.size_bytes())
         throw Error(o.input_file + ": has " + std::to_string(bytes.size()) + " bytes, input '" + in.name + "' " + shape_str(s) +
                     " needs " + std::to_string(t.size_bytes()));

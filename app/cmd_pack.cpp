@@ -8,26 +8,12 @@
 
 #include "archive.h"
 #include "commands.h"
+#include "common.h"
 #include "error.h"
 #include "onnx_io.h"
 
 namespace ec {
 namespace {
-
-std::string slurp(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) throw Error(p + ": cannot open");
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-void spit(const std::string& p, const std::string& b) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f.write(b.data(), static_cast<std::streamsize>(b.size()));
-  f.flush();
-  if (!f) throw Error(p + ": write failed");
-}
 
 struct PackOptions {
   std::string in, out;
@@ -41,12 +27,12 @@ void add_pack_commands(CLI::App& app) {
   p->add_option("model", o->in, "ONNX model")->required();
   p->add_option("-o,--output", o->out, "Archive (default: MODEL.ecz)");
   p->callback([o] {
-    const std::string bytes = slurp(o->in);
+    const std::string bytes = read_file_bytes(o->in);
     Model m = load_onnx_bytes(bytes, o->in);
     ArchiveStats st;
     const std::string a = pack_archive(m, &st);
     const std::string out = o->out.empty() ? o->in.substr(0, o->in.rfind('.')) + ".ecz" : o->out;
-    spit(out, a);
+    write_file_bytes(out, a);
     std::printf("%s: %zu bytes -> %s: %zu bytes (%.2fx); %zu tensors coded (%zu values) in %zu bytes, the rest as ONNX in %zu bytes\n",
                 o->in.c_str(), bytes.size(), out.c_str(), a.size(), static_cast<double>(bytes.size()) / static_cast<double>(a.size()), st.coded_tensors,
                 st.coded_values, st.coded_bytes, st.onnx_bytes);
@@ -56,9 +42,9 @@ void add_pack_commands(CLI::App& app) {
   q->add_option("archive", u->in, ".ecz archive")->required();
   q->add_option("-o,--output", u->out, "ONNX output (default: ARCHIVE.onnx)")->required();
   q->callback([u] {
-    Model m = unpack_archive(slurp(u->in), u->in);
+    Model m = unpack_archive(read_file_bytes(u->in), u->in);
     const std::string bytes = to_onnx_bytes(m);
-    spit(u->out, bytes);
+    write_file_bytes(u->out, bytes);
     std::printf("%s -> %s: %zu bytes\n", u->in.c_str(), u->out.c_str(), bytes.size());
   });
 }

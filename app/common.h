@@ -29,6 +29,11 @@ size_t peak_rss_bytes();
 // Current resident set size in bytes (/proc/self/statm), 0 when unavailable.
 size_t current_rss_bytes();
 
+// The bytes of a file; throws ec::Error "PATH: cannot open" when unreadable.
+std::string read_file_bytes(const std::string& path);
+// Writes bytes to a file (truncating); throws ec::Error naming the path on failure.
+void write_file_bytes(const std::string& path, const std::string& bytes);
+
 // Monotonic time in milliseconds (steady clock).
 double now_ms();
 

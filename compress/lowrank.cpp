@@ -31,6 +31,13 @@ Tensor to_tensor(const Mat& m, Shape shape) {
   return t;
 }
 
+// The rank-r factors of a thin SVD, singular values split evenly: W ~ A (rows x r) * B (r x cols).
+void svd_split(const Eigen::BDCSVD<Mat>& svd, int r, Mat& A, Mat& B) {
+  Eigen::VectorXf sq = svd.singularValues().head(r).cwiseSqrt();
+  A = svd.matrixU().leftCols(r) * sq.asDiagonal();
+  B = sq.asDiagonal() * svd.matrixV().leftCols(r).transpose();
+}
+
 struct Choice {
   double energy = -1;         // kept energy (when > 0)
   double mac_reduction = -1;  // target fraction of MACs removed (when > 0)
@@ -82,9 +89,8 @@ std::string lowrank_pass(Model& m, const StepParams& p, PassContext&) {
         out.push_back(n);
         continue;
       }
-      Eigen::VectorXf sq = svd.singularValues().head(r).cwiseSqrt();
-      Mat A = svd.matrixU().leftCols(r) * sq.asDiagonal();            // K x r
-      Mat B = sq.asDiagonal() * svd.matrixV().leftCols(r).transpose();  // r x N
+      Mat A, B;  // K x r, r x N
+      svd_split(svd, r, A, B);
       g.initializers[base + "_a"] = to_tensor(A, {A.rows(), A.cols()});
       g.initializers[base + "_b"] = to_tensor(B, {B.rows(), B.cols()});
       g.initializers.erase(n.inputs[1]);
@@ -120,9 +126,8 @@ std::string lowrank_pass(Model& m, const StepParams& p, PassContext&) {
           out.push_back(n);
           continue;
         }
-        Eigen::VectorXf sq = svd.singularValues().head(r).cwiseSqrt();
-        Mat W1 = sq.asDiagonal() * svd.matrixV().leftCols(r).transpose();  // r x C
-        Mat W2 = svd.matrixU().leftCols(r) * sq.asDiagonal();             // M x r
+        Mat W2, W1;  // M x r, r x C
+        svd_split(svd, r, W2, W1);
         g.initializers[base + "_a"] = to_tensor(W1, {r, C, 1, 1});
         g.initializers[base + "_b"] = to_tensor(W2, {M, r, 1, 1});
         g.initializers.erase(n.inputs[1]);

@@ -174,6 +174,24 @@ int weight_axis(const Node& n) {
   return 1;  // MatMul B [K, N]
 }
 
+// A native engine for `m` prepared for the calibration samples' shapes.
+std::unique_ptr<Engine> calibration_engine(const Model& m, const PassContext& ctx, bool optimize) {
+  EngineOptions eo;
+  eo.threads = ctx.threads;
+  eo.optimize = optimize;
+  auto eng = create_engine("native", m, eo);
+  std::map<std::string, Shape> shapes;
+  for (size_t i = 0; i < ctx.calibration.front().size(); ++i) shapes[m.graph.inputs[i].name] = ctx.calibration.front()[i].shape();
+  eng->prepare(shapes);
+  return eng;
+}
+
+// Copies one calibration sample into the engine's inputs and runs it.
+void run_sample(Engine& eng, const std::vector<Tensor>& sample) {
+  for (size_t i = 0; i < sample.size(); ++i) std::memcpy(eng.input(i).data(), sample[i].data(), sample[i].size_bytes());
+  eng.run();
+}
+
 // Calibration: |x| histograms of the given activations over the samples, with the native engine.
 std::map<std::string, AbsHistogram> histograms(const Model& m, const std::vector<std::string>& acts, const PassContext& ctx, size_t bins) {
   Model probe = m;
@@ -186,18 +204,11 @@ std::map<std::string, AbsHistogram> histograms(const Model& m, const std::vector
       probe.graph.outputs.push_back(v);
     }
   }
-  EngineOptions eo;
-  eo.threads = ctx.threads;
-  eo.optimize = false;  // keep every value of the original graph
-  auto eng = create_engine("native", probe, eo);
-  std::map<std::string, Shape> shapes;
-  for (size_t i = 0; i < ctx.calibration.front().size(); ++i) shapes[probe.graph.inputs[i].name] = ctx.calibration.front()[i].shape();
-  eng->prepare(shapes);
+  auto eng = calibration_engine(probe, ctx, /*optimize=*/false);  // keep every value of the original graph
   std::map<std::string, AbsHistogram> h;
   for (int pass = 0; pass < 2; ++pass) {  // 1: ranges, 2: histograms over them
     for (const auto& sample : ctx.calibration) {
-      for (size_t i = 0; i < sample.size(); ++i) std::memcpy(eng->input(i).data(), sample[i].data(), sample[i].size_bytes());
-      eng->run();
+      run_sample(*eng, sample);
       for (const std::string& a : acts) {
         const Tensor& t = eng->output(eng->output_index(a));
         AbsHistogram& hh = h[a];
@@ -219,16 +230,10 @@ std::map<std::string, AbsHistogram> histograms(const Model& m, const std::vector
 
 // Output SNR (dB, over all outputs and calibration samples) of `m` against reference outputs.
 double output_snr_db(const Model& m, const PassContext& ctx, const std::vector<std::vector<Tensor>>& ref) {
-  EngineOptions eo;
-  eo.threads = ctx.threads;
-  auto eng = create_engine("native", m, eo);
-  std::map<std::string, Shape> shapes;
-  for (size_t i = 0; i < ctx.calibration.front().size(); ++i) shapes[m.graph.inputs[i].name] = ctx.calibration.front()[i].shape();
-  eng->prepare(shapes);
+  auto eng = calibration_engine(m, ctx, true);
   double sig = 0, err = 0;
   for (size_t k = 0; k < ctx.calibration.size(); ++k) {
-    for (size_t i = 0; i < ctx.calibration[k].size(); ++i) std::memcpy(eng->input(i).data(), ctx.calibration[k][i].data(), ctx.calibration[k][i].size_bytes());
-    eng->run();
+    run_sample(*eng, ctx.calibration[k]);
     for (size_t o = 0; o < eng->num_outputs(); ++o) {
       const Tensor& y = eng->output(o);
       const Tensor& r = ref[k][o];
@@ -298,15 +303,9 @@ std::string quantize_pass(Model& m, const StepParams& p, PassContext& ctx) {
   if (keep_float > 0) {
     std::vector<std::vector<Tensor>> ref;
     {
-      EngineOptions eo;
-      eo.threads = ctx.threads;
-      auto eng = create_engine("native", m, eo);
-      std::map<std::string, Shape> shapes;
-      for (size_t i = 0; i < ctx.calibration.front().size(); ++i) shapes[m.graph.inputs[i].name] = ctx.calibration.front()[i].shape();
-      eng->prepare(shapes);
+      auto eng = calibration_engine(m, ctx, true);
       for (auto& sample : ctx.calibration) {
-        for (size_t i = 0; i < sample.size(); ++i) std::memcpy(eng->input(i).data(), sample[i].data(), sample[i].size_bytes());
-        eng->run();
+        run_sample(*eng, sample);
         std::vector<Tensor> outs;
         for (size_t o = 0; o < eng->num_outputs(); ++o) outs.push_back(eng->output(o).clone());
         ref.push_back(outs);

@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include "error.h"
+
 namespace ec {
 
 void gst_init_once() {
@@ -15,6 +17,18 @@ bool gst_has_element(const char* name) {
   if (!f) return false;
   gst_object_unref(f);
   return true;
+}
+
+GstElement* gst_launch(const std::string& launch, const std::string& uri, const char* what) {
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch(launch.c_str(), &err);
+  if (err) {
+    std::string msg = err->message;
+    g_error_free(err);
+    if (p) gst_object_unref(p);
+    throw Error(uri + ": cannot build the " + what + " pipeline (" + msg + ")");
+  }
+  return p;
 }
 
 std::string gst_pop_error(GstElement* pipeline, int timeout_ms) {

@@ -105,15 +105,7 @@ class GstSink : public FrameSink {
     const int fps_n = static_cast<int>(std::lround(o_.fps * 1000));
     const std::string launch = "appsrc name=ecsrc is-live=true format=time caps=video/x-raw,format=BGR,width=" + std::to_string(w) +
                                ",height=" + std::to_string(h) + ",framerate=" + std::to_string(fps_n) + "/1000 ! videoconvert ! " + tail;
-    GError* err = nullptr;
-    pipeline_ = gst_parse_launch(launch.c_str(), &err);
-    if (err) {
-      std::string msg = err->message;
-      g_error_free(err);
-      if (pipeline_) gst_object_unref(pipeline_);
-      pipeline_ = nullptr;
-      throw Error(uri_ + ": cannot build the output pipeline (" + msg + ")");
-    }
+    pipeline_ = gst_launch(launch, uri_, "output");
     src_ = GST_APP_SRC(gst_bin_get_by_name(GST_BIN(pipeline_), "ecsrc"));
     g_object_set(G_OBJECT(src_), "block", TRUE, "max-bytes", static_cast<guint64>(w) * h * 3 * 4, nullptr);
     // READY opens devices and windows synchronously, so a sink that cannot work here fails fast.

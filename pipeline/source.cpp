@@ -78,14 +78,7 @@ class GstSource : public FrameSource {
       : live_(live), loop_(o.loop), realtime_(!live && o.realtime) {
     uri_ = uri;
     gst_init_once();
-    GError* err = nullptr;
-    pipeline_ = gst_parse_launch(launch.c_str(), &err);
-    if (err) {
-      std::string msg = err->message;
-      g_error_free(err);
-      if (pipeline_) gst_object_unref(pipeline_);
-      throw Error(uri + ": cannot build the capture pipeline (" + msg + ")");
-    }
+    pipeline_ = gst_launch(launch, uri, "capture");
     GstElement* s = gst_bin_get_by_name(GST_BIN(pipeline_), "ecsink");
     if (!s) {  // gst:// strings name their appsink as they like: take the first appsink
       GstIterator* it = gst_bin_iterate_sinks(GST_BIN(pipeline_));
