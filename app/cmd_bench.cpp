@@ -182,6 +182,14 @@ void print_profile(const std::vector<Result>& results, nlohmann::json* j) {
       if (j) (*j)["profile"][r.name][row.first] = {{"ms_per_run", per}, {"nodes", row.second.second}};
       else std::printf("  %-22s %4d nodes %9.3f ms %5.1f%%\n", row.first.c_str(), row.second.second, per, 100 * row.second.first / total);
     }
+    std::vector<NodeProfile> nodes = r.profile;  // the slowest nodes
+    std::sort(nodes.begin(), nodes.end(), [](const NodeProfile& a, const NodeProfile& b) { return a.total_ms > b.total_ms; });
+    if (!j) std::printf("  slowest nodes:\n");
+    for (size_t i = 0; i < nodes.size() && i < 8; ++i) {
+      const double per = nodes[i].total_ms / static_cast<double>(runs);
+      if (j) (*j)["profile_nodes"][r.name].push_back({{"node", nodes[i].name}, {"op", nodes[i].op}, {"ms_per_run", per}});
+      else std::printf("    %-14s %9.3f ms  %s\n", nodes[i].op.c_str(), per, nodes[i].name.c_str());
+    }
   }
 }
 

@@ -54,7 +54,7 @@ inline uint8_t cmp_apply(Bin op, T a, T b) {
 
 class BinaryOp : public Op {
  public:
-  BinaryOp(const Node& n, int64_t opset, Bin b) : Op(n, opset), bin_(b) {}
+  BinaryOp(const Node& n, int64_t opset, Bin b) : Op(n, opset), bin_(b), act_(Activation::from_node(n)) {}
 
   void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
     if (in.size() == 1 && (bin_ == Bin::max || bin_ == Bin::min || bin_ == Bin::add)) {  // 1-input Max/Min/Sum
@@ -89,7 +89,10 @@ class BinaryOp : public Op {
       b = &exp_f32_;
     }
     switch (in[0]->dtype()) {
-      case DType::f32: go<float>(*in[0], *b, *out[0]); break;
+      case DType::f32:
+        go<float>(*in[0], *b, *out[0]);
+        act_.apply(out[0]->ptr<float>(), static_cast<size_t>(out[0]->numel()));  // a fused activation (Add + Relu)
+        break;
       case DType::i64: go<int64_t>(*in[0], *b, *out[0]); break;
       case DType::i32: go<int32_t>(*in[0], *b, *out[0]); break;
       case DType::boolean: go<uint8_t>(*in[0], *b, *out[0]); break;
@@ -112,6 +115,14 @@ class BinaryOp : public Op {
       return;
     }
     T* o = O.ptr<T>();
+    if (A.shape() == shape_ && B.shape() == shape_ && (op == Bin::add || op == Bin::mul)) {  // same shapes: one flat loop
+      const int64_t n = O.numel();
+      if (op == Bin::add)
+        for (int64_t i = 0; i < n; ++i) o[i] = a[i] + b[i];
+      else
+        for (int64_t i = 0; i < n; ++i) o[i] = a[i] * b[i];
+      return;
+    }
     broadcast_for_each<2>(shape_, st, [&](int64_t oo, const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& s) {
       const T* pa = a + off[0];
       const T* pb = b + off[1];
@@ -135,6 +146,7 @@ class BinaryOp : public Op {
   }
 
   Bin bin_;
+  Activation act_;
   Shape shape_;
   bool unary_copy_ = false;
   Tensor exp_f32_;

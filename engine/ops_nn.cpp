@@ -203,7 +203,9 @@ class ConvOp : public Op {
     }
   }
 
-  // Fills col (np x K, column-major: one column per (c, ky, kx)) for output pixels [p0, p0+np).
+  // Fills col (np x K, column-major: one column per (c, ky, kx)) for output pixels [p0, p0+np). Works a
+  // row of output pixels at a time with the valid column range computed once per tap, so the inner loop
+  // has no bounds checks.
   void im2col(const float* x, int64_t cg, int64_t p0, int64_t np, float* col) const {
     const Window& w = w_;
     int64_t k = 0;
@@ -212,11 +214,29 @@ class ConvOp : public Op {
       for (int64_t ky = 0; ky < w.kh; ++ky)
         for (int64_t kx = 0; kx < w.kw; ++kx, ++k) {
           float* dst = col + k * np;
-          int64_t oy = p0 / w.ow, ox = p0 % w.ow;
-          for (int64_t i = 0; i < np; ++i) {
-            const int64_t iy = oy * w.sh - w.pt + ky * w.dh, ix = ox * w.sw - w.pl + kx * w.dw;
-            dst[i] = (iy >= 0 && iy < w.ih && ix >= 0 && ix < w.iw) ? xc[iy * w.iw + ix] : 0.f;
-            if (++ox == w.ow) { ox = 0; ++oy; }
+          const int64_t off = kx * w.dw - w.pl;  // ix = ox * sw + off
+          const int64_t lo = off >= 0 ? 0 : (-off + w.sw - 1) / w.sw;
+          const int64_t hi = std::min(w.ow, w.iw - 1 - off < 0 ? int64_t{0} : (w.iw - 1 - off) / w.sw + 1);
+          int64_t p = p0;
+          const int64_t end = p0 + np;
+          while (p < end) {
+            const int64_t oy = p / w.ow, ox0 = p % w.ow;
+            const int64_t n = std::min(w.ow - ox0, end - p);  // pixels of this output row in the block
+            float* d = dst + (p - p0);
+            const int64_t iy = oy * w.sh - w.pt + ky * w.dh;
+            if (iy < 0 || iy >= w.ih) {
+              std::fill(d, d + n, 0.f);
+            } else {
+              const float* xr = xc + iy * w.iw + off;
+              const int64_t a = std::max(ox0, lo), b = std::min(ox0 + n, std::max(lo, hi));
+              for (int64_t ox = ox0; ox < a && ox < ox0 + n; ++ox) d[ox - ox0] = 0.f;
+              if (w.sw == 1)
+                for (int64_t ox = a; ox < b; ++ox) d[ox - ox0] = xr[ox];
+              else
+                for (int64_t ox = a; ox < b; ++ox) d[ox - ox0] = xr[ox * w.sw];
+              for (int64_t ox = std::max(a, b); ox < ox0 + n; ++ox) d[ox - ox0] = 0.f;
+            }
+            p += n;
           }
         }
     }
@@ -388,6 +408,21 @@ class PoolOp : public Op {
       return;
     }
     const Window w = w_;
+    if (max_ && w.kh == 2 && w.kw == 2 && w.sh == 2 && w.sw == 2 && w.dh == 1 && w.dw == 1 && w.pt == 0 && w.pl == 0 &&
+        w.oh * 2 <= w.ih && w.ow * 2 <= w.iw) {  // the common 2x2 stride-2 max pool: no bounds checks
+#pragma omp parallel for num_threads(threads_) schedule(static)
+      for (int64_t p = 0; p < planes; ++p) {
+        const float* s = xp + p * w.ih * w.iw;
+        float* d = yp + p * w.oh * w.ow;
+        for (int64_t oy = 0; oy < w.oh; ++oy) {
+          const float* r0 = s + 2 * oy * w.iw;
+          const float* r1 = r0 + w.iw;
+          for (int64_t ox = 0; ox < w.ow; ++ox)
+            d[oy * w.ow + ox] = std::max(std::max(r0[2 * ox], r0[2 * ox + 1]), std::max(r1[2 * ox], r1[2 * ox + 1]));
+        }
+      }
+      return;
+    }
 #pragma omp parallel for num_threads(threads_) schedule(static)
     for (int64_t p = 0; p < planes; ++p) {
       const float* s = xp + p * w.ih * w.iw;

@@ -131,11 +131,12 @@ int fuse_activations(Graph& g) {
     auto cons = consumers(g);
     for (size_t i = 0; i < g.nodes.size() && !changed; ++i) {
       Node& p = g.nodes[i];
-      if ((p.op_type != "Conv" && p.op_type != "ConvTranspose" && p.op_type != "Gemm") || p.has("_act")) continue;
+      const bool is_add = p.op_type == "Add" && p.inputs.size() == 2;  // residual Add + activation
+      if ((p.op_type != "Conv" && p.op_type != "ConvTranspose" && p.op_type != "Gemm" && !is_add) || p.has("_act")) continue;
       const std::string& y = p.outputs[0];
       if (is_graph_output(g, y)) continue;
       auto& cs = cons[y];
-      if (cs.size() == 2) {  // SiLU: y * Sigmoid(y)
+      if (cs.size() == 2 && !is_add) {  // SiLU: y * Sigmoid(y)
         size_t a = cs[0], b = cs[1];
         if (g.nodes[a].op_type != "Sigmoid") std::swap(a, b);
         Node& sg = g.nodes[a];

@@ -15,7 +15,7 @@ int remove_identities(Graph& g);
 // must be initializers). Returns how many were folded.
 int fold_batchnorm(Graph& g);
 // Fuses a following activation (Relu, Clip with constant bounds, LeakyRelu, Sigmoid, HardSigmoid,
-// HardSwish, Tanh, and x*Sigmoid(x) = SiLU) into Conv/ConvTranspose/Gemm producers as "_act" attributes
+// HardSwish, Tanh, and x*Sigmoid(x) = SiLU) into Conv/ConvTranspose/Gemm (and Add) producers as "_act" attributes
 // that the native kernels read. Returns how many were fused. Output graphs are for the native engine only.
 int fuse_activations(Graph& g);
 // Runs the passes above in order; returns a one-line summary ("folded 3 BN, fused 12 activations").

@@ -481,3 +481,19 @@ TEST(Quant, DynamicQuantizeLinearAndMatMulInteger) {
       EXPECT_EQ(y[0].ptr<int32_t>()[m * 4 + n], s);
     }
 }
+
+TEST(Binary, AddWithFusedReluMatchesUnfusedGraph) {
+  Model m;
+  m.opsets[""] = 13;
+  m.graph.inputs.push_back(value("a", DType::f32, {1, 6, 7, 9}));
+  m.graph.inputs.push_back(value("b", DType::f32, {1, 6, 7, 9}));
+  m.graph.nodes.push_back(Node{"add", "Add", "", {"a", "b"}, {"s"}, {}});
+  m.graph.nodes.push_back(Node{"relu", "Relu", "", {"s"}, {"y"}, {}});
+  m.graph.outputs.push_back(value("y", DType::f32, {1, 6, 7, 9}));
+  Tensor a = random_tensor({1, 6, 7, 9}, 1), b = random_tensor({1, 6, 7, 9}, 2);
+  auto fused = run_model(m, {a, b}, "native", 2, true), plain = run_model(m, {a, b}, "native", 1, false);
+  EXPECT_EQ(max_abs_diff(plain[0], fused[0]), 0.0);
+  int negatives = 0;
+  for (int64_t i = 0; i < fused[0].numel(); ++i) negatives += fused[0].ptr<float>()[i] < 0;
+  EXPECT_EQ(negatives, 0);
+}
