@@ -141,10 +141,7 @@ class GstSource : public FrameSource {
         }
         return ReadStatus::timeout;
       }
-      bool ok = to_frame(s, f);
-      gst_sample_unref(s);
-      if (!ok) return ReadStatus::error;
-      return ReadStatus::ok;
+      return to_frame(s, f) ? ReadStatus::ok : ReadStatus::error;  // to_frame owns the sample
     }
   }
 
@@ -176,7 +173,20 @@ class GstSource : public FrameSource {
     return now_steady_ms();
   }
 
+  // A mapped sample whose pixels a Frame views without copying; unmapped and released with the last holder.
+  struct MappedSample {
+    GstSample* sample = nullptr;
+    GstBuffer* buffer = nullptr;
+    GstMapInfo map{};
+    ~MappedSample() {
+      if (buffer) gst_buffer_unmap(buffer, &map);
+      if (sample) gst_sample_unref(sample);
+    }
+  };
+
   bool to_frame(GstSample* s, Frame& f) {
+    auto held = std::make_shared<MappedSample>();
+    held->sample = s;  // released with `held` on every path
     GstCaps* caps = gst_sample_get_caps(s);
     GstVideoInfo info;
     if (!caps || !gst_video_info_from_caps(&info, caps)) {
@@ -185,17 +195,16 @@ class GstSource : public FrameSource {
     }
     if (info.fps_d > 0) fps_ = static_cast<double>(info.fps_n) / info.fps_d;
     GstBuffer* buf = gst_sample_get_buffer(s);
-    GstMapInfo map;
-    if (!buf || !gst_buffer_map(buf, &map, GST_MAP_READ)) {
+    if (!buf || !gst_buffer_map(buf, &held->map, GST_MAP_READ)) {
       error_ = uri_ + ": cannot map a frame buffer";
       return false;
     }
+    held->buffer = buf;
     const int w = GST_VIDEO_INFO_WIDTH(&info), h = GST_VIDEO_INFO_HEIGHT(&info);
     const int stride = GST_VIDEO_INFO_PLANE_STRIDE(&info, 0);
-    cv::Mat view(h, w, CV_8UC3, map.data, static_cast<size_t>(stride));
-    if (f.bgr.rows != h || f.bgr.cols != w || f.bgr.type() != CV_8UC3) f.bgr.create(h, w, CV_8UC3);
-    view.copyTo(f.bgr);
-    gst_buffer_unmap(buf, &map);
+    f.hold.reset();  // the previous frame's buffer goes back to GStreamer first
+    f.bgr = cv::Mat(h, w, CV_8UC3, held->map.data, static_cast<size_t>(stride));
+    f.hold = held;
     // Real-time files are presented by the appsink's clock wait: the frame "happens" when it is released.
     f.capture_ms = realtime_ ? now_steady_ms() : arrival_ms(GST_BUFFER_PTS(buf));
     f.seq = delivered_++;
