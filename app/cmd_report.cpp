@@ -15,6 +15,7 @@
 
 #include "commands.h"
 #include "error.h"
+#include "sampler.h"
 #include "svg_plot.h"
 
 namespace ec {
@@ -44,21 +45,6 @@ struct SessionData {
     return variants.back();
   }
 };
-
-std::vector<std::string> split(const std::string& line) {
-  std::vector<std::string> r;
-  std::string cur;
-  bool q = false;
-  for (char c : line) {
-    if (c == '"') q = !q;
-    else if (c == ',' && !q) {
-      r.push_back(cur);
-      cur.clear();
-    } else cur += c;
-  }
-  r.push_back(cur);
-  return r;
-}
 
 bool to_d(const std::string& s, double& v) {
   if (s.empty()) return false;
@@ -100,7 +86,7 @@ SessionData load_session(const std::string& dir) {
   std::getline(frames, line);
   if (line.rfind("seq,variant,capture_ms", 0) != 0) throw Error(dir + "/frames.csv: unexpected header");
   while (std::getline(frames, line)) {
-    auto c = split(line);
+    auto c = power::split_csv_line(line);
     double cap, pre, inf, dec, e2e;
     if (c.size() != 11 || !to_d(c[2], cap) || !to_d(c[4], pre) || !to_d(c[5], inf) || !to_d(c[6], dec) || !to_d(c[7], e2e)) {
       ++s.bad_rows;  // a row cut by a crash or a full disk
@@ -116,7 +102,7 @@ SessionData load_session(const std::string& dir) {
   std::ifstream energy(dir + "/energy.csv");
   if (energy && std::getline(energy, line))
     while (std::getline(energy, line)) {
-      auto c = split(line);
+      auto c = power::split_csv_line(line);
       double g;
       if (c.size() == 7 && to_d(c[4], g)) s.variant(c[0]).gross_mj.push_back(g);
     }
@@ -133,7 +119,7 @@ SessionData load_session(const std::string& dir) {
       header = true;
       continue;
     }
-    auto c = split(line);
+    auto c = power::split_csv_line(line);
     double t, w;
     if (c.size() >= 4 && to_d(c[0], t) && to_d(c[c.size() - 2], w)) {
       s.power_t.push_back(t);

@@ -192,9 +192,7 @@ void PowerCsvWriter::write(const std::vector<PowerSample>& samples) {
 
 // ---- replay ----
 
-namespace {
-
-std::vector<std::string> split_csv(const std::string& line) {
+std::vector<std::string> split_csv_line(const std::string& line) {
   std::vector<std::string> r;
   std::string cur;
   bool quoted = false;
@@ -208,6 +206,8 @@ std::vector<std::string> split_csv(const std::string& line) {
   r.push_back(cur);
   return r;
 }
+
+namespace {
 
 class ReplaySensor : public PowerSensor {
  public:
@@ -268,7 +268,7 @@ std::unique_ptr<PowerSensor> open_replay_sensor(const std::string& csv_path, boo
       if (line.rfind("# total=", 0) == 0) total = line.substr(8);
       continue;
     }
-    auto cols = split_csv(line);
+    auto cols = split_csv_line(line);
     if (!header) {
       if (cols.size() < 4 || cols[0] != "t_ms" || cols[1] != "ok" || (cols.size() - 4) % 3 != 0)
         throw PowerError(csv_path + ":" + std::to_string(lineno) + ": not an edgecompress power log header");

@@ -113,6 +113,9 @@ class PowerCsvWriter {
   PowerCsvWriter& operator=(const PowerCsvWriter&) = delete;
 };
 
+// Splits one CSV line at commas outside double quotes (quotes removed).
+std::vector<std::string> split_csv_line(const std::string& line);
+
 // A sensor that replays a CSV written by PowerCsvWriter in real time from its first read; always labelled
 // "replay". Throws PowerError with the line number for malformed files.
 std::unique_ptr<PowerSensor> open_replay_sensor(const std::string& csv_path, bool loop = true);
