@@ -38,6 +38,18 @@ void svd_split(const Eigen::BDCSVD<Mat>& svd, int r, Mat& A, Mat& B) {
   B = sq.asDiagonal() * svd.matrixV().leftCols(r).transpose();
 }
 
+// The two nodes that replace `n`: `n` reading the thin factor `base_a` into `base_h`, then `n` reading
+// `base_h` with factor `base_b` into n's outputs (attributes still n's: callers drop what no longer applies).
+std::pair<Node, Node> split_node(const Node& n, const std::string& base) {
+  Node first = n, second = n;
+  first.name = n.name + "_lr_a";
+  second.name = n.name + "_lr_b";
+  first.inputs = {n.inputs[0], base + "_a"};
+  first.outputs = {base + "_h"};
+  second.inputs = {base + "_h", base + "_b"};
+  return {first, second};
+}
+
 struct Choice {
   double energy = -1;         // kept energy (when > 0)
   double mac_reduction = -1;  // target fraction of MACs removed (when > 0)
@@ -94,12 +106,7 @@ std::string lowrank_pass(Model& m, const StepParams& p, PassContext&) {
       g.initializers[base + "_a"] = to_tensor(A, {A.rows(), A.cols()});
       g.initializers[base + "_b"] = to_tensor(B, {B.rows(), B.cols()});
       g.initializers.erase(n.inputs[1]);
-      Node first = n, second = n;
-      first.name = n.name + "_lr_a";
-      second.name = n.name + "_lr_b";
-      first.inputs = {n.inputs[0], base + "_a"};
-      first.outputs = {base + "_h"};
-      second.inputs = {base + "_h", base + "_b"};
+      auto [first, second] = split_node(n, base);
       if (n.op_type == "Gemm") {
         first.attrs.erase("transB");
         first.attrs.erase("beta");
@@ -131,13 +138,8 @@ std::string lowrank_pass(Model& m, const StepParams& p, PassContext&) {
         g.initializers[base + "_a"] = to_tensor(W1, {r, C, 1, 1});
         g.initializers[base + "_b"] = to_tensor(W2, {M, r, 1, 1});
         g.initializers.erase(n.inputs[1]);
-        Node first = n, second = n;
-        first.name = n.name + "_lr_a";
-        second.name = n.name + "_lr_b";
-        first.inputs = {n.inputs[0], base + "_a"};
-        first.outputs = {base + "_h"};
+        auto [first, second] = split_node(n, base);
         first.attrs.erase("_act");
-        second.inputs = {base + "_h", base + "_b"};
         if (n.inputs.size() > 2) second.inputs.push_back(n.inputs[2]);
         second.attrs.erase("strides");
         second.attrs.erase("pads");
