@@ -18,6 +18,8 @@ struct EngineOptions {
   bool optimize = true;          // native: graph passes (BN folding, activation fusion)
   std::string device = "cpu";    // opencv: "cpu", "cuda" or "cuda_fp16" (needs OpenCV built with CUDA)
   bool profile = false;          // native: time every node in run() (adds two clock reads per node)
+  bool xnnpack = true;           // native: NHWC XNNPACK kernels where the build and CPU have them
+                                 // (false: the reference NCHW kernels only)
 };
 
 // Time spent in one node over all profiled runs.

@@ -10,7 +10,9 @@
 #include "error.h"
 #include "onnx_io.h"
 #include "op.h"
+#include "layout.h"
 #include "passes.h"
+#include "xnn.h"
 
 namespace ec {
 namespace {
@@ -37,11 +39,16 @@ class NativeEngine : public Engine {
     graph_ = model.graph;
     opset_ = model.opset();
     if (opts.optimize) optimize_for_native(graph_);
+    if (opts.optimize && opts.xnnpack && xnnpack_available()) {
+      layout_ = convert_to_nhwc(graph_);
+      if (layout_.nhwc_nodes > 0) pool_ = XnnThreadPool(opts.threads);
+    }
     inputs_ = graph_.inputs;
     outputs_ = graph_.outputs;
     for (const Node& n : graph_.nodes) {
       ops_.push_back(create_op(n, opset_, where_));
       ops_.back()->set_threads(opts.threads);
+      ops_.back()->set_threadpool(pool_.get());
     }
   }
 
@@ -227,6 +234,8 @@ class NativeEngine : public Engine {
  private:
   EngineOptions opts_;
   std::string where_;
+  LayoutStats layout_;
+  XnnThreadPool pool_;
   Graph graph_;
   int64_t opset_ = 0;
   std::vector<std::unique_ptr<Op>> ops_;

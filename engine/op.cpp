@@ -83,6 +83,16 @@ const std::map<std::string, OpFactory>& op_registry() {
 }
 
 std::unique_ptr<Op> create_op(const Node& n, int64_t opset, const std::string& where) {
+  if (n.domain == kEcDomain) {
+    static const std::map<std::string, OpFactory> nhwc = [] {
+      std::map<std::string, OpFactory> r;
+      register_nhwc_ops(r);
+      return r;
+    }();
+    auto it = nhwc.find(n.op_type);
+    if (it == nhwc.end()) throw Error(where + ": " + n.label() + ": internal NHWC operator is not available in this build");
+    return it->second(n, opset);
+  }
   if (!n.domain.empty() && n.domain != "ai.onnx")
     throw Error(where + ": " + n.label() + ": operator domain '" + n.domain + "' is not supported");
   auto it = op_registry().find(n.op_type);

@@ -57,6 +57,8 @@ class Op {
 
   const Node& node() const { return node_; }
   void set_threads(int n) { threads_ = n < 1 ? 1 : n; }
+  // XNNPACK-backed ops run on the engine's pthreadpool (a pthreadpool_t; nullptr = the calling thread).
+  virtual void set_threadpool(void* pool) { (void)pool; }
 
  protected:
   // Throws ec::Error "node 'x' (Op): msg".
@@ -83,6 +85,10 @@ void register_elementwise_ops(std::map<std::string, OpFactory>& r);
 void register_shape_ops(std::map<std::string, OpFactory>& r);
 void register_nn_ops(std::map<std::string, OpFactory>& r);
 void register_quant_ops(std::map<std::string, OpFactory>& r);
+// NHWC operators of the internal domain kEcDomain (XNNPACK-backed), created by the layout pass.
+void register_nhwc_ops(std::map<std::string, OpFactory>& r);
+// The internal operator domain of graphs rewritten for the native engine (never written to files).
+inline constexpr const char* kEcDomain = "ec.nhwc";
 
 // --- helpers shared by kernels ---
 // Normalises a possibly negative axis for `rank`; throws through `op` when out of range.

@@ -9,22 +9,10 @@
 #include <cstring>
 
 #include "op.h"
+#include "window.h"
 
 namespace ec {
-namespace {
 
-using MatCM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
-using MatRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using StridedMap = Eigen::Map<MatCM, 0, Eigen::OuterStride<>>;
-using ConstStridedMap = Eigen::Map<const MatCM, 0, Eigen::OuterStride<>>;
-
-// Spatial geometry of a 2-D window op (Conv, pools). 1-D inputs use H = 1.
-struct Window {
-  int64_t kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1, pt = 0, pl = 0, pb = 0, pr = 0;
-  int64_t ih = 1, iw = 1, oh = 1, ow = 1;
-};
-
-// Reads kernel/stride/dilation/pads/auto_pad for spatial rank 1 or 2 and computes output sizes.
 Window make_window(const Node& n, const Shape& x, std::vector<int64_t> kernel, bool ceil_mode) {
   const size_t sr = x.size() - 2;
   if (sr < 1 || sr > 2) throw Error(n.label() + ": input " + shape_str(x) + ": only 1-D and 2-D spatial inputs are supported");
@@ -75,6 +63,13 @@ Shape window_out_shape(const Shape& x, int64_t c, const Window& w) {
   o.push_back(w.ow);
   return o;
 }
+
+namespace {
+
+using MatCM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
+using MatRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using StridedMap = Eigen::Map<MatCM, 0, Eigen::OuterStride<>>;
+using ConstStridedMap = Eigen::Map<const MatCM, 0, Eigen::OuterStride<>>;
 
 std::vector<int64_t> spatial(const Shape& s) { return std::vector<int64_t>(s.begin() + 2, s.end()); }
 

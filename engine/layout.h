@@ -1,0 +1,25 @@
+// NHWC layout pass of the native engine: rewrites a graph so that convolutions, pools, the binary
+// elementwise ops and constant pads between them run in NHWC on XNNPACK (ops of domain kEcDomain), with
+// Transposes only where the graph enters or leaves that region.
+#pragma once
+#include <string>
+
+#include "ir.h"
+
+namespace ec {
+
+struct LayoutStats {
+  int nhwc_nodes = 0;   // nodes now running in NHWC (internal ops and layout-free ops)
+  int transposes = 0;   // layout conversions inserted
+  int folded = 0;       // model Transposes that became no-ops (NHWC already) or were merged
+};
+
+// Rewrites `g` in place. Every value keeps its name where it is still visible in NCHW (graph outputs
+// always are); NHWC values are named "<name>#nhwc". Needs initializer weights for Conv (4-D, float32).
+// Run after optimize_for_native (activations fused). Graphs with nothing to convert are unchanged.
+LayoutStats convert_to_nhwc(Graph& g);
+
+// "12 NHWC nodes, 2 transposes inserted, 5 folded"
+std::string to_string(const LayoutStats& s);
+
+}  // namespace ec

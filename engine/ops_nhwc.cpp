@@ -1,0 +1,414 @@
+// NHWC operators of the internal domain (kEcDomain), created by the layout pass (layout.h) from ONNX nodes
+// whose attributes they keep: Conv, MaxPool, AveragePool, GlobalAveragePool, the binary elementwise ops and
+// constant Pad. Tensors are [N, H, W, C]. Each op runs on XNNPACK (create at reshape, setup when the bound
+// buffers change, xnn_run_operator in run) and keeps a plain loop for the few cases XNNPACK does not
+// cover (1x1 pools, padded or ceil-mode average pools), so the layout pass never has to guess shapes.
+#include <omp.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <mutex>
+
+#include "op.h"
+#include "window.h"
+#include "xnn.h"
+
+#ifdef EC_HAVE_XNNPACK
+#include <pthreadpool.h>
+#include <xnnpack.h>
+#endif
+
+namespace ec {
+
+#ifdef EC_HAVE_XNNPACK
+namespace {
+xnn_status g_init_status = xnn_status_uninitialized;
+std::once_flag g_init_once;
+void init_xnnpack() {
+  std::call_once(g_init_once, [] { g_init_status = xnn_initialize(nullptr); });
+}
+}  // namespace
+
+bool xnnpack_available() {
+  init_xnnpack();
+  return g_init_status == xnn_status_success;
+}
+std::string xnnpack_status() {
+  if (xnnpack_available()) return "";
+  return "XNNPACK does not support this CPU (xnn_initialize status " + std::to_string(static_cast<int>(g_init_status)) + ")";
+}
+XnnThreadPool::XnnThreadPool(int threads) {
+  if (threads > 1) pool_ = pthreadpool_create(static_cast<size_t>(threads));
+}
+XnnThreadPool::~XnnThreadPool() {
+  if (pool_) pthreadpool_destroy(static_cast<pthreadpool_t>(pool_));
+}
+#else
+bool xnnpack_available() { return false; }
+std::string xnnpack_status() { return "built without XNNPACK (libxnnpack-dev was not found)"; }
+XnnThreadPool::XnnThreadPool(int) {}
+XnnThreadPool::~XnnThreadPool() {}
+#endif
+
+XnnThreadPool& XnnThreadPool::operator=(XnnThreadPool&& o) noexcept {
+  std::swap(pool_, o.pool_);
+  return *this;
+}
+
+#ifdef EC_HAVE_XNNPACK
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// Clamp bounds XNNPACK can fuse for `a`; other activations run after the operator (post_ = true).
+void fused_bounds(const Activation& a, float& lo, float& hi, bool& post) {
+  lo = -kInf;
+  hi = kInf;
+  post = false;
+  if (a.kind == Activation::Kind::relu) lo = 0;
+  else if (a.kind == Activation::Kind::clip && a.a < a.b) { lo = a.a; hi = a.b; }
+  else post = a.kind != Activation::Kind::none;
+}
+
+// Shape [N,H,W,C] as NCHW for make_window.
+Shape as_nchw(const Shape& x) { return {x[0], x[3], x[1], x[2]}; }
+
+// Common part: one xnn_operator_t, the pool, and setup on buffer change.
+class XnnOp : public Op {
+ public:
+  XnnOp(const Node& n, int64_t o) : Op(n, o), act_(Activation::from_node(n)) { fused_bounds(act_, lo_, hi_, post_); }
+  ~XnnOp() override { release(); }
+  void set_threadpool(void* p) override { pool_ = static_cast<pthreadpool_t>(p); }
+
+ protected:
+  void release() {
+    if (op_) xnn_delete_operator(op_);
+    op_ = nullptr;
+  }
+  void check(xnn_status s, const char* what) const {
+    if (s != xnn_status_success) fail(std::string("XNNPACK ") + what + " failed (status " + std::to_string(static_cast<int>(s)) + ")");
+  }
+  // True when setup must run again for these buffers (first run, or after reshape / rebinding).
+  bool rebind(const void* a, const void* b, const void* y) {
+    if (!dirty_ && a == in0_ && b == in1_ && y == out_) return false;
+    in0_ = a;
+    in1_ = b;
+    out_ = y;
+    dirty_ = false;
+    return true;
+  }
+  void execute(float* y, size_t n) {
+    check(xnn_run_operator(op_, pool_), "run");
+    if (post_) act_.apply(y, n);
+  }
+
+  Activation act_;
+  float lo_ = -kInf, hi_ = kInf;
+  bool post_ = false;
+  xnn_operator_t op_ = nullptr;
+  pthreadpool_t pool_ = nullptr;
+  bool dirty_ = true;
+  const void *in0_ = nullptr, *in1_ = nullptr, *out_ = nullptr;
+};
+
+// Conv on NHWC input: weights OIHW (from the ONNX file) packed by XNNPACK at reshape.
+class NhwcConvOp : public XnnOp {
+ public:
+  using XnnOp::XnnOp;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    need_f32(in, 0);
+    const Tensor& wt = need_const(in, 1, "weight");
+    const Shape& x = in.t[0]->shape();
+    const Shape& ws = wt.shape();
+    if (x.size() != 4 || ws.size() != 4) fail("NHWC input " + shape_str(x) + " and weight " + shape_str(ws) + " must be 4-D");
+    const int64_t group = node_.attr_i("group", 1);
+    const int64_t c = x[3], m = ws[0];
+    if (group < 1 || c % group || m % group || c / group != ws[1])
+      fail("group=" + std::to_string(group) + " does not fit input channels " + std::to_string(c) + " and weight " + shape_str(ws));
+    auto kernel = node_.attr_ints("kernel_shape", {ws[2], ws[3]});
+    if (kernel != std::vector<int64_t>{ws[2], ws[3]}) fail("kernel_shape " + shape_str(kernel) + " does not match weight " + shape_str(ws));
+    Window w = make_window(node_, as_nchw(x), kernel, false);
+    const Tensor* bias = nullptr;
+    if (in.has(2)) {
+      bias = &need_const(in, 2, "bias");
+      if (bias->dtype() != DType::f32 || bias->numel() != m) fail("bias " + shape_str(bias->shape()) + " does not match " + std::to_string(m) + " output channels");
+    }
+    if (!op_ || w.pt != w_.pt || w.pl != w_.pl || w.pb != w_.pb || w.pr != w_.pr || c != c_) {
+      release();
+      const int64_t ig = c / group, og = m / group, khw = w.kh * w.kw;
+      // [G*Og][Ig][KH][KW] -> [G][Og][KH][KW][Ig]
+      std::vector<float> packed(static_cast<size_t>(m * ig * khw));
+      const float* src = wt.ptr<float>();
+      for (int64_t o = 0; o < m; ++o)
+        for (int64_t i = 0; i < ig; ++i)
+          for (int64_t k = 0; k < khw; ++k) packed[static_cast<size_t>((o * khw + k) * ig + i)] = src[(o * ig + i) * khw + k];
+      check(xnn_create_convolution2d_nhwc_f32(
+                static_cast<uint32_t>(w.pt), static_cast<uint32_t>(w.pr), static_cast<uint32_t>(w.pb), static_cast<uint32_t>(w.pl),
+                static_cast<uint32_t>(w.kh), static_cast<uint32_t>(w.kw), static_cast<uint32_t>(w.sh), static_cast<uint32_t>(w.sw),
+                static_cast<uint32_t>(w.dh), static_cast<uint32_t>(w.dw), static_cast<uint32_t>(group), static_cast<size_t>(ig),
+                static_cast<size_t>(og), static_cast<size_t>(c), static_cast<size_t>(m), packed.data(),
+                bias ? bias->ptr<float>() : nullptr, lo_, hi_, 0, &op_),
+            "create convolution");
+    }
+    w_ = w;
+    c_ = c;
+    m_ = m;
+    dirty_ = true;
+    out[0] = {DType::f32, {x[0], w.oh, w.ow, m}};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    float* y = out[0]->ptr<float>();
+    if (rebind(in[0]->data(), nullptr, y))
+      check(xnn_setup_convolution2d_nhwc_f32(op_, static_cast<size_t>(in[0]->dim(0)), static_cast<size_t>(w_.ih), static_cast<size_t>(w_.iw),
+                                             in[0]->ptr<float>(), y, pool_),
+            "setup convolution");
+    execute(y, static_cast<size_t>(out[0]->numel()));
+  }
+
+ private:
+  Window w_;
+  int64_t c_ = 0, m_ = 0;
+};
+
+// MaxPool / AveragePool / GlobalAveragePool on NHWC input.
+class NhwcPoolOp : public XnnOp {
+ public:
+  enum class Kind { max, avg, global_avg };
+  NhwcPoolOp(const Node& n, int64_t o, Kind k) : XnnOp(n, o), kind_(k) {}
+
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    need_f32(in, 0);
+    const Shape& x = in.t[0]->shape();
+    if (x.size() != 4) fail("NHWC input " + shape_str(x) + " must be 4-D");
+    if (out.size() > 1) fail("the Indices output is not supported");
+    const size_t c = static_cast<size_t>(x[3]);
+    release();
+    dirty_ = true;
+    use_xnn_ = true;
+    if (kind_ == Kind::global_avg) {
+      w_ = Window{};
+      w_.ih = x[1];
+      w_.iw = x[2];
+      check(xnn_create_global_average_pooling_nwc_f32(c, c, c, lo_, hi_, 0, &op_), "create global average pooling");
+      out[0] = {DType::f32, {x[0], 1, 1, x[3]}};
+      return;
+    }
+    auto kernel = node_.attr_ints("kernel_shape");
+    if (kernel.size() != 2) fail("kernel_shape must have 2 values for a 4-D input");
+    const bool ceil = node_.attr_i("ceil_mode", 0) != 0;
+    w_ = make_window(node_, as_nchw(x), kernel, ceil);
+    const Window floor_w = make_window(node_, as_nchw(x), kernel, false);
+    // ceil_mode: extra bottom/right padding reaches the last window; XNNPACK's max pooling reads clamped
+    // coordinates for padding, which leaves a maximum unchanged.
+    const int64_t eb = std::max<int64_t>(0, (w_.oh - 1) * w_.sh + (w_.kh - 1) * w_.dh + 1 - w_.ih - w_.pt - w_.pb);
+    const int64_t er = std::max<int64_t>(0, (w_.ow - 1) * w_.sw + (w_.kw - 1) * w_.dw + 1 - w_.iw - w_.pl - w_.pr);
+    if (kind_ == Kind::max) {
+      use_xnn_ = w_.kh * w_.kw > 1;
+      if (use_xnn_)
+        check(xnn_create_max_pooling2d_nhwc_f32(
+                  static_cast<uint32_t>(w_.pt), static_cast<uint32_t>(w_.pr + er), static_cast<uint32_t>(w_.pb + eb), static_cast<uint32_t>(w_.pl),
+                  static_cast<uint32_t>(w_.kh), static_cast<uint32_t>(w_.kw), static_cast<uint32_t>(w_.sh), static_cast<uint32_t>(w_.sw),
+                  static_cast<uint32_t>(w_.dh), static_cast<uint32_t>(w_.dw), c, c, c, lo_, hi_, 0, &op_),
+              "create max pooling");
+    } else {
+      for (int64_t d : node_.attr_ints("dilations", {1, 1}))
+        if (d != 1) fail("dilated AveragePool is not supported");
+      count_pad_ = node_.attr_i("count_include_pad", 0) != 0;
+      const bool padded = w_.pt || w_.pl || w_.pb || w_.pr || w_.oh != floor_w.oh || w_.ow != floor_w.ow;
+      use_xnn_ = !padded && w_.kh * w_.kw > 1;
+      if (use_xnn_)
+        check(xnn_create_average_pooling2d_nhwc_f32(0, 0, 0, 0, static_cast<uint32_t>(w_.kh), static_cast<uint32_t>(w_.kw),
+                                                    static_cast<uint32_t>(w_.sh), static_cast<uint32_t>(w_.sw), c, c, c, lo_, hi_, 0, &op_),
+              "create average pooling");
+    }
+    out[0] = {DType::f32, {x[0], w_.oh, w_.ow, x[3]}};
+  }
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    const float* x = in[0]->ptr<float>();
+    float* y = out[0]->ptr<float>();
+    const size_t n = static_cast<size_t>(in[0]->dim(0));
+    if (!use_xnn_) {
+      run_loop(x, y, in[0]->shape());
+      if (act_.kind != Activation::Kind::none) act_.apply(y, static_cast<size_t>(out[0]->numel()));
+      return;
+    }
+    if (rebind(x, nullptr, y)) {
+      const size_t ih = static_cast<size_t>(w_.ih), iw = static_cast<size_t>(w_.iw);
+      if (kind_ == Kind::global_avg) check(xnn_setup_global_average_pooling_nwc_f32(op_, n, ih * iw, x, y, pool_), "setup global average pooling");
+      else if (kind_ == Kind::max) check(xnn_setup_max_pooling2d_nhwc_f32(op_, n, ih, iw, x, y, pool_), "setup max pooling");
+      else check(xnn_setup_average_pooling2d_nhwc_f32(op_, n, ih, iw, x, y, pool_), "setup average pooling");
+    }
+    execute(y, static_cast<size_t>(out[0]->numel()));
+  }
+
+ private:
+  // Plain NHWC pooling for what XNNPACK does not take: windows clipped to the input, max ignores padding,
+  // average divides by the clipped count (or the padded window with count_include_pad).
+  void run_loop(const float* x, float* y, const Shape& xs) const {
+    const int64_t n = xs[0], c = xs[3];
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t oy = 0; oy < w_.oh; ++oy)
+        for (int64_t ox = 0; ox < w_.ow; ++ox) {
+          float* yo = y + ((b * w_.oh + oy) * w_.ow + ox) * c;
+          const bool mx = kind_ == Kind::max;
+          for (int64_t ch = 0; ch < c; ++ch) yo[ch] = mx ? -FLT_MAX : 0.f;
+          int64_t cnt = 0, padded_cnt = 0;
+          for (int64_t ky = 0; ky < w_.kh; ++ky) {
+            const int64_t iy = oy * w_.sh - w_.pt + ky * w_.dh;
+            for (int64_t kx = 0; kx < w_.kw; ++kx) {
+              const int64_t ix = ox * w_.sw - w_.pl + kx * w_.dw;
+              if (iy < w_.ih + w_.pb && ix < w_.iw + w_.pr) ++padded_cnt;
+              if (iy < 0 || iy >= w_.ih || ix < 0 || ix >= w_.iw) continue;
+              ++cnt;
+              const float* xi = x + ((b * w_.ih + iy) * w_.iw + ix) * c;
+              for (int64_t ch = 0; ch < c; ++ch) yo[ch] = mx ? std::max(yo[ch], xi[ch]) : yo[ch] + xi[ch];
+            }
+          }
+          if (!mx) {
+            const float d = static_cast<float>(std::max<int64_t>(1, count_pad_ ? padded_cnt : cnt));
+            for (int64_t ch = 0; ch < c; ++ch) yo[ch] /= d;
+          }
+        }
+  }
+
+  Kind kind_;
+  Window w_;
+  bool use_xnn_ = true, count_pad_ = false;
+};
+
+// Add/Sub/Mul/Div/Max/Min with numpy broadcasting (up to XNN_MAX_TENSOR_DIMS) and a fused activation.
+class NhwcBinaryOp : public XnnOp {
+ public:
+  enum class Kind { add, sub, mul, div, max, min };
+  NhwcBinaryOp(const Node& n, int64_t o, Kind k) : XnnOp(n, o), kind_(k) {}
+
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    need_f32(in, 0);
+    need_f32(in, 1);
+    a_ = in.t[0]->shape();
+    b_ = in.t[1]->shape();
+    if (a_.size() > XNN_MAX_TENSOR_DIMS || b_.size() > XNN_MAX_TENSOR_DIMS) fail("rank above " + std::to_string(XNN_MAX_TENSOR_DIMS));
+    out[0] = {DType::f32, broadcast_shapes(a_, b_, node_)};
+    dirty_ = true;
+    if (op_) return;
+    switch (kind_) {
+      case Kind::add: check(xnn_create_add_nd_f32(lo_, hi_, 0, &op_), "create add"); break;
+      case Kind::sub: check(xnn_create_subtract_nd_f32(lo_, hi_, 0, &op_), "create subtract"); break;
+      case Kind::mul: check(xnn_create_multiply_nd_f32(lo_, hi_, 0, &op_), "create multiply"); break;
+      case Kind::div: check(xnn_create_divide_nd_f32(lo_, hi_, 0, &op_), "create divide"); break;
+      case Kind::max:
+        check(xnn_create_maximum_nd_f32(0, &op_), "create maximum");
+        post_ = act_.kind != Activation::Kind::none;
+        break;
+      case Kind::min:
+        check(xnn_create_minimum_nd_f32(0, &op_), "create minimum");
+        post_ = act_.kind != Activation::Kind::none;
+        break;
+    }
+  }
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    const float* a = in[0]->ptr<float>();
+    const float* b = in[1]->ptr<float>();
+    float* y = out[0]->ptr<float>();
+    if (rebind(a, b, y)) {
+      size_t sa[XNN_MAX_TENSOR_DIMS], sb[XNN_MAX_TENSOR_DIMS];
+      for (size_t i = 0; i < a_.size(); ++i) sa[i] = static_cast<size_t>(a_[i]);
+      for (size_t i = 0; i < b_.size(); ++i) sb[i] = static_cast<size_t>(b_[i]);
+      xnn_status s = xnn_status_success;
+      switch (kind_) {
+        case Kind::add: s = xnn_setup_add_nd_f32(op_, a_.size(), sa, b_.size(), sb, a, b, y, pool_); break;
+        case Kind::sub: s = xnn_setup_subtract_nd_f32(op_, a_.size(), sa, b_.size(), sb, a, b, y, pool_); break;
+        case Kind::mul: s = xnn_setup_multiply_nd_f32(op_, a_.size(), sa, b_.size(), sb, a, b, y, pool_); break;
+        case Kind::div: s = xnn_setup_divide_nd_f32(op_, a_.size(), sa, b_.size(), sb, a, b, y, pool_); break;
+        case Kind::max: s = xnn_setup_maximum_nd_f32(op_, a_.size(), sa, b_.size(), sb, a, b, y, pool_); break;
+        case Kind::min: s = xnn_setup_minimum_nd_f32(op_, a_.size(), sa, b_.size(), sb, a, b, y, pool_); break;
+      }
+      check(s, "setup binary");
+    }
+    execute(y, static_cast<size_t>(out[0]->numel()));
+  }
+
+ private:
+  Kind kind_;
+  Shape a_, b_;
+};
+
+// Constant Pad with the pads given as an attribute "pads" (begin..., end...), all >= 0, in the input's
+// own (NHWC) dimension order, and "value".
+class NhwcPadOp : public XnnOp {
+ public:
+  using XnnOp::XnnOp;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    need_f32(in, 0);
+    const Shape& x = in.t[0]->shape();
+    pads_ = node_.attr_ints("pads");
+    if (pads_.size() != 2 * x.size() || x.size() > XNN_MAX_TENSOR_DIMS) fail("pads " + shape_str(pads_) + " do not match input " + shape_str(x));
+    Shape y = x;
+    for (size_t d = 0; d < x.size(); ++d) {
+      if (pads_[d] < 0 || pads_[d + x.size()] < 0) fail("negative pads are not supported here");
+      y[d] += pads_[d] + pads_[d + x.size()];
+    }
+    x_ = x;
+    dirty_ = true;
+    if (!op_) {
+      const float v = node_.attr_f("value", 0.f);
+      uint32_t bits;
+      std::memcpy(&bits, &v, sizeof bits);
+      check(xnn_create_constant_pad_nd_x32(&bits, 0, &op_), "create constant pad");
+    }
+    out[0] = {DType::f32, y};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    float* y = out[0]->ptr<float>();
+    if (rebind(in[0]->data(), nullptr, y)) {
+      const size_t r = x_.size();
+      size_t s[XNN_MAX_TENSOR_DIMS], pre[XNN_MAX_TENSOR_DIMS], post[XNN_MAX_TENSOR_DIMS];
+      for (size_t d = 0; d < r; ++d) {
+        s[d] = static_cast<size_t>(x_[d]);
+        pre[d] = static_cast<size_t>(pads_[d]);
+        post[d] = static_cast<size_t>(pads_[d + r]);
+      }
+      check(xnn_setup_constant_pad_nd_x32(op_, r, s, pre, post, in[0]->data(), y, pool_), "setup constant pad");
+    }
+    execute(y, static_cast<size_t>(out[0]->numel()));
+  }
+
+ private:
+  Shape x_;
+  std::vector<int64_t> pads_;
+};
+
+template <class T, auto K>
+std::unique_ptr<Op> make_kind(const Node& n, int64_t o) {
+  return std::make_unique<T>(n, o, K);
+}
+std::unique_ptr<Op> make_conv(const Node& n, int64_t o) { return std::make_unique<NhwcConvOp>(n, o); }
+std::unique_ptr<Op> make_pad(const Node& n, int64_t o) { return std::make_unique<NhwcPadOp>(n, o); }
+
+}  // namespace
+
+void register_nhwc_ops(std::map<std::string, OpFactory>& r) {
+  using P = NhwcPoolOp;
+  using B = NhwcBinaryOp;
+  r["Conv"] = make_conv;
+  r["Pad"] = make_pad;
+  r["MaxPool"] = make_kind<P, P::Kind::max>;
+  r["AveragePool"] = make_kind<P, P::Kind::avg>;
+  r["GlobalAveragePool"] = make_kind<P, P::Kind::global_avg>;
+  r["Add"] = make_kind<B, B::Kind::add>;
+  r["Sub"] = make_kind<B, B::Kind::sub>;
+  r["Mul"] = make_kind<B, B::Kind::mul>;
+  r["Div"] = make_kind<B, B::Kind::div>;
+  r["Max"] = make_kind<B, B::Kind::max>;
+  r["Min"] = make_kind<B, B::Kind::min>;
+}
+#else
+void register_nhwc_ops(std::map<std::string, OpFactory>&) {}
+#endif
+
+}  // namespace ec

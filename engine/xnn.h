@@ -1,0 +1,32 @@
+// XNNPACK glue for the native engine: one-time library initialisation and the per-engine thread pool.
+// Without libxnnpack (EC_HAVE_XNNPACK undefined) every function reports "not available" and the engine
+// keeps its reference NCHW kernels.
+#pragma once
+#include <cstddef>
+#include <string>
+
+namespace ec {
+
+// Initialises XNNPACK once per process; true when it is compiled in and supports this CPU.
+bool xnnpack_available();
+// Why XNNPACK is not used ("" when it is available): not compiled in, or the CPU is unsupported.
+std::string xnnpack_status();
+
+// A pthreadpool with `threads` workers (the calling thread counts as one); threads <= 1 holds no pool, so
+// operators run on the calling thread. Movable, not copyable.
+class XnnThreadPool {
+ public:
+  explicit XnnThreadPool(int threads = 1);
+  ~XnnThreadPool();
+  XnnThreadPool(XnnThreadPool&& o) noexcept : pool_(o.pool_) { o.pool_ = nullptr; }
+  XnnThreadPool& operator=(XnnThreadPool&& o) noexcept;
+  XnnThreadPool(const XnnThreadPool&) = delete;
+  XnnThreadPool& operator=(const XnnThreadPool&) = delete;
+  // The pthreadpool_t (nullptr when running on the calling thread).
+  void* get() const { return pool_; }
+
+ private:
+  void* pool_ = nullptr;
+};
+
+}  // namespace ec
