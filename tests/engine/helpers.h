@@ -77,12 +77,21 @@ inline Model single_node_model(const std::string& op, const std::vector<Operand>
   return m;
 }
 
+// Whether "native" runs use the XNNPACK NHWC kernels (the default) or the reference kernels only. Test files
+// compiled with EC_TEST_REFERENCE=1 exercise the reference kernels.
+#ifdef EC_TEST_REFERENCE
+constexpr bool kUseXnnpack = false;
+#else
+constexpr bool kUseXnnpack = true;
+#endif
+
 // Runs `m` on `backend` with the runtime inputs in declaration order; returns copies of the outputs.
 inline std::vector<Tensor> run_model(const Model& m, const std::vector<Tensor>& inputs, const std::string& backend = "native",
-                                     int threads = 1, bool optimize = true) {
+                                     int threads = 1, bool optimize = true, bool xnnpack = kUseXnnpack) {
   EngineOptions o;
   o.threads = threads;
   o.optimize = optimize;
+  o.xnnpack = xnnpack;
   auto e = create_engine(backend, m, o);
   std::map<std::string, Shape> shapes;
   for (size_t i = 0; i < inputs.size(); ++i) shapes[m.graph.inputs[i].name] = inputs[i].shape();

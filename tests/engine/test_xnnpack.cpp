@@ -1,0 +1,208 @@
+// The NHWC layout pass and the XNNPACK-backed kernels against the reference NCHW kernels (the same graph
+// with EngineOptions::xnnpack off) over swept shapes, at 1 and 2 threads. Conv itself is swept by
+// test_engine_kernels (which runs on XNNPACK) and test_engine_kernels_reference.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "helpers.h"
+#include "layout.h"
+#include "op.h"
+#include "onnx_io.h"
+#include "naive.h"
+#include "xnn.h"
+
+using namespace ec;
+using namespace ec::test;
+
+namespace {
+
+// Builds models node by node; every named value that is not an initializer or a node output is an input.
+struct GraphBuilder {
+  Model m;
+  int next = 0;
+  GraphBuilder() {
+    m.opsets[""] = 13;
+    m.path = "xnnpack-test";
+  }
+  std::string input(const std::string& name, const Shape& s) {
+    m.graph.inputs.push_back(value(name, DType::f32, s));
+    return name;
+  }
+  std::string constant(Tensor t) {
+    std::string name = "c" + std::to_string(next++);
+    m.graph.initializers[name] = std::move(t);
+    return name;
+  }
+  std::string node(const std::string& op, std::vector<std::string> ins, std::map<std::string, Attribute> attrs = {}) {
+    std::string out = "v" + std::to_string(next++);
+    m.graph.nodes.push_back(Node{op + "_" + out, op, "", std::move(ins), {out}, std::move(attrs)});
+    return out;
+  }
+  // A 1x1 convolution with identity weights: puts `x` (C channels) into NHWC without changing values.
+  std::string identity_conv(const std::string& x, int64_t c) {
+    Tensor w(DType::f32, {c, c, 1, 1});
+    for (int64_t i = 0; i < c; ++i) w.ptr<float>()[i * c + i] = 1.f;
+    return node("Conv", {x, constant(w)});
+  }
+  void output(const std::string& v) {
+    ValueInfo o;
+    o.name = v;
+    m.graph.outputs.push_back(o);
+  }
+};
+
+// Runs `m` with XNNPACK and with the reference kernels on the same inputs; expects every output equal
+// within `tol` (absolute) and the same shapes.
+void expect_same(const Model& m, const std::vector<Tensor>& inputs, double tol, const std::string& what) {
+  for (int threads : {1, 2}) {
+    auto fast = run_model(m, inputs, "native", threads, true, true);
+    auto ref = run_model(m, inputs, "native", threads, true, false);
+    ASSERT_EQ(fast.size(), ref.size());
+    for (size_t i = 0; i < ref.size(); ++i)
+      EXPECT_LE(max_abs_diff(ref[i], fast[i]), tol) << what << " output " << i << " threads " << threads;
+  }
+}
+
+int count_op(const Graph& g, const std::string& op, const std::string& domain = "") {
+  int n = 0;
+  for (auto& node : g.nodes) n += node.op_type == op && node.domain == domain;
+  return n;
+}
+
+}  // namespace
+
+class Xnnpack : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!xnnpack_available()) GTEST_SKIP() << xnnpack_status();
+  }
+};
+
+TEST_F(Xnnpack, PoolsMatchReferenceOverSweptShapes) {
+  struct Case { int64_t h, w, kh, kw, s, p, d; bool ceil, count_pad; };
+  const std::vector<Case> cases = {
+      {8, 8, 2, 2, 2, 0, 1, false, false},  {9, 7, 3, 3, 2, 1, 1, false, false}, {9, 7, 3, 3, 2, 1, 1, true, false},
+      {10, 10, 3, 3, 1, 1, 1, false, true}, {11, 13, 2, 2, 3, 0, 1, true, true}, {12, 12, 3, 3, 2, 0, 2, false, false},
+      {7, 9, 1, 1, 2, 0, 1, false, false},  {16, 16, 3, 2, 2, 0, 1, false, false}, {6, 6, 6, 6, 1, 0, 1, false, false},
+      {10, 8, 3, 3, 2, 0, 1, true, false}};  // the last: ceil_mode adds a row and a column
+  int i = 0;
+  for (const Case& k : cases) {
+    for (bool is_max : {true, false}) {
+      if (!is_max && k.d != 1) continue;
+      GraphBuilder b;
+      const int64_t c = 5 + i % 3 * 8;  // 5, 13, 21 channels: XNNPACK channel tiles with remainders
+      std::string x = b.identity_conv(b.input("x", {2, c, k.h, k.w}), c);
+      std::map<std::string, Attribute> a = {{"kernel_shape", attr_ints({k.kh, k.kw})}, {"strides", attr_ints({k.s, k.s})},
+                                            {"pads", attr_ints({k.p, k.p, k.p, k.p})}, {"ceil_mode", attr_i(k.ceil)}};
+      if (is_max) a["dilations"] = attr_ints({k.d, k.d});
+      else a["count_include_pad"] = attr_i(k.count_pad);
+      b.output(b.node(is_max ? "MaxPool" : "AveragePool", {x}, a));
+      Model conv = b.m;
+      EXPECT_EQ(count_op([&] { convert_to_nhwc(conv.graph); return conv.graph; }(), is_max ? "MaxPool" : "AveragePool", kEcDomain), 1);
+      Tensor in0 = random_tensor({2, c, k.h, k.w}, 300 + i);
+      expect_same(b.m, {in0}, 1e-5, std::string(is_max ? "max" : "avg") + " case " + std::to_string(i));
+      // and against the naive loops, so both paths are checked independently
+      auto fast = run_model(b.m, {in0}, "native", 2, true, true);
+      Tensor ref = naive::pool2d(in0, is_max, {k.kh, k.kw}, {k.s, k.s}, {k.p, k.p, k.p, k.p}, {k.d, k.d}, fast[0].dim(2), fast[0].dim(3),
+                                 k.count_pad);
+      EXPECT_LT(max_abs_diff(ref, fast[0]), 1e-5) << (is_max ? "max" : "avg") << " vs naive, case " << i;
+    }
+    ++i;
+  }
+  for (Shape s : {Shape{1, 24, 8, 8}, Shape{3, 7, 5, 3}}) {
+    GraphBuilder b;
+    b.output(b.node("GlobalAveragePool", {b.identity_conv(b.input("x", s), s[1])}));
+    expect_same(b.m, {random_tensor(s, 7)}, 1e-5, "global average " + shape_str(s));
+  }
+}
+
+TEST_F(Xnnpack, BinaryOpsBroadcastAgainstNhwcConstantsAndRuntimeValues) {
+  const Shape xs{2, 6, 5, 7};
+  const std::vector<Shape> const_shapes = {{1}, {6, 1, 1}, {1, 6, 1, 1}, {7}, {5, 7}, {1, 6, 5, 7}};
+  int i = 0;
+  for (const char* op : {"Add", "Sub", "Mul", "Div", "Max", "Min"}) {
+    for (const Shape& cs : const_shapes) {
+      GraphBuilder b;
+      std::string x = b.identity_conv(b.input("x", xs), 6);
+      std::string c = b.constant(random_tensor(cs, 400 + i, 0.5f, 2.f));
+      b.output(b.node(op, i % 2 ? std::vector<std::string>{x, c} : std::vector<std::string>{c, x}));
+      expect_same(b.m, {random_tensor(xs, 500 + i, 0.5f, 2.f)}, 1e-5, std::string(op) + " with constant " + shape_str(cs));
+      ++i;
+    }
+    // two NHWC operands, and an NHWC operand with an NCHW runtime input (falls back to NCHW)
+    GraphBuilder b;
+    std::string x = b.identity_conv(b.input("x", xs), 6);
+    std::string y = b.identity_conv(b.input("y", xs), 6);
+    b.output(b.node(op, {x, y}));
+    b.output(b.node(op, {x, b.input("z", {1, 6, 1, 7})}));
+    expect_same(b.m, {random_tensor(xs, 600 + i, 0.5f, 2.f), random_tensor(xs, 700 + i, 0.5f, 2.f), random_tensor({1, 6, 1, 7}, 9, 0.5f, 2.f)},
+                1e-5, std::string(op) + " two NHWC / mixed");
+  }
+  // Add + Relu fused (XNNPACK clamps), Add + Sigmoid (applied after)
+  for (const char* act : {"Relu", "Sigmoid"}) {
+    GraphBuilder b;
+    std::string x = b.identity_conv(b.input("x", xs), 6);
+    std::string y = b.identity_conv(b.input("y", xs), 6);
+    b.output(b.node(act, {b.node("Add", {x, y})}));
+    expect_same(b.m, {random_tensor(xs, 11), random_tensor(xs, 12)}, 1e-5, std::string("Add + ") + act);
+  }
+}
+
+// A BlazeFace-like block: TF-style NHWC input transposed to NCHW, conv stem, depthwise + pointwise with a
+// channel-padded residual (Concat with ConstantOfShape zeros), max pooling, an explicit Pad, a head whose
+// output is transposed back to NHWC and reshaped, and a Softmax branch that needs NCHW.
+TEST_F(Xnnpack, LayoutPassKeepsBlazeFaceStyleGraphsExactAndAddsNoTransposesInside) {
+  GraphBuilder b;
+  std::string x = b.node("Transpose", {b.input("x", {1, 16, 16, 3})}, {{"perm", attr_ints({0, 3, 1, 2})}});
+  std::string s = b.node("Conv", {x, b.constant(random_tensor({8, 3, 3, 3}, 1)), b.constant(random_tensor({8}, 2))},
+                         {{"strides", attr_ints({2, 2})}, {"pads", attr_ints({0, 0, 1, 1})}});
+  s = b.node("Relu", {s});
+  std::string dw = b.node("Conv", {s, b.constant(random_tensor({8, 1, 3, 3}, 3))}, {{"group", attr_i(8)}, {"pads", attr_ints({1, 1, 1, 1})}});
+  std::string pw = b.node("Conv", {dw, b.constant(random_tensor({12, 8, 1, 1}, 4)), b.constant(random_tensor({12}, 5))});
+  std::string zeros = b.node("ConstantOfShape", {b.constant(Tensor::from_i64({4}, {1, 4, 8, 8}))});
+  std::string padded = b.node("Concat", {s, zeros}, {{"axis", attr_i(1)}});
+  std::string r = b.node("Relu", {b.node("Add", {pw, padded})});
+  std::string mp = b.node("MaxPool", {r}, {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}});
+  std::string pd = b.node("Pad", {mp, b.constant(Tensor::from_i64({8}, {0, 0, 1, 0, 0, 2, 0, 1}))});
+  std::string head = b.node("Conv", {pd, b.constant(random_tensor({4, 14, 1, 1}, 6)), b.constant(random_tensor({4}, 7))});
+  std::string t = b.node("Transpose", {head}, {{"perm", attr_ints({0, 2, 3, 1})}});
+  b.output(b.node("Reshape", {t, b.constant(Tensor::from_i64({3}, {1, -1, 2}))}));
+  b.output(b.node("Softmax", {head}, {{"axis", attr_i(1)}}));
+  b.output(r);  // an intermediate value as a graph output: must come back in NCHW
+
+  Model conv = b.m;
+  LayoutStats st = convert_to_nhwc(conv.graph);
+  EXPECT_EQ(count_op(conv.graph, "Conv", kEcDomain), 4);
+  EXPECT_EQ(count_op(conv.graph, "Add", kEcDomain), 1);
+  EXPECT_EQ(count_op(conv.graph, "MaxPool", kEcDomain), 1);
+  EXPECT_EQ(count_op(conv.graph, "Pad", kEcDomain), 1);
+  EXPECT_EQ(count_op(conv.graph, "ConstantOfShape"), 1);  // the NHWC one; the NCHW one is dropped
+  // only the Softmax input and the intermediate graph output go back to NCHW; the input transpose and the
+  // head's NCHW->NHWC transpose are folded away
+  EXPECT_EQ(st.transposes, 2) << to_string(st);
+  EXPECT_EQ(st.folded, 2) << to_string(st);
+  EXPECT_EQ(count_op(conv.graph, "Transpose"), 2);
+  expect_same(b.m, {random_tensor({1, 16, 16, 3}, 42)}, 1e-5, "blazeface-style block");
+}
+
+TEST_F(Xnnpack, GraphsWithoutConvolutionsAreLeftAlone) {
+  GraphBuilder b;
+  b.output(b.node("Relu", {b.node("Add", {b.input("x", {1, 3, 4, 4}), b.input("y", {1, 3, 4, 4})})}));
+  Model m = b.m;
+  LayoutStats st = convert_to_nhwc(m.graph);
+  EXPECT_EQ(st.nhwc_nodes, 0);
+  EXPECT_EQ(m.graph.nodes.size(), 2u);
+}
+
+TEST_F(Xnnpack, BlazeFaceMatchesReferenceKernels) {
+  for (const char* name : {"blazeface128.onnx", "blazeface256.onnx"}) {
+    const std::string path = models_dir() + "/" + name;
+    Model m = load_onnx(path);
+    const Shape s = m.graph.inputs[0].shape_or(1);
+    Tensor x = random_tensor(s, 5);
+    auto fast = run_model(m, {x}, "native", 2, true, true);
+    auto ref = run_model(m, {x}, "native", 2, true, false);
+    for (size_t i = 0; i < ref.size(); ++i) EXPECT_LT(diff_over_range(ref[i], fast[i]), 1e-5) << name << " output " << i;
+  }
+}
