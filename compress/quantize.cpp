@@ -247,15 +247,35 @@ double output_snr_db(const Model& m, const PassContext& ctx, const std::vector<s
   return err > 0 ? 10 * std::log10(sig / err) : INFINITY;
 }
 
-// Inserts a Q/DQ pair on activation `a` for the nodes in `targets` that read it.
-void insert_act_qdq(Graph& g, const std::string& a, double amax, const std::vector<size_t>& targets, const std::string& base, std::vector<Node>& added) {
+// A place where a node reads an activation: (node index, input index).
+using Use = std::pair<size_t, size_t>;
+
+// Inserts a Q/DQ pair on activation `a` and makes the uses in `uses` read the dequantized value.
+void insert_act_qdq(Graph& g, const std::string& a, double amax, const std::vector<Use>& uses, const std::string& base, std::vector<Node>& added) {
   g.initializers[base + "_scale"] = Tensor::from_f32({}, {static_cast<float>(std::max(amax, 1e-8) / 127.0)});
   g.initializers[base + "_zero"] = Tensor(DType::i8, {});
   added.push_back(Node{base + "_Q", "QuantizeLinear", "", {a, base + "_scale", base + "_zero"}, {base + "_int8"}, {}});
   // the int8 type comes with the quantized tensor: DequantizeLinear needs no zero point input
   added.push_back(Node{base + "_DQ", "DequantizeLinear", "", {base + "_int8", base + "_scale"}, {base + "_dq"}, {}});
-  for (size_t i : targets)
-    if (g.nodes[i].inputs[0] == a) g.nodes[i].inputs[0] = base + "_dq";
+  for (const Use& u : uses)
+    if (g.nodes[u.first].inputs[u.second] == a) g.nodes[u.first].inputs[u.second] = base + "_dq";
+}
+
+// Operators whose float inputs are quantized with `activations: all`, so that the engine can run them in
+// int8 (QLinearConv-style Conv, Add, MaxPool, Concat): every activation they read gets a Q/DQ pair, which
+// also quantizes the outputs of the producers in the chain.
+bool int8_capable(const Node& n) {
+  return n.domain.empty() && (n.op_type == "Add" || n.op_type == "MaxPool" || n.op_type == "Concat" || n.op_type == "AveragePool" ||
+                              n.op_type == "GlobalAveragePool");
+}
+
+// Ops whose output keeps its input's quantization (so the engine can run them on int8 data unchanged).
+bool passes_scale_through(const Node& n, const Graph& g) {
+  if (n.op_type == "MaxPool" || n.op_type == "Reshape" || n.op_type == "Transpose" || n.op_type == "Flatten") return true;
+  if (n.op_type != "Concat") return false;
+  int acts = 0;
+  for (auto& in : n.inputs) acts += !g.initializers.count(in);
+  return acts == 1 || n.inputs.size() == 2;  // one activation (the rest constant padding)
 }
 
 std::string quantize_pass(Model& m, const StepParams& p, PassContext& ctx) {
@@ -274,9 +294,12 @@ std::string quantize_pass(Model& m, const StepParams& p, PassContext& ctx) {
       note = "; per-tensor weights: opset " + std::to_string(m.opset()) + " kept (" + why + ")";
     }
   }
+  const std::string act_mode = p.text("activations", "inputs");
+  if (act_mode != "inputs" && act_mode != "all") throw Error(p.where + ": activations '" + act_mode + "' is not inputs or all");
   Graph& g = m.graph;
   std::vector<size_t> targets;
   std::vector<std::string> acts;
+  std::map<std::string, std::vector<Use>> act_uses;
   int skipped = 0;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
@@ -287,8 +310,29 @@ std::string quantize_pass(Model& m, const StepParams& p, PassContext& ctx) {
     }
     targets.push_back(i);
     if (std::find(acts.begin(), acts.end(), n.inputs[0]) == acts.end()) acts.push_back(n.inputs[0]);
+    act_uses[n.inputs[0]].push_back({i, 0});
   }
   if (targets.empty()) return "quantize: no Conv/Gemm/MatMul with constant weights to quantize";
+  if (act_mode == "all") {
+    // conv inputs are already listed; add every float activation an int8-capable op reads
+    // runtime values only: not what Constant / ConstantOfShape make (channel padding zeros stay float and
+    // constant, as the engine pads int8 data with the zero point)
+    std::set<std::string> produced;
+    for (auto& in : g.inputs) produced.insert(in.name);
+    for (auto& n : g.nodes)
+      if (n.op_type != "Constant" && n.op_type != "ConstantOfShape")
+        for (auto& o : n.outputs) produced.insert(o);
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const Node& n = g.nodes[i];
+      if (!int8_capable(n) || exclude.count(n.name)) continue;
+      for (size_t k = 0; k < n.inputs.size(); ++k) {
+        const std::string& a = n.inputs[k];
+        if (a.empty() || !produced.count(a)) continue;
+        if (std::find(acts.begin(), acts.end(), a) == acts.end()) acts.push_back(a);
+        act_uses[a].push_back({i, k});
+      }
+    }
+  }
   for (const std::string& name : exclude) {
     bool found = false;
     for (const Node& n : g.nodes) found = found || n.name == name;
@@ -297,6 +341,22 @@ std::string quantize_pass(Model& m, const StepParams& p, PassContext& ctx) {
   auto hist = histograms(m, acts, ctx, 2048);
   std::map<std::string, double> amax;
   for (const std::string& a : acts) amax[a] = choose_amax(hist.at(a), method, pct);
+  if (act_mode == "all") {
+    // MaxPool, channel padding by Concat with zeros, Reshape...: the output shares the input's scale (the
+    // engine then runs them on int8 data; zeros and maxima are exact in any scale)
+    std::map<std::string, const Node*> producer;
+    for (auto& n : g.nodes)
+      for (auto& o : n.outputs) producer[o] = &n;
+    for (const std::string& a : acts) {  // acts are in graph order, so chains resolve front to back
+      auto it = producer.find(a);
+      if (it == producer.end() || !passes_scale_through(*it->second, g)) continue;
+      for (auto& in : it->second->inputs)
+        if (amax.count(in)) {
+          amax[a] = amax[in];
+          break;
+        }
+    }
+  }
   // Measured sensitivity: quantize one activation at a time, keep the `keep_float` most damaging in float.
   const int keep_float = static_cast<int>(p.number("keep_float", 0));
   std::vector<std::pair<double, std::string>> sensitivity;
@@ -314,7 +374,7 @@ std::string quantize_pass(Model& m, const StepParams& p, PassContext& ctx) {
     for (const std::string& a : acts) {
       Model one = m;
       std::vector<Node> add;
-      insert_act_qdq(one.graph, a, amax[a], targets, "probe", add);
+      insert_act_qdq(one.graph, a, amax[a], act_uses[a], "probe", add);
       one.graph.nodes.insert(one.graph.nodes.begin(), add.begin(), add.end());
       topo_sort(one.graph, m.path);
       sensitivity.push_back({output_snr_db(one, ctx, ref), a});
@@ -326,7 +386,7 @@ std::string quantize_pass(Model& m, const StepParams& p, PassContext& ctx) {
   std::vector<Node> added;
   int fresh = 0;
   for (const std::string& a : acts)
-    if (!float_acts.count(a)) insert_act_qdq(g, a, amax[a], targets, "qa" + std::to_string(fresh++), added);
+    if (!float_acts.count(a)) insert_act_qdq(g, a, amax[a], act_uses[a], "qa" + std::to_string(fresh++), added);
   auto uses = consumers(g);
   for (size_t i : targets) {
     Node& n = g.nodes[i];
@@ -353,8 +413,9 @@ std::string quantize_pass(Model& m, const StepParams& p, PassContext& ctx) {
   topo_sort(g, m.path);
   char line[512];
   std::snprintf(line, sizeof line,
-                "quantize: %zu layers int8 (weights symmetric %s, activations symmetric per-tensor by %s over %zu samples), %d excluded%s",
-                targets.size(), per_channel ? "per-channel" : "per-tensor", method.c_str(), ctx.calibration.size(), skipped, note.c_str());
+                "quantize: %zu layers int8 (weights symmetric %s, %zu activations (%s) symmetric per-tensor by %s over %zu samples), %d excluded%s",
+                targets.size(), per_channel ? "per-channel" : "per-tensor", acts.size() - float_acts.size(), act_mode.c_str(), method.c_str(),
+                ctx.calibration.size(), skipped, note.c_str());
   std::string r = line;
   if (!float_acts.empty()) {
     r += "; activations kept float by measured sensitivity (output SNR when quantized alone):";
@@ -481,9 +542,10 @@ std::string quantize_dynamic_pass(Model& m, const StepParams& p, PassContext&) {
 void register_quantize_passes(std::map<std::string, PassInfo>& r) {
   r["quantize-dynamic"] = {"quantize-dynamic", {"exclude"}, false,
                            "dynamic int8 for Gemm/MatMul: int8 weights, activations quantized at run time (MatMulInteger)", quantize_dynamic_pass};
-  r["quantize"] = {"quantize", {"method", "percentile", "weights", "exclude", "keep_float"}, true,
+  r["quantize"] = {"quantize", {"method", "percentile", "weights", "exclude", "keep_float", "activations"}, true,
                    "int8 PTQ to QDQ ONNX: method minmax|percentile|entropy|mse, percentile P, weights per-channel|per-tensor, exclude [nodes], "
-                   "keep_float N (the N activations most sensitive to quantization stay float)",
+                   "keep_float N (the N activations most sensitive to quantization stay float), activations inputs|all (all: also what Add, "
+                   "MaxPool and Concat read, so whole blocks run in int8)",
                    quantize_pass};
   r["fp16"] = {"fp16", {"min_elements"}, false, "float16 weights with Cast to float32", fp16_pass};
 }

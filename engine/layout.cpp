@@ -48,13 +48,15 @@ Tensor const_to_nhwc(const Tensor& t) {
 
 class Converter {
  public:
-  explicit Converter(Graph& g) : g_(g) {
+  explicit Converter(Graph& g) : g_(g), uses_(consumers(g)) {
     for (size_t i = 0; i < g.nodes.size(); ++i)
       for (auto& o : g.nodes[i].outputs) producer_[o] = i;
+    for (auto& o : g.outputs) graph_outputs_.insert(o.name);
   }
 
   LayoutStats run() {
-    for (const Node& n : g_.nodes) visit(n);
+    for (size_t i = 0; i < g_.nodes.size(); ++i)
+      if (!absorbed_.count(i)) visit(g_.nodes[i]);
     for (auto& o : g_.outputs) {
       std::string r = resolve(o.name);
       if (nhwc_only_.count(o.name)) {
@@ -95,7 +97,9 @@ class Converter {
   bool has_nhwc(const std::string& v) const { return nhwc_.count(v) != 0; }
   const Tensor* init(const std::string& v) const {
     auto it = g_.initializers.find(v);
-    return it == g_.initializers.end() ? nullptr : &it->second;
+    if (it != g_.initializers.end()) return &it->second;
+    auto f = folded_inits_.find(v);
+    return f == folded_inits_.end() ? nullptr : &f->second;
   }
   // A ConstantOfShape whose shape is a 4-value initializer: re-laid out by permuting the shape.
   const Tensor* const_of_shape(const std::string& v) const {
@@ -110,8 +114,177 @@ class Converter {
   bool nhwc_ready(const std::string& v, bool broadcast_const) const {
     if (v.empty()) return false;
     if (has_nhwc(v)) return true;
+    if (const Node* p = producer(v))  // the model's own NHWC -> NCHW Transpose, undone by to_nhwc
+      if (p->op_type == "Transpose" && p->domain.empty() && p->attr_ints("perm") == kToNchw && !nhwc_only_.count(p->in(0))) return true;
     if (const Tensor* t = init(v)) return broadcast_const && t->rank() <= 4;
     return const_of_shape(v) != nullptr;
+  }
+
+  const Node* producer(const std::string& v) const {
+    auto it = producer_.find(v);
+    return it == producer_.end() ? nullptr : &g_.nodes[it->second];
+  }
+  const Tensor* scalar_init(const std::string& v, DType t) const {
+    const Tensor* x = v.empty() ? nullptr : init(v);
+    return x && x->numel() == 1 && x->dtype() == t ? x : nullptr;
+  }
+  // Per-tensor int8 quantization of an activation: scale and zero point initializers.
+  struct QParam {
+    std::string scale, zero;
+    float s = 0;
+    int32_t z = 0;
+  };
+  // `v` = DequantizeLinear(q) with q an int8 activation made by a QuantizeLinear with an int8 zero point:
+  // returns q's name and parameters.
+  bool int8_source(const std::string& v, std::string& q, QParam& p) const {
+    const Node* dq = producer(v);
+    if (!dq || dq->op_type != "DequantizeLinear" || !dq->domain.empty()) return false;
+    const Node* qn = producer(dq->in(0));
+    if (!qn || qn->op_type != "QuantizeLinear" || !qn->domain.empty()) return false;
+    const Tensor* qs = scalar_init(qn->in(1), DType::f32);
+    const Tensor* qz = scalar_init(qn->in(2), DType::i8);
+    const Tensor* ds = scalar_init(dq->in(1), DType::f32);
+    const Tensor* dz = dq->in(2).empty() ? nullptr : scalar_init(dq->in(2), DType::i8);
+    if (!qs || !qz || !ds || (!dq->in(2).empty() && !dz)) return false;
+    const int32_t z = qz->ptr<int8_t>()[0];
+    if (ds->ptr<float>()[0] != qs->ptr<float>()[0] || (dz ? dz->ptr<int8_t>()[0] : 0) != z) return false;
+    q = dq->in(0);
+    p = {qn->in(1), qn->in(2), qs->ptr<float>()[0], z};
+    return true;
+  }
+  // `q` is made by a QuantizeLinear to int8 (and the DequantizeLinear reading it has no other zero point).
+  bool int8_source_q(const std::string& q) const {
+    const Node* qn = producer(q);
+    return qn && qn->op_type == "QuantizeLinear" && qn->domain.empty() && scalar_init(qn->in(1), DType::f32) && scalar_init(qn->in(2), DType::i8);
+  }
+  // `v` (not a graph output) is read only by one QuantizeLinear to int8: returns that node's index.
+  bool int8_sink(const std::string& v, size_t& qi, QParam& p) const {
+    if (graph_outputs_.count(v)) return false;
+    auto it = uses_.find(v);
+    if (it == uses_.end() || it->second.size() != 1) return false;
+    const Node& q = g_.nodes[it->second[0]];
+    if (q.op_type != "QuantizeLinear" || !q.domain.empty() || q.in(0) != v) return false;
+    const Tensor* qs = scalar_init(q.in(1), DType::f32);
+    const Tensor* qz = scalar_init(q.in(2), DType::i8);
+    if (!qs || !qz) return false;
+    qi = it->second[0];
+    p = {q.in(1), q.in(2), qs->ptr<float>()[0], qz->ptr<int8_t>()[0]};
+    return true;
+  }
+  // `v` = DequantizeLinear of an int8 initializer with zero point 0, per-tensor or per output channel.
+  bool int8_weight(const std::string& v, std::string& wq, std::string& ws) const {
+    const Node* dq = producer(v);
+    if (!dq || dq->op_type != "DequantizeLinear" || !dq->domain.empty()) return false;
+    const Tensor* q = init(dq->in(0));
+    const Tensor* s = init(dq->in(1));
+    if (!q || !s || q->dtype() != DType::i8 || q->rank() != 4 || s->dtype() != DType::f32) return false;
+    if (s->numel() != 1 && (s->numel() != q->dim(0) || dq->attr_i("axis", 1) != 0)) return false;
+    if (!dq->in(2).empty()) {
+      const Tensor* z = init(dq->in(2));
+      if (!z) return false;
+      for (int64_t i = 0; i < z->numel(); ++i)
+        if (z->ptr<int8_t>()[i] != 0) return false;
+    }
+    wq = dq->in(0);
+    ws = dq->in(1);
+    return true;
+  }
+  // A float weight given as DequantizeLinear of initializers: folded into a float initializer.
+  std::string float_weight(const std::string& v) {
+    if (init(v)) return v;
+    const Node* dq = producer(v);
+    if (!dq || dq->op_type != "DequantizeLinear" || !dq->domain.empty()) return "";
+    const Tensor* q = init(dq->in(0));
+    const Tensor* s = init(dq->in(1));
+    const Tensor* z = dq->in(2).empty() ? nullptr : init(dq->in(2));
+    if (!q || !s || (!dq->in(2).empty() && !z) || s->dtype() != DType::f32 || q->rank() == 0) return "";
+    if (q->dtype() != DType::i8 && q->dtype() != DType::u8) return "";
+    const int64_t axis = s->numel() == 1 ? 0 : dq->attr_i("axis", 1);
+    if (axis < 0 || axis >= static_cast<int64_t>(q->rank()) || (s->numel() != 1 && s->numel() != q->dim(static_cast<size_t>(axis)))) return "";
+    int64_t inner = 1;
+    for (size_t d = static_cast<size_t>(axis) + 1; d < q->rank(); ++d) inner *= q->dim(d);
+    const int64_t dim = s->numel() == 1 ? 1 : q->dim(static_cast<size_t>(axis));
+    Tensor f(DType::f32, q->shape());
+    for (int64_t i = 0; i < q->numel(); ++i) {
+      const int64_t c = s->numel() == 1 ? 0 : (i / inner) % dim;
+      const int32_t qv = q->dtype() == DType::i8 ? q->ptr<int8_t>()[i] : q->ptr<uint8_t>()[i];
+      const int32_t zv = !z ? 0 : z->dtype() == DType::i8 ? z->ptr<int8_t>()[z->numel() == 1 ? 0 : c] : z->ptr<uint8_t>()[z->numel() == 1 ? 0 : c];
+      f.ptr<float>()[i] = static_cast<float>(qv - zv) * s->ptr<float>()[c];
+    }
+    const std::string name = v + "#f32";
+    new_inits_[name] = f;
+    folded_inits_[name] = f;
+    return name;
+  }
+  static bool int8_act_ok(const Node& n) {
+    const std::string a = n.attr_s("_act", "");
+    return a.empty() || a == "relu" || a == "clip";
+  }
+
+  // Conv reading DequantizeLinear(int8 x) and int8 weights, read only by QuantizeLinear: one int8 conv.
+  bool try_int8_conv(const Node& n) {
+    std::string xq, wq, ws;
+    QParam xp, yp;
+    size_t qi = 0;
+    if (!int8_act_ok(n) || !int8_source(n.in(0), xq, xp) || !int8_weight(n.in(1), wq, ws) || !int8_sink(n.outputs[0], qi, yp)) return false;
+    // XNNPACK's int8 kernels step input channels by 8: a stem with 3 channels per group runs faster in
+    // float (the input is dequantized, the output quantized)
+    const int64_t group = n.attr_i("group", 1);
+    if (init(wq)->dim(1) < 8 && !(group > 1 && init(wq)->dim(1) == 1)) return false;
+    if (!n.in(2).empty() && !(init(n.in(2)) && init(n.in(2))->dtype() == DType::f32)) return false;
+    Node c{n.name, "QConv", "", {xq, wq, ws, n.in(2), xp.scale, xp.zero, yp.scale, yp.zero}, {g_.nodes[qi].outputs[0]}, n.attrs};
+    absorbed_.insert(qi);
+    emit_nhwc(c, {0}, true);
+    return true;
+  }
+  // Add of two int8 activations read only by QuantizeLinear.
+  bool try_int8_add(const Node& n) {
+    std::string aq, bq;
+    QParam ap, bp, yp;
+    size_t qi = 0;
+    if (n.op_type != "Add" || n.inputs.size() != 2 || !int8_act_ok(n) || !int8_source(n.in(0), aq, ap) || !int8_source(n.in(1), bq, bp) ||
+        !int8_sink(n.outputs[0], qi, yp))
+      return false;
+    if (!nhwc_ready(aq, false) && !nhwc_ready(bq, false)) return false;
+    Node a{n.name, "QAdd", "", {aq, bq, ap.scale, ap.zero, bp.scale, bp.zero, yp.scale, yp.zero}, {g_.nodes[qi].outputs[0]}, n.attrs};
+    absorbed_.insert(qi);
+    emit_nhwc(a, {0, 1}, true);
+    return true;
+  }
+  // MaxPool or channel zero-padding (Concat with ConstantOfShape zeros) between a DequantizeLinear and a
+  // QuantizeLinear of the same scale: runs on the int8 data directly.
+  bool try_int8_movement(const Node& n) {
+    std::string xq;
+    QParam xp, yp;
+    size_t qi = 0;
+    if (!int8_source(n.in(0), xq, xp) || !has_nhwc(xq) || !int8_sink(n.outputs[0], qi, yp) || xp.s != yp.s || xp.z != yp.z) return false;
+    if (n.op_type == "MaxPool") {
+      auto k = n.attr_ints("kernel_shape");
+      if (k.size() != 2 || k[0] * k[1] < 2 || n.outputs.size() != 1 || n.attr_i("storage_order", 0) != 0) return false;
+      Node m = n;
+      m.inputs = {xq};
+      m.outputs = {g_.nodes[qi].outputs[0]};
+      absorbed_.insert(qi);
+      emit_nhwc(m, {0}, true);
+      return true;
+    }
+    if (n.op_type == "Concat" && n.inputs.size() == 2 && n.attr_i("axis", 0) == 1) {
+      const Tensor* zs = const_of_shape(n.in(1));
+      const Node* cz = producer(n.in(1));
+      if (!zs || !cz) return false;
+      if (cz->has("value")) {
+        const Tensor& v = cz->attrs.at("value").t;
+        if (v.numel() != 1 || v.dtype() != DType::f32 || v.ptr<float>()[0] != 0.f) return false;
+      }
+      Node p{n.name, "Pad", "", {xq}, {g_.nodes[qi].outputs[0]}, {}};
+      p.attrs["pads"] = ints_attr({0, 0, 0, 0, 0, 0, 0, zs->to_i64()[1]});
+      p.attrs["value"].kind = Attribute::Kind::f;
+      p.attrs["value"].f = static_cast<float>(xp.z);
+      absorbed_.insert(qi);
+      emit_nhwc(p, {0}, true);
+      return true;
+    }
+    return false;
   }
 
   // Name of the NHWC version of `v`, emitting a Transpose (or a re-laid-out constant) the first time.
@@ -184,11 +357,30 @@ class Converter {
     if (!n.domain.empty() && n.domain != "ai.onnx") return emit_nchw(n);
     const std::string& op = n.op_type;
     if (op == "Conv") {
-      const Tensor* w = init(n.in(1));
+      if (n.outputs.size() == 1 && try_int8_conv(n)) return;
+      const std::string wname = float_weight(n.in(1));
+      const Tensor* w = wname.empty() ? nullptr : init(wname);
       const bool bias_ok = n.in(2).empty() || init(n.in(2));
-      if (w && w->rank() == 4 && w->dtype() == DType::f32 && bias_ok && !init(n.in(0)) && n.outputs.size() == 1)
-        return emit_nhwc(n, {0}, true);
+      if (w && w->rank() == 4 && w->dtype() == DType::f32 && bias_ok && !init(n.in(0)) && n.outputs.size() == 1) {
+        Node c = n;
+        c.inputs[1] = wname;
+        return emit_nhwc(c, {0}, true);
+      }
       return emit_nchw(n);
+    }
+    if ((op == "Add" && try_int8_add(n)) || ((op == "MaxPool" || op == "Concat") && try_int8_movement(n))) return;
+    if ((op == "QuantizeLinear" || op == "DequantizeLinear") && n.outputs.size() == 1) {
+      // per-tensor int8: XNNPACK convert, layout-free (NHWC when the input is)
+      const bool int8 = scalar_init(n.in(1), DType::f32) && (op == "QuantizeLinear" ? scalar_init(n.in(2), DType::i8) != nullptr
+                                                                                       : int8_source_q(n.in(0)) && (n.in(2).empty() || scalar_init(n.in(2), DType::i8)));
+      if (int8) {
+        if (nhwc_ready(n.in(0), false)) return emit_nhwc(n, {0}, true);
+        Node c = n;
+        c.domain = kEcDomain;
+        return emit_nchw(c);
+      }
+      const Tensor* sc = init(n.in(1));
+      if (sc && sc->numel() == 1 && nhwc_ready(n.in(0), false)) return emit_nhwc(n, {0}, false);
     }
     if ((op == "MaxPool" || op == "AveragePool") && has_nhwc(n.in(0)) && n.outputs.size() == 1 && n.attr_ints("kernel_shape").size() == 2 &&
         n.attr_i("storage_order", 0) == 0)
@@ -273,6 +465,10 @@ class Converter {
   std::set<std::string> nhwc_only_;           // values that exist only in NHWC so far
   std::map<std::string, std::string> alias_;  // outputs of folded Transposes -> the value they equal
   std::map<std::string, Tensor> new_inits_;
+  std::map<std::string, Tensor> folded_inits_;  // float weights folded from DequantizeLinear
+  std::map<std::string, std::vector<size_t>> uses_;
+  std::set<std::string> graph_outputs_;
+  std::set<size_t> absorbed_;  // QuantizeLinear nodes merged into an int8 op
   std::vector<Node> out_;
   LayoutStats stats_;
 };

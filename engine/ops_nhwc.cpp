@@ -180,7 +180,9 @@ class NhwcPoolOp : public XnnOp {
   NhwcPoolOp(const Node& n, int64_t o, Kind k) : XnnOp(n, o), kind_(k) {}
 
   void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
-    need_f32(in, 0);
+    if (!in.has(0)) fail("input is missing");
+    dtype_ = in.t[0]->dtype();
+    if (dtype_ != DType::f32 && !(dtype_ == DType::i8 && kind_ == Kind::max)) fail(std::string("input type ") + dtype_name(dtype_) + " is not supported");
     const Shape& x = in.t[0]->shape();
     if (x.size() != 4) fail("NHWC input " + shape_str(x) + " must be 4-D");
     if (out.size() > 1) fail("the Indices output is not supported");
@@ -205,7 +207,14 @@ class NhwcPoolOp : public XnnOp {
     // coordinates for padding, which leaves a maximum unchanged.
     const int64_t eb = std::max<int64_t>(0, (w_.oh - 1) * w_.sh + (w_.kh - 1) * w_.dh + 1 - w_.ih - w_.pt - w_.pb);
     const int64_t er = std::max<int64_t>(0, (w_.ow - 1) * w_.sw + (w_.kw - 1) * w_.dw + 1 - w_.iw - w_.pl - w_.pr);
-    if (kind_ == Kind::max) {
+    if (kind_ == Kind::max && dtype_ == DType::i8) {
+      if (w_.kh * w_.kw < 2) fail("int8 max pooling needs a window of at least 2 elements");
+      check(xnn_create_max_pooling2d_nhwc_s8(
+                static_cast<uint32_t>(w_.pt), static_cast<uint32_t>(w_.pr + er), static_cast<uint32_t>(w_.pb + eb), static_cast<uint32_t>(w_.pl),
+                static_cast<uint32_t>(w_.kh), static_cast<uint32_t>(w_.kw), static_cast<uint32_t>(w_.sh), static_cast<uint32_t>(w_.sw),
+                static_cast<uint32_t>(w_.dh), static_cast<uint32_t>(w_.dw), c, c, c, -128, 127, 0, &op_),
+            "create int8 max pooling");
+    } else if (kind_ == Kind::max) {
       use_xnn_ = w_.kh * w_.kw > 1;
       if (use_xnn_)
         check(xnn_create_max_pooling2d_nhwc_f32(
@@ -224,13 +233,21 @@ class NhwcPoolOp : public XnnOp {
                                                     static_cast<uint32_t>(w_.sh), static_cast<uint32_t>(w_.sw), c, c, c, lo_, hi_, 0, &op_),
               "create average pooling");
     }
-    out[0] = {DType::f32, {x[0], w_.oh, w_.ow, x[3]}};
+    out[0] = {dtype_, {x[0], w_.oh, w_.ow, x[3]}};
   }
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    const size_t n = static_cast<size_t>(in[0]->dim(0));
+    if (dtype_ == DType::i8) {
+      if (rebind(in[0]->data(), nullptr, out[0]->data()))
+        check(xnn_setup_max_pooling2d_nhwc_s8(op_, n, static_cast<size_t>(w_.ih), static_cast<size_t>(w_.iw), in[0]->ptr<int8_t>(),
+                                              out[0]->ptr<int8_t>(), pool_),
+              "setup int8 max pooling");
+      check(xnn_run_operator(op_, pool_), "run");
+      return;
+    }
     const float* x = in[0]->ptr<float>();
     float* y = out[0]->ptr<float>();
-    const size_t n = static_cast<size_t>(in[0]->dim(0));
     if (!use_xnn_) {
       run_loop(x, y, in[0]->shape());
       if (act_.kind != Activation::Kind::none) act_.apply(y, static_cast<size_t>(out[0]->numel()));
@@ -276,6 +293,7 @@ class NhwcPoolOp : public XnnOp {
   }
 
   Kind kind_;
+  DType dtype_ = DType::f32;
   Window w_;
   bool use_xnn_ = true, count_pad_ = false;
 };
@@ -344,7 +362,9 @@ class NhwcPadOp : public XnnOp {
  public:
   using XnnOp::XnnOp;
   void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
-    need_f32(in, 0);
+    if (!in.has(0)) fail("input is missing");
+    dtype_ = in.t[0]->dtype();
+    if (dtype_ != DType::f32 && dtype_ != DType::i8) fail(std::string("input type ") + dtype_name(dtype_) + " is not supported");
     const Shape& x = in.t[0]->shape();
     pads_ = node_.attr_ints("pads");
     if (pads_.size() != 2 * x.size() || x.size() > XNN_MAX_TENSOR_DIMS) fail("pads " + shape_str(pads_) + " do not match input " + shape_str(x));
@@ -355,16 +375,20 @@ class NhwcPadOp : public XnnOp {
     }
     x_ = x;
     dirty_ = true;
-    if (!op_) {
-      const float v = node_.attr_f("value", 0.f);
+    release();
+    const float v = node_.attr_f("value", 0.f);
+    if (dtype_ == DType::i8) {
+      const int8_t q = static_cast<int8_t>(std::clamp(std::lround(v), -128L, 127L));  // the value is a quantized level
+      check(xnn_create_constant_pad_nd_x8(&q, 0, &op_), "create int8 constant pad");
+    } else {
       uint32_t bits;
       std::memcpy(&bits, &v, sizeof bits);
       check(xnn_create_constant_pad_nd_x32(&bits, 0, &op_), "create constant pad");
     }
-    out[0] = {DType::f32, y};
+    out[0] = {dtype_, y};
   }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
-    float* y = out[0]->ptr<float>();
+    void* y = out[0]->data();
     if (rebind(in[0]->data(), nullptr, y)) {
       const size_t r = x_.size();
       size_t s[XNN_MAX_TENSOR_DIMS], pre[XNN_MAX_TENSOR_DIMS], post[XNN_MAX_TENSOR_DIMS];
@@ -373,14 +397,180 @@ class NhwcPadOp : public XnnOp {
         pre[d] = static_cast<size_t>(pads_[d]);
         post[d] = static_cast<size_t>(pads_[d + r]);
       }
-      check(xnn_setup_constant_pad_nd_x32(op_, r, s, pre, post, in[0]->data(), y, pool_), "setup constant pad");
+      if (dtype_ == DType::i8) check(xnn_setup_constant_pad_nd_x8(op_, r, s, pre, post, in[0]->data(), y, pool_), "setup int8 constant pad");
+      else check(xnn_setup_constant_pad_nd_x32(op_, r, s, pre, post, in[0]->data(), y, pool_), "setup constant pad");
     }
-    execute(y, static_cast<size_t>(out[0]->numel()));
+    check(xnn_run_operator(op_, pool_), "run");
   }
 
  private:
+  DType dtype_ = DType::f32;
   Shape x_;
   std::vector<int64_t> pads_;
+};
+
+// Quantized level of `v` in (scale, zero point), clamped to int8.
+int8_t quantize_level(float v, float s, int32_t z) {
+  return static_cast<int8_t>(std::clamp<long>(std::lround(v / s) + z, -128L, 127L));
+}
+
+// Output bounds of an int8 op with a fused Relu/Clip, in quantized levels.
+void int8_bounds(const Activation& a, float s, int32_t z, int8_t& lo, int8_t& hi) {
+  lo = -128;
+  hi = 127;
+  if (a.kind == Activation::Kind::relu) {
+    lo = quantize_level(0.f, s, z);
+  } else if (a.kind == Activation::Kind::clip) {
+    lo = quantize_level(a.a, s, z);
+    hi = quantize_level(a.b, s, z);
+  } else if (a.kind != Activation::Kind::none) {
+    throw Error(std::string("int8 ops fuse only Relu and Clip, not ") + a.name());
+  }
+}
+
+// Constant scalar inputs of the int8 ops: a float scale, an int8 zero point (0 when omitted).
+float scalar_f32(const Op& op, const OpInputs& in, size_t i) {
+  if (!in.has(i) || !in.is_const[i] || in.t[i]->numel() != 1 || in.t[i]->dtype() != DType::f32)
+    throw Error(op.node().label() + ": input " + std::to_string(i) + " must be a constant float scale");
+  return in.t[i]->ptr<float>()[0];
+}
+int32_t scalar_i8(const Op& op, const OpInputs& in, size_t i) {
+  if (!in.has(i)) return 0;
+  if (!in.is_const[i] || in.t[i]->numel() != 1 || in.t[i]->dtype() != DType::i8)
+    throw Error(op.node().label() + ": input " + std::to_string(i) + " must be a constant int8 zero point");
+  return in.t[i]->ptr<int8_t>()[0];
+}
+
+// int8 convolution as ONNX QLinearConv with per-output-channel weight scales (XNNPACK qc8), made by the
+// layout pass from DequantizeLinear -> Conv (+ Relu/Clip) -> QuantizeLinear.
+// Inputs: x int8 NHWC, w int8 OIHW, w_scale [1 or M], bias float [M] or "", x_scale, x_zero, y_scale, y_zero.
+// The float bias becomes int32 in units of x_scale * w_scale[m] (rounded to nearest).
+class NhwcQConvOp : public XnnOp {
+ public:
+  using XnnOp::XnnOp;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    if (!in.has(0) || in.t[0]->dtype() != DType::i8) fail("input must be int8");
+    const Tensor& wt = need_const(in, 1, "weight");
+    const Tensor& wsc = need_const(in, 2, "weight scale");
+    const Shape& x = in.t[0]->shape();
+    const Shape& ws = wt.shape();
+    if (x.size() != 4 || ws.size() != 4 || wt.dtype() != DType::i8) fail("NHWC int8 input " + shape_str(x) + " and int8 weight " + shape_str(ws) + " must be 4-D");
+    const int64_t group = node_.attr_i("group", 1);
+    const int64_t c = x[3], m = ws[0];
+    if (group < 1 || c % group || m % group || c / group != ws[1])
+      fail("group=" + std::to_string(group) + " does not fit input channels " + std::to_string(c) + " and weight " + shape_str(ws));
+    if (wsc.dtype() != DType::f32 || (wsc.numel() != 1 && wsc.numel() != m)) fail("weight scale " + shape_str(wsc.shape()) + " is not per-tensor or per-channel");
+    Window w = make_window(node_, as_nchw(x), {ws[2], ws[3]}, false);
+    const float xs = scalar_f32(*this, in, 4), ys = scalar_f32(*this, in, 6);
+    const int32_t xz = scalar_i8(*this, in, 5), yz = scalar_i8(*this, in, 7);
+    if (!op_ || w.pt != w_.pt || w.pl != w_.pl || w.pb != w_.pb || w.pr != w_.pr || c != c_) {
+      release();
+      const int64_t ig = c / group, og = m / group, khw = w.kh * w.kw;
+      std::vector<int8_t> packed(static_cast<size_t>(m * ig * khw));
+      const int8_t* src = wt.ptr<int8_t>();
+      for (int64_t o = 0; o < m; ++o)
+        for (int64_t i = 0; i < ig; ++i)
+          for (int64_t k = 0; k < khw; ++k) packed[static_cast<size_t>((o * khw + k) * ig + i)] = src[(o * ig + i) * khw + k];
+      std::vector<float> kscale(static_cast<size_t>(m));
+      std::vector<int32_t> bias(static_cast<size_t>(m), 0);
+      const Tensor* b = in.has(3) ? &need_const(in, 3, "bias") : nullptr;
+      if (b && (b->dtype() != DType::f32 || b->numel() != m)) fail("bias " + shape_str(b->shape()) + " does not match " + std::to_string(m) + " output channels");
+      for (int64_t o = 0; o < m; ++o) {
+        kscale[static_cast<size_t>(o)] = wsc.ptr<float>()[wsc.numel() == 1 ? 0 : o];
+        if (b) bias[static_cast<size_t>(o)] = static_cast<int32_t>(std::lround(b->ptr<float>()[o] / (xs * kscale[static_cast<size_t>(o)])));
+      }
+      int8_t lo, hi;
+      int8_bounds(act_, ys, yz, lo, hi);
+      check(xnn_create_convolution2d_nhwc_qc8(
+                static_cast<uint32_t>(w.pt), static_cast<uint32_t>(w.pr), static_cast<uint32_t>(w.pb), static_cast<uint32_t>(w.pl),
+                static_cast<uint32_t>(w.kh), static_cast<uint32_t>(w.kw), static_cast<uint32_t>(w.sh), static_cast<uint32_t>(w.sw),
+                static_cast<uint32_t>(w.dh), static_cast<uint32_t>(w.dw), static_cast<uint32_t>(group), static_cast<size_t>(ig),
+                static_cast<size_t>(og), static_cast<size_t>(c), static_cast<size_t>(m), static_cast<int8_t>(xz), xs, kscale.data(),
+                packed.data(), bias.data(), static_cast<int8_t>(yz), ys, lo, hi, 0, &op_),
+            "create int8 convolution");
+    }
+    w_ = w;
+    c_ = c;
+    dirty_ = true;
+    out[0] = {DType::i8, {x[0], w.oh, w.ow, m}};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    if (rebind(in[0]->data(), nullptr, out[0]->data()))
+      check(xnn_setup_convolution2d_nhwc_qc8(op_, static_cast<size_t>(in[0]->dim(0)), static_cast<size_t>(w_.ih), static_cast<size_t>(w_.iw),
+                                             in[0]->ptr<int8_t>(), out[0]->ptr<int8_t>(), pool_),
+            "setup int8 convolution");
+    check(xnn_run_operator(op_, pool_), "run");
+  }
+
+ private:
+  Window w_;
+  int64_t c_ = 0;
+};
+
+// int8 Add (as com.microsoft QLinearAdd) with broadcasting and a fused Relu/Clip (XNNPACK qs8).
+// Inputs: a int8, b int8, a_scale, a_zero, b_scale, b_zero, y_scale, y_zero.
+class NhwcQAddOp : public XnnOp {
+ public:
+  using XnnOp::XnnOp;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    for (size_t i : {0, 1})
+      if (!in.has(i) || in.t[i]->dtype() != DType::i8) fail("inputs must be int8");
+    a_ = in.t[0]->shape();
+    b_ = in.t[1]->shape();
+    if (a_.size() > XNN_MAX_TENSOR_DIMS || b_.size() > XNN_MAX_TENSOR_DIMS) fail("rank above " + std::to_string(XNN_MAX_TENSOR_DIMS));
+    out[0] = {DType::i8, broadcast_shapes(a_, b_, node_)};
+    dirty_ = true;
+    if (op_) return;
+    const float as = scalar_f32(*this, in, 2), bs = scalar_f32(*this, in, 4), ys = scalar_f32(*this, in, 6);
+    const int32_t az = scalar_i8(*this, in, 3), bz = scalar_i8(*this, in, 5), yz = scalar_i8(*this, in, 7);
+    int8_t lo, hi;
+    int8_bounds(act_, ys, yz, lo, hi);
+    check(xnn_create_add_nd_qs8(static_cast<int8_t>(az), as, static_cast<int8_t>(bz), bs, static_cast<int8_t>(yz), ys, lo, hi, 0, &op_),
+          "create int8 add");
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    if (rebind(in[0]->data(), in[1]->data(), out[0]->data())) {
+      size_t sa[XNN_MAX_TENSOR_DIMS], sb[XNN_MAX_TENSOR_DIMS];
+      for (size_t i = 0; i < a_.size(); ++i) sa[i] = static_cast<size_t>(a_[i]);
+      for (size_t i = 0; i < b_.size(); ++i) sb[i] = static_cast<size_t>(b_[i]);
+      check(xnn_setup_add_nd_qs8(op_, a_.size(), sa, b_.size(), sb, in[0]->ptr<int8_t>(), in[1]->ptr<int8_t>(), out[0]->ptr<int8_t>(), pool_),
+            "setup int8 add");
+    }
+    check(xnn_run_operator(op_, pool_), "run");
+  }
+
+ private:
+  Shape a_, b_;
+};
+
+// QuantizeLinear to int8 / DequantizeLinear from int8 with a per-tensor scale and zero point (XNNPACK
+// convert; rounding half to even as ONNX specifies). Inputs as the ONNX operators; any layout.
+class XnnConvertOp : public XnnOp {
+ public:
+  XnnConvertOp(const Node& n, int64_t o, bool quantize) : XnnOp(n, o), quantize_(quantize) {}
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    if (!in.has(0) || in.t[0]->dtype() != (quantize_ ? DType::f32 : DType::i8)) fail(quantize_ ? "input must be float32" : "input must be int8");
+    const float s = scalar_f32(*this, in, 1);
+    const int32_t z = scalar_i8(*this, in, 2);
+    n_ = static_cast<size_t>(in.t[0]->numel());
+    release();
+    if (quantize_) check(xnn_create_convert_nc_f32_qs8(1, 1, 1, s, static_cast<int8_t>(z), -128, 127, 0, &op_), "create quantize");
+    else check(xnn_create_convert_nc_qs8_f32(1, 1, 1, s, static_cast<int8_t>(z), 0, &op_), "create dequantize");
+    dirty_ = true;
+    out[0] = {quantize_ ? DType::i8 : DType::f32, in.t[0]->shape()};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    if (rebind(in[0]->data(), nullptr, out[0]->data())) {
+      // one "channel" per element: the batch is the element count, so XNNPACK can split it across threads
+      if (quantize_) check(xnn_setup_convert_nc_f32_qs8(op_, n_, in[0]->ptr<float>(), out[0]->ptr<int8_t>(), pool_), "setup quantize");
+      else check(xnn_setup_convert_nc_qs8_f32(op_, n_, in[0]->ptr<int8_t>(), out[0]->ptr<float>(), pool_), "setup dequantize");
+    }
+    check(xnn_run_operator(op_, pool_), "run");
+  }
+
+ private:
+  bool quantize_;
+  size_t n_ = 0;
 };
 
 template <class T, auto K>
@@ -389,6 +579,8 @@ std::unique_ptr<Op> make_kind(const Node& n, int64_t o) {
 }
 std::unique_ptr<Op> make_conv(const Node& n, int64_t o) { return std::make_unique<NhwcConvOp>(n, o); }
 std::unique_ptr<Op> make_pad(const Node& n, int64_t o) { return std::make_unique<NhwcPadOp>(n, o); }
+std::unique_ptr<Op> make_qconv(const Node& n, int64_t o) { return std::make_unique<NhwcQConvOp>(n, o); }
+std::unique_ptr<Op> make_qadd(const Node& n, int64_t o) { return std::make_unique<NhwcQAddOp>(n, o); }
 
 }  // namespace
 
@@ -397,6 +589,10 @@ void register_nhwc_ops(std::map<std::string, OpFactory>& r) {
   using B = NhwcBinaryOp;
   r["Conv"] = make_conv;
   r["Pad"] = make_pad;
+  r["QConv"] = make_qconv;
+  r["QAdd"] = make_qadd;
+  r["QuantizeLinear"] = make_kind<XnnConvertOp, true>;
+  r["DequantizeLinear"] = make_kind<XnnConvertOp, false>;
   r["MaxPool"] = make_kind<P, P::Kind::max>;
   r["AveragePool"] = make_kind<P, P::Kind::avg>;
   r["GlobalAveragePool"] = make_kind<P, P::Kind::global_avg>;
