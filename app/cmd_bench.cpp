@@ -18,6 +18,7 @@
 #include "engine.h"
 #include "error.h"
 #include "onnx_io.h"
+#include "ort_peer.h"
 
 namespace ec {
 namespace {
@@ -54,19 +55,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
   while (std::getline(ss, t, sep))
     if (!t.empty()) r.push_back(t);
   return r;
-}
-
-// Runs a command, returning its stdout; throws with the exit status when it fails.
-std::string run_capture(const std::string& cmd) {
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) throw Error("cannot start: " + cmd);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int rc = pclose(p);
-  if (rc != 0) throw Error("'" + cmd + "' failed with status " + std::to_string(WEXITSTATUS(rc)));
-  return out;
 }
 
 Result bench_backend(const std::string& name, const Model& m, const BenchOptions& o,
@@ -107,39 +95,17 @@ Result bench_backend(const std::string& name, const Model& m, const BenchOptions
   return r;
 }
 
-Result bench_ort(const BenchOptions& o, const Tensor& input, const std::vector<Result>& ref) {
-  char dir_tmpl[] = "/tmp/ec-bench-XXXXXX";
-  if (!mkdtemp(dir_tmpl)) throw Error("cannot create a temp folder for the ort peer");
-  std::string dir = dir_tmpl;
-  {
-    std::ofstream f(dir + "/input.f32", std::ios::binary);
-    f.write(static_cast<const char*>(input.data()), static_cast<std::streamsize>(input.size_bytes()));
-  }
-  std::string shape;
-  for (int64_t d : input.shape()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
-  std::string cmd = "'" + o.ort_peer + "' '" + o.model + "' --threads " + std::to_string(o.threads) + " --runs " +
-                    std::to_string(o.runs) + " --warmup " + std::to_string(o.warmup) + " --shape " + shape + " --input '" +
-                    dir + "/input.f32' --dump '" + dir + "/out'";
-  auto j = nlohmann::json::parse(run_capture(cmd));
+Result bench_ort(const BenchOptions& o, const Tensor& input) {
+  OrtPeerResult p = run_ort_peer(o.ort_peer, o.model, input, o.threads, o.runs, o.warmup);
   Result r;
   r.name = "onnxruntime";
-  r.lat.min_ms = j["latency_ms"]["min"];
-  r.lat.median_ms = j["latency_ms"]["median"];
-  r.lat.p95_ms = j["latency_ms"]["p95"];
-  r.lat.mean_ms = j["latency_ms"]["mean"];
-  r.lat.runs = j["runs"];
-  auto outs = nlohmann::json::parse(read_file_bytes(dir + "/out/outputs.json"));
-  for (size_t i = 0; i < outs.size(); ++i) {
-    Shape s = outs[i]["shape"].get<Shape>();
-    Tensor t(DType::f32, s);
-    std::string bytes = read_file_bytes(dir + "/out/" + std::to_string(i) + ".f32");
-    if (bytes.size() != t.size_bytes()) throw Error("ort peer output " + std::to_string(i) + " has an unexpected size");
-    std::memcpy(t.data(), bytes.data(), bytes.size());
-    r.out_names.push_back(outs[i]["name"]);
-    r.outputs.push_back(t);
-  }
-  (void)ref;
-  std::system(("rm -rf '" + dir + "'").c_str());
+  r.lat.min_ms = p.min_ms;
+  r.lat.median_ms = p.median_ms;
+  r.lat.p95_ms = p.p95_ms;
+  r.lat.mean_ms = p.mean_ms;
+  r.lat.runs = p.runs;
+  r.out_names = p.names;
+  r.outputs = p.outputs;
   return r;
 }
 
@@ -185,7 +151,7 @@ void print_profile(const std::vector<Result>& results, nlohmann::json* j) {
     std::vector<NodeProfile> nodes = r.profile;  // the slowest nodes
     std::sort(nodes.begin(), nodes.end(), [](const NodeProfile& a, const NodeProfile& b) { return a.total_ms > b.total_ms; });
     if (!j) std::printf("  slowest nodes:\n");
-    for (size_t i = 0; i < nodes.size() && i < 8; ++i) {
+    for (size_t i = 0; i < nodes.size() && (j || i < 8); ++i) {  // JSON: every node
       const double per = nodes[i].total_ms / static_cast<double>(runs);
       if (j) (*j)["profile_nodes"][r.name].push_back({{"node", nodes[i].name}, {"op", nodes[i].op}, {"ms_per_run", per}});
       else std::printf("    %-14s %9.3f ms  %s\n", nodes[i].op.c_str(), per, nodes[i].name.c_str());
@@ -223,7 +189,7 @@ void run_bench(const BenchOptions& o) {
   for (const std::string& b : split(o.backends, ',')) results.push_back(bench_backend(b, m, o, shapes, inputs));
   if (!o.ort_peer.empty()) {
     if (inputs.size() != 1) throw Error("--ort-peer: only single-input models can be fed to the peer");
-    results.push_back(bench_ort(o, inputs[0], results));
+    results.push_back(bench_ort(o, inputs[0]));
   }
   const double peak_rss = static_cast<double>(peak_rss_bytes());
   size_t weight_bytes = 0;

@@ -20,6 +20,7 @@
 #include "fidelity.h"
 #include "mlp.h"
 #include "onnx_io.h"
+#include "ort_peer.h"
 #include "svg_plot.h"
 #include "task.h"
 #include <fstream>
@@ -28,7 +29,7 @@ namespace ec {
 namespace {
 
 struct EvalOptions {
-  std::string reference, video, task, idx, html, images;
+  std::string reference, video, task, idx, html, images, backend = "native", ort_peer;
   std::vector<std::string> models;
   int frames = 60, every = 4, threads = 2;
   float score_floor = 0.1f;
@@ -55,12 +56,13 @@ struct Runner {
   }
 };
 
-Runner make_runner(const std::string& path, const TaskSpec& t, float score, int threads, const PreprocessSpec& spec) {
+Runner make_runner(const std::string& path, const TaskSpec& t, float score, int threads, const PreprocessSpec& spec,
+                   const std::string& backend = "native") {
   Runner r;
   Model m = load_onnx(path);
   EngineOptions eo;
   eo.threads = threads;
-  r.eng = create_engine("native", m, eo);
+  r.eng = create_engine(backend, m, eo);
   r.eng->prepare({});
   DecoderOptions d = t.decoder;
   d.score_threshold = score;
@@ -101,7 +103,8 @@ void write_eval_html(const nlohmann::json& j, const std::string& path) {
       q = ref ? 1.0 : (m["fidelity"]["map50"].is_null() ? NAN : m["fidelity"]["map50"].get<double>());
       f << "<td>" << m["macs"] << "</td><td>" << m["latency_ms_median"] << "</td><td>" << (ref ? std::string("reference") : std::to_string(q))
         << "</td><td>" << (ref ? std::string("") : m["fidelity"]["mean_iou"].dump()) << "</td>";
-      size_lat.push_back(Series{name.substr(name.rfind('/') + 1), {m["latency_ms_median"].get<double>()}, {kb}, palette(k)});
+      if (m["latency_ms_median"].is_number())
+        size_lat.push_back(Series{name.substr(name.rfind('/') + 1), {m["latency_ms_median"].get<double>()}, {kb}, palette(k)});
     }
     f << "</tr>";
     if (std::isfinite(q)) size_q.push_back(Series{name.substr(name.rfind('/') + 1), {kb}, {q}, palette(k)});
@@ -186,6 +189,8 @@ void run_eval_images(const EvalOptions& o) {
 }
 
 void run_eval(const EvalOptions& o) {
+  if (!o.ort_peer.empty()) register_ort_peer_backend(o.ort_peer);
+  if (o.backend != "native" && (!o.idx.empty() || !o.images.empty())) throw Error("eval: --backend applies to --video fidelity only");
   if (!o.idx.empty()) return run_eval_idx(o);
   if (!o.images.empty()) return run_eval_images(o);
   if (o.video.empty()) throw Error("eval: give --video (fidelity on unlabelled video), --idx or --images (accuracy on labelled data)");
@@ -220,7 +225,7 @@ void run_eval(const EvalOptions& o) {
   };
   j["models"].push_back(describe(o.reference, &rr, nullptr));
   for (const std::string& path : o.models) {
-    Runner cr = make_runner(path, t, o.score_floor, o.threads, t.input);
+    Runner cr = make_runner(path, t, o.score_floor, o.threads, t.input, o.backend);
     FidelityAccumulator f;
     Result res;
     for (size_t i = 0; i < samples.size(); ++i) {
@@ -232,6 +237,12 @@ void run_eval(const EvalOptions& o) {
       f.add_outputs(ro, cr.outputs());
     }
     j["models"].push_back(describe(path, &cr, &f));
+    if (o.backend != "native") {
+      j["models"].back()["backend"] = o.backend;
+      j["models"].back()["model"] = path + " [" + o.backend + "]";
+      // one peer process per frame: its wall time is not an inference latency
+      if (o.backend == "onnxruntime") j["models"].back()["latency_ms_median"] = nullptr;
+    }
   }
   if (!o.html.empty()) write_eval_html(j, o.html);
   if (o.json) {
@@ -254,9 +265,11 @@ void run_eval(const EvalOptions& o) {
       };
       fid = show(f["map50"], "%8.3f") + " " + show(f["mean_iou"], "%8.3f") + " " + show(f["snr_db"], "%8.1f");
     }
-    std::printf("%-48.48s %10.1f %9lld %9lld %12lld %9.2f %s\n", mj["model"].get<std::string>().c_str(), mj["file_bytes"].get<double>() / 1024.0,
+    char ms[32] = "        -";
+    if (mj["latency_ms_median"].is_number()) std::snprintf(ms, sizeof ms, "%9.2f", mj["latency_ms_median"].get<double>());
+    std::printf("%-48.48s %10.1f %9lld %9lld %12lld %s %s\n", mj["model"].get<std::string>().c_str(), mj["file_bytes"].get<double>() / 1024.0,
                 static_cast<long long>(mj["params"].get<int64_t>()), static_cast<long long>(mj["nonzero_params"].get<int64_t>()),
-                static_cast<long long>(mj["macs"].get<int64_t>()), mj["latency_ms_median"].get<double>(), fid.c_str());
+                static_cast<long long>(mj["macs"].get<int64_t>()), ms, fid.c_str());
   }
 }
 
@@ -275,6 +288,10 @@ void add_eval_command(CLI::App& app) {
   c->add_option("--every", o->every, "Use every N-th frame")->capture_default_str();
   c->add_option("--threads", o->threads, "Engine threads")->capture_default_str();
   c->add_option("--score-floor", o->score_floor, "Lowest candidate score kept for the precision-recall curve")->capture_default_str();
+  c->add_option("--backend", o->backend,
+                 "Backend for the compressed models (native, native-ref, opencv, onnxruntime with --ort-peer); the reference runs on native")
+      ->capture_default_str();
+  c->add_option("--ort-peer", o->ort_peer, "Path of ../shared/peers/ort-peer: makes backend onnxruntime available (one process per frame)");
   c->add_flag("--json", o->json, "JSON output");
   c->add_option("--html", o->html, "Also write an offline HTML report (table, size vs accuracy/fidelity, latency)");
   c->callback([o] { run_eval(*o); });

@@ -21,6 +21,12 @@ void register_builtins_once() {
   static std::once_flag once;
   std::call_once(once, [] {
     registry()["native"] = create_native_engine;
+    // the reference kernels only (NCHW, no XNNPACK): the check for every fast path, and its baseline
+    registry()["native-ref"] = [](const Model& m, const EngineOptions& o) {
+      EngineOptions r = o;
+      r.xnnpack = false;
+      return create_native_engine(m, r);
+    };
     registry()["opencv"] = create_opencv_engine;
   });
 }

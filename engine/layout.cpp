@@ -249,6 +249,21 @@ class Converter {
     Node a{n.name, "QAdd", "", {aq, bq, ap.scale, ap.zero, bp.scale, bp.zero, yp.scale, yp.zero}, {g_.nodes[qi].outputs[0]}, n.attrs};
     absorbed_.insert(qi);
     emit_nhwc(a, {0, 1}, true);
+    // an operand zero-padded along channels only for this Add (BlazeFace's residual): read it unpadded
+    Node& e = out_.back();
+    for (size_t k : {1, 0}) {
+      auto it = int8_pads_.find(e.inputs[k]);
+      if (it == int8_pads_.end() || uses_[it->second.first].size() != 1) continue;
+      if (k == 0) {  // keep the padded operand second
+        std::swap(e.inputs[0], e.inputs[1]);
+        std::swap(e.inputs[2], e.inputs[4]);
+        std::swap(e.inputs[3], e.inputs[5]);
+      }
+      e.inputs[1] = it->second.second;
+      e.attrs["zero_extend_b"].kind = Attribute::Kind::i;
+      e.attrs["zero_extend_b"].i = 1;
+      break;
+    }
     return true;
   }
   // MaxPool or channel zero-padding (Concat with ConstantOfShape zeros) between a DequantizeLinear and a
@@ -282,6 +297,7 @@ class Converter {
       p.attrs["value"].f = static_cast<float>(xp.z);
       absorbed_.insert(qi);
       emit_nhwc(p, {0}, true);
+      int8_pads_[out_.back().outputs[0]] = {g_.nodes[qi].outputs[0], out_.back().inputs[0]};
       return true;
     }
     return false;
@@ -469,6 +485,8 @@ class Converter {
   std::map<std::string, std::vector<size_t>> uses_;
   std::set<std::string> graph_outputs_;
   std::set<size_t> absorbed_;  // QuantizeLinear nodes merged into an int8 op
+  // int8 channel pads: NHWC output -> (the graph value it stands for, its unpadded NHWC input)
+  std::map<std::string, std::pair<std::string, std::string>> int8_pads_;
   std::vector<Node> out_;
   LayoutStats stats_;
 };

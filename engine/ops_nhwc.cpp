@@ -507,8 +507,10 @@ class NhwcQConvOp : public XnnOp {
   int64_t c_ = 0;
 };
 
-// int8 Add (as com.microsoft QLinearAdd) with broadcasting and a fused Relu/Clip (XNNPACK qs8).
-// Inputs: a int8, b int8, a_scale, a_zero, b_scale, b_zero, y_scale, y_zero.
+// int8 Add (as com.microsoft QLinearAdd) with a fused Relu/Clip. Inputs: a int8, b int8, a_scale, a_zero,
+// b_scale, b_zero, y_scale, y_zero. Equal shapes run our own loop (float rescaling, round half to even,
+// threads over pixels); with attribute zero_extend_b = 1, b may have fewer channels (last axis) than a and
+// counts as zero beyond them (a channel-padded residual without the pad). Broadcasting goes to XNNPACK qs8.
 class NhwcQAddOp : public XnnOp {
  public:
   using XnnOp::XnnOp;
@@ -518,17 +520,37 @@ class NhwcQAddOp : public XnnOp {
     a_ = in.t[0]->shape();
     b_ = in.t[1]->shape();
     if (a_.size() > XNN_MAX_TENSOR_DIMS || b_.size() > XNN_MAX_TENSOR_DIMS) fail("rank above " + std::to_string(XNN_MAX_TENSOR_DIMS));
-    out[0] = {DType::i8, broadcast_shapes(a_, b_, node_)};
-    dirty_ = true;
-    if (op_) return;
     const float as = scalar_f32(*this, in, 2), bs = scalar_f32(*this, in, 4), ys = scalar_f32(*this, in, 6);
     const int32_t az = scalar_i8(*this, in, 3), bz = scalar_i8(*this, in, 5), yz = scalar_i8(*this, in, 7);
-    int8_t lo, hi;
-    int8_bounds(act_, ys, yz, lo, hi);
-    check(xnn_create_add_nd_qs8(static_cast<int8_t>(az), as, static_cast<int8_t>(bz), bs, static_cast<int8_t>(yz), ys, lo, hi, 0, &op_),
+    int8_bounds(act_, ys, yz, lo8_, hi8_);
+    ka_ = as / ys;
+    kb_ = bs / ys;
+    // y = ka*a + kb*b + off, so the loop is two multiply-adds per element
+    off_ = static_cast<float>(yz) - ka_ * static_cast<float>(az) - kb_ * static_cast<float>(bz);
+    off_a_only_ = static_cast<float>(yz) - ka_ * static_cast<float>(az);
+    dirty_ = true;
+    const bool extend = node_.attr_i("zero_extend_b", 0) != 0;
+    own_ = a_ == b_;
+    if (extend && !own_) {
+      bool ok = !a_.empty() && a_.size() == b_.size() && b_.back() <= a_.back();
+      for (size_t d = 0; ok && d + 1 < a_.size(); ++d) ok = a_[d] == b_[d];
+      if (!ok) fail("zero_extend_b: b " + shape_str(b_) + " must match a " + shape_str(a_) + " but in the last axis");
+      own_ = true;
+    }
+    if (own_) {
+      out[0] = {DType::i8, a_};
+      return;
+    }
+    out[0] = {DType::i8, broadcast_shapes(a_, b_, node_)};
+    if (op_) return;
+    check(xnn_create_add_nd_qs8(static_cast<int8_t>(az), as, static_cast<int8_t>(bz), bs, static_cast<int8_t>(yz), ys, lo8_, hi8_, 0, &op_),
           "create int8 add");
   }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    if (own_) {
+      run_own(in[0]->ptr<int8_t>(), in[1]->ptr<int8_t>(), out[0]->ptr<int8_t>());
+      return;
+    }
     if (rebind(in[0]->data(), in[1]->data(), out[0]->data())) {
       size_t sa[XNN_MAX_TENSOR_DIMS], sb[XNN_MAX_TENSOR_DIMS];
       for (size_t i = 0; i < a_.size(); ++i) sa[i] = static_cast<size_t>(a_[i]);
@@ -540,7 +562,49 @@ class NhwcQAddOp : public XnnOp {
   }
 
  private:
+  struct Task {
+    const NhwcQAddOp* self;
+    const int8_t *a, *b;
+    int8_t* y;
+    int64_t rows, ca, cb, rows_per_task;
+  };
+  // Rows [r0, r1) of the [rows][ca] output; b rows have cb <= ca channels.
+  void rows(const int8_t* a, const int8_t* b, int8_t* y, int64_t r0, int64_t r1, int64_t ca, int64_t cb) const {
+    const float ka = ka_, kb = kb_, off = off_, off1 = off_a_only_, lo = lo8_, hi = hi8_;
+    for (int64_t r = r0; r < r1; ++r) {
+      const int8_t* ar = a + r * ca;
+      const int8_t* br = b + r * cb;
+      int8_t* yr = y + r * ca;
+      for (int64_t c = 0; c < cb; ++c) {
+        const float v = std::nearbyint(ka * static_cast<float>(ar[c]) + kb * static_cast<float>(br[c]) + off);
+        yr[c] = static_cast<int8_t>(std::min(std::max(v, lo), hi));
+      }
+      for (int64_t c = cb; c < ca; ++c) {
+        const float v = std::nearbyint(ka * static_cast<float>(ar[c]) + off1);
+        yr[c] = static_cast<int8_t>(std::min(std::max(v, lo), hi));
+      }
+    }
+  }
+  void run_own(const int8_t* a, const int8_t* b, int8_t* y) const {
+    const int64_t ca = a_.empty() ? 1 : a_.back(), cb = b_.empty() ? 1 : b_.back();
+    const int64_t rows_total = numel(a_) / std::max<int64_t>(ca, 1);
+    const size_t threads = pool_ ? pthreadpool_get_threads_count(pool_) : 1;
+    const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(rows_total / 64, static_cast<int64_t>(threads) * 4));
+    Task t{this, a, b, y, rows_total, ca, cb, (rows_total + tasks - 1) / tasks};
+    pthreadpool_parallelize_1d(
+        pool_,
+        [](void* ctx, size_t i) {
+          auto* k = static_cast<Task*>(ctx);
+          const int64_t r0 = static_cast<int64_t>(i) * k->rows_per_task, r1 = std::min(k->rows, r0 + k->rows_per_task);
+          if (r0 < r1) k->self->rows(k->a, k->b, k->y, r0, r1, k->ca, k->cb);
+        },
+        &t, static_cast<size_t>(tasks), 0);
+  }
+
   Shape a_, b_;
+  bool own_ = false;
+  float ka_ = 1, kb_ = 1, off_ = 0, off_a_only_ = 0;
+  int8_t lo8_ = -128, hi8_ = 127;
 };
 
 // QuantizeLinear to int8 / DequantizeLinear from int8 with a per-tensor scale and zero point (XNNPACK

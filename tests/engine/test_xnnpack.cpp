@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <random>
 
 #include "helpers.h"
 #include "layout.h"
 #include "op.h"
 #include "onnx_io.h"
+#include "passes.h"
 #include "naive.h"
 #include "xnn.h"
 
@@ -204,5 +206,117 @@ TEST_F(Xnnpack, BlazeFaceMatchesReferenceKernels) {
     auto fast = run_model(m, {x}, "native", 2, true, true);
     auto ref = run_model(m, {x}, "native", 2, true, false);
     for (size_t i = 0; i < ref.size(); ++i) EXPECT_LT(diff_over_range(ref[i], fast[i]), 1e-5) << name << " output " << i;
+  }
+}
+
+namespace {
+
+// QDQ graph pieces as the quantizer writes them: per-tensor int8 activations, per-channel int8 weights.
+struct QdqBuilder : GraphBuilder {
+  // Q -> DQ of float value `v` with scale s and zero point z; returns the DQ output.
+  std::string qdq(const std::string& v, float s, int8_t z) {
+    Tensor zt(DType::i8, {});
+    zt.ptr<int8_t>()[0] = z;
+    std::string sc = constant(Tensor::from_f32({}, {s})), zp = constant(zt);
+    return node("DequantizeLinear", {node("QuantizeLinear", {v, sc, zp}), sc, zp});
+  }
+  // DequantizeLinear of symmetric per-output-channel int8 weights drawn at random.
+  std::string qweight(const Shape& s, uint32_t seed) {
+    Tensor q(DType::i8, s);
+    std::mt19937 rng(seed);
+    for (int64_t i = 0; i < q.numel(); ++i) q.ptr<int8_t>()[i] = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+    std::vector<float> sc(static_cast<size_t>(s[0]));
+    for (auto& v : sc) v = 0.002f + 0.004f * static_cast<float>(rng() % 100) / 100.f;
+    Node& n = m.graph.nodes.emplace_back();
+    n.op_type = "DequantizeLinear";
+    n.inputs = {constant(q), constant(Tensor::from_f32({s[0]}, sc))};
+    n.outputs = {"v" + std::to_string(next++)};
+    n.name = "DQw_" + n.outputs[0];
+    n.attrs["axis"] = attr_i(0);
+    return n.outputs[0];
+  }
+};
+
+// Largest |difference| in units of `scale` (one quantization step of the compared output).
+double diff_in_steps(const Tensor& a, const Tensor& b, float scale) { return max_abs_diff(a, b) / scale; }
+
+int count_domain(const Graph& g, const std::string& op) { return count_op(g, op, kEcDomain); }
+
+}  // namespace
+
+// int8 Conv (depthwise, grouped, strided, padded, 1x1, with Relu/Clip) and Add, MaxPool and channel zero
+// padding on int8 data against the reference: the same QDQ graph computed in float by the reference kernels.
+// Integer accumulation and float rescaling may round a tie the other way: at most one step apart.
+TEST_F(Xnnpack, Int8ConvolutionsMatchTheQdqReferenceWithinOneStep) {
+  struct Case { int64_t c, h, w, m, k, s, p, group; const char* act; };
+  const std::vector<Case> cases = {{8, 9, 11, 16, 3, 1, 1, 1, ""},   {24, 16, 16, 24, 3, 1, 1, 24, "Relu"}, {24, 17, 15, 24, 3, 2, 1, 24, ""},
+                                   {16, 8, 8, 32, 1, 1, 0, 1, "Relu"}, {12, 10, 10, 12, 5, 2, 2, 4, ""},  {32, 7, 7, 8, 1, 1, 0, 1, "Clip"},
+                                   {24, 64, 64, 24, 1, 1, 0, 1, ""}, {24, 64, 64, 24, 3, 1, 1, 24, ""},
+                                   {3, 12, 12, 8, 3, 2, 1, 1, "Relu"}};  // the last: 3 input channels stay float
+  int i = 0;
+  for (const Case& k : cases) {
+    QdqBuilder b;
+    const float xs = 0.02f, ys = 0.05f;
+    std::string x = b.qdq(b.input("x", {1, k.c, k.h, k.w}), xs, 3);
+    std::map<std::string, Attribute> a = {{"strides", attr_ints({k.s, k.s})}, {"pads", attr_ints({k.p, k.p, k.p, k.p})}, {"group", attr_i(k.group)}};
+    std::string y = b.node("Conv", {x, b.qweight({k.m, k.c / k.group, k.k, k.k}, 800 + i), b.constant(random_tensor({k.m}, 900 + i, -0.3f, 0.3f))}, a);
+    if (std::string(k.act) == "Relu") y = b.node("Relu", {y});
+    if (std::string(k.act) == "Clip") y = b.node("Clip", {y, b.constant(Tensor::from_f32({}, {-1.f})), b.constant(Tensor::from_f32({}, {2.f}))});
+    b.output(b.qdq(y, ys, -5));
+    Model conv = b.m;
+    optimize_for_native(conv.graph);
+    convert_to_nhwc(conv.graph);
+    EXPECT_EQ(count_domain(conv.graph, "QConv"), k.c / k.group >= 8 || k.c == k.group ? 1 : 0) << "case " << i;
+    Tensor in0 = random_tensor({1, k.c, k.h, k.w}, 1000 + i, -2.f, 2.f);
+    for (int threads : {1, 2}) {
+      auto fast = run_model(b.m, {in0}, "native", threads, true, true);
+      auto ref = run_model(b.m, {in0}, "native", threads, true, false);
+      EXPECT_LE(diff_in_steps(ref[0], fast[0], ys), 1.0001) << "case " << i << " threads " << threads;
+    }
+    ++i;
+  }
+}
+
+TEST_F(Xnnpack, Int8AddPoolAndChannelPaddingMatchTheQdqReference) {
+  // a BlazeFace residual: y = Relu(conv(x) + pad_channels(maxpool(x))), all activations int8
+  QdqBuilder b;
+  const float s = 0.03f;
+  std::string x = b.qdq(b.input("x", {1, 16, 12, 12}), s, 0);
+  std::string conv = b.node("Conv", {x, b.qweight({24, 16, 3, 3}, 5), b.constant(random_tensor({24}, 6, -0.2f, 0.2f))},
+                            {{"strides", attr_ints({2, 2})}, {"pads", attr_ints({0, 0, 1, 1})}});
+  std::string cq = b.qdq(conv, 0.04f, 2);
+  std::string mp = b.qdq(b.node("MaxPool", {x}, {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}}), s, 0);
+  std::string zeros = b.node("ConstantOfShape", {b.constant(Tensor::from_i64({4}, {1, 8, 6, 6}))});
+  std::string padded = b.qdq(b.node("Concat", {mp, zeros}, {{"axis", attr_i(1)}}), s, 0);
+  std::string sum = b.node("Relu", {b.node("Add", {cq, padded})});
+  b.output(b.qdq(sum, 0.05f, -10));
+  // the same Add without padding, with the operands swapped, and unfused from any Relu
+  b.output(b.qdq(b.node("Add", {padded, cq}), 0.06f, 7));
+  Model conv_g = b.m;
+  optimize_for_native(conv_g.graph);
+  convert_to_nhwc(conv_g.graph);
+  EXPECT_EQ(count_domain(conv_g.graph, "QAdd"), 2);
+  EXPECT_EQ(count_domain(conv_g.graph, "MaxPool"), 1);
+  Tensor in0 = random_tensor({1, 16, 12, 12}, 77, -3.f, 3.f);
+  for (int threads : {1, 2}) {
+    auto fast = run_model(b.m, {in0}, "native", threads, true, true);
+    auto ref = run_model(b.m, {in0}, "native", threads, true, false);
+    EXPECT_LE(diff_in_steps(ref[0], fast[0], 0.05f), 1.0001) << "threads " << threads;
+    EXPECT_LE(diff_in_steps(ref[1], fast[1], 0.06f), 1.0001) << "threads " << threads;
+  }
+  // with the padded value read by the first Add only, that Add reads the unpadded int8 data directly
+  b.m.graph.outputs.pop_back();
+  b.m.graph.nodes.erase(b.m.graph.nodes.end() - 3, b.m.graph.nodes.end());  // the second Add and its Q/DQ
+  Model single = b.m;
+  optimize_for_native(single.graph);
+  convert_to_nhwc(single.graph);
+  int extended = 0;
+  for (auto& n : single.graph.nodes) extended += n.op_type == "QAdd" && n.attr_i("zero_extend_b", 0) == 1;
+  EXPECT_EQ(extended, 1);
+  EXPECT_EQ(count_domain(single.graph, "Pad"), 0);
+  for (int threads : {1, 2}) {
+    auto fast = run_model(b.m, {in0}, "native", threads, true, true);
+    auto ref = run_model(b.m, {in0}, "native", threads, true, false);
+    EXPECT_LE(diff_in_steps(ref[0], fast[0], 0.05f), 1.0001) << "unpadded, threads " << threads;
   }
 }
