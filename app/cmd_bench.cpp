@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -36,6 +37,7 @@ struct BenchOptions {
   bool json = false;
   bool compare = false;
   bool profile = false;
+  bool memory = false, memory_child = false;
 };
 
 struct Result {
@@ -43,6 +45,7 @@ struct Result {
   LatencyStats lat;
   double load_ms = 0, prepare_ms = 0;
   size_t rss_after_bytes = 0, activation_bytes = 0;
+  size_t peak_bytes = 0;  // --memory: resident memory added by load + prepare + 3 runs (child process)
   std::vector<std::string> out_names;
   std::vector<Tensor> outputs;  // copies for comparison
   std::vector<NodeProfile> profile;
@@ -93,6 +96,43 @@ Result bench_backend(const std::string& name, const Model& m, const BenchOptions
     r.outputs.push_back(eng->output(i).clone());
   }
   return r;
+}
+
+// "VmHWM:" / "VmRSS:" of /proc/self/status in bytes (0 when unreadable).
+size_t status_bytes(const char* key) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind(key, 0) == 0) return static_cast<size_t>(std::stoull(line.substr(std::strlen(key)))) * 1024;
+  return 0;
+}
+
+// In the --memory child: the peak resident memory that creating, preparing and running `backend` adds to a
+// process that has the model parsed and the inputs ready (weights as the backend holds them, activations,
+// workspaces, transient packing buffers). The kernel's high-water mark is reset first (clear_refs 5).
+size_t engine_peak_bytes(const std::string& backend, const Model& m, const BenchOptions& o, const std::map<std::string, Shape>& shapes,
+                         const std::vector<Tensor>& inputs) {
+  { std::ofstream("/proc/self/clear_refs") << "5"; }
+  const size_t base = status_bytes("VmRSS:");
+  EngineOptions eo;
+  eo.threads = o.threads;
+  auto eng = create_engine(backend, m, eo);
+  eng->prepare(shapes);
+  for (int k = 0; k < 3; ++k) {
+    for (size_t i = 0; i < inputs.size(); ++i) std::memcpy(eng->input(i).data(), inputs[i].data(), inputs[i].size_bytes());
+    eng->run();
+  }
+  const size_t peak = status_bytes("VmHWM:");
+  return peak > base ? peak - base : 0;
+}
+
+// Runs this program again as a --memory child for `backend`, so every backend starts from a fresh heap.
+size_t measure_peak_in_child(const std::string& backend, const BenchOptions& o) {
+  std::string cmd = "'/proc/" + std::to_string(getpid()) + "/exe' bench --memory-child --model '" + o.model + "' --backend " + backend +
+                    " --threads " + std::to_string(o.threads) + " --seed " + std::to_string(o.seed);
+  for (auto& s : o.shapes) cmd += " --shape '" + s + "'";
+  if (!o.input_file.empty()) cmd += " --input '" + o.input_file + "'";
+  return nlohmann::json::parse(run_capture(cmd))["peak_bytes"].get<size_t>();
 }
 
 Result bench_ort(const BenchOptions& o, const Tensor& input) {
@@ -185,8 +225,15 @@ void run_bench(const BenchOptions& o) {
     inputs.push_back(t);
     shapes[in.name] = s;
   }
+  if (o.memory_child) {
+    std::printf("{\"peak_bytes\": %zu}\n", engine_peak_bytes(o.backends, m, o, shapes, inputs));
+    return;
+  }
   std::vector<Result> results;
-  for (const std::string& b : split(o.backends, ',')) results.push_back(bench_backend(b, m, o, shapes, inputs));
+  for (const std::string& b : split(o.backends, ',')) {
+    results.push_back(bench_backend(b, m, o, shapes, inputs));
+    if (o.memory) results.back().peak_bytes = measure_peak_in_child(b, o);
+  }
   if (!o.ort_peer.empty()) {
     if (inputs.size() != 1) throw Error("--ort-peer: only single-input models can be fed to the peer");
     results.push_back(bench_ort(o, inputs[0]));
@@ -217,6 +264,7 @@ void run_bench(const BenchOptions& o) {
                               {"load_ms", r.load_ms},
                               {"prepare_ms", r.prepare_ms},
                               {"activation_bytes", r.activation_bytes}});
+      if (o.memory && r.name != "onnxruntime") j["results"].back()["peak_memory_bytes"] = r.peak_bytes;
     } else {
       std::printf("%-12s %9.3f %9.3f %9.3f %9.3f %10.1f %7.2fx ", r.name.c_str(), r.lat.min_ms, r.lat.median_ms, r.lat.p95_ms,
                   r.lat.mean_ms, thr, ratio);
@@ -224,6 +272,11 @@ void run_bench(const BenchOptions& o) {
       else if (r.activation_bytes == 0) std::printf("%9.1f %10s\n", r.load_ms, "-");
       else std::printf("%9.1f %10.2f\n", r.load_ms, static_cast<double>(r.activation_bytes) / 1048576.0);
     }
+  }
+  if (o.memory && !o.json) {
+    std::printf("peak memory added by load + prepare + 3 runs (weights as held, activations, workspaces; fresh process each):\n");
+    for (const Result& r : results)
+      if (r.name != "onnxruntime") std::printf("  %-12s %8.2f MiB\n", r.name.c_str(), static_cast<double>(r.peak_bytes) / 1048576.0);
   }
   if (!o.json)
     std::printf("ratio = median / median of %s; weights %zu bytes; peak RSS of this process %.1f MiB\n", ref.name.c_str(),
@@ -271,6 +324,8 @@ void add_bench_command(CLI::App& app) {
   c->add_option("--ort-peer", o->ort_peer, "Path of ../shared/peers/ort-peer: adds ONNX Runtime to the same run");
   c->add_flag("--json", o->json, "Print JSON");
   c->add_flag("--profile", o->profile, "Time every node (native) and print totals per op type");
+  c->add_flag("--memory", o->memory, "Also measure each backend's peak memory (weights + activations) in a fresh child process");
+  c->add_flag("--memory-child", o->memory_child, "Internal: measure one backend's peak memory and print it as JSON")->group("");
   c->add_flag("--compare-outputs", o->compare, "Print max absolute and relative output differences against the first backend");
   c->callback([o] { run_bench(*o); });
 }

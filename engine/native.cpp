@@ -57,6 +57,8 @@ class NativeEngine : public Engine {
   void prepare(const std::map<std::string, Shape>& shapes) override {
     std::vector<Shape> in_shapes = resolve_input_shapes(shapes, where_);
     slots_.clear();
+    step_outs_.clear();
+    step_ins_.clear();
     steps_.clear();
     ids_.clear();
     size_t total = graph_.initializers.size() + inputs_.size();
@@ -145,6 +147,7 @@ class NativeEngine : public Engine {
         if (id != SIZE_MAX && !slots_[id].is_const) slots_[id].last_use = static_cast<int64_t>(steps_.size());
       ws = std::max(ws, op.workspace_bytes());
       step_outs_.push_back(out_ids);
+      step_ins_.push_back(in_ids);
       steps_.push_back(step);
     }
     for (auto& o : outputs_) {
@@ -161,12 +164,28 @@ class NativeEngine : public Engine {
       if (!slots_[i].is_const) order.push_back(i);
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return slots_[a].def < slots_[b].def; });
     const int64_t forever = static_cast<int64_t>(steps_.size()) + 1;
+    size_t inplace = 0;
     for (size_t id : order) {
       Slot& s = slots_[id];
       s.bytes = (std::max<size_t>(s.t.size_bytes(), 1) + kAlign - 1) / kAlign * kAlign;
       const int64_t end = s.pinned ? forever : s.last_use;
       // free blocks whose last use is before this definition
       live.erase(std::remove_if(live.begin(), live.end(), [&](const Live& l) { return l.end < s.def; }), live.end());
+      // element-wise ops write over an input that dies here (same size), extending its block
+      if (s.def >= 0 && !step_outs_[static_cast<size_t>(s.def)].empty() && step_outs_[static_cast<size_t>(s.def)][0] == id) {
+        const int k = ops_[steps_[static_cast<size_t>(s.def)].node]->inplace_input();
+        const auto& ins = step_ins_[static_cast<size_t>(s.def)];
+        if (k >= 0 && static_cast<size_t>(k) < ins.size() && ins[static_cast<size_t>(k)] != SIZE_MAX) {
+          Slot& in = slots_[ins[static_cast<size_t>(k)]];
+          auto it = std::find_if(live.begin(), live.end(), [&](const Live& l) { return l.off == in.offset && l.end == s.def; });
+          if (!in.is_const && !in.pinned && in.last_use == s.def && in.bytes == s.bytes && it != live.end()) {
+            s.offset = in.offset;
+            it->end = end;
+            ++inplace;
+            continue;
+          }
+        }
+      }
       std::sort(live.begin(), live.end(), [](const Live& a, const Live& b) { return a.off < b.off; });
       size_t off = 0;
       for (const Live& l : live) {
@@ -199,6 +218,8 @@ class NativeEngine : public Engine {
     output_ptrs_.clear();
     for (auto& o : outputs_) output_ptrs_.push_back(&slots_[ids_.at(o.name)].t);
     step_outs_.clear();
+    step_ins_.clear();
+    inplace_steps_ = inplace;
     prof_.clear();
     for (Step& st : steps_) prof_.push_back({graph_.nodes[st.node].name, graph_.nodes[st.node].op_type, 0.0, 0});
     prepared_ = true;
@@ -242,7 +263,8 @@ class NativeEngine : public Engine {
   std::vector<Slot> slots_;
   std::map<std::string, size_t> ids_;
   std::vector<Step> steps_;
-  std::vector<std::vector<size_t>> step_outs_;
+  std::vector<std::vector<size_t>> step_outs_, step_ins_;
+  size_t inplace_steps_ = 0;
   std::vector<uint8_t> arena_, workspace_;
   std::vector<Tensor*> input_ptrs_, output_ptrs_;
   std::vector<NodeProfile> prof_;

@@ -54,6 +54,9 @@ class Op {
   virtual void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void* ws) = 0;
   // True when the outputs depend only on input shapes (Shape, Size): folded at prepare whatever the data.
   virtual bool shape_only() const { return false; }
+  // After reshape: an input whose buffer output 0 may share (element-wise ops reading each element before
+  // writing the same position, same shape and type), or -1. The planner uses it when that input dies here.
+  virtual int inplace_input() const { return -1; }
 
   const Node& node() const { return node_; }
   void set_threads(int n) { threads_ = n < 1 ? 1 : n; }

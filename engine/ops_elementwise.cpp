@@ -157,6 +157,7 @@ enum class Un { relu, leaky_relu, sigmoid, hard_sigmoid, hard_swish, tanh, sqrt,
 
 class UnaryOp : public Op {
  public:
+  int inplace_ = -1;
   UnaryOp(const Node& n, int64_t opset, Un u) : Op(n, opset), un_(u) {
     alpha_ = n.attr_f("alpha", u == Un::leaky_relu ? 0.01f : u == Un::hard_sigmoid ? 0.2f : u == Un::elu ? 1.f : 1.67326319217681884765625f);
     beta_ = n.attr_f("beta", 0.5f);
@@ -170,7 +171,9 @@ class UnaryOp : public Op {
     if (!ok) fail("input dtype " + std::string(dtype_name(d)) + " is not supported");
     out[0] = {d, in.t[0]->shape()};
     for (size_t i = 1; i < out.size(); ++i) out[i] = {DType::boolean, in.t[0]->shape()};  // Dropout mask
+    inplace_ = d == DType::f32 && un_ != Un::identity && out.size() == 1 ? 0 : -1;
   }
+  int inplace_input() const override { return inplace_; }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
     const size_t n = static_cast<size_t>(in[0]->numel());
     if (un_ == Un::identity) {

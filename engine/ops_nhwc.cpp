@@ -318,6 +318,7 @@ class NhwcBinaryOp : public XnnOp {
     b_ = in.t[1]->shape();
     if (a_.size() > XNN_MAX_TENSOR_DIMS || b_.size() > XNN_MAX_TENSOR_DIMS) fail("rank above " + std::to_string(XNN_MAX_TENSOR_DIMS));
     out[0] = {DType::f32, broadcast_shapes(a_, b_, node_)};
+    inplace_ = out[0].shape == a_ ? 0 : out[0].shape == b_ ? 1 : -1;
     dirty_ = true;
     if (op_) return;
     switch (kind_) {
@@ -358,9 +359,13 @@ class NhwcBinaryOp : public XnnOp {
     execute(y, static_cast<size_t>(out[0]->numel()));
   }
 
+ public:
+  int inplace_input() const override { return inplace_; }
+
  private:
   Kind kind_;
   Shape a_, b_;
+  int inplace_ = -1;
 };
 
 // Constant Pad with the pads given as an attribute "pads" (begin..., end...), all >= 0, in the input's
@@ -571,6 +576,7 @@ class NhwcQAddOp : public XnnOp {
     off_ = static_cast<float>(yz) - ka_ * static_cast<float>(az) - kb_ * static_cast<float>(bz);
     off_a_only_ = static_cast<float>(yz) - ka_ * static_cast<float>(az);
     dirty_ = true;
+    inplace_ = 0;
     const bool extend = node_.attr_i("zero_extend_b", 0) != 0;
     own_ = a_ == b_;
     if (extend && !own_) {
@@ -583,11 +589,14 @@ class NhwcQAddOp : public XnnOp {
       out[0] = {DType::i8, a_};
       return;
     }
+    inplace_ = 0;  // XNNPACK: only when no broadcasting grows the output
+    if (broadcast_shapes(a_, b_, node_) != a_) inplace_ = -1;
     out[0] = {DType::i8, broadcast_shapes(a_, b_, node_)};
     if (op_) return;
     check(xnn_create_add_nd_qs8(static_cast<int8_t>(az), as, static_cast<int8_t>(bz), bs, static_cast<int8_t>(yz), ys, lo8_, hi8_, 0, &op_),
           "create int8 add");
   }
+  int inplace_input() const override { return inplace_; }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
     if (own_) {
       run_own(in[0]->ptr<int8_t>(), in[1]->ptr<int8_t>(), out[0]->ptr<int8_t>());
@@ -644,6 +653,7 @@ class NhwcQAddOp : public XnnOp {
   }
 
   Shape a_, b_;
+  int inplace_ = 0;
   bool own_ = false;
   float ka_ = 1, kb_ = 1, off_ = 0, off_a_only_ = 0;
   int8_t lo8_ = -128, hi8_ = 127;
