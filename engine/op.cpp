@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace ec {
 
@@ -11,13 +12,13 @@ void Activation::apply(float* p, size_t n) const {
     case Kind::relu: for (size_t i = 0; i < n; ++i) p[i] = p[i] > 0 ? p[i] : 0; return;
     case Kind::clip: for (size_t i = 0; i < n; ++i) p[i] = std::min(std::max(p[i], a), b); return;
     case Kind::leaky_relu: for (size_t i = 0; i < n; ++i) p[i] = p[i] >= 0 ? p[i] : p[i] * a; return;
-    case Kind::sigmoid: for (size_t i = 0; i < n; ++i) p[i] = 1.f / (1.f + std::exp(-p[i])); return;
+    case Kind::sigmoid: for (size_t i = 0; i < n; ++i) p[i] = sigmoid_approx(p[i]); return;
     case Kind::hard_sigmoid: for (size_t i = 0; i < n; ++i) p[i] = std::min(1.f, std::max(0.f, a * p[i] + b)); return;
     case Kind::hard_swish:
       for (size_t i = 0; i < n; ++i) p[i] = p[i] * std::min(1.f, std::max(0.f, p[i] / 6.f + 0.5f));
       return;
     case Kind::tanh: for (size_t i = 0; i < n; ++i) p[i] = std::tanh(p[i]); return;
-    case Kind::silu: for (size_t i = 0; i < n; ++i) p[i] = p[i] / (1.f + std::exp(-p[i])); return;
+    case Kind::silu: for (size_t i = 0; i < n; ++i) p[i] = p[i] * sigmoid_approx(p[i]); return;
   }
 }
 

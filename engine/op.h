@@ -2,7 +2,9 @@
 // Lifecycle (as in XNNPACK): create (parse attributes) -> reshape (shapes known, constants visible:
 // computes output shapes and workspace size) -> run (no allocation: buffers are bound by the caller).
 #pragma once
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -94,6 +96,32 @@ void register_nhwc_ops(std::map<std::string, OpFactory>& r);
 inline constexpr const char* kEcDomain = "ec.nhwc";
 
 // --- helpers shared by kernels ---
+// e^x for float x, branch-free so loops over it vectorise (range reduction by ln 2, degree-6 polynomial):
+// relative error below 2e-7 for x in [-87, 88]; saturates to 0 / FLT_MAX-range values outside.
+inline float exp_approx(float x) {
+  x = x < -87.33f ? -87.33f : x;  // if-converted to min/max (the engine builds with -fno-trapping-math)
+  x = x > 88.72f ? 88.72f : x;
+  // x = n ln2 + r, |r| <= ln2 / 2; n rounded by the 1.5 * 2^23 trick (no calls, so the loop vectorises)
+  const float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
+  const float r = (x - n * 0.693145751953125f) - n * 1.428606765330187e-06f;
+  // e^r by its Taylor polynomial to r^6 (error < 1e-7 on the interval), in Horner form
+  float p = 1.f / 720.f;
+  p = p * r + 1.f / 120.f;
+  p = p * r + 1.f / 24.f;
+  p = p * r + 1.f / 6.f;
+  p = p * r + 0.5f;
+  p = p * r + 1.f;
+  p = p * r + 1.f;
+  // times 2^n: build the float with exponent n + 127 (n in [-126, 128]: split to stay in range)
+  const int32_t ni = static_cast<int32_t>(n);
+  const int32_t n1 = ni >> 1, n2 = ni - n1;
+  const float s1 = __builtin_bit_cast(float, static_cast<uint32_t>(n1 + 127) << 23);  // a register move, vectorisable
+  const float s2 = __builtin_bit_cast(float, static_cast<uint32_t>(n2 + 127) << 23);
+  return p * s1 * s2;
+}
+
+// 1 / (1 + e^-x), from exp_approx.
+inline float sigmoid_approx(float x) { return 1.f / (1.f + exp_approx(-x)); }
 // Normalises a possibly negative axis for `rank`; throws through `op` when out of range.
 int64_t norm_axis(int64_t axis, int64_t rank, const Node& n);
 // Numpy-style broadcast of two shapes; throws naming the node when incompatible.
