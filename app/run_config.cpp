@@ -99,7 +99,8 @@ RunSetup load_run_config(const std::string& path) {
     if (vc.model.empty()) yaml_fail(path, v, "variant needs a model");
     vc.name = yaml_get<std::string>(v, "name", path, vc.model.substr(vc.model.rfind('/') + 1));
     vc.backend = yaml_get<std::string>(v, "backend", path, vc.backend);
-    if (vc.backend != "native" && vc.backend != "opencv") yaml_fail(path, v["backend"], "backend '" + vc.backend + "' is not native or opencv");
+    if (vc.backend != "native" && vc.backend != "native-ref" && vc.backend != "opencv")
+      yaml_fail(path, v["backend"], "backend '" + vc.backend + "' is not native, native-ref or opencv");
     vc.device = yaml_get<std::string>(v, "device", path, vc.device);
     vc.threads = yaml_get<int>(v, "threads", path, vc.threads);
     if (vc.threads < 1 || vc.threads > 64) yaml_fail(path, v["threads"], "threads must be 1..64");
