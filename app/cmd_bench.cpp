@@ -33,7 +33,7 @@ struct BenchOptions {
   uint32_t seed = 1;
   std::vector<std::string> shapes;
   std::string input_file;
-  std::string ort_peer;
+  std::string ort_peer, ort_model;
   bool json = false;
   bool compare = false;
   bool profile = false;
@@ -45,6 +45,7 @@ struct Result {
   LatencyStats lat;
   double load_ms = 0, prepare_ms = 0;
   size_t rss_after_bytes = 0, activation_bytes = 0;
+  std::string describe;  // the engine's own line (kernels, layout)
   size_t peak_bytes = 0;  // --memory: resident memory added by load + prepare + 3 runs (child process)
   std::vector<std::string> out_names;
   std::vector<Tensor> outputs;  // copies for comparison
@@ -91,6 +92,7 @@ Result bench_backend(const std::string& name, const Model& m, const BenchOptions
   r.lat = summarize_ms(ms);
   r.rss_after_bytes = current_rss_bytes();
   r.profile = eng->profile();
+  r.describe = eng->describe();
   for (size_t i = 0; i < eng->num_outputs(); ++i) {
     r.out_names.push_back(eng->output_info(i).name);
     r.outputs.push_back(eng->output(i).clone());
@@ -136,9 +138,9 @@ size_t measure_peak_in_child(const std::string& backend, const BenchOptions& o) 
 }
 
 Result bench_ort(const BenchOptions& o, const Tensor& input) {
-  OrtPeerResult p = run_ort_peer(o.ort_peer, o.model, input, o.threads, o.runs, o.warmup);
+  OrtPeerResult p = run_ort_peer(o.ort_peer, o.ort_model.empty() ? o.model : o.ort_model, input, o.threads, o.runs, o.warmup);
   Result r;
-  r.name = "onnxruntime";
+  r.name = o.ort_model.empty() ? "onnxruntime" : "onnxruntime*";
   r.lat.min_ms = p.min_ms;
   r.lat.median_ms = p.median_ms;
   r.lat.p95_ms = p.p95_ms;
@@ -263,24 +265,29 @@ void run_bench(const BenchOptions& o) {
                               {"median_ratio_vs_" + ref.name, ratio},
                               {"load_ms", r.load_ms},
                               {"prepare_ms", r.prepare_ms},
-                              {"activation_bytes", r.activation_bytes}});
-      if (o.memory && r.name != "onnxruntime") j["results"].back()["peak_memory_bytes"] = r.peak_bytes;
+                              {"activation_bytes", r.activation_bytes},
+                              {"describe", r.describe}});
+      if (o.memory && r.name.rfind("onnxruntime", 0) != 0) j["results"].back()["peak_memory_bytes"] = r.peak_bytes;
     } else {
       std::printf("%-12s %9.3f %9.3f %9.3f %9.3f %10.1f %7.2fx ", r.name.c_str(), r.lat.min_ms, r.lat.median_ms, r.lat.p95_ms,
                   r.lat.mean_ms, thr, ratio);
-      if (r.name == "onnxruntime") std::printf("%9s %10s\n", "(peer)", "-");
+      if (r.name.rfind("onnxruntime", 0) == 0) std::printf("%9s %10s\n", "(peer)", "-");
       else if (r.activation_bytes == 0) std::printf("%9.1f %10s\n", r.load_ms, "-");
       else std::printf("%9.1f %10.2f\n", r.load_ms, static_cast<double>(r.activation_bytes) / 1048576.0);
     }
   }
+  if (!o.json)
+    for (const Result& r : results)
+      if (!r.describe.empty()) std::printf("%s: %s\n", r.name.c_str(), r.describe.c_str());
   if (o.memory && !o.json) {
     std::printf("peak memory added by load + prepare + 3 runs (weights as held, activations, workspaces; fresh process each):\n");
     for (const Result& r : results)
-      if (r.name != "onnxruntime") std::printf("  %-12s %8.2f MiB\n", r.name.c_str(), static_cast<double>(r.peak_bytes) / 1048576.0);
+      if (r.name.rfind("onnxruntime", 0) != 0) std::printf("  %-12s %8.2f MiB\n", r.name.c_str(), static_cast<double>(r.peak_bytes) / 1048576.0);
   }
   if (!o.json)
     std::printf("ratio = median / median of %s; weights %zu bytes; peak RSS of this process %.1f MiB\n", ref.name.c_str(),
                 weight_bytes, peak_rss / 1048576.0);
+  if (!o.json && !o.ort_model.empty()) std::printf("onnxruntime* ran %s (the same input)\n", o.ort_model.c_str());
   j["model"] = o.model;
   j["threads"] = o.threads;
   j["warmup"] = o.warmup;
@@ -322,6 +329,8 @@ void add_bench_command(CLI::App& app) {
   c->add_option("--shape", o->shapes, "Input shape: d,d,d,d for the first input or NAME=d,d,d,d");
   c->add_option("--input", o->input_file, "Raw little-endian float32 file for the first input instead of the seeded one");
   c->add_option("--ort-peer", o->ort_peer, "Path of ../shared/peers/ort-peer: adds ONNX Runtime to the same run");
+  c->add_option("--ort-model", o->ort_model,
+                "Run ONNX Runtime on this model instead (e.g. the fp32 original of an int8 --model), shown as onnxruntime*");
   c->add_flag("--json", o->json, "Print JSON");
   c->add_flag("--profile", o->profile, "Time every node (native) and print totals per op type");
   c->add_flag("--memory", o->memory, "Also measure each backend's peak memory (weights + activations) in a fresh child process");

@@ -45,6 +45,9 @@ class Engine {
   virtual const Tensor& output(size_t i) const = 0;
   // Planned activation arena in bytes after prepare (0 when the backend does not report it).
   virtual size_t activation_bytes() const { return 0; }
+  // One line on how the backend runs this model (native: XNNPACK layout and int8 op counts, or why only the
+  // reference kernels run); "" when there is nothing to say.
+  virtual std::string describe() const { return ""; }
   // Per-node times accumulated since prepare (native with EngineOptions::profile); empty otherwise.
   virtual std::vector<NodeProfile> profile() const { return {}; }
   // After prepare: the planned shape of any value in the graph; false when unknown to this backend.

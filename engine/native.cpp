@@ -53,6 +53,14 @@ class NativeEngine : public Engine {
   }
 
   std::string backend() const override { return "native"; }
+  std::string describe() const override {
+    if (!opts_.xnnpack) return "reference NCHW kernels (XNNPACK off)";
+    if (!xnnpack_available()) return "reference NCHW kernels (" + xnnpack_status() + ")";
+    if (layout_.nhwc_nodes == 0) return "reference NCHW kernels (nothing for XNNPACK in this graph)";
+    int int8 = 0;
+    for (const Node& n : graph_.nodes) int8 += n.domain == kEcDomain && (n.op_type == "QConv" || n.op_type == "QAdd");
+    return "XNNPACK NHWC: " + to_string(layout_) + (int8 ? ", " + std::to_string(int8) + " int8 Conv/Add" : "");
+  }
 
   void prepare(const std::map<std::string, Shape>& shapes) override {
     std::vector<Shape> in_shapes = resolve_input_shapes(shapes, where_);

@@ -21,9 +21,11 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   gstreamer1.0-x fonts-dejavu-core curl openssl
 )
-# Used by some tests and demos only; a distribution without one of them still builds and runs, and the tests
-# that need it are skipped with a printed reason. (Ubuntu ships Chromium as chromium-browser.)
-optional=(dataset-fashion-mnist xvfb tesseract-ocr prometheus chromium)
+# XNNPACK (with pthreadpool) gives the native engine its fast NHWC fp32/int8 kernels; where a distribution
+# lacks it the engine builds with its reference kernels only and says so (`edgecompress inspect`).
+# The rest is used by some tests and demos only; a distribution without one of them still builds and runs,
+# and the tests that need it are skipped with a printed reason. (Ubuntu ships Chromium as chromium-browser.)
+optional=(libxnnpack-dev libpthreadpool-dev dataset-fashion-mnist xvfb tesseract-ocr prometheus chromium)
 
 install_packages() {
   local sudo=""
