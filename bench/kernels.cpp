@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <random>
+#include <vector>
 
 #include "engine.h"
 
@@ -33,53 +34,98 @@ Tensor rnd(Shape s, uint32_t seed) {
   return t;
 }
 
-// Conv with input [1,c,hw,hw], m output channels, k x k kernel, stride s, pad k/2, groups g.
+ValueInfo value(const std::string& name, Shape s, DType t = DType::f32) {
+  ValueInfo v;
+  v.name = name;
+  v.dtype = t;
+  v.has_shape = true;
+  for (int64_t d : s) v.dims.push_back({d, ""});
+  return v;
+}
+
+// Conv with input [1,c,hw,hw], m output channels, k x k kernel, stride s, pad k/2, groups g, on one of:
+//   kind 0: native-ref (reference NCHW kernels, NCHW graph);
+//   kind 1: native fp32 on XNNPACK: the graph takes and returns NHWC (TensorFlow-style Transposes around
+//           the Conv, which the layout pass folds away), so only the convolution is timed;
+//   kind 2: native int8 (XNNPACK qc8): the same with Q/DQ around the Conv and per-channel int8 weights, so
+//           the time includes quantizing the input and dequantizing the output (two cheap passes).
 void BM_Conv(benchmark::State& state) {
   const int64_t c = state.range(0), hw = state.range(1), m = state.range(2), k = state.range(3), s = state.range(4),
-                g = state.range(5), threads = state.range(6);
+                g = state.range(5), threads = state.range(6), kind = state.range(7);
   Model model;
   model.opsets[""] = 13;
-  ValueInfo x;
-  x.name = "x";
-  x.has_shape = true;
-  for (int64_t d : {int64_t{1}, c, hw, hw}) x.dims.push_back({d, ""});
-  model.graph.inputs.push_back(x);
   model.graph.initializers["w"] = rnd({m, c / g, k, k}, 1);
   model.graph.initializers["b"] = rnd({m}, 2);
   Node n{"conv", "Conv", "", {"x", "w", "b"}, {"y"}, {}};
   n.attrs["pads"] = ints({k / 2, k / 2, k / 2, k / 2});
   n.attrs["strides"] = ints({s, s});
   n.attrs["group"] = one(g);
-  model.graph.nodes.push_back(n);
-  ValueInfo y;
-  y.name = "y";
-  model.graph.outputs.push_back(y);
+  auto& nodes = model.graph.nodes;
+  Shape in_shape{1, c, hw, hw};
+  if (kind == 0) {
+    model.graph.inputs.push_back(value("x", in_shape));
+    nodes.push_back(n);
+    model.graph.outputs.push_back(value("y", {}));
+  } else {
+    in_shape = {1, hw, hw, c};
+    model.graph.inputs.push_back(value("xin", in_shape));
+    nodes.push_back(Node{"to_nchw", "Transpose", "", {"xin"}, {"x"}, {{"perm", ints({0, 3, 1, 2})}}});
+    if (kind == 2) {
+      Tensor q(DType::i8, {m, c / g, k, k});
+      std::mt19937 rng(5);
+      for (int64_t i = 0; i < q.numel(); ++i) q.ptr<int8_t>()[i] = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+      model.graph.initializers["wq"] = q;
+      model.graph.initializers["ws"] = Tensor::from_f32({m}, std::vector<float>(static_cast<size_t>(m), 0.004f));
+      model.graph.initializers["s"] = Tensor::from_f32({}, {0.02f});
+      model.graph.initializers["z"] = Tensor(DType::i8, {});
+      nodes.push_back(Node{"qx", "QuantizeLinear", "", {"x", "s", "z"}, {"xq"}, {}});
+      nodes.push_back(Node{"dqx", "DequantizeLinear", "", {"xq", "s", "z"}, {"xd"}, {}});
+      nodes.push_back(Node{"dqw", "DequantizeLinear", "", {"wq", "ws"}, {"wd"}, {{"axis", one(0)}}});
+      n.inputs = {"xd", "wd", "b"};
+      n.outputs = {"yc"};
+      nodes.push_back(n);
+      nodes.push_back(Node{"qy", "QuantizeLinear", "", {"yc", "s", "z"}, {"yq"}, {}});
+      nodes.push_back(Node{"dqy", "DequantizeLinear", "", {"yq", "s", "z"}, {"y"}, {}});
+    } else {
+      nodes.push_back(n);
+    }
+    nodes.push_back(Node{"to_nhwc", "Transpose", "", {"y"}, {"yout"}, {{"perm", ints({0, 2, 3, 1})}}});
+    model.graph.outputs.push_back(value("yout", {}));
+  }
   EngineOptions o;
   o.threads = static_cast<int>(threads);
-  auto e = create_engine("native", model, o);
+  auto e = create_engine(kind == 0 ? "native-ref" : "native", model, o);
   e->prepare({});
-  Tensor in = rnd({1, c, hw, hw}, 3);
+  Tensor in = rnd(in_shape, 3);
   std::memcpy(e->input(0).data(), in.data(), in.size_bytes());
   for (auto _ : state) e->run();
   const int64_t oh = (hw + 2 * (k / 2) - k) / s + 1;
   const double macs = static_cast<double>(m * oh * oh * (c / g) * k * k);
   state.counters["GMAC/s"] = benchmark::Counter(macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["threads"] = static_cast<double>(threads);
+  state.SetLabel(kind == 0 ? "reference" : kind == 1 ? "xnnpack-f32" : "xnnpack-int8");
 }
 
-// {c, hw, m, k, stride, group, threads}
-BENCHMARK(BM_Conv)
-    ->ArgNames({"c", "hw", "m", "k", "s", "g", "thr"})
-    ->Args({3, 128, 24, 5, 2, 1, 1})    // BlazeFace stem
-    ->Args({24, 64, 24, 3, 1, 24, 1})   // depthwise 3x3
-    ->Args({24, 64, 28, 1, 1, 1, 1})    // pointwise
-    ->Args({96, 8, 96, 1, 1, 1, 1})     // small pointwise
-    ->Args({32, 64, 64, 3, 1, 1, 1})    // dense 3x3
-    ->Args({3, 128, 24, 5, 2, 1, 2})
-    ->Args({24, 64, 24, 3, 1, 24, 2})
-    ->Args({24, 64, 28, 1, 1, 1, 2})
-    ->Args({32, 64, 64, 3, 1, 1, 2})
-    ->Unit(benchmark::kMicrosecond);
+// {c, hw, m, k, stride, group, threads} for each kind (reference, XNNPACK fp32, XNNPACK int8)
+void conv_args(benchmark::internal::Benchmark* b) {
+  const std::vector<std::vector<int64_t>> shapes = {
+      {3, 128, 24, 5, 2, 1},   // BlazeFace stem
+      {24, 64, 24, 3, 1, 24},  // depthwise 3x3
+      {24, 64, 28, 1, 1, 1},   // pointwise
+      {96, 8, 96, 1, 1, 1},    // small pointwise
+      {32, 64, 64, 3, 1, 1},   // dense 3x3
+  };
+  for (int64_t threads : {1, 2})
+    for (const auto& sh : shapes)
+      for (int64_t kind : {0, 1, 2}) {
+        if (kind == 2 && sh[0] / sh[5] < 8 && sh[5] == 1) continue;  // 3-channel stems stay float in int8 models
+        std::vector<int64_t> a = sh;
+        a.push_back(threads);
+        a.push_back(kind);
+        b->Args(a);
+      }
+}
+BENCHMARK(BM_Conv)->ArgNames({"c", "hw", "m", "k", "s", "g", "thr", "kind"})->Apply(conv_args)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 
