@@ -578,7 +578,7 @@ class NhwcQAddOp : public XnnOp {
     dirty_ = true;
     inplace_ = 0;
     const bool extend = node_.attr_i("zero_extend_b", 0) != 0;
-    own_ = a_ == b_;
+    own_ = false;  // equal shapes: XNNPACK qs8 (fixed-point, faster than our float rescaling)
     if (extend && !own_) {
       bool ok = !a_.empty() && a_.size() == b_.size() && b_.back() <= a_.back();
       for (size_t d = 0; ok && d + 1 < a_.size(); ++d) ok = a_[d] == b_[d];
