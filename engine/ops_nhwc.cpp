@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "op.h"
+#include "qgemm.h"
 #include "window.h"
 #include "xnn.h"
 
@@ -528,6 +529,14 @@ class NhwcQConvOp : public XnnOp {
       }
       int8_t lo, hi;
       int8_bounds(act_, ys, yz, lo, hi);
+      // 1x1 stride-1 convolutions are GEMMs: our VNNI kernel where the CPU has it (XNNPACK 2022 has none)
+      gemm_ = group == 1 && w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && w.pt == 0 && w.pl == 0 && w.pb == 0 && w.pr == 0 &&
+              qgemm_vnni_available() && std::getenv("EC_NO_VNNI") == nullptr;
+      if (gemm_) {
+        std::vector<float> req(static_cast<size_t>(m));
+        for (int64_t o = 0; o < m; ++o) req[static_cast<size_t>(o)] = xs * kscale[static_cast<size_t>(o)] / ys;
+        qgemm_ = qgemm_pack(src, m, c, bias.data(), xz, req.data(), yz, lo, hi);
+      } else
       check(xnn_create_convolution2d_nhwc_qc8(
                 static_cast<uint32_t>(w.pt), static_cast<uint32_t>(w.pr), static_cast<uint32_t>(w.pb), static_cast<uint32_t>(w.pl),
                 static_cast<uint32_t>(w.kh), static_cast<uint32_t>(w.kw), static_cast<uint32_t>(w.sh), static_cast<uint32_t>(w.sw),
@@ -542,6 +551,10 @@ class NhwcQConvOp : public XnnOp {
     out[0] = {DType::i8, {x[0], w.oh, w.ow, m}};
   }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    if (gemm_) {
+      run_gemm(in[0]->ptr<int8_t>(), out[0]->ptr<int8_t>(), in[0]->numel() / c_);
+      return;
+    }
     if (rebind(in[0]->data(), nullptr, out[0]->data()))
       check(xnn_setup_convolution2d_nhwc_qc8(op_, static_cast<size_t>(in[0]->dim(0)), static_cast<size_t>(w_.ih), static_cast<size_t>(w_.iw),
                                              in[0]->ptr<int8_t>(), out[0]->ptr<int8_t>(), pool_),
@@ -550,8 +563,32 @@ class NhwcQConvOp : public XnnOp {
   }
 
  private:
+  struct GemmTask {
+    const QGemmLayer* l;
+    const int8_t* x;
+    int8_t* y;
+    int64_t pixels, per_task;
+  };
+  // Pixels split in tiles across the pool (multiples of 4, the kernel's row block).
+  void run_gemm(const int8_t* x, int8_t* y, int64_t pixels) const {
+    const size_t threads = pool_ ? pthreadpool_get_threads_count(pool_) : 1;
+    const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(pixels / 64, static_cast<int64_t>(threads) * 4));
+    const int64_t per = ((pixels + tasks - 1) / tasks + 3) / 4 * 4;
+    GemmTask t{&qgemm_, x, y, pixels, per};
+    pthreadpool_parallelize_1d(
+        pool_,
+        [](void* ctx, size_t i) {
+          auto* t = static_cast<GemmTask*>(ctx);
+          const int64_t p0 = static_cast<int64_t>(i) * t->per_task, p1 = std::min(t->pixels, p0 + t->per_task);
+          if (p0 < p1) qgemm_vnni(*t->l, t->x, t->y, p0, p1);
+        },
+        &t, static_cast<size_t>(tasks), 0);
+  }
+
   Window w_;
   int64_t c_ = 0;
+  bool gemm_ = false;
+  QGemmLayer qgemm_;
 };
 
 // int8 Add (as com.microsoft QLinearAdd) with a fused Relu/Clip. Inputs: a int8, b int8, a_scale, a_zero,

@@ -252,6 +252,8 @@ TEST_F(Xnnpack, Int8ConvolutionsMatchTheQdqReferenceWithinOneStep) {
   const std::vector<Case> cases = {{8, 9, 11, 16, 3, 1, 1, 1, ""},   {24, 16, 16, 24, 3, 1, 1, 24, "Relu"}, {24, 17, 15, 24, 3, 2, 1, 24, ""},
                                    {16, 8, 8, 32, 1, 1, 0, 1, "Relu"}, {12, 10, 10, 12, 5, 2, 2, 4, ""},  {32, 7, 7, 8, 1, 1, 0, 1, "Clip"},
                                    {24, 64, 64, 24, 1, 1, 0, 1, ""}, {24, 64, 64, 24, 3, 1, 1, 24, ""},
+                                   // 1x1 with channel counts off the GEMM kernel's blocks (k % 4, n % 16, > 6 blocks)
+                                   {13, 9, 9, 21, 1, 1, 0, 1, "Relu"}, {40, 5, 7, 100, 1, 1, 0, 1, ""},
                                    {3, 12, 12, 8, 3, 2, 1, 1, "Relu"}};  // the last: 3 input channels stay float
   int i = 0;
   for (const Case& k : cases) {

@@ -1,0 +1,81 @@
+// The AVX-512 VNNI kernel of qgemm.h. This file alone is compiled with -mavx512f -mavx512bw -mavx512vl
+// -mavx512vnni and is only called after qgemm_vnni_available(); it uses no inline library code (no std::
+// templates), so nothing compiled for AVX-512 can be shared with the rest of the program.
+#include <immintrin.h>
+
+#include "qgemm.h"
+
+namespace ec {
+namespace {
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// Four bytes of input row `x` at [i, i + 4), zero beyond `k` (the packed weights there are zero anyway;
+// this keeps the read inside the row).
+inline int32_t load4(const int8_t* x, int64_t i, int64_t k) {
+  uint32_t v = 0;
+  const int64_t n = min64(4, k - i);
+  for (int64_t t = 0; t < n; ++t) v |= static_cast<uint32_t>(static_cast<uint8_t>(x[i + t])) << (8 * t);
+  return static_cast<int32_t>(v);
+}
+
+// Up to 4 pixels x NB blocks of 16 output channels starting at block nb0.
+template <int NB>
+void tile(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p, int np, int64_t nb0) {
+  const int64_t k = l.k, n = l.n, k4n = (k + 3) / 4, kfull = k / 4;
+  const __m512i flip = _mm512_set1_epi32(static_cast<int32_t>(0x80808080u));  // int8 -> uint8 (+128)
+  __m512i acc[4][NB];
+  for (int r = 0; r < 4; ++r)
+    for (int b = 0; b < NB; ++b) acc[r][b] = _mm512_setzero_si512();
+  const int8_t* wp = l.packed;
+  for (int64_t q = 0; q < k4n; ++q) {
+    __m512i w[NB];
+    for (int b = 0; b < NB; ++b) w[b] = _mm512_loadu_si512(wp + ((nb0 + b) * k4n + q) * 64);
+    for (int r = 0; r < np; ++r) {
+      const int8_t* xr = x + (p + r) * k;
+      int32_t v;
+      if (q < kfull) __builtin_memcpy(&v, xr + q * 4, 4);
+      else v = load4(xr, q * 4, k);
+      const __m512i a = _mm512_xor_si512(_mm512_set1_epi32(v), flip);
+      for (int b = 0; b < NB; ++b) acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], a, w[b]);
+    }
+  }
+  const __m512 lo = _mm512_set1_ps(static_cast<float>(l.lo - l.zy)), hi = _mm512_set1_ps(static_cast<float>(l.hi - l.zy));
+  const __m512i zy = _mm512_set1_epi32(l.zy);
+  for (int b = 0; b < NB; ++b) {
+    const int64_t n0 = (nb0 + b) * 16;
+    const int64_t cnt = min64(16, n - n0);
+    const __mmask16 m = static_cast<__mmask16>((1u << cnt) - 1u);
+    const __m512i bias = _mm512_loadu_si512(l.bias_adj + n0);
+    const __m512 sc = _mm512_loadu_ps(l.scale + n0);
+    for (int r = 0; r < np; ++r) {
+      // full-mask maskz forms: GCC 12's plain forms trip a false -Wuninitialized in its headers (PR 105593)
+      const __mmask16 all = 0xFFFF;
+      __m512 f = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_add_epi32(acc[r][b], bias)), sc);
+      f = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, f, lo), hi);  // clamp before converting: no int32 overflow
+      const __m512i q = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, f), zy);  // round to nearest even
+      _mm_mask_storeu_epi8(y + (p + r) * n + n0, m, _mm512_maskz_cvtsepi32_epi8(all, q));
+    }
+  }
+}
+
+}  // namespace
+
+void qgemm_vnni_rows(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p0, int64_t p1) {
+  const int64_t nblocks = (l.n + 15) / 16;
+  for (int64_t p = p0; p < p1; p += 4) {
+    const int np = static_cast<int>(min64(4, p1 - p));
+    for (int64_t nb0 = 0; nb0 < nblocks; nb0 += 6) {
+      switch (min64(6, nblocks - nb0)) {
+        case 1: tile<1>(l, x, y, p, np, nb0); break;
+        case 2: tile<2>(l, x, y, p, np, nb0); break;
+        case 3: tile<3>(l, x, y, p, np, nb0); break;
+        case 4: tile<4>(l, x, y, p, np, nb0); break;
+        case 5: tile<5>(l, x, y, p, np, nb0); break;
+        default: tile<6>(l, x, y, p, np, nb0); break;
+      }
+    }
+  }
+}
+
+}  // namespace ec
