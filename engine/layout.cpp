@@ -6,6 +6,7 @@
 #include <set>
 
 #include "op.h"
+#include "qgemm.h"
 
 namespace ec {
 namespace {
@@ -230,7 +231,8 @@ class Converter {
     // XNNPACK's int8 kernels step input channels by 8: a stem with 3 channels per group runs faster in
     // float (the input is dequantized, the output quantized)
     const int64_t group = n.attr_i("group", 1);
-    if (init(wq)->dim(1) < 8 && !(group > 1 && init(wq)->dim(1) == 1)) return false;
+    // (unless our VNNI GEMM takes the stem as patches)
+    if (init(wq)->dim(1) < 8 && !(group > 1 && init(wq)->dim(1) == 1) && !(group == 1 && qgemm_vnni_available())) return false;
     if (!n.in(2).empty() && !(init(n.in(2)) && init(n.in(2))->dtype() == DType::f32)) return false;
     Node c{n.name, "QConv", "", {xq, wq, ws, n.in(2), xp.scale, xp.zero, yp.scale, yp.zero}, {g_.nodes[qi].outputs[0]}, n.attrs};
     absorbed_.insert(qi);

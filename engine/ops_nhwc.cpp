@@ -530,12 +530,19 @@ class NhwcQConvOp : public XnnOp {
       int8_t lo, hi;
       int8_bounds(act_, ys, yz, lo, hi);
       // 1x1 stride-1 convolutions are GEMMs: our VNNI kernel where the CPU has it (XNNPACK 2022 has none)
-      gemm_ = group == 1 && w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && w.pt == 0 && w.pl == 0 && w.pb == 0 && w.pr == 0 &&
-              qgemm_vnni_available() && std::getenv("EC_NO_VNNI") == nullptr;
-      if (gemm_) {
+      const bool vnni = qgemm_vnni_available() && std::getenv("EC_NO_VNNI") == nullptr;
+      gemm_ = vnni && group == 1 && w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && w.pt == 0 && w.pl == 0 && w.pb == 0 && w.pr == 0;
+      // stems (few input channels): XNNPACK's int8 kernels step channels by 8; patches of kh*kw*c bytes
+      // per output pixel through the same GEMM kernel do not
+      im2col_ = vnni && !gemm_ && group == 1 && ig < 8;
+      if (gemm_ || im2col_) {
         std::vector<float> req(static_cast<size_t>(m));
         for (int64_t o = 0; o < m; ++o) req[static_cast<size_t>(o)] = xs * kscale[static_cast<size_t>(o)] / ys;
-        qgemm_ = qgemm_pack(src, m, c, bias.data(), xz, req.data(), yz, lo, hi);
+        qgemm_ = qgemm_pack(packed.data(), m, khw * ig, bias.data(), xz, req.data(), yz, lo, hi);  // OHWI = [m][kh*kw*c]
+        xz_ = static_cast<int8_t>(xz);
+        const size_t workers = pool_ ? pthreadpool_get_threads_count(pool_) : 1;
+        band_rows_ = std::max<int64_t>(1, 32 * 1024 / std::max<int64_t>(1, w.ow * khw * ig));  // ~32 KB of patches per band
+        bands_.assign(im2col_ ? workers : 0, std::vector<int8_t>(static_cast<size_t>(band_rows_ * w.ow * khw * ig)));
       } else
       check(xnn_create_convolution2d_nhwc_qc8(
                 static_cast<uint32_t>(w.pt), static_cast<uint32_t>(w.pr), static_cast<uint32_t>(w.pb), static_cast<uint32_t>(w.pl),
@@ -553,6 +560,10 @@ class NhwcQConvOp : public XnnOp {
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
     if (gemm_) {
       run_gemm(in[0]->ptr<int8_t>(), out[0]->ptr<int8_t>(), in[0]->numel() / c_);
+      return;
+    }
+    if (im2col_) {
+      run_im2col(in[0]->ptr<int8_t>(), out[0]->ptr<int8_t>(), in[0]->dim(0));
       return;
     }
     if (rebind(in[0]->data(), nullptr, out[0]->data()))
@@ -585,10 +596,79 @@ class NhwcQConvOp : public XnnOp {
         &t, static_cast<size_t>(tasks), 0);
   }
 
+  // Output rows [r0, r1) of one image as patches (one row of kh*kw*c bytes per output pixel); padding
+  // holds the input zero point, i.e. a real 0.
+  void im2col(const int8_t* x, int8_t* buf, int64_t r0, int64_t r1) const {
+    const Window& w = w_;
+    const int64_t c = c_, run = w.kw * c;
+    int8_t* p = buf;
+    for (int64_t oy = r0; oy < r1; ++oy)
+      for (int64_t ox = 0; ox < w.ow; ++ox) {
+        const int64_t ix0 = ox * w.sw - w.pl;
+        const bool inside_x = w.dw == 1 && ix0 >= 0 && ix0 + w.kw <= w.iw;
+        for (int64_t ky = 0; ky < w.kh; ++ky) {
+          const int64_t iy = oy * w.sh - w.pt + ky * w.dh;
+          if (inside_x && iy >= 0 && iy < w.ih) {  // one contiguous run of kw * c bytes
+            copy_small(p, x + (iy * w.iw + ix0) * c, run);
+            p += run;
+            continue;
+          }
+          for (int64_t kx = 0; kx < w.kw; ++kx, p += c) {
+            const int64_t ix = ix0 + kx * w.dw;
+            const bool in = iy >= 0 && iy < w.ih && ix >= 0 && ix < w.iw;
+            for (int64_t t = 0; t < c; ++t) p[t] = in ? x[(iy * w.iw + ix) * c + t] : xz_;
+          }
+        }
+      }
+  }
+  // Copies n bytes without a library call for the short runs of a stem (two overlapping words).
+  static void copy_small(int8_t* d, const int8_t* s, int64_t n) {
+    if (n >= 8 && n <= 16) {
+      __builtin_memcpy(d, s, 8);
+      __builtin_memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4 && n < 8) {
+      __builtin_memcpy(d, s, 4);
+      __builtin_memcpy(d + n - 4, s + n - 4, 4);
+    } else {
+      std::memcpy(d, s, static_cast<size_t>(n));
+    }
+  }
+  struct BandTask {
+    NhwcQConvOp* self;
+    const int8_t* x;
+    int8_t* y;
+    int64_t bands;
+    size_t workers;
+  };
+  // Each worker takes every workers-th band of output rows with its own patch buffer.
+  void run_im2col(const int8_t* x, int8_t* y, int64_t batch) {
+    const int64_t bands = (w_.oh + band_rows_ - 1) / band_rows_;
+    const int64_t m = qgemm_.n;
+    for (int64_t b = 0; b < batch; ++b) {
+      BandTask t{this, x + b * w_.ih * w_.iw * c_, y + b * w_.oh * w_.ow * m, bands, bands_.size()};
+      pthreadpool_parallelize_1d(
+          pool_,
+          [](void* ctx, size_t worker) {
+            auto* t = static_cast<BandTask*>(ctx);
+            NhwcQConvOp& op = *t->self;
+            int8_t* buf = op.bands_[worker].data();
+            for (int64_t band = static_cast<int64_t>(worker); band < t->bands; band += static_cast<int64_t>(t->workers)) {
+              const int64_t r0 = band * op.band_rows_, r1 = std::min(op.w_.oh, r0 + op.band_rows_);
+              op.im2col(t->x, buf, r0, r1);
+              qgemm_vnni(op.qgemm_, buf, t->y + r0 * op.w_.ow * op.qgemm_.n, 0, (r1 - r0) * op.w_.ow);
+            }
+          },
+          &t, bands_.size(), 0);
+    }
+  }
+
   Window w_;
   int64_t c_ = 0;
-  bool gemm_ = false;
+  bool gemm_ = false, im2col_ = false;
   QGemmLayer qgemm_;
+  int8_t xz_ = 0;
+  int64_t band_rows_ = 1;
+  std::vector<std::vector<int8_t>> bands_;
 };
 
 // int8 Add (as com.microsoft QLinearAdd) with a fused Relu/Clip. Inputs: a int8, b int8, a_scale, a_zero,
