@@ -19,13 +19,13 @@ inline int32_t load4(const int8_t* x, int64_t i, int64_t k) {
   return static_cast<int32_t>(v);
 }
 
-// Up to 4 pixels x NB blocks of 16 output channels starting at block nb0.
-template <int NB>
+// Up to PX pixels x NB blocks of 16 output channels starting at block nb0 (PX * NB accumulators).
+template <int NB, int PX>
 void tile(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p, int np, int64_t nb0) {
   const int64_t k = l.k, n = l.n, k4n = (k + 3) / 4, kfull = k / 4;
   const __m512i flip = _mm512_set1_epi32(static_cast<int32_t>(0x80808080u));  // int8 -> uint8 (+128)
-  __m512i acc[4][NB];
-  for (int r = 0; r < 4; ++r)
+  __m512i acc[PX][NB];
+  for (int r = 0; r < PX; ++r)
     for (int b = 0; b < NB; ++b) acc[r][b] = _mm512_setzero_si512();
   const int8_t* wp = l.packed;
   for (int64_t q = 0; q < k4n; ++q) {
@@ -63,16 +63,24 @@ void tile(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p, int np, int
 
 void qgemm_vnni_rows(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p0, int64_t p1) {
   const int64_t nblocks = (l.n + 15) / 16;
+  if (nblocks <= 2) {  // narrow layers: 8 pixels per tile so each weight load feeds more multiply-adds
+    for (int64_t p = p0; p < p1; p += 8) {
+      const int np = static_cast<int>(min64(8, p1 - p));
+      if (nblocks == 1) tile<1, 8>(l, x, y, p, np, 0);
+      else tile<2, 8>(l, x, y, p, np, 0);
+    }
+    return;
+  }
   for (int64_t p = p0; p < p1; p += 4) {
     const int np = static_cast<int>(min64(4, p1 - p));
     for (int64_t nb0 = 0; nb0 < nblocks; nb0 += 6) {
       switch (min64(6, nblocks - nb0)) {
-        case 1: tile<1>(l, x, y, p, np, nb0); break;
-        case 2: tile<2>(l, x, y, p, np, nb0); break;
-        case 3: tile<3>(l, x, y, p, np, nb0); break;
-        case 4: tile<4>(l, x, y, p, np, nb0); break;
-        case 5: tile<5>(l, x, y, p, np, nb0); break;
-        default: tile<6>(l, x, y, p, np, nb0); break;
+        case 1: tile<1, 4>(l, x, y, p, np, nb0); break;
+        case 2: tile<2, 4>(l, x, y, p, np, nb0); break;
+        case 3: tile<3, 4>(l, x, y, p, np, nb0); break;
+        case 4: tile<4, 4>(l, x, y, p, np, nb0); break;
+        case 5: tile<5, 4>(l, x, y, p, np, nb0); break;
+        default: tile<6, 4>(l, x, y, p, np, nb0); break;
       }
     }
   }
