@@ -47,8 +47,9 @@ ValueInfo value(const std::string& name, Shape s, DType t = DType::f32) {
 //   kind 0: native-ref (reference NCHW kernels, NCHW graph);
 //   kind 1: native fp32 on XNNPACK: the graph takes and returns NHWC (TensorFlow-style Transposes around
 //           the Conv, which the layout pass folds away), so only the convolution is timed;
-//   kind 2: native int8 (XNNPACK qc8): the same with Q/DQ around the Conv and per-channel int8 weights, so
-//           the time includes quantizing the input and dequantizing the output (two cheap passes).
+//   kind 2: native int8 (XNNPACK qc8, or our VNNI GEMM for 1x1 and stems where the CPU has VNNI): the same
+//           with Q/DQ around the Conv and per-channel int8 weights, so the time includes quantizing the input
+//           and dequantizing the output (two cheap passes).
 void BM_Conv(benchmark::State& state) {
   const int64_t c = state.range(0), hw = state.range(1), m = state.range(2), k = state.range(3), s = state.range(4),
                 g = state.range(5), threads = state.range(6), kind = state.range(7);
@@ -103,7 +104,7 @@ void BM_Conv(benchmark::State& state) {
   const double macs = static_cast<double>(m * oh * oh * (c / g) * k * k);
   state.counters["GMAC/s"] = benchmark::Counter(macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["threads"] = static_cast<double>(threads);
-  state.SetLabel(kind == 0 ? "reference" : kind == 1 ? "xnnpack-f32" : "xnnpack-int8");
+  state.SetLabel(kind == 0 ? "reference" : kind == 1 ? "xnnpack-f32" : "int8");
 }
 
 // {c, hw, m, k, stride, group, threads} for each kind (reference, XNNPACK fp32, XNNPACK int8)
@@ -118,7 +119,6 @@ void conv_args(benchmark::internal::Benchmark* b) {
   for (int64_t threads : {1, 2})
     for (const auto& sh : shapes)
       for (int64_t kind : {0, 1, 2}) {
-        if (kind == 2 && sh[0] / sh[5] < 8 && sh[5] == 1) continue;  // 3-channel stems stay float in int8 models
         std::vector<int64_t> a = sh;
         a.push_back(threads);
         a.push_back(kind);
