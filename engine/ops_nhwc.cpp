@@ -530,7 +530,7 @@ class NhwcQConvOp : public XnnOp {
       int8_t lo, hi;
       int8_bounds(act_, ys, yz, lo, hi);
       // 1x1 stride-1 convolutions are GEMMs: our VNNI kernel where the CPU has it (XNNPACK 2022 has none)
-      const bool vnni = qgemm_vnni_available() && std::getenv("EC_NO_VNNI") == nullptr;
+      const bool vnni = qgemm_vnni_available();
       gemm_ = vnni && group == 1 && w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && w.pt == 0 && w.pl == 0 && w.pb == 0 && w.pr == 0;
       // stems (few input channels): XNNPACK's int8 kernels step channels by 8; patches of kh*kw*c bytes
       // per output pixel through the same GEMM kernel do not

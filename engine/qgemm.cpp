@@ -1,11 +1,14 @@
 #include "qgemm.h"
 
+#include <cstdlib>
+
 namespace ec {
 
 #if defined(__x86_64__) && defined(EC_HAVE_VNNI_KERNEL)
 bool qgemm_vnni_available() {
+  // EC_NO_VNNI=1 forces the XNNPACK int8 path (tests run it that way too, so it stays checked on VNNI CPUs)
   static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-                         __builtin_cpu_supports("avx512vnni");
+                         __builtin_cpu_supports("avx512vnni") && std::getenv("EC_NO_VNNI") == nullptr;
   return ok;
 }
 void qgemm_vnni_rows(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p0, int64_t p1);  // qgemm_vnni.cpp
