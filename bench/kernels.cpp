@@ -7,24 +7,15 @@
 #include <random>
 #include <vector>
 
+#include "bench_util.h"
 #include "engine.h"
 
 namespace {
 
 using namespace ec;
+using ec::bench::ints;
+using ec::bench::integer;
 
-Attribute ints(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::ints;
-  a.ints = std::move(v);
-  return a;
-}
-Attribute one(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::i;
-  a.i = v;
-  return a;
-}
 
 Tensor rnd(Shape s, uint32_t seed) {
   Tensor t(DType::f32, std::move(s));
@@ -60,7 +51,7 @@ void BM_Conv(benchmark::State& state) {
   Node n{"conv", "Conv", "", {"x", "w", "b"}, {"y"}, {}};
   n.attrs["pads"] = ints({k / 2, k / 2, k / 2, k / 2});
   n.attrs["strides"] = ints({s, s});
-  n.attrs["group"] = one(g);
+  n.attrs["group"] = integer(g);
   auto& nodes = model.graph.nodes;
   Shape in_shape{1, c, hw, hw};
   if (kind == 0) {
@@ -81,7 +72,7 @@ void BM_Conv(benchmark::State& state) {
       model.graph.initializers["z"] = Tensor(DType::i8, {});
       nodes.push_back(Node{"qx", "QuantizeLinear", "", {"x", "s", "z"}, {"xq"}, {}});
       nodes.push_back(Node{"dqx", "DequantizeLinear", "", {"xq", "s", "z"}, {"xd"}, {}});
-      nodes.push_back(Node{"dqw", "DequantizeLinear", "", {"wq", "ws"}, {"wd"}, {{"axis", one(0)}}});
+      nodes.push_back(Node{"dqw", "DequantizeLinear", "", {"wq", "ws"}, {"wd"}, {{"axis", integer(0)}}});
       n.inputs = {"xd", "wd", "b"};
       n.outputs = {"yc"};
       nodes.push_back(n);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "error.h"
 #include "ir.h"
 #include "onnx_io.h"
@@ -14,19 +15,9 @@
 namespace {
 
 using namespace ec;
+using ec::bench::ints;
+using ec::bench::integer;
 
-Attribute ints(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::ints;
-  a.ints = std::move(v);
-  return a;
-}
-Attribute integer(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::i;
-  a.i = v;
-  return a;
-}
 
 class Builder {
  public:

@@ -81,6 +81,16 @@ void fused_bounds(const Activation& a, float& lo, float& hi, bool& post) {
   else post = a.kind != Activation::Kind::none;
 }
 
+// ONNX conv weights [G*Og][Ig][KH][KW] (m filters of ig * khw) as XNNPACK wants them: [G][Og][KH][KW][Ig].
+template <class T>
+std::vector<T> to_ohwi(const T* src, int64_t m, int64_t ig, int64_t khw) {
+  std::vector<T> packed(static_cast<size_t>(m * ig * khw));
+  for (int64_t o = 0; o < m; ++o)
+    for (int64_t i = 0; i < ig; ++i)
+      for (int64_t k = 0; k < khw; ++k) packed[static_cast<size_t>((o * khw + k) * ig + i)] = src[(o * ig + i) * khw + k];
+  return packed;
+}
+
 // Shape [N,H,W,C] as NCHW for make_window.
 Shape as_nchw(const Shape& x) { return {x[0], x[3], x[1], x[2]}; }
 
@@ -147,12 +157,7 @@ class NhwcConvOp : public XnnOp {
     if (!op_ || w.pt != w_.pt || w.pl != w_.pl || w.pb != w_.pb || w.pr != w_.pr || c != c_) {
       release();
       const int64_t ig = c / group, og = m / group, khw = w.kh * w.kw;
-      // [G*Og][Ig][KH][KW] -> [G][Og][KH][KW][Ig]
-      std::vector<float> packed(static_cast<size_t>(m * ig * khw));
-      const float* src = wt.ptr<float>();
-      for (int64_t o = 0; o < m; ++o)
-        for (int64_t i = 0; i < ig; ++i)
-          for (int64_t k = 0; k < khw; ++k) packed[static_cast<size_t>((o * khw + k) * ig + i)] = src[(o * ig + i) * khw + k];
+      const std::vector<float> packed = to_ohwi(wt.ptr<float>(), m, ig, khw);
       check(xnn_create_convolution2d_nhwc_f32(
                 static_cast<uint32_t>(w.pt), static_cast<uint32_t>(w.pr), static_cast<uint32_t>(w.pb), static_cast<uint32_t>(w.pl),
                 static_cast<uint32_t>(w.kh), static_cast<uint32_t>(w.kw), static_cast<uint32_t>(w.sh), static_cast<uint32_t>(w.sw),
@@ -514,11 +519,7 @@ class NhwcQConvOp : public XnnOp {
     if (!op_ || w.pt != w_.pt || w.pl != w_.pl || w.pb != w_.pb || w.pr != w_.pr || c != c_) {
       release();
       const int64_t ig = c / group, og = m / group, khw = w.kh * w.kw;
-      std::vector<int8_t> packed(static_cast<size_t>(m * ig * khw));
-      const int8_t* src = wt.ptr<int8_t>();
-      for (int64_t o = 0; o < m; ++o)
-        for (int64_t i = 0; i < ig; ++i)
-          for (int64_t k = 0; k < khw; ++k) packed[static_cast<size_t>((o * khw + k) * ig + i)] = src[(o * ig + i) * khw + k];
+      const std::vector<int8_t> packed = to_ohwi(wt.ptr<int8_t>(), m, ig, khw);
       std::vector<float> kscale(static_cast<size_t>(m));
       std::vector<int32_t> bias(static_cast<size_t>(m), 0);
       const Tensor* b = in.has(3) ? &need_const(in, 3, "bias") : nullptr;
