@@ -29,7 +29,7 @@ VariantConfig variant() {
   v.name = "blazeface128";
   v.model = "models/blazeface128.onnx";
   v.backend = "native";
-  v.threads = 2;
+  v.threads = std::getenv("EC_BENCH_THREADS") ? std::atoi(std::getenv("EC_BENCH_THREADS")) : 2;
   v.input.scale = 1 / 127.5;
   v.input.mean = {1, 1, 1};
   v.decoder.type = "blazeface";
@@ -40,7 +40,7 @@ VariantConfig variant() {
 double engine_only_fps(int iters) {
   Model m = load_onnx("models/blazeface128.onnx");
   EngineOptions o;
-  o.threads = 2;
+  o.threads = std::getenv("EC_BENCH_THREADS") ? std::atoi(std::getenv("EC_BENCH_THREADS")) : 2;
   auto e = create_engine("native", m, o);
   e->prepare({});
   for (int64_t i = 0; i < e->input(0).numel(); ++i) e->input(0).ptr<float>()[i] = static_cast<float>(i % 255) / 127.5f - 1;

@@ -20,6 +20,8 @@ struct EngineOptions {
   bool profile = false;          // native: time every node in run() (adds two clock reads per node)
   bool xnnpack = true;           // native: NHWC XNNPACK kernels where the build and CPU have them
                                  // (false: the reference NCHW kernels only)
+  bool yield_threads = false;    // native: put the worker threads to sleep after each run instead of letting
+                                 // them spin (live pipelines, where capture and decoding need the cores)
 };
 
 // Time spent in one node over all profiled runs.

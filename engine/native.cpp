@@ -238,6 +238,7 @@ class NativeEngine : public Engine {
     void* ws = workspace_.data();
     if (!opts_.profile) {
       for (Step& st : steps_) ops_[st.node]->run(st.in, st.out, ws);
+      if (opts_.yield_threads) pool_.park();
       return;
     }
     for (size_t i = 0; i < steps_.size(); ++i) {
@@ -246,6 +247,7 @@ class NativeEngine : public Engine {
       prof_[i].total_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       ++prof_[i].runs;
     }
+    if (opts_.yield_threads) pool_.park();
   }
 
   std::vector<NodeProfile> profile() const override { return prof_; }

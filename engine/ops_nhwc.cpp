@@ -53,11 +53,17 @@ XnnThreadPool::XnnThreadPool(int threads) {
 XnnThreadPool::~XnnThreadPool() {
   if (pool_) pthreadpool_destroy(static_cast<pthreadpool_t>(pool_));
 }
+void XnnThreadPool::park() {
+  if (!pool_) return;
+  auto pool = static_cast<pthreadpool_t>(pool_);
+  pthreadpool_parallelize_1d(pool, [](void*, size_t) {}, nullptr, pthreadpool_get_threads_count(pool), PTHREADPOOL_FLAG_YIELD_WORKERS);
+}
 #else
 bool xnnpack_available() { return false; }
 std::string xnnpack_status() { return "built without XNNPACK (libxnnpack-dev was not found)"; }
 XnnThreadPool::XnnThreadPool(int) {}
 XnnThreadPool::~XnnThreadPool() {}
+void XnnThreadPool::park() {}
 #endif
 
 XnnThreadPool& XnnThreadPool::operator=(XnnThreadPool&& o) noexcept {

@@ -24,6 +24,9 @@ class XnnThreadPool {
   XnnThreadPool& operator=(const XnnThreadPool&) = delete;
   // The pthreadpool_t (nullptr when running on the calling thread).
   void* get() const { return pool_; }
+  // Sends the workers to sleep now instead of letting them spin for the next task (EngineOptions::
+  // yield_threads: after each run, so a pipeline's capture and decoder threads get the cores).
+  void park();
 
  private:
   void* pool_ = nullptr;

@@ -97,6 +97,7 @@ struct Pipeline::Impl {
     EngineOptions eo;
     eo.threads = vc.threads;
     eo.device = vc.device;
+    eo.yield_threads = true;  // capture and decoding run between inferences on the same cores
     v->engine = create_engine(vc.backend, m, eo);
     std::map<std::string, Shape> shapes;
     if (!vc.shape.empty()) shapes[m.graph.inputs.at(0).name] = vc.shape;
