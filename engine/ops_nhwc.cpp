@@ -3,7 +3,9 @@
 // constant Pad. Tensors are [N, H, W, C]. Each op runs on XNNPACK (create at reshape, setup when the bound
 // buffers change, xnn_run_operator in run) and keeps a plain loop for the few cases XNNPACK does not
 // cover (1x1 pools, padded or ceil-mode average pools), so the layout pass never has to guess shapes.
-#include <omp.h>
+// int8 (from QDQ graphs): QConv (XNNPACK qc8; 1x1 and few-channel stems on our VNNI GEMM, qgemm.h), QAdd
+// (XNNPACK qs8, or our loop for a zero-extended operand), int8 MaxPool and Pad, QuantizeLinear /
+// DequantizeLinear as XNNPACK converts.
 
 #include <algorithm>
 #include <cfloat>
