@@ -84,6 +84,7 @@ const std::map<std::string, PassInfo>& passes() {
     register_lowrank_passes(m);
     register_share_passes(m);
     register_structured_passes(m);
+    register_train_passes(m);
     return m;
   }();
   return r;

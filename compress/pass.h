@@ -57,5 +57,7 @@ void register_prune_passes(std::map<std::string, PassInfo>& r);
 void register_lowrank_passes(std::map<std::string, PassInfo>& r);
 void register_share_passes(std::map<std::string, PassInfo>& r);
 void register_structured_passes(std::map<std::string, PassInfo>& r);
+// Training steps (finetune): libtorch when built with it (finetune_torch.cpp), otherwise steps that say so.
+void register_train_passes(std::map<std::string, PassInfo>& r);
 
 }  // namespace ec::compress

@@ -22,10 +22,11 @@ packages=(
   gstreamer1.0-x fonts-dejavu-core curl openssl
 )
 # XNNPACK (with pthreadpool) gives the native engine its fast NHWC fp32/int8 kernels; where a distribution
-# lacks it the engine builds with its reference kernels only and says so (`edgecompress inspect`).
+# lacks it the engine builds with its reference kernels only and says so (`edgecompress bench`). libtorch
+# (CPU) builds the training steps (`finetune`); without it they say what they need.
 # The rest is used by some tests and demos only; a distribution without one of them still builds and runs,
 # and the tests that need it are skipped with a printed reason. (Ubuntu ships Chromium as chromium-browser.)
-optional=(libxnnpack-dev libpthreadpool-dev dataset-fashion-mnist xvfb tesseract-ocr prometheus chromium)
+optional=(libxnnpack-dev libpthreadpool-dev libtorch-dev dataset-fashion-mnist xvfb tesseract-ocr prometheus chromium)
 
 install_packages() {
   local sudo=""

@@ -2,6 +2,7 @@
 // that learns, and the Deep Compression pipeline (prune -> share -> Huffman archive) keeping accuracy.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 
 #include "../engine/helpers.h"
@@ -67,4 +68,46 @@ TEST(Mlp, MissingOrBadDataIsNamed) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("not an IDX image file"), std::string::npos) << e.what();
   }
+}
+
+// finetune (libtorch): after 90 % pruning, one epoch of training recovers accuracy, the pruned weights stay
+// exactly +0 (so the archive still codes them as zeros), and the same seed gives the same model.
+TEST(Mlp, FinetuneRecoversPrunedAccuracyAndKeepsZeros) {
+  if (!have_data()) GTEST_SKIP() << kData << " missing (Debian package dataset-fashion-mnist)";
+  if (passes().at("finetune").help.find("needs the libtorch build") != std::string::npos)
+    GTEST_SKIP() << "built without libtorch (libtorch-dev): finetune unavailable";
+  Dataset train = load_idx(kData, "train", 12000), test = load_idx(kData, "t10k", 2000);
+  MlpOptions o;
+  o.hidden = {128, 64};
+  o.epochs = 2;
+  Model m = train_mlp(train, o, nullptr);
+  PassContext ctx;
+  StepParams prune;
+  prune.where = "test";
+  prune.values = {{"sparsity", "0.9"}, {"scope", "global"}};
+  run_pass("prune", m, prune, ctx);
+  const double pruned = classification_accuracy(m, test);
+  auto zero_bits = [](const Model& x) {
+    int64_t z = 0;
+    for (auto& kv : x.graph.initializers)
+      if (kv.second.dtype() == DType::f32)
+        for (int64_t i = 0; i < kv.second.numel(); ++i) {
+          uint32_t b;
+          std::memcpy(&b, kv.second.ptr<float>() + i, 4);
+          z += b == 0;
+        }
+    return z;
+  };
+  const int64_t zeros = zero_bits(m);
+  StepParams ft;
+  ft.where = "test";
+  ft.values = {{"data", kData}, {"epochs", "1"}, {"max_samples", "12000"}, {"lr", "0.01"}};
+  Model a = m, b = m;
+  const std::string line = run_pass("finetune", a, ft, ctx);
+  EXPECT_NE(line.find("kept at zero"), std::string::npos) << line;
+  const double tuned = classification_accuracy(a, test);
+  EXPECT_GT(tuned, pruned + 0.01) << "pruned " << pruned << " -> finetuned " << tuned;
+  EXPECT_EQ(zero_bits(a), zeros) << "pruned weights must stay +0";
+  run_pass("finetune", b, ft, ctx);
+  EXPECT_EQ(to_onnx_bytes(a), to_onnx_bytes(b)) << "same seed, same model";
 }
