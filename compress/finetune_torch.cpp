@@ -62,11 +62,46 @@ class TorchGraph {
     }
   }
 
+  // Parameters for the optimiser (shared weights are updated through their centroids instead).
   std::vector<torch::Tensor> parameters() const {
     std::vector<torch::Tensor> p;
-    for (auto& kv : params_) p.push_back(kv.second);
+    for (auto& kv : params_)
+      if (!shared_.count(kv.first)) p.push_back(kv.second);
     return p;
   }
+
+  // Weight sharing (Deep Compression §3.3): weight tensors (rank >= 2) with at most `max_values` distinct
+  // non-zero values train their centroids: each centroid moves by the sum of its weights' gradients, zeros
+  // stay zero. Returns how many tensors are shared.
+  size_t enable_sharing(int64_t max_values) {
+    for (auto& kv : params_) {
+      const torch::Tensor& w = kv.second;
+      if (w.dim() < 2) continue;
+      auto [values, inverse] = torch::_unique(w.detach().flatten(), /*sorted=*/true, /*return_inverse=*/true);
+      if (values.numel() > max_values + 1) continue;
+      Shared sh;
+      sh.centroids = values.clone();
+      sh.index = inverse;
+      sh.zero = (values == 0).nonzero().flatten();
+      shared_[kv.first] = sh;
+    }
+    return shared_.size();
+  }
+  // After backward: centroids step by -lr x (sum of their weights' gradients); weights take their centroid.
+  void update_centroids(double lr) {
+    torch::NoGradGuard ng;
+    for (auto& kv : shared_) {
+      torch::Tensor& w = params_.at(kv.first);
+      Shared& sh = kv.second;
+      if (!w.grad().defined()) continue;
+      torch::Tensor gsum = torch::zeros_like(sh.centroids).index_add_(0, sh.index, w.grad().flatten());
+      sh.centroids.sub_(gsum * lr);
+      if (sh.zero.numel() > 0) sh.centroids.index_fill_(0, sh.zero, 0.0);
+      w.copy_(sh.centroids.index_select(0, sh.index).reshape(w.sizes()));
+      w.grad().zero_();
+    }
+  }
+  size_t shared() const { return shared_.size(); }
   // Zeroes the pruned positions of the trainable tensors (after each optimiser step).
   void apply_masks() {
     torch::NoGradGuard ng;
@@ -89,12 +124,15 @@ class TorchGraph {
     return v.at(g_.outputs.at(0).name);
   }
 
-  // Copies the trained values back into the graph's initializers.
+  // Puts the trained values into the graph's initializers as new tensors (copies of a Model share tensor
+  // storage, so writing in place would change them too).
   void write_back(Graph& g) const {
     for (auto& kv : params_) {
       torch::Tensor t = kv.second.detach().contiguous();
-      Tensor& dst = g.initializers.at(kv.first);
-      std::memcpy(dst.data(), t.data_ptr<float>(), dst.size_bytes());
+      Tensor& slot = g.initializers.at(kv.first);
+      Tensor fresh(DType::f32, slot.shape());
+      std::memcpy(fresh.data(), t.data_ptr<float>(), fresh.size_bytes());
+      slot = fresh;
     }
   }
 
@@ -163,24 +201,31 @@ class TorchGraph {
     throw Error("finetune: " + n.label() + ": operator is not supported by the libtorch bridge");
   }
 
+  struct Shared {
+    torch::Tensor centroids, index, zero;  // [K] values, [numel] cluster of each weight, the zero cluster (0 or 1)
+  };
   const Graph& g_;
   std::map<std::string, torch::Tensor> params_, consts_, masks_;
+  std::map<std::string, Shared> shared_;
 };
 
-std::string finetune_pass(Model& m, const StepParams& p, PassContext& ctx) {
+std::string train_pass(Model& m, const StepParams& p, PassContext& ctx, bool sharing) {
+  const char* step = sharing ? "share-finetune" : "finetune";
   const std::string dir = p.text("data", "/usr/share/datasets/fashion-mnist");
   const int epochs = static_cast<int>(p.number("epochs", 1));
   const int batch = static_cast<int>(p.number("batch", 64));
   const double lr = p.number("lr", 0.01), momentum = p.number("momentum", 0.9);
   const int max_n = static_cast<int>(p.number("max_samples", -1));
   const uint32_t seed = static_cast<uint32_t>(p.number("seed", 1));
-  if (epochs < 1 || batch < 1) throw Error(p.where + ": finetune: epochs and batch must be at least 1");
-  if (m.graph.inputs.empty() || m.graph.outputs.empty()) throw Error(p.where + ": finetune: the model has no input or output");
+  if (epochs < 1 || batch < 1) throw Error(p.where + ": " + step + ": epochs and batch must be at least 1");
+  if (m.graph.inputs.empty() || m.graph.outputs.empty()) throw Error(p.where + ": " + step + ": the model has no input or output");
   Dataset d = load_idx(dir, "train", max_n);
   torch::manual_seed(seed);
   torch::set_num_threads(std::max(1, ctx.threads));
   TorchGraph tg(m.graph);
-  if (tg.trainable() == 0) return "finetune: no Conv/Gemm/MatMul weights to train";
+  if (tg.trainable() == 0) return std::string(step) + ": no Conv/Gemm/MatMul weights to train";
+  if (sharing && tg.enable_sharing(static_cast<int64_t>(p.number("max_centroids", 256))) == 0)
+    throw Error(p.where + ": share-finetune: no weight tensor has few enough distinct values: run `share` first");
   // input shape: [N, pixels] or the model's declared [N, C, H, W]
   std::vector<int64_t> shape = {-1};
   for (size_t i = 1; i < m.graph.inputs[0].dims.size(); ++i) shape.push_back(m.graph.inputs[0].dims[i].value);
@@ -204,13 +249,14 @@ std::string finetune_pass(Model& m, const StepParams& p, PassContext& ctx) {
       opt.zero_grad();
       torch::Tensor loss = torch::nn::functional::cross_entropy(tg.forward(xb), yb);
       loss.backward();
+      if (sharing) tg.update_centroids(lr);
       opt.step();
       tg.apply_masks();
       sum += loss.item<double>();
       if ((s + 1) % 100 == 0 || s + 1 == steps) {
         const double done = static_cast<double>(e * steps + s + 1) / static_cast<double>(epochs * steps);
         const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (isatty(2)) std::fprintf(stderr, "\rfinetune: epoch %d/%d  batch %lld/%lld  loss %.4f  ETA %.0f s   ", e + 1, epochs, static_cast<long long>(s + 1),
+        if (isatty(2)) std::fprintf(stderr, "\r%s: epoch %d/%d  batch %lld/%lld  loss %.4f  ETA %.0f s   ", step, e + 1, epochs, static_cast<long long>(s + 1),
                      static_cast<long long>(steps), sum / static_cast<double>(s + 1), el / done * (1 - done));
       }
     }
@@ -220,13 +266,17 @@ std::string finetune_pass(Model& m, const StepParams& p, PassContext& ctx) {
   }
   if (isatty(2)) std::fprintf(stderr, "\n");
   tg.write_back(m.graph);
-  char line[400];
+  char line[500];
   std::snprintf(line, sizeof line,
-                "finetune: %d epoch(s) on %lld samples of %s (SGD lr %g momentum %g batch %d seed %u, libtorch); mean loss %.4f -> %.4f; "
-                "%zu tensors trained, %zu with pruned positions kept at zero",
-                epochs, static_cast<long long>(n), dir.c_str(), lr, momentum, batch, seed, first_loss, last_loss, tg.trainable(), tg.masked());
+                "%s: %d epoch(s) on %lld samples of %s (SGD lr %g momentum %g batch %d seed %u, libtorch); mean loss %.4f -> %.4f; "
+                "%zu tensors trained (%zu through shared centroids), %zu with pruned positions kept at zero",
+                step, epochs, static_cast<long long>(n), dir.c_str(), lr, momentum, batch, seed, first_loss, last_loss, tg.trainable(), tg.shared(),
+                tg.masked());
   return line;
 }
+
+std::string finetune_pass(Model& m, const StepParams& p, PassContext& ctx) { return train_pass(m, p, ctx, false); }
+std::string share_finetune_pass(Model& m, const StepParams& p, PassContext& ctx) { return train_pass(m, p, ctx, true); }
 
 }  // namespace
 
@@ -235,6 +285,10 @@ void register_train_passes(std::map<std::string, PassInfo>& r) {
                    "train the weights on labelled IDX data (libtorch), pruned weights kept at zero: data DIR, epochs, batch, lr, momentum, "
                    "seed, max_samples",
                    finetune_pass};
+  r["share-finetune"] = {"share-finetune", {"data", "epochs", "batch", "lr", "momentum", "seed", "max_samples", "max_centroids"}, false,
+                         "after `share`: train the shared centroids with the gradients summed per cluster (Deep Compression 3.3), "
+                         "zeros kept; other parameters (biases) by SGD",
+                         share_finetune_pass};
 }
 
 }  // namespace ec::compress

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <set>
 
 #include "../engine/helpers.h"
 #include "archive.h"
@@ -109,5 +110,32 @@ TEST(Mlp, FinetuneRecoversPrunedAccuracyAndKeepsZeros) {
   EXPECT_GT(tuned, pruned + 0.01) << "pruned " << pruned << " -> finetuned " << tuned;
   EXPECT_EQ(zero_bits(a), zeros) << "pruned weights must stay +0";
   run_pass("finetune", b, ft, ctx);
-  EXPECT_EQ(to_onnx_bytes(a), to_onnx_bytes(b)) << "same seed, same model";
+  EXPECT_TRUE(to_onnx_bytes(a) == to_onnx_bytes(b)) << "same seed, same model";
+
+  // share-finetune after 4-bit sharing: the centroids move, each weight tensor keeps at most 16 distinct
+  // non-zero values and its zeros, accuracy does not drop
+  StepParams share;
+  share.where = "test";
+  share.values = {{"bits", "4"}};
+  run_pass("share", a, share, ctx);
+  const double shared = classification_accuracy(a, test);
+  const Model before = a;
+  StepParams sft = ft;
+  sft.values["lr"] = "0.001";
+  const std::string sline = run_pass("share-finetune", a, sft, ctx);
+  EXPECT_NE(sline.find("3 through shared centroids"), std::string::npos) << sline;
+  int64_t moved = 0;
+  for (auto& kv : a.graph.initializers)
+    if (kv.second.rank() >= 2)
+      for (int64_t i = 0; i < kv.second.numel(); ++i) moved += kv.second.ptr<float>()[i] != before.graph.initializers.at(kv.first).ptr<float>()[i];
+  EXPECT_GT(moved, 0) << "the centroids must have moved";
+  EXPECT_EQ(zero_bits(a), zero_bits(before));
+  for (auto& kv : a.graph.initializers) {
+    if (kv.second.rank() < 2) continue;
+    std::set<float> values;
+    for (int64_t i = 0; i < kv.second.numel(); ++i)
+      if (kv.second.ptr<float>()[i] != 0.f) values.insert(kv.second.ptr<float>()[i]);
+    EXPECT_LE(values.size(), 16u) << kv.first;
+  }
+  EXPECT_GE(classification_accuracy(a, test), shared - 0.005);
 }
