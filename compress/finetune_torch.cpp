@@ -55,7 +55,8 @@ class TorchGraph {
         t.set_requires_grad(true);
         params_[kv.first] = t;
         const int64_t zeros = (t == 0).sum().item<int64_t>();
-        if (zeros > 0) masks_[kv.first] = (t == 0);  // positions to keep at +0 (not -0: packers test the bits)
+        // pruned weights (rank >= 2; a zero bias is just a value) stay at +0 (not -0: packers test the bits)
+        if (zeros > 0 && t.dim() >= 2) masks_[kv.first] = (t == 0);
       } else {
         consts_[kv.first] = t;
       }

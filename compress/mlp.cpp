@@ -156,6 +156,61 @@ Model train_mlp(const Dataset& train, const MlpOptions& o, const std::function<v
   return m;
 }
 
+Model lenet5_untrained(uint32_t seed) {
+  Model m;
+  m.opsets[""] = 13;
+  m.producer_name = "edgecompress";
+  m.metadata["edgecompress.arch"] = "lenet5 seed " + std::to_string(seed);
+  std::mt19937 rng(seed);
+  auto he = [&](Shape s, int64_t fan_in) {
+    Tensor t(DType::f32, std::move(s));
+    const float lim = std::sqrt(6.f / static_cast<float>(fan_in));
+    std::uniform_real_distribution<float> u(-lim, lim);
+    for (int64_t i = 0; i < t.numel(); ++i) t.ptr<float>()[i] = u(rng);
+    return t;
+  };
+  ValueInfo in;
+  in.name = "images";
+  in.has_shape = true;
+  in.dims = {Dim{-1, "N"}, Dim{1, ""}, Dim{28, ""}, Dim{28, ""}};
+  m.graph.inputs.push_back(in);
+  auto& g = m.graph;
+  auto ints = [](std::vector<int64_t> v) {
+    Attribute a;
+    a.kind = Attribute::Kind::ints;
+    a.ints = std::move(v);
+    return a;
+  };
+  g.initializers["conv1.weight"] = he({20, 1, 5, 5}, 25);
+  g.initializers["conv1.bias"] = Tensor(DType::f32, {20});
+  g.initializers["conv2.weight"] = he({50, 20, 5, 5}, 500);
+  g.initializers["conv2.bias"] = Tensor(DType::f32, {50});
+  g.initializers["fc1.weight"] = he({500, 800}, 800);
+  g.initializers["fc1.bias"] = Tensor(DType::f32, {500});
+  g.initializers["fc2.weight"] = he({10, 500}, 500);
+  g.initializers["fc2.bias"] = Tensor(DType::f32, {10});
+  const std::map<std::string, Attribute> pool = {{"kernel_shape", ints({2, 2})}, {"strides", ints({2, 2})}};
+  g.nodes.push_back(Node{"conv1", "Conv", "", {"images", "conv1.weight", "conv1.bias"}, {"c1"}, {{"kernel_shape", ints({5, 5})}}});
+  g.nodes.push_back(Node{"relu1", "Relu", "", {"c1"}, {"r1"}, {}});
+  g.nodes.push_back(Node{"pool1", "MaxPool", "", {"r1"}, {"p1"}, pool});
+  g.nodes.push_back(Node{"conv2", "Conv", "", {"p1", "conv2.weight", "conv2.bias"}, {"c2"}, {{"kernel_shape", ints({5, 5})}}});
+  g.nodes.push_back(Node{"relu2", "Relu", "", {"c2"}, {"r2"}, {}});
+  g.nodes.push_back(Node{"pool2", "MaxPool", "", {"r2"}, {"p2"}, pool});
+  g.nodes.push_back(Node{"flatten", "Flatten", "", {"p2"}, {"f"}, {}});
+  Attribute tb;
+  tb.kind = Attribute::Kind::i;
+  tb.i = 1;
+  g.nodes.push_back(Node{"fc1", "Gemm", "", {"f", "fc1.weight", "fc1.bias"}, {"h"}, {{"transB", tb}}});
+  g.nodes.push_back(Node{"relu3", "Relu", "", {"h"}, {"hr"}, {}});
+  g.nodes.push_back(Node{"fc2", "Gemm", "", {"hr", "fc2.weight", "fc2.bias"}, {"logits"}, {{"transB", tb}}});
+  ValueInfo outv;
+  outv.name = "logits";
+  outv.has_shape = true;
+  outv.dims = {Dim{-1, "N"}, Dim{10, ""}};
+  g.outputs.push_back(outv);
+  return m;
+}
+
 double classification_accuracy(const Model& m, const Dataset& test, int threads) {
   EngineOptions eo;
   eo.threads = threads;

@@ -35,6 +35,11 @@ struct MlpOptions {
 // `progress(epoch, mean loss)` is called after each epoch. Deterministic for a given seed.
 Model train_mlp(const Dataset& train, const MlpOptions& o, const std::function<void(int, double)>& progress);
 
+// LeNet-5 (Caffe's: conv 5x5 20 -> max pool 2 -> conv 5x5 50 -> max pool 2 -> fc 500 -> fc 10, with Relu after
+// the convolutions and the first fc; 431,080 parameters) for [N,1,28,28] images, untrained: weights uniform with
+// variance 2/fan_in (He), biases 0, from `seed`. Train it with the `finetune` step (libtorch).
+Model lenet5_untrained(uint32_t seed);
+
 // Top-1 accuracy of a model taking [N, pixels] (or [N,1,H,W]) inputs on `test`, with the native engine.
 double classification_accuracy(const Model& m, const Dataset& test, int threads = 2);
 
