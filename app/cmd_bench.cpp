@@ -100,7 +100,7 @@ Result bench_backend(const std::string& name, const Model& m, const BenchOptions
   return r;
 }
 
-// "VmHWM:" / "VmRSS:" of /proc/self/status in bytes (0 when unreadable).
+// "VmHWM:" (peak resident set, resettable through clear_refs) of /proc/self/status in bytes (0 when unreadable).
 size_t status_bytes(const char* key) {
   std::ifstream f("/proc/self/status");
   std::string line;
@@ -115,7 +115,7 @@ size_t status_bytes(const char* key) {
 size_t engine_peak_bytes(const std::string& backend, const Model& m, const BenchOptions& o, const std::map<std::string, Shape>& shapes,
                          const std::vector<Tensor>& inputs) {
   { std::ofstream("/proc/self/clear_refs") << "5"; }
-  const size_t base = status_bytes("VmRSS:");
+  const size_t base = current_rss_bytes();
   EngineOptions eo;
   eo.threads = o.threads;
   auto eng = create_engine(backend, m, eo);

@@ -2,7 +2,6 @@
 // Lifecycle (as in XNNPACK): create (parse attributes) -> reshape (shapes known, constants visible:
 // computes output shapes and workspace size) -> run (no allocation: buffers are bound by the caller).
 #pragma once
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>

@@ -552,14 +552,15 @@ class NhwcQConvOp : public XnnOp {
         const size_t workers = pool_ ? pthreadpool_get_threads_count(pool_) : 1;
         band_rows_ = std::max<int64_t>(1, 32 * 1024 / std::max<int64_t>(1, w.ow * khw * ig));  // ~32 KB of patches per band
         bands_.assign(im2col_ ? workers : 0, std::vector<int8_t>(static_cast<size_t>(band_rows_ * w.ow * khw * ig)));
-      } else
-      check(xnn_create_convolution2d_nhwc_qc8(
+      } else {
+        check(xnn_create_convolution2d_nhwc_qc8(
                 static_cast<uint32_t>(w.pt), static_cast<uint32_t>(w.pr), static_cast<uint32_t>(w.pb), static_cast<uint32_t>(w.pl),
                 static_cast<uint32_t>(w.kh), static_cast<uint32_t>(w.kw), static_cast<uint32_t>(w.sh), static_cast<uint32_t>(w.sw),
                 static_cast<uint32_t>(w.dh), static_cast<uint32_t>(w.dw), static_cast<uint32_t>(group), static_cast<size_t>(ig),
                 static_cast<size_t>(og), static_cast<size_t>(c), static_cast<size_t>(m), static_cast<int8_t>(xz), xs, kscale.data(),
                 packed.data(), bias.data(), static_cast<int8_t>(yz), ys, lo, hi, 0, &op_),
             "create int8 convolution");
+      }
     }
     w_ = w;
     c_ = c;

@@ -26,7 +26,10 @@ packages=(
 # (CPU) builds the training steps (`finetune`); without it they say what they need.
 # The rest is used by some tests and demos only; a distribution without one of them still builds and runs,
 # and the tests that need it are skipped with a printed reason. (Ubuntu ships Chromium as chromium-browser.)
-optional=(libxnnpack-dev libpthreadpool-dev libtorch-dev dataset-fashion-mnist xvfb tesseract-ocr prometheus chromium)
+optional=(libxnnpack-dev libpthreadpool-dev dataset-fashion-mnist xvfb tesseract-ocr prometheus chromium)
+# libtorch costs every edgecompress command ~100 MB of resident memory and ~0.3 s at start (it is linked into the
+# binary), so on the device (aarch64: Jetson) it is installed only when asked for: EC_WITH_TORCH=1 ./scripts/setup.sh
+if [[ $(uname -m) != aarch64 || ${EC_WITH_TORCH:-0} == 1 ]]; then optional+=(libtorch-dev); fi
 
 install_packages() {
   local sudo=""
