@@ -31,7 +31,7 @@ struct Recipe {
   std::string name;
   std::vector<Step> steps;
   std::string calib_source;
-  int calib_frames = 32, calib_every = 8;
+  int calib_frames = 32, calib_every = 8, calib_start = 0;
   TaskSpec task;
 };
 
@@ -41,11 +41,12 @@ Recipe load_recipe(const std::string& path) {
   Recipe r;
   r.name = yaml_get<std::string>(y, "name", path, "");
   if (const YAML::Node c = y["calibration"]) {
-    check_keys(c, path, {"source", "frames", "every", "input"});
+    check_keys(c, path, {"source", "frames", "every", "start", "input"});
     r.calib_source = yaml_get<std::string>(c, "source", path, "");
     r.calib_frames = yaml_get<int>(c, "frames", path, r.calib_frames);
     r.calib_every = yaml_get<int>(c, "every", path, r.calib_every);
-    if (r.calib_frames < 1 || r.calib_every < 1) yaml_fail(path, c, "frames and every must be >= 1");
+    r.calib_start = yaml_get<int>(c, "start", path, 0);
+    if (r.calib_frames < 1 || r.calib_every < 1 || r.calib_start < 0) yaml_fail(path, c, "frames and every must be >= 1, start >= 0");
     parse_task_yaml(c, path, r.task);
   }
   const YAML::Node steps = y["steps"];
@@ -119,8 +120,10 @@ void run_compress(const CompressOptions& o) {
   Model m = load_onnx(o.model);
   const Model original = m;
   compress::PassContext ctx;
-  bool need_calib = false;
-  for (auto& s : r.steps) need_calib = need_calib || compress::passes().at(s.name).needs_calibration;
+  ctx.original = &original;
+  bool need_calib = false;  // quantization, or a training step on the calibration frames (distill on unlabelled video)
+  for (auto& s : r.steps)
+    need_calib = need_calib || compress::passes().at(s.name).needs_calibration || s.params.text("data", "") == "calibration";
   const std::string calib = o.calib.empty() ? r.calib_source : o.calib;
   if (need_calib) {
     if (calib.empty()) throw Error(o.recipe + ": a step needs calibration data: give --calib SOURCE or calibration.source");
@@ -138,7 +141,7 @@ void run_compress(const CompressOptions& o) {
     } else if (calib.rfind("images:", 0) == 0) {  // a folder of images
       for (auto& s : load_image_folder(calib.substr(7), r.task.input, shape, count)) ctx.calibration.push_back({s.input});
     } else {
-      for (auto& s : load_samples(calib, r.task.input, shape, r.calib_every, count)) ctx.calibration.push_back({s.input});
+      for (auto& s : load_samples(calib, r.task.input, shape, r.calib_every, count, r.calib_start)) ctx.calibration.push_back({s.input});
     }
   }
   std::vector<std::string> lines;

@@ -31,7 +31,7 @@ namespace {
 struct EvalOptions {
   std::string reference, video, task, idx, html, images, backend = "native", ort_peer;
   std::vector<std::string> models;
-  int frames = 60, every = 4, threads = 2;
+  int frames = 60, every = 4, threads = 2, start = 0;
   float score_floor = 0.1f;
   bool json = false;
 };
@@ -198,7 +198,7 @@ void run_eval(const EvalOptions& o) {
   if (!o.task.empty()) parse_task_yaml(load_yaml(o.task), o.task, t);
   Model ref = load_onnx(o.reference);
   if (ref.graph.inputs.size() != 1) throw Error(o.reference + ": eval feeds single-input image models");
-  auto samples = load_samples(o.video, t.input, ref.graph.inputs[0].shape_or(1), o.every, o.frames);
+  auto samples = load_samples(o.video, t.input, ref.graph.inputs[0].shape_or(1), o.every, o.frames, o.start);
   Runner rr = make_runner(o.reference, t, t.decoder.score_threshold, o.threads, t.input);
   std::vector<Result> ref_results(samples.size());
   std::vector<std::vector<Tensor>> ref_outputs(samples.size());
@@ -210,6 +210,7 @@ void run_eval(const EvalOptions& o) {
   j["reference"] = o.reference;
   j["video"] = o.video;
   j["frames"] = samples.size();
+  j["start"] = o.start;
   auto describe = [&](const std::string& path, Runner* r, FidelityAccumulator* f) {
     struct stat st {};
     stat(path.c_str(), &st);
@@ -249,8 +250,8 @@ void run_eval(const EvalOptions& o) {
     std::printf("%s\n", j.dump(2).c_str());
     return;
   }
-  std::printf("fidelity to %s on %zu frames of %s (reference boxes at score >= %.2f; candidates scored from %.2f)\n", o.reference.c_str(), samples.size(),
-              o.video.c_str(), t.decoder.score_threshold, o.score_floor);
+  std::printf("fidelity to %s on %zu frames of %s from frame %d, every %d (reference boxes at score >= %.2f; candidates scored from %.2f)\n",
+              o.reference.c_str(), samples.size(), o.video.c_str(), o.start, o.every, t.decoder.score_threshold, o.score_floor);
   std::printf("%-48s %10s %9s %9s %12s %9s %8s %8s %8s\n", "model", "file KB", "params", "non-zero", "MACs", "ms p50", "mAP@0.5", "mean IoU", "SNR dB");
   for (auto& mj : j["models"]) {
     std::string fid = "reference";
@@ -286,6 +287,7 @@ void add_eval_command(CLI::App& app) {
   c->add_option("--task", o->task, "YAML with input: and decoder: (as a run variant), e.g. configs/tasks/blazeface.yaml");
   c->add_option("--frames", o->frames, "Frames to use")->capture_default_str();
   c->add_option("--every", o->every, "Use every N-th frame")->capture_default_str();
+  c->add_option("--start", o->start, "Skip the first N frames of --video (e.g. those a model was distilled on)")->capture_default_str();
   c->add_option("--threads", o->threads, "Engine threads")->capture_default_str();
   c->add_option("--score-floor", o->score_floor, "Lowest candidate score kept for the precision-recall curve")->capture_default_str();
   c->add_option("--backend", o->backend,

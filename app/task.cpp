@@ -45,8 +45,8 @@ void parse_task_yaml(const YAML::Node& n, const std::string& path, TaskSpec& t) 
   }
 }
 
-std::vector<FrameSample> load_samples(const std::string& uri, const PreprocessSpec& spec, const Shape& shape, int every, int max_frames) {
-  if (every < 1 || max_frames < 1) throw Error(uri + ": frame sampling needs every >= 1 and frames >= 1");
+std::vector<FrameSample> load_samples(const std::string& uri, const PreprocessSpec& spec, const Shape& shape, int every, int max_frames, int start) {
+  if (every < 1 || max_frames < 1 || start < 0) throw Error(uri + ": frame sampling needs every >= 1, frames >= 1 and start >= 0");
   auto src = FrameSource::open(uri, {});
   Preprocessor pre(spec, shape);
   std::vector<FrameSample> r;
@@ -56,6 +56,10 @@ std::vector<FrameSample> load_samples(const std::string& uri, const PreprocessSp
     if (st == ReadStatus::end_of_stream) break;
     if (st == ReadStatus::error) throw Error(src->error());
     if (st == ReadStatus::timeout) throw Error(uri + ": no frame within 5 s");
+    if (start > 0) {
+      --start;
+      continue;
+    }
     if (i++ % every) continue;
     FrameSample s;
     s.bgr = f.bgr.clone();

@@ -28,9 +28,11 @@ struct FrameSample {
   Letterbox lb;
 };
 
-// Every `every`-th frame of `uri` (at most `max_frames`), preprocessed for a model input of `shape`.
-// Throws ec::Error when the source cannot be read or yields no frame.
-std::vector<FrameSample> load_samples(const std::string& uri, const PreprocessSpec& spec, const Shape& shape, int every, int max_frames);
+// Every `every`-th frame of `uri` from frame `start` (0-based; earlier frames are decoded and dropped), at
+// most `max_frames`, preprocessed for a model input of `shape`. Throws ec::Error when the source cannot be
+// read or yields no frame.
+std::vector<FrameSample> load_samples(const std::string& uri, const PreprocessSpec& spec, const Shape& shape, int every, int max_frames,
+                                      int start = 0);
 
 // Images under `dir` (png/jpg/jpeg/bmp; subfolders one level deep, sorted), preprocessed for `shape`;
 // `labels` receives each image's subfolder index among the sorted subfolder names (for accuracy), and

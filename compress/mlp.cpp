@@ -211,6 +211,117 @@ Model lenet5_untrained(uint32_t seed) {
   return m;
 }
 
+Model mlp_untrained(int pixels, const std::vector<int>& hidden, uint32_t seed) {
+  Model m;
+  m.opsets[""] = 13;
+  m.producer_name = "edgecompress";
+  m.metadata["edgecompress.arch"] = "mlp seed " + std::to_string(seed);
+  std::mt19937 rng(seed);
+  ValueInfo in;
+  in.name = "images";
+  in.has_shape = true;
+  in.dims = {Dim{-1, "N"}, Dim{pixels, ""}};
+  m.graph.inputs.push_back(in);
+  std::vector<int> sizes = {pixels};
+  sizes.insert(sizes.end(), hidden.begin(), hidden.end());
+  sizes.push_back(10);
+  std::string prev = "images";
+  for (size_t l = 0; l + 1 < sizes.size(); ++l) {
+    const std::string id = "fc" + std::to_string(l + 1);
+    Tensor w(DType::f32, {sizes[l], sizes[l + 1]});
+    const float lim = std::sqrt(6.f / static_cast<float>(sizes[l]));
+    std::uniform_real_distribution<float> u(-lim, lim);
+    for (int64_t i = 0; i < w.numel(); ++i) w.ptr<float>()[i] = u(rng);
+    m.graph.initializers[id + ".weight"] = w;
+    m.graph.initializers[id + ".bias"] = Tensor(DType::f32, {sizes[l + 1]});
+    const bool last = l + 2 == sizes.size();
+    const std::string out = last ? "logits" : id;
+    m.graph.nodes.push_back(Node{id, "Gemm", "", {prev, id + ".weight", id + ".bias"}, {out}, {}});
+    prev = out;
+    if (!last) {
+      m.graph.nodes.push_back(Node{id + ".relu", "Relu", "", {out}, {out + ".relu"}, {}});
+      prev = out + ".relu";
+    }
+  }
+  ValueInfo outv;
+  outv.name = "logits";
+  outv.has_shape = true;
+  outv.dims = {Dim{-1, "N"}, Dim{10, ""}};
+  m.graph.outputs.push_back(outv);
+  return m;
+}
+
+Model mobilenet_small_untrained(uint32_t seed) {
+  Model m;
+  m.opsets[""] = 13;
+  m.producer_name = "edgecompress";
+  m.metadata["edgecompress.arch"] = "mobilenet-small seed " + std::to_string(seed);
+  std::mt19937 rng(seed);
+  auto ints = [](std::vector<int64_t> v) {
+    Attribute a;
+    a.kind = Attribute::Kind::ints;
+    a.ints = std::move(v);
+    return a;
+  };
+  auto one = [](int64_t v) {
+    Attribute a;
+    a.kind = Attribute::Kind::i;
+    a.i = v;
+    return a;
+  };
+  auto& g = m.graph;
+  ValueInfo in;
+  in.name = "images";
+  in.has_shape = true;
+  in.dims = {Dim{-1, "N"}, Dim{1, ""}, Dim{28, ""}, Dim{28, ""}};
+  g.inputs.push_back(in);
+  std::string x = "images";
+  int64_t c = 1;
+  // conv (k x k, stride, groups) + BN + Relu
+  auto block = [&](const std::string& id, int64_t out, int64_t k, int64_t stride, bool depthwise) {
+    const int64_t group = depthwise ? c : 1, cin = c / group;
+    Tensor w(DType::f32, {out, cin, k, k});
+    const float lim = std::sqrt(6.f / static_cast<float>(cin * k * k));
+    std::uniform_real_distribution<float> u(-lim, lim);
+    for (int64_t i = 0; i < w.numel(); ++i) w.ptr<float>()[i] = u(rng);
+    g.initializers[id + ".weight"] = w;
+    std::map<std::string, Attribute> a = {{"kernel_shape", ints({k, k})}, {"strides", ints({stride, stride})}, {"pads", ints({k / 2, k / 2, k / 2, k / 2})}};
+    if (group > 1) a["group"] = one(group);
+    g.nodes.push_back(Node{id, "Conv", "", {x, id + ".weight"}, {id + ".c"}, a});
+    std::vector<float> ones(static_cast<size_t>(out), 1.f), zeros(static_cast<size_t>(out), 0.f);
+    g.initializers[id + ".bn.scale"] = Tensor::from_f32({out}, ones);
+    g.initializers[id + ".bn.bias"] = Tensor::from_f32({out}, zeros);
+    g.initializers[id + ".bn.mean"] = Tensor::from_f32({out}, zeros);
+    g.initializers[id + ".bn.var"] = Tensor::from_f32({out}, ones);
+    g.nodes.push_back(Node{id + ".bn", "BatchNormalization", "", {id + ".c", id + ".bn.scale", id + ".bn.bias", id + ".bn.mean", id + ".bn.var"}, {id + ".b"}, {}});
+    g.nodes.push_back(Node{id + ".relu", "Relu", "", {id + ".b"}, {id + ".r"}, {}});
+    x = id + ".r";
+    c = out;
+  };
+  block("stem", 16, 3, 1, false);
+  block("dw1", 16, 3, 2, true);
+  block("pw1", 32, 1, 1, false);
+  block("dw2", 32, 3, 2, true);
+  block("pw2", 64, 1, 1, false);
+  block("dw3", 64, 3, 1, true);
+  block("pw3", 128, 1, 1, false);
+  g.nodes.push_back(Node{"gap", "GlobalAveragePool", "", {x}, {"gap"}, {}});
+  g.nodes.push_back(Node{"flatten", "Flatten", "", {"gap"}, {"f"}, {}});
+  Tensor w(DType::f32, {10, 128});
+  const float lim = std::sqrt(6.f / 128.f);
+  std::uniform_real_distribution<float> u(-lim, lim);
+  for (int64_t i = 0; i < w.numel(); ++i) w.ptr<float>()[i] = u(rng);
+  g.initializers["fc.weight"] = w;
+  g.initializers["fc.bias"] = Tensor(DType::f32, {10});
+  g.nodes.push_back(Node{"fc", "Gemm", "", {"f", "fc.weight", "fc.bias"}, {"logits"}, {{"transB", one(1)}}});
+  ValueInfo outv;
+  outv.name = "logits";
+  outv.has_shape = true;
+  outv.dims = {Dim{-1, "N"}, Dim{10, ""}};
+  g.outputs.push_back(outv);
+  return m;
+}
+
 double classification_accuracy(const Model& m, const Dataset& test, int threads) {
   EngineOptions eo;
   eo.threads = threads;

@@ -40,6 +40,16 @@ Model train_mlp(const Dataset& train, const MlpOptions& o, const std::function<v
 // variance 2/fan_in (He), biases 0, from `seed`. Train it with the `finetune` step (libtorch).
 Model lenet5_untrained(uint32_t seed);
 
+// The multilayer perceptron of train_mlp (Gemm + Relu, input "images" [N, pixels]), untrained: He uniform
+// weights from `seed`, zero biases. For training with the libtorch steps (finetune, distill).
+Model mlp_untrained(int pixels, const std::vector<int>& hidden, uint32_t seed);
+
+// A small MobileNet-style CNN for [N,1,28,28] images: 3x3 conv 16 -> three depthwise-separable blocks
+// (3x3 depthwise stride 2, 1 -> 32; stride 2, 32 -> 64; stride 1, 64 -> 128), each conv followed by
+// BatchNormalization and Relu, global average pooling, fc 10 (19,530 parameters incl. BN). Untrained (He
+// uniform from `seed`, BN at identity); train it with `finetune` and `bn: train`.
+Model mobilenet_small_untrained(uint32_t seed);
+
 // Top-1 accuracy of a model taking [N, pixels] (or [N,1,H,W]) inputs on `test`, with the native engine.
 double classification_accuracy(const Model& m, const Dataset& test, int threads = 2);
 

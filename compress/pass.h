@@ -29,6 +29,7 @@ struct StepParams {
 struct PassContext {
   std::vector<std::vector<Tensor>> calibration;
   int threads = 2;
+  const Model* original = nullptr;  // the recipe's input model (distill's `teacher: original`), when known
 };
 
 using PassFn = std::function<std::string(Model&, const StepParams&, PassContext&)>;
@@ -57,7 +58,10 @@ void register_prune_passes(std::map<std::string, PassInfo>& r);
 void register_lowrank_passes(std::map<std::string, PassInfo>& r);
 void register_share_passes(std::map<std::string, PassInfo>& r);
 void register_structured_passes(std::map<std::string, PassInfo>& r);
-// Training steps (finetune): libtorch when built with it (finetune_torch.cpp), otherwise steps that say so.
+// Training steps (finetune, share-finetune, distill, qat): libtorch when built with it (train_torch.cpp),
+// otherwise steps that say so (train_stub.cpp).
 void register_train_passes(std::map<std::string, PassInfo>& r);
+// True when this build has the libtorch training steps.
+bool training_available();
 
 }  // namespace ec::compress

@@ -29,7 +29,9 @@ packages=(
 optional=(libxnnpack-dev libpthreadpool-dev dataset-fashion-mnist xvfb tesseract-ocr prometheus chromium)
 # libtorch costs every edgecompress command ~100 MB of resident memory and ~0.3 s at start (it is linked into the
 # binary), so on the device (aarch64: Jetson) it is installed only when asked for: EC_WITH_TORCH=1 ./scripts/setup.sh
-if [[ $(uname -m) != aarch64 || ${EC_WITH_TORCH:-0} == 1 ]]; then optional+=(libtorch-dev); fi
+# libtorch's matrix products go through the system BLAS: Debian's default is the reference one (about 20x
+# slower training here), OpenBLAS takes over the libblas.so.3 alternative when installed.
+if [[ $(uname -m) != aarch64 || ${EC_WITH_TORCH:-0} == 1 ]]; then optional+=(libtorch-dev libopenblas0-pthread); fi
 
 install_packages() {
   local sudo=""
