@@ -1,4 +1,5 @@
-// Training steps on libtorch (Debian libtorch-dev, CPU), over the graph bridge of torch_bridge.h:
+// Training steps on libtorch (Debian libtorch-dev, CPU), over the graph bridge of torch_bridge.h; they run in
+// the helper process edgecompress-train (train_steps.h):
 //   finetune        softmax cross-entropy on labelled IDX data; pruned weights stay at +0
 //   share-finetune  after `share`: centroids move by their weights' summed gradients (Deep Compression §3.3)
 //   distill         a teacher ONNX model's outputs as targets: Hinton soft targets (+ labels) for classifiers on
@@ -28,6 +29,7 @@
 #include "onnx_io.h"
 #include "pass.h"
 #include "torch_bridge.h"
+#include "train_steps.h"
 
 namespace ec::compress {
 namespace {
@@ -332,30 +334,10 @@ std::string train_step(Model& m, const StepParams& p, PassContext& ctx, Kind kin
 
 }  // namespace
 
-void register_train_passes(std::map<std::string, PassInfo>& r) {
-  const std::vector<std::string> common = {"data", "epochs", "batch", "lr", "momentum", "seed", "max_samples", "optimizer", "bn", "checkpoint", "resume", "augment"};
-  auto with = [&](std::vector<std::string> more) {
-    more.insert(more.begin(), common.begin(), common.end());
-    return more;
-  };
-  r["finetune"] = {"finetune", with({}), false,
-                   "train the weights on labelled IDX data (libtorch), pruned weights kept at zero: data DIR, epochs, batch, lr, momentum, "
-                   "optimizer sgd|adam, bn frozen|train, seed, max_samples, checkpoint DIR, resume 0|1",
-                   [](Model& m, const StepParams& p, PassContext& c) { return train_step(m, p, c, Kind::finetune); }};
-  r["share-finetune"] = {"share-finetune", with({"max_centroids"}), false,
-                         "after `share`: train the shared centroids with the gradients summed per cluster (Deep Compression 3.3), "
-                         "zeros kept; other parameters (biases) by the optimiser",
-                         [](Model& m, const StepParams& p, PassContext& c) { return train_step(m, p, c, Kind::share); }};
-  r["distill"] = {"distill", with({"teacher", "temperature", "alpha", "loss", "box_weight"}), false,
-                  "train towards a teacher's outputs: teacher PATH|original; on IDX data soft targets (temperature, alpha = weight of "
-                  "the soft loss) with labels; with data: calibration, unlabelled frames and the teacher's outputs as targets (loss detector)",
-                  [](Model& m, const StepParams& p, PassContext& c) { return train_step(m, p, c, Kind::distill); }};
-  r["qat"] = {"qat", with({}), false,
-              "after `quantize`: quantization-aware training (per-channel fake-quantized weights, the file's activation scales), "
-              "exported as QDQ with the trained int8 weights",
-              [](Model& m, const StepParams& p, PassContext& c) { return train_step(m, p, c, Kind::qat); }};
+std::string run_torch_train_step(const std::string& name, Model& m, const StepParams& p, PassContext& ctx) {
+  for (Kind k : {Kind::finetune, Kind::share, Kind::distill, Kind::qat})
+    if (name == kind_name(k)) return train_step(m, p, ctx, k);
+  throw Error("training: unknown step '" + name + "'");
 }
-
-bool training_available() { return true; }
 
 }  // namespace ec::compress
