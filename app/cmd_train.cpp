@@ -40,6 +40,11 @@ std::vector<int> parse_hidden(const std::string& text) {
 }
 
 void report(const Model& m, const TrainOptions& o) {
+  if (o.data.rfind("images:", 0) == 0) {  // an image folder has no test split here
+    save_onnx(m, o.out);
+    std::printf("wrote %s (accuracy: edgecompress eval --reference %s -m %s --images TEST_DIR)\n", o.out.c_str(), o.out.c_str(), o.out.c_str());
+    return;
+  }
   compress::Dataset test = compress::load_idx(o.data, "t10k");
   const double acc = compress::classification_accuracy(m, test);
   save_onnx(m, o.out);
@@ -98,7 +103,7 @@ void run_train(TrainOptions& o) {
 void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* c = app.add_subcommand("train", "Train a reference model (MLP, LeNet-5, small MobileNet) on IDX data (Fashion-MNIST), optionally distilled from a teacher, and export ONNX");
-  c->add_option("--data", o->data, "Folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]")->capture_default_str();
+  c->add_option("--data", o->data, "Folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz], or images:DIR (a subfolder per class; torch trainer)")->capture_default_str();
   c->add_option("--arch", o->arch, "Architecture: mlp, lenet5 or mobilenet (small MobileNet-style CNN)")->capture_default_str();
   c->add_option("--hidden", o->hidden, "Hidden layer widths of the MLP")->capture_default_str();
   c->add_option("--trainer", o->trainer, "eigen (built-in, MLP only) or torch (libtorch); default eigen for an MLP on labels, else torch");

@@ -44,9 +44,9 @@ Model lenet5_untrained(uint32_t seed);
 // weights from `seed`, zero biases. For training with the libtorch steps (finetune, distill).
 Model mlp_untrained(int pixels, const std::vector<int>& hidden, uint32_t seed);
 
-// A small MobileNet-style CNN for [N,1,28,28] images: 3x3 conv 16 -> three depthwise-separable blocks
-// (3x3 depthwise stride 2, 1 -> 32; stride 2, 32 -> 64; stride 1, 64 -> 128), each conv followed by
-// BatchNormalization and Relu, global average pooling, fc 10 (19,530 parameters incl. BN). Untrained (He
+// A small MobileNet-style CNN for [N,1,28,28] images: 3x3 conv 1 -> 16, then three depthwise-separable
+// blocks (3x3 depthwise stride 2 + 1x1 16 -> 32; stride 2, 32 -> 64; stride 1, 64 -> 128), each conv followed
+// by BatchNormalization and Relu, global average pooling, fc 10: 14,602 parameters incl. BN. Untrained (He
 // uniform from `seed`, BN at identity); train it with `finetune` and `bn: train`.
 Model mobilenet_small_untrained(uint32_t seed);
 

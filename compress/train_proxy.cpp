@@ -26,7 +26,7 @@ const std::vector<TrainStepInfo>& train_steps() {
   };
   static const std::vector<TrainStepInfo> steps = {
       {"finetune", with({}),
-       "train the weights on labelled IDX data (libtorch), pruned weights kept at zero: data DIR, epochs, batch, lr, momentum, optimizer "
+       "train the weights on labelled data (libtorch), pruned weights kept at zero: data DIR (IDX) or images:DIR (a subfolder per class), epochs, batch, lr, momentum, optimizer "
        "sgd|adam, bn frozen|train, seed, max_samples, checkpoint DIR, resume 0|1"},
       {"share-finetune", with({"max_centroids"}),
        "after `share`: train the shared centroids with the gradients summed per cluster (Deep Compression 3.3), zeros kept; other parameters "

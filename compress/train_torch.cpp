@@ -1,6 +1,7 @@
 // Training steps on libtorch (Debian libtorch-dev, CPU), over the graph bridge of torch_bridge.h; they run in
 // the helper process edgecompress-train (train_steps.h):
-//   finetune        softmax cross-entropy on labelled IDX data; pruned weights stay at +0
+//   finetune        softmax cross-entropy on labelled data (IDX folder, or images:DIR with a subfolder per
+//                   class); pruned weights stay at +0
 //   share-finetune  after `share`: centroids move by their weights' summed gradients (Deep Compression §3.3)
 //   distill         a teacher ONNX model's outputs as targets: Hinton soft targets (+ labels) for classifiers on
 //                   IDX data, or, on unlabelled frames (the recipe's calibration source), per-output regression
@@ -12,6 +13,10 @@
 // the same seed, whether run straight or resumed), an ETA on a terminal, checkpoints after each epoch.
 #include <torch/torch.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -54,6 +59,65 @@ struct Samples {
   std::string what;
 };
 
+// A labelled image folder (one subfolder per class, sorted names = class indices; png/jpg/jpeg/bmp) for a
+// model taking [N,C,H,W], [N,H,W,C] (C 1: gray, 3: RGB) or [N, side*side] (gray): images resized to the
+// input size, values scaled to [0, 1] as the IDX loader does.
+Samples load_image_folder_samples(const Model& m, const std::string& dir, int max_n, const std::string& where) {
+  const auto& dims = m.graph.inputs.at(0).dims;
+  int64_t c = 1, h = 0, w = 0;
+  bool nhwc = false;
+  if (dims.size() == 4 && (dims[1].value == 1 || dims[1].value == 3)) c = dims[1].value, h = dims[2].value, w = dims[3].value;
+  else if (dims.size() == 4 && (dims[3].value == 1 || dims[3].value == 3)) c = dims[3].value, h = dims[1].value, w = dims[2].value, nhwc = true;
+  else if (dims.size() == 2 && dims[1].value > 0) {
+    h = w = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(dims[1].value))));
+    if (h * w != dims[1].value) h = w = 0;
+  }
+  if (h <= 0 || w <= 0) throw Error(where + ": images:" + dir + ": the model input is not [N,C,H,W], [N,H,W,C] or [N, side*side] with a fixed size");
+  std::vector<fs::path> classes;
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_directory()) classes.push_back(e.path());
+  if (ec) throw Error(where + ": images:" + dir + ": " + ec.message());
+  std::sort(classes.begin(), classes.end());
+  std::vector<torch::Tensor> xs;
+  std::vector<int64_t> labels;
+  for (size_t k = 0; k < classes.size(); ++k) {
+    std::vector<fs::path> files;
+    for (auto& e : fs::directory_iterator(classes[k])) {
+      std::string ext = e.path().extension().string();
+      std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+      if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp") files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (auto& f : files) {
+      cv::Mat img = cv::imread(f.string(), c == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
+      if (img.empty()) throw Error(f.string() + ": not a readable image");
+      if (c == 3) cv::cvtColor(img, img, cv::COLOR_BGR2RGB);
+      cv::resize(img, img, cv::Size(static_cast<int>(w), static_cast<int>(h)), 0, 0, cv::INTER_AREA);
+      img.convertTo(img, CV_32F, 1.0 / 255.0);
+      torch::Tensor t = torch::from_blob(img.data, {h, w, c}, torch::kFloat32).clone();  // HWC
+      xs.push_back(nhwc ? t : t.permute({2, 0, 1}).contiguous());
+      labels.push_back(static_cast<int64_t>(k));
+    }
+  }
+  if (xs.empty()) throw Error(where + ": images:" + dir + ": no images (png, jpg, jpeg, bmp) in class subfolders");
+  // interleave classes deterministically so that max_samples keeps every class
+  std::vector<size_t> order(xs.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937 rng(12345);
+  std::shuffle(order.begin(), order.end(), rng);
+  if (max_n > 0 && static_cast<size_t>(max_n) < order.size()) order.resize(static_cast<size_t>(max_n));
+  std::vector<torch::Tensor> sel;
+  std::vector<int64_t> lab;
+  for (size_t i : order) sel.push_back(xs[i]), lab.push_back(labels[i]);
+  Samples s;
+  s.x = torch::stack(sel);
+  if (dims.size() == 2) s.x = s.x.reshape({s.x.size(0), -1});
+  s.y = torch::tensor(lab, torch::kInt64);
+  s.what = std::to_string(sel.size()) + " images in " + std::to_string(classes.size()) + " classes of " + dir;
+  return s;
+}
+
 Samples load_samples(const Model& m, const StepParams& p, const PassContext& ctx, const char* step) {
   const std::string data = p.text("data", "/usr/share/datasets/fashion-mnist");
   const int max_n = static_cast<int>(p.number("max_samples", -1));
@@ -72,6 +136,7 @@ Samples load_samples(const Model& m, const StepParams& p, const PassContext& ctx
     s.what = std::to_string(s.x.size(0)) + " unlabelled calibration frames";
     return s;
   }
+  if (data.rfind("images:", 0) == 0) return load_image_folder_samples(m, data.substr(7), max_n, p.where + ": " + step);
   Dataset d = load_idx(data, "train", max_n);
   std::vector<int64_t> shape = {static_cast<int64_t>(d.y.size())};
   for (size_t i = 1; i < m.graph.inputs[0].dims.size(); ++i) shape.push_back(m.graph.inputs[0].dims[i].value);

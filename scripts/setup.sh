@@ -23,12 +23,12 @@ packages=(
 )
 # XNNPACK (with pthreadpool) gives the native engine its fast NHWC fp32/int8 kernels; where a distribution
 # lacks it the engine builds with its reference kernels only and says so (`edgecompress bench`). libtorch
-# (CPU) builds the training steps (`finetune`); without it they say what they need.
+# (CPU) builds the training helper (finetune, distill, qat, ...); without it those steps say what they need.
 # The rest is used by some tests and demos only; a distribution without one of them still builds and runs,
 # and the tests that need it are skipped with a printed reason. (Ubuntu ships Chromium as chromium-browser.)
 optional=(libxnnpack-dev libpthreadpool-dev dataset-fashion-mnist xvfb tesseract-ocr prometheus chromium)
-# libtorch costs every edgecompress command ~100 MB of resident memory and ~0.3 s at start (it is linked into the
-# binary), so on the device (aarch64: Jetson) it is installed only when asked for: EC_WITH_TORCH=1 ./scripts/setup.sh
+# libtorch (about 250 MB installed with its libraries) is used only by the training helper edgecompress-train, never by `run`; on
+# the device (aarch64: Jetson) it is installed only when asked for: EC_WITH_TORCH=1 ./scripts/setup.sh
 # libtorch's matrix products go through the system BLAS: Debian's default is the reference one (about 20x
 # slower training here), OpenBLAS takes over the libblas.so.3 alternative when installed.
 if [[ $(uname -m) != aarch64 || ${EC_WITH_TORCH:-0} == 1 ]]; then optional+=(libtorch-dev libopenblas0-pthread); fi

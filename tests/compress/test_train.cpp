@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <opencv2/imgcodecs.hpp>
+
 #include "../engine/helpers.h"
 #include "mlp.h"
 #include "onnx_io.h"
@@ -218,5 +220,38 @@ TEST(Train, UnsupportedGraphsAndParametersAreNamed) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("data: calibration needs the recipe's calibration source"), std::string::npos) << e.what();
+  }
+}
+
+// Training on a labelled image folder (a subfolder per class): 40 PNGs per class written from the IDX data;
+// an untrained MLP learns from them (the images are read, resized and scaled as the IDX samples are).
+TEST(Train, LearnsFromAnImageFolder) {
+  REQUIRE_TRAINING();
+  Dataset train = load_idx(kData, "train", 2000), test = load_idx(kData, "t10k", 2000);
+  const std::string dir = temp_dir("images");
+  std::vector<int> per(10, 0);
+  for (int64_t i = 0; i < train.x.rows(); ++i) {
+    const int y = train.y[static_cast<size_t>(i)];
+    if (per[static_cast<size_t>(y)] >= 40) continue;
+    cv::Mat img(28, 28, CV_8U);
+    for (int k = 0; k < 784; ++k) img.data[k] = static_cast<uint8_t>(std::lround(train.x(i, k) * 255.f));
+    const std::string cls = dir + "/class" + std::to_string(y);
+    std::filesystem::create_directories(cls);
+    ASSERT_TRUE(cv::imwrite(cls + "/" + std::to_string(per[static_cast<size_t>(y)]++) + ".png", img));
+  }
+  Model m = mlp_untrained(784, {64}, 2);
+  const double before = classification_accuracy(m, test);
+  PassContext ctx;
+  const std::string line = run_pass("finetune", m, params({{"data", "images:" + dir}, {"epochs", "8"}, {"lr", "0.02"}, {"batch", "16"}}), ctx);
+  EXPECT_NE(line.find("400 images in 10 classes"), std::string::npos) << line;
+  const double after = classification_accuracy(m, test);
+  std::printf("MLP on 400 folder images: accuracy %.4f -> %.4f\n", before, after);
+  EXPECT_GT(after, 0.6) << "untrained " << before;
+  try {
+    Model x = mlp_untrained(784, {8}, 1);
+    run_pass("finetune", x, params({{"data", "images:" + dir + "/class0"}}), ctx);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no images (png, jpg, jpeg, bmp) in class subfolders"), std::string::npos) << e.what();
   }
 }
