@@ -12,6 +12,8 @@ struct LayoutStats {
   int nhwc_nodes = 0;   // nodes now running in NHWC (internal ops and layout-free ops)
   int transposes = 0;   // layout conversions inserted
   int folded = 0;       // model Transposes that became no-ops (NHWC already) or were merged
+  int pointwise_add = 0;  // 1x1 convolutions with the following residual Add fused (PointwiseAdd)
+  int qconv_add = 0;      // int8 1x1 convolutions with the following int8 Add fused (QConvAdd)
 };
 
 // Rewrites `g` in place. Every value keeps its name where it is still visible in NCHW (graph outputs

@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "op.h"
+#include "pointwise.h"
 #include "qgemm.h"
 #include "window.h"
 #include "xnn.h"
@@ -583,25 +584,27 @@ class NhwcQConvOp : public XnnOp {
     check(xnn_run_operator(op_, pool_), "run");
   }
 
- private:
+ protected:
   struct GemmTask {
     const QGemmLayer* l;
     const int8_t* x;
     int8_t* y;
     int64_t pixels, per_task;
+    const int8_t* r;
+    int64_t cr;
   };
   // Pixels split in tiles across the pool (multiples of 4, the kernel's row block).
-  void run_gemm(const int8_t* x, int8_t* y, int64_t pixels) const {
+  void run_gemm(const int8_t* x, int8_t* y, int64_t pixels, const int8_t* r = nullptr, int64_t cr = 0) const {
     const size_t threads = pool_ ? pthreadpool_get_threads_count(pool_) : 1;
     const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(pixels / 64, static_cast<int64_t>(threads) * 4));
     const int64_t per = ((pixels + tasks - 1) / tasks + 3) / 4 * 4;
-    GemmTask t{&qgemm_, x, y, pixels, per};
+    GemmTask t{&qgemm_, x, y, pixels, per, r, cr};
     pthreadpool_parallelize_1d(
         pool_,
         [](void* ctx, size_t i) {
           auto* t = static_cast<GemmTask*>(ctx);
           const int64_t p0 = static_cast<int64_t>(i) * t->per_task, p1 = std::min(t->pixels, p0 + t->per_task);
-          if (p0 < p1) qgemm_vnni(*t->l, t->x, t->y, p0, p1);
+          if (p0 < p1) qgemm_vnni(*t->l, t->x, t->y, p0, p1, t->r, t->cr);
         },
         &t, static_cast<size_t>(tasks), 0);
   }
@@ -685,6 +688,43 @@ class NhwcQConvOp : public XnnOp {
 // b_scale, b_zero, y_scale, y_zero. Equal shapes run our own loop (float rescaling, round half to even,
 // threads over pixels); with attribute zero_extend_b = 1, b may have fewer channels (last axis) than a and
 // counts as zero beyond them (a channel-padded residual without the pad). Broadcasting goes to XNNPACK qs8.
+// An int8 1x1 convolution on the VNNI GEMM with the following QLinearAdd fused into its epilogue (made by
+// the layout pass from QConv -> QAdd when the convolution's output is read only there). Inputs: the eight of
+// QConv (whose y_scale, y_zero the Add reads the convolution's output with), then the residual int8 NHWC
+// [N,H,W,cr <= M], its scale and zero point, the Add's output scale and zero point; the Add's activation as
+// attributes _add_act, _add_act_a, _add_act_b.
+class NhwcQConvAddOp : public NhwcQConvOp {
+ public:
+  using NhwcQConvOp::NhwcQConvOp;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    NhwcQConvOp::reshape(in, out);
+    if (!gemm_) fail("the fused int8 Add needs a 1x1 convolution on the VNNI kernel");
+    if (!in.has(8) || in.t[8]->dtype() != DType::i8) fail("residual must be int8");
+    r_ = in.t[8]->shape();
+    const Shape& y = out[0].shape;
+    if (r_.size() != 4 || r_[0] != y[0] || r_[1] != y[1] || r_[2] != y[2] || r_[3] > y[3])
+      fail("residual " + shape_str(r_) + " does not fit the output " + shape_str(y));
+    const float cs = scalar_f32(*this, in, 6), rs = scalar_f32(*this, in, 9), ys = scalar_f32(*this, in, 11);
+    const int32_t cz = scalar_i8(*this, in, 7), rz = scalar_i8(*this, in, 10), yz = scalar_i8(*this, in, 12);
+    Node a;
+    for (const char* k : {"_act", "_act_a", "_act_b"})
+      if (node_.has(std::string("_add") + k)) a.attrs[k] = node_.attrs.at(std::string("_add") + k);
+    int8_bounds(Activation::from_node(a), ys, yz, qgemm_.add_lo, qgemm_.add_hi);
+    qgemm_.add = true;
+    qgemm_.ka = cs / ys;
+    qgemm_.kb = rs / ys;
+    qgemm_.off = static_cast<float>(yz) - qgemm_.ka * static_cast<float>(cz) - qgemm_.kb * static_cast<float>(rz);
+    qgemm_.rz = rz;
+  }
+  int inplace_input() const override { return r_.size() == 4 && r_[3] == qgemm_.n ? 8 : -1; }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    run_gemm(in[0]->ptr<int8_t>(), out[0]->ptr<int8_t>(), in[0]->numel() / c_, in[8]->ptr<int8_t>(), r_[3]);
+  }
+
+ private:
+  Shape r_;
+};
+
 class NhwcQAddOp : public XnnOp {
  public:
   using XnnOp::XnnOp;
@@ -816,6 +856,76 @@ class XnnConvertOp : public XnnOp {
   size_t n_ = 0;
 };
 
+// Pointwise (1x1) convolution with the residual Add of the next node fused (engine/pointwise.h): inputs
+// x [N,H,W,K], weight [n,K,1,1], bias [n] (optional), residual; the Add's activation. The residual is
+// [N,H,W,cr] with cr <= n (cr < n: a channel-zero-padded operand read unpadded); other shapes that broadcast
+// to the output are added after the convolution.
+class NhwcPointwiseOp : public XnnOp {
+ public:
+  using XnnOp::XnnOp;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    if (!pointwise_available()) fail("the fused pointwise kernel is not available on this CPU");
+    need_f32(in, 0);
+    need_f32(in, 3);
+    const Tensor& wt = need_const(in, 1, "weight");
+    const Shape& x = in.t[0]->shape();
+    const Shape& ws = wt.shape();
+    if (x.size() != 4 || ws.size() != 4 || ws[1] != x[3] || ws[2] != 1 || ws[3] != 1)
+      fail("NHWC input " + shape_str(x) + " and weight " + shape_str(ws) + " are not a pointwise convolution");
+    const Tensor* bias = in.has(2) ? &need_const(in, 2, "bias") : nullptr;
+    if (bias && (bias->dtype() != DType::f32 || bias->numel() != ws[0])) fail("bias " + shape_str(bias->shape()) + " does not match the weight");
+    y_ = {x[0], x[1], x[2], ws[0]};
+    r_ = in.t[3]->shape();
+    direct_ = r_.size() == 4 && r_[0] == y_[0] && r_[1] == y_[1] && r_[2] == y_[2] && r_[3] <= y_[3];
+    if (!direct_) {
+      const Shape b = broadcast_shapes(y_, r_, node_);
+      if (b != y_) fail("residual " + shape_str(r_) + " broadcasts the output " + shape_str(y_) + " to " + shape_str(b));
+    }
+    const bool fused = direct_ && !post_;  // clamp in the kernel's epilogue
+    layer_ = pointwise_pack(wt.ptr<float>(), ws[0], ws[1], bias ? bias->ptr<float>() : nullptr, fused ? lo_ : -kInf, fused ? hi_ : kInf);
+    out[0] = {DType::f32, y_};
+  }
+  int inplace_input() const override { return direct_ && r_ == y_ ? 3 : -1; }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    struct Ctx {
+      const PointwiseLayer* layer;
+      const float *x, *r;
+      float* y;
+      int64_t cr;
+    } c{&layer_, in[0]->ptr<float>(), direct_ ? in[3]->ptr<float>() : nullptr, out[0]->ptr<float>(), direct_ ? r_[3] : 0};
+    const int64_t rows = y_[0] * y_[1] * y_[2];
+    const size_t threads = pool_ ? pthreadpool_get_threads_count(pool_) : 1;
+    // tiles of whole kernel blocks (48 rows: a multiple of 16, 12, 8 and 6), about 4 per thread
+    const size_t tile = static_cast<size_t>(std::max<int64_t>(48, (rows / static_cast<int64_t>(4 * threads) + 47) / 48 * 48));
+    auto body = [](void* p, size_t start, size_t count) {
+      const Ctx& k = *static_cast<const Ctx*>(p);
+      pointwise_run(*k.layer, k.x, k.r, k.cr, k.y, static_cast<int64_t>(start), static_cast<int64_t>(start + count));
+    };
+    if (threads > 1 && static_cast<size_t>(rows) > tile) pthreadpool_parallelize_1d_tile_1d(pool_, body, &c, static_cast<size_t>(rows), tile, 0);
+    else body(&c, 0, static_cast<size_t>(rows));
+    float* y = out[0]->ptr<float>();
+    if (!direct_) {  // a broadcast residual, then the clamp
+      const float* r = in[3]->ptr<float>();
+      int64_t st[4] = {0, 0, 0, 0}, s = 1;
+      for (size_t d = r_.size(); d-- > 0;) {
+        st[4 - (r_.size() - d)] = r_[d] == 1 ? 0 : s;
+        s *= r_[d];
+      }
+      float* q = y;
+      for (int64_t a = 0; a < y_[0]; ++a)
+        for (int64_t h = 0; h < y_[1]; ++h)
+          for (int64_t w = 0; w < y_[2]; ++w)
+            for (int64_t ch = 0; ch < y_[3]; ++ch, ++q) *q = std::min(hi_, std::max(lo_, *q + r[a * st[0] + h * st[1] + w * st[2] + ch * st[3]]));
+    }
+    if (post_) act_.apply(y, static_cast<size_t>(out[0]->numel()));
+  }
+
+ private:
+  PointwiseLayer layer_;
+  Shape y_, r_;
+  bool direct_ = false;
+};
+
 template <class T, auto K>
 std::unique_ptr<Op> make_kind(const Node& n, int64_t o) {
   return std::make_unique<T>(n, o, K);
@@ -824,6 +934,8 @@ std::unique_ptr<Op> make_conv(const Node& n, int64_t o) { return std::make_uniqu
 std::unique_ptr<Op> make_pad(const Node& n, int64_t o) { return std::make_unique<NhwcPadOp>(n, o); }
 std::unique_ptr<Op> make_qconv(const Node& n, int64_t o) { return std::make_unique<NhwcQConvOp>(n, o); }
 std::unique_ptr<Op> make_qadd(const Node& n, int64_t o) { return std::make_unique<NhwcQAddOp>(n, o); }
+std::unique_ptr<Op> make_qconv_add(const Node& n, int64_t o) { return std::make_unique<NhwcQConvAddOp>(n, o); }
+std::unique_ptr<Op> make_pointwise(const Node& n, int64_t o) { return std::make_unique<NhwcPointwiseOp>(n, o); }
 
 }  // namespace
 
@@ -834,6 +946,8 @@ void register_nhwc_ops(std::map<std::string, OpFactory>& r) {
   r["Pad"] = make_pad;
   r["QConv"] = make_qconv;
   r["QAdd"] = make_qadd;
+  r["QConvAdd"] = make_qconv_add;
+  r["PointwiseAdd"] = make_pointwise;
   r["QuantizeLinear"] = make_kind<XnnConvertOp, true>;
   r["DequantizeLinear"] = make_kind<XnnConvertOp, false>;
   r["MaxPool"] = make_kind<P, P::Kind::max>;

@@ -12,13 +12,14 @@ bool qgemm_vnni_available() {
   return ok;
 }
 void qgemm_vnni_rows(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p0, int64_t p1);  // qgemm_vnni.cpp
-void qgemm_vnni(const QGemmLayer& l, const int8_t* x, int8_t* y, int64_t p0, int64_t p1) {
-  const QGemmView v{l.packed.data(), l.bias_adj.data(), l.scale.data(), l.k, l.n, l.zy, l.lo, l.hi};
+void qgemm_vnni(const QGemmLayer& l, const int8_t* x, int8_t* y, int64_t p0, int64_t p1, const int8_t* r, int64_t cr) {
+  const QGemmView v{l.packed.data(), l.bias_adj.data(), l.scale.data(), l.k, l.n, l.zy, l.lo, l.hi,
+                    l.add ? r : nullptr, cr, l.ka, l.kb, l.off, l.rz, l.add_lo, l.add_hi};
   qgemm_vnni_rows(v, x, y, p0, p1);
 }
 #else
 bool qgemm_vnni_available() { return false; }
-void qgemm_vnni(const QGemmLayer&, const int8_t*, int8_t*, int64_t, int64_t) {}
+void qgemm_vnni(const QGemmLayer&, const int8_t*, int8_t*, int64_t, int64_t, const int8_t*, int64_t) {}
 #endif
 
 QGemmLayer qgemm_pack(const int8_t* w, int64_t n, int64_t k, const int32_t* bias, int32_t zx, const float* scale, int32_t zy, int8_t lo,

@@ -20,6 +20,13 @@ struct QGemmLayer {
   std::vector<float> scale;       // [ceil(n/16)*16]: x_scale * w_scale[n] / y_scale
   int32_t zy = 0;
   int8_t lo = -128, hi = 127;
+  // A residual int8 Add fused after the requantization (QLinearAdd of the GEMM's int8 output y and a
+  // residual r): out = clamp(round(ka * y + kb * r + off), add_lo, add_hi); r channels beyond its width
+  // count as its zero point rz (a channel-zero-padded residual read unpadded).
+  bool add = false;
+  float ka = 1, kb = 1, off = 0;
+  int32_t rz = 0;
+  int8_t add_lo = -128, add_hi = 127;
 };
 
 // Plain pointers into a QGemmLayer for the AVX-512 translation unit (which must not instantiate library code).
@@ -30,13 +37,19 @@ struct QGemmView {
   int64_t k, n;
   int32_t zy;
   int8_t lo, hi;
+  const int8_t* r;  // residual [P][cr] or nullptr
+  int64_t cr;
+  float ka, kb, off;
+  int32_t rz;
+  int8_t add_lo, add_hi;
 };
 
 // Packs OIHW (or [n][k]) int8 weights `w` with their bias (nullptr = 0) and scales.
 QGemmLayer qgemm_pack(const int8_t* w, int64_t n, int64_t k, const int32_t* bias, int32_t zx, const float* scale, int32_t zy, int8_t lo,
                       int8_t hi);
 
-// Rows [p0, p1) of y [P][n] from x [P][k] (row strides k and n). Needs qgemm_vnni_available().
-void qgemm_vnni(const QGemmLayer& l, const int8_t* x, int8_t* y, int64_t p0, int64_t p1);
+// Rows [p0, p1) of y [P][n] from x [P][k] (row strides k and n). With l.add, the residual r [P][cr]
+// (cr <= n) is added as QGemmLayer says; y may be r when cr == n. Needs qgemm_vnni_available().
+void qgemm_vnni(const QGemmLayer& l, const int8_t* x, int8_t* y, int64_t p0, int64_t p1, const int8_t* r = nullptr, int64_t cr = 0);
 
 }  // namespace ec

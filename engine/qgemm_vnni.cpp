@@ -42,6 +42,9 @@ void tile(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p, int np, int
   }
   const __m512 lo = _mm512_set1_ps(static_cast<float>(l.lo - l.zy)), hi = _mm512_set1_ps(static_cast<float>(l.hi - l.zy));
   const __m512i zy = _mm512_set1_epi32(l.zy);
+  const __m512 ka = _mm512_set1_ps(l.ka), kb = _mm512_set1_ps(l.kb), off = _mm512_set1_ps(l.off);
+  const __m512 alo = _mm512_set1_ps(static_cast<float>(l.add_lo)), ahi = _mm512_set1_ps(static_cast<float>(l.add_hi));
+  const __m512i rz = _mm512_set1_epi32(l.rz);
   for (int b = 0; b < NB; ++b) {
     const int64_t n0 = (nb0 + b) * 16;
     const int64_t cnt = min64(16, n - n0);
@@ -53,7 +56,16 @@ void tile(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p, int np, int
       const __mmask16 all = 0xFFFF;
       __m512 f = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_add_epi32(acc[r][b], bias)), sc);
       f = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, f, lo), hi);  // clamp before converting: no int32 overflow
-      const __m512i q = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, f), zy);  // round to nearest even
+      __m512i q = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, f), zy);  // round to nearest even
+      if (l.r) {  // the fused residual Add: the same int8 y as above, then QLinearAdd's arithmetic
+        const int64_t rc = l.cr - n0;
+        const __mmask16 mr = rc >= 16 ? static_cast<__mmask16>(0xFFFF) : rc > 0 ? static_cast<__mmask16>((1u << rc) - 1u) : static_cast<__mmask16>(0);
+        const __m128i rb = _mm_maskz_loadu_epi8(mr, l.r + (p + r) * l.cr + n0);
+        const __m512i ri = _mm512_mask_blend_epi32(mr, rz, _mm512_maskz_cvtepi8_epi32(all, rb));
+        __m512 g = _mm512_fmadd_ps(ka, _mm512_maskz_cvtepi32_ps(all, q), _mm512_fmadd_ps(kb, _mm512_maskz_cvtepi32_ps(all, ri), off));
+        g = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, g, alo), ahi);
+        q = _mm512_maskz_cvtps_epi32(all, g);
+      }
       _mm_mask_storeu_epi8(y + (p + r) * n + n0, m, _mm512_maskz_cvtsepi32_epi8(all, q));
     }
   }

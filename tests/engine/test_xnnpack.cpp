@@ -11,6 +11,7 @@
 #include "op.h"
 #include "onnx_io.h"
 #include "passes.h"
+#include "pointwise.h"
 #include "qgemm.h"
 #include "naive.h"
 #include "xnn.h"
@@ -176,17 +177,65 @@ TEST_F(Xnnpack, LayoutPassKeepsBlazeFaceStyleGraphsExactAndAddsNoTransposesInsid
 
   Model conv = b.m;
   LayoutStats st = convert_to_nhwc(conv.graph);
-  EXPECT_EQ(count_op(conv.graph, "Conv", kEcDomain), 4);
-  EXPECT_EQ(count_op(conv.graph, "Add", kEcDomain), 1);
+  // with the fused kernel the pointwise conv, the Add and the zero padding of the residual become one node
+  const int fused = pointwise_available() ? 1 : 0;
+  EXPECT_EQ(st.pointwise_add, fused);
+  EXPECT_EQ(count_op(conv.graph, "Conv", kEcDomain), 4 - fused);
+  EXPECT_EQ(count_op(conv.graph, "PointwiseAdd", kEcDomain), fused);
+  EXPECT_EQ(count_op(conv.graph, "Add", kEcDomain), 1 - fused);
   EXPECT_EQ(count_op(conv.graph, "MaxPool", kEcDomain), 1);
   EXPECT_EQ(count_op(conv.graph, "Pad", kEcDomain), 1);
-  EXPECT_EQ(count_op(conv.graph, "ConstantOfShape"), 1);  // the NHWC one; the NCHW one is dropped
+  EXPECT_EQ(count_op(conv.graph, "ConstantOfShape"), 1 - fused);  // the NHWC one (unless fused); the NCHW one is dropped
   // only the Softmax input and the intermediate graph output go back to NCHW; the input transpose and the
   // head's NCHW->NHWC transpose are folded away
   EXPECT_EQ(st.transposes, 2) << to_string(st);
   EXPECT_EQ(st.folded, 2) << to_string(st);
   EXPECT_EQ(count_op(conv.graph, "Transpose"), 2);
   expect_same(b.m, {random_tensor({1, 16, 16, 3}, 42)}, 1e-5, "blazeface-style block");
+}
+
+// The fused pointwise kernel (1x1 conv + residual Add + Relu/Clip in one pass) against the reference kernels:
+// input and output channels around the register blocks (8-wide vectors, 1-4 per block; up to 32 outputs are
+// fused), pixel counts around the row blocks, residuals of the output's shape, channel-zero-padded (Concat
+// with zeros, read unpadded), broadcast constants, and one read twice (not fused).
+TEST_F(Xnnpack, PointwiseConvWithResidualAddMatchesReference) {
+  if (!pointwise_available()) GTEST_SKIP() << "no fused pointwise kernel on this CPU (needs AVX-512 F/VL) or EC_NO_POINTWISE set";
+  int seed = 900, fused_total = 0;
+  for (int64_t k : {3, 8, 24, 28, 40})
+    for (int64_t n : {8, 12, 24, 28, 32, 48})
+      for (Shape hw : {Shape{1, 1}, Shape{5, 7}, Shape{16, 17}})
+        for (int kind = 0; kind < 4; ++kind) {
+          GraphBuilder b;
+          const Shape xs{2, k, hw[0], hw[1]};
+          std::string x = b.identity_conv(b.input("x", xs), k);
+          std::string pw = b.node("Conv", {x, b.constant(random_tensor({n, k, 1, 1}, seed++)), b.constant(random_tensor({n}, seed++))});
+          std::string res;
+          if (kind == 0) {  // a residual of the output's shape, from another convolution
+            res = b.node("Conv", {x, b.constant(random_tensor({n, k, 1, 1}, seed++)), b.constant(random_tensor({n}, seed++))},
+                         {{"kernel_shape", attr_ints({1, 1})}});
+            res = b.node("Relu", {res});
+          } else if (kind == 1) {  // channel-padded: the first half of the channels, zeros after
+            const int64_t cr = std::max<int64_t>(1, n / 2);
+            std::string part = b.node("Conv", {x, b.constant(random_tensor({cr, k, 3, 3}, seed++))}, {{"pads", attr_ints({1, 1, 1, 1})}});
+            std::string zeros = b.node("ConstantOfShape", {b.constant(Tensor::from_i64({4}, {2, n - cr, hw[0], hw[1]}))});
+            res = b.node("Concat", {part, zeros}, {{"axis", attr_i(1)}});
+          } else if (kind == 2) {  // a broadcast constant
+            res = b.constant(random_tensor({1, n, 1, 1}, seed++));
+          } else {  // the pointwise output read twice: not fused
+            res = pw;
+          }
+          std::string sum = b.node("Add", {pw, res});
+          b.output(kind % 2 ? b.node("Relu", {sum}) : b.node("Clip", {sum, b.constant(Tensor::from_f32({}, {-0.5f})), b.constant(Tensor::from_f32({}, {0.75f}))}));
+          Model conv = b.m;
+          optimize_for_native(conv.graph);
+          const LayoutStats st = convert_to_nhwc(conv.graph);
+          const bool expect_fused = n <= 32 && kind != 3;
+          EXPECT_EQ(st.pointwise_add > 0, expect_fused) << "k " << k << " n " << n << " kind " << kind << ": " << to_string(st);
+          fused_total += st.pointwise_add;
+          expect_same(b.m, {random_tensor(xs, seed++)}, 2e-5,
+                      "pointwise k " + std::to_string(k) + " n " + std::to_string(n) + " " + shape_str(hw) + " kind " + std::to_string(kind));
+        }
+  EXPECT_GT(fused_total, 100);
 }
 
 TEST_F(Xnnpack, GraphsWithoutConvolutionsAreLeftAlone) {
@@ -325,4 +374,44 @@ TEST_F(Xnnpack, Int8AddPoolAndChannelPaddingMatchTheQdqReference) {
     auto ref = run_model(b.m, {in0}, "native", threads, true, false);
     EXPECT_LE(diff_in_steps(ref[0], fast[0], 0.05f), 1.0001) << "unpadded, threads " << threads;
   }
+}
+
+// An int8 1x1 convolution whose output only an int8 Add reads runs as one QConvAdd on the VNNI GEMM (the
+// Add in its epilogue): residuals of the full width and channel-padded ones (read unpadded), either
+// operand order, with and without Relu, channel counts off the kernel's blocks; within one quantization
+// step of the QDQ reference. Where the convolution's output is read twice, nothing is fused.
+TEST_F(Xnnpack, Int8PointwiseConvWithResidualAddMatchesTheQdqReference) {
+  if (!qgemm_vnni_available()) GTEST_SKIP() << "no VNNI GEMM on this CPU (or EC_NO_VNNI set): QConvAdd is not made";
+  int i = 0;
+  for (int64_t c : {8, 24, 40})
+    for (int64_t m : {16, 24, 36, 96})
+      for (int kind = 0; kind < 4; ++kind) {
+        QdqBuilder b;
+        const float s = 0.03f;
+        std::string x = b.qdq(b.input("x", {1, c, 9, 11}), s, 20);  // a zero point far from 0: padded channels hold it
+        std::string pw = b.qdq(b.node("Conv", {x, b.qweight({m, c, 1, 1}, 300 + i), b.constant(random_tensor({m}, 400 + i, -0.2f, 0.2f))}), 0.04f, 3);
+        std::string res;
+        if (kind == 1) {  // channel-padded: the input's first channels, zeros after (m > c or the pad is negative: skip)
+          if (m <= c) continue;
+          std::string zeros = b.node("ConstantOfShape", {b.constant(Tensor::from_i64({4}, {1, m - c, 9, 11}))});
+          res = b.qdq(b.node("Concat", {x, zeros}, {{"axis", attr_i(1)}}), s, 20);
+        } else {
+          res = b.qdq(b.node("Conv", {x, b.qweight({m, c, 3, 3}, 500 + i)}, {{"pads", attr_ints({1, 1, 1, 1})}}), 0.05f, -2);
+        }
+        std::string sum = kind == 2 ? b.node("Add", {res, pw}) : b.node("Add", {pw, res});
+        if (kind != 3) sum = b.node("Relu", {sum});
+        b.output(b.qdq(sum, 0.06f, -4));
+        if (kind == 3) b.output(pw);  // read twice: not fused
+        Model g = b.m;
+        optimize_for_native(g.graph);
+        const LayoutStats st = convert_to_nhwc(g.graph);
+        EXPECT_EQ(count_domain(g.graph, "QConvAdd"), kind == 3 ? 0 : 1) << "c " << c << " m " << m << " kind " << kind << ": " << to_string(st);
+        Tensor in0 = random_tensor({1, c, 9, 11}, 600 + i, -2.f, 2.f);
+        for (int threads : {1, 2}) {
+          auto fast = run_model(b.m, {in0}, "native", threads, true, true);
+          auto ref = run_model(b.m, {in0}, "native", threads, true, false);
+          EXPECT_LE(diff_in_steps(ref[0], fast[0], 0.06f), 1.0001) << "c " << c << " m " << m << " kind " << kind << " threads " << threads;
+        }
+        ++i;
+      }
 }
