@@ -477,6 +477,54 @@ class Converter {
     out_ = std::move(kept);
   }
 
+  // Nearest-neighbour Resize/Upsample with constant rank-4 scales or sizes: each axis is resized on its own,
+  // so the same operator runs on NHWC data with its scales/sizes permuted (and copies whole channel runs).
+  bool try_nhwc_resize(const Node& n) {
+    std::string mode = n.attr_s("mode", "nearest");
+    if (mode != "nearest") return false;
+    Node r = n;
+    auto permute = [&](const std::string& name, const std::string& tag) -> bool {
+      const Tensor* t = init(name);
+      if (!t || t->rank() != 1 || t->numel() != 4) return false;
+      Tensor p(t->dtype(), t->shape());
+      const size_t es = dtype_size(t->dtype());
+      for (int d = 0; d < 4; ++d)
+        std::memcpy(static_cast<char*>(p.data()) + static_cast<size_t>(kPos[d]) * es, static_cast<const char*>(t->data()) + static_cast<size_t>(d) * es, es);
+      const std::string pn = name + "#nhwc_" + tag;
+      new_inits_[pn] = p;
+      folded_inits_[pn] = p;
+      for (auto& in : r.inputs)
+        if (in == name) in = pn;
+      return true;
+    };
+    if (n.has("scales")) {  // Upsample opset 7-8: an attribute
+      const auto f = n.attr_floats("scales");
+      if (f.size() != 4) return false;
+      std::vector<float> q(4);
+      for (int d = 0; d < 4; ++d) q[static_cast<size_t>(kPos[d])] = f[static_cast<size_t>(d)];
+      r.attrs["scales"].floats = q;
+    }
+    bool any = n.has("scales");
+    for (size_t i = 1; i < n.inputs.size(); ++i) {
+      if (n.inputs[i].empty()) continue;
+      const Tensor* t = init(n.inputs[i]);
+      if (!t) return false;
+      if (t->numel() == 0) continue;  // an empty roi/scales placeholder
+      const bool roi = op_is_resize_roi(n, i);
+      if (roi) {
+        if (n.attr_s("coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize") return false;
+        continue;  // only read by tf_crop_and_resize
+      }
+      if (!permute(n.inputs[i], std::to_string(i))) return false;
+      any = true;
+    }
+    if (!any) return false;
+    emit_nhwc(r, {0}, false);
+    return true;
+  }
+  // Input i of a Resize is its roi: opset 11+ Resize has X, roi, scales[, sizes]; opset 10 only X, scales.
+  static bool op_is_resize_roi(const Node& n, size_t i) { return n.op_type == "Resize" && n.inputs.size() >= 3 && i == 1; }
+
   // Name under which `v` is available in NCHW, emitting the Transpose back the first time.
   std::string to_nchw(const std::string& v) {
     if (v.empty()) return v;
@@ -594,6 +642,7 @@ class Converter {
       }
       return emit_nchw(n);
     }
+    if ((op == "Resize" || op == "Upsample") && has_nhwc(n.in(0)) && n.outputs.size() == 1 && try_nhwc_resize(n)) return;
     if (op == "Transpose" && has_nhwc(n.in(0))) {
       auto perm = n.attr_ints("perm", {3, 2, 1, 0});
       if (perm.size() == 4) {

@@ -730,6 +730,23 @@ class ResizeOp : public Op {
       for (size_t d = 0; d < r; ++d)
         for (int64_t i = 0; i < o[d]; ++i) src[d].push_back(nearest_index(src_coord(static_cast<double>(i), d, x[d], o[d]), x[d]));
       auto ist = contiguous_strides(x);
+      // the last axis unchanged (channels of an NHWC tensor): copy whole runs of it
+      bool last_same = o[r - 1] == x[r - 1];
+      for (int64_t i = 0; last_same && i < o[r - 1]; ++i) last_same = src[r - 1][static_cast<size_t>(i)] == i;
+      if (last_same && r >= 2) {
+        const int64_t run = x[r - 1], outer = out[0]->numel() / std::max<int64_t>(run, 1);
+        std::vector<int64_t> idx(r - 1, 0);
+        for (int64_t i = 0; i < outer; ++i) {
+          int64_t s = 0;
+          for (size_t d = 0; d + 1 < r; ++d) s += src[d][static_cast<size_t>(idx[d])] * ist[d];
+          std::memcpy(yp + i * run, xp + s, static_cast<size_t>(run) * sizeof(float));
+          for (size_t d = r - 1; d-- > 0;) {
+            if (++idx[d] < o[d]) break;
+            idx[d] = 0;
+          }
+        }
+        return;
+      }
       std::vector<int64_t> idx(r, 0);
       for (int64_t i = 0; i < out[0]->numel(); ++i) {
         int64_t s = 0;

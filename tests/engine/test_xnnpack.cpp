@@ -415,3 +415,32 @@ TEST_F(Xnnpack, Int8PointwiseConvWithResidualAddMatchesTheQdqReference) {
         ++i;
       }
 }
+
+// Nearest-neighbour Resize runs on NHWC data with its scales or sizes permuted (no Transposes around it);
+// linear Resize goes back to NCHW. Exact against the reference kernels.
+TEST_F(Xnnpack, NearestResizeRunsInNhwcExactly) {
+  struct Case { const char* mode; std::vector<float> scales; std::vector<int64_t> sizes; const char* coord; const char* nearest; bool nhwc; };
+  const std::vector<Case> cases = {{"nearest", {1, 1, 2, 2}, {}, "asymmetric", "floor", true},
+                                   {"nearest", {}, {2, 6, 11, 4}, "half_pixel", "round_prefer_floor", true},
+                                   {"nearest", {1, 1, 0.5f, 1.5f}, {}, "align_corners", "ceil", true},
+                                   {"linear", {1, 1, 2, 2}, {}, "half_pixel", "round_prefer_floor", false}};
+  int i = 0;
+  for (const Case& k : cases) {
+    GraphBuilder b;
+    const Shape xs{2, 6, 7, 5};
+    std::string x = b.identity_conv(b.input("x", xs), 6);
+    std::map<std::string, Attribute> a = {{"mode", attr_s(k.mode)}, {"coordinate_transformation_mode", attr_s(k.coord)}, {"nearest_mode", attr_s(k.nearest)}};
+    std::string scales = k.scales.empty() ? "" : b.constant(Tensor::from_f32({4}, k.scales));
+    std::string sizes = k.sizes.empty() ? "" : b.constant(Tensor::from_i64({4}, k.sizes));
+    std::vector<std::string> ins = {x, "", scales};
+    if (!sizes.empty()) ins.push_back(sizes);
+    std::string y = b.node("Resize", ins, a);
+    b.output(b.identity_conv(y, 6));
+    Model g = b.m;
+    optimize_for_native(g.graph);
+    const LayoutStats st = convert_to_nhwc(g.graph);
+    EXPECT_EQ(st.transposes, k.nhwc ? 2 : 4) << "case " << i << ": " << to_string(st);  // graph input and output; linear: around the Resize too
+    expect_same(b.m, {random_tensor(xs, 1300 + i)}, 0.0, std::string("resize case ") + std::to_string(i));
+    ++i;
+  }
+}
