@@ -126,33 +126,15 @@ Model train_mlp(const Dataset& train, const MlpOptions& o, const std::function<v
     }
     if (progress) progress(e + 1, loss / static_cast<double>(order.size()));
   }
-  Model m;
-  m.opsets[""] = 13;
-  m.producer_name = "edgecompress";
+  // the graph of mlp_untrained with the trained values
+  Model m = mlp_untrained(static_cast<int>(train.x.cols()), o.hidden, o.seed);
+  m.metadata.erase("edgecompress.arch");
   m.metadata["edgecompress.trained"] = "mlp sgd seed " + std::to_string(o.seed);
-  ValueInfo in;
-  in.name = "images";
-  in.has_shape = true;
-  in.dims = {Dim{-1, "N"}, Dim{train.x.cols(), ""}};
-  m.graph.inputs.push_back(in);
-  std::string prev = "images";
   for (size_t l = 0; l < L; ++l) {
     const std::string id = "fc" + std::to_string(l + 1);
     m.graph.initializers[id + ".weight"] = to_tensor(W[l]);
     m.graph.initializers[id + ".bias"] = Tensor::from_f32({b[l].size()}, std::vector<float>(b[l].data(), b[l].data() + b[l].size()));
-    const std::string out = l + 1 < L ? id : "logits";
-    m.graph.nodes.push_back(Node{id, "Gemm", "", {prev, id + ".weight", id + ".bias"}, {out}, {}});
-    prev = out;
-    if (l + 1 < L) {
-      m.graph.nodes.push_back(Node{id + ".relu", "Relu", "", {out}, {out + ".relu"}, {}});
-      prev = out + ".relu";
-    }
   }
-  ValueInfo outv;
-  outv.name = "logits";
-  outv.has_shape = true;
-  outv.dims = {Dim{-1, "N"}, Dim{10, ""}};
-  m.graph.outputs.push_back(outv);
   return m;
 }
 

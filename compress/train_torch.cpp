@@ -380,7 +380,7 @@ std::string train_step_impl(Model& m, const StepParams& p, PassContext& ctx, Kin
   if (kind == Kind::qat) extra = "; " + std::to_string(tg.qat_weights()) + " int8 weight tensors re-quantized with their trained scales";
   std::snprintf(line, sizeof line,
                 "%s: epochs %d-%d on %s (%s lr %g batch %d seed %u, libtorch); mean loss %.4f -> %.4f; %zu tensors trained (%zu through shared "
-                "centroids, %zu BN), %zu with pruned positions kept at zero%s",
+                "centroids, %zu BN statistics), %zu with pruned positions kept at zero%s",
                 step, start + 1, epochs, data.what.c_str(), optim.c_str(), lr, batch, seed, first_loss, last_loss, tg.trainable(), tg.shared(),
                 tg.bn_trained(), tg.masked(), extra.c_str());
   return line;

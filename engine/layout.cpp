@@ -342,6 +342,31 @@ class Converter {
     nhwc_[v] = name;
     return name;
   }
+  // Index in out_ of the node producing each value.
+  std::map<std::string, size_t> out_producers() const {
+    std::map<std::string, size_t> prod;
+    for (size_t i = 0; i < out_.size(); ++i)
+      for (auto& o : out_[i].outputs) prod[o] = i;
+    return prod;
+  }
+  // Removes the out_ nodes at these indices.
+  void drop(const std::set<size_t>& dropped) {
+    std::vector<Node> kept;
+    for (size_t i = 0; i < out_.size(); ++i)
+      if (!dropped.count(i)) kept.push_back(std::move(out_[i]));
+    out_ = std::move(kept);
+  }
+  // A convolution that is a per-pixel GEMM: weight `w` [M, C, 1, 1], one group, stride 1, no padding or dilation.
+  static bool plain_1x1(const Node& c, const Tensor* w) {
+    auto all = [&](const char* attr, int64_t v) {
+      for (int64_t x : c.attr_ints(attr))
+        if (x != v) return false;
+      return true;
+    };
+    return w && w->rank() == 4 && w->dim(2) == 1 && w->dim(3) == 1 && c.attr_i("group", 1) == 1 && all("strides", 1) && all("pads", 0) &&
+           all("dilations", 1) && c.attr_s("auto_pad", "NOTSET") == "NOTSET";
+  }
+
   // How often each value is read by the nodes still needed for the graph outputs (+2 for a graph output):
   // nodes that only fed what an int8 op absorbed do not count.
   std::map<std::string, int> live_reads() const {
@@ -366,9 +391,7 @@ class Converter {
   // its activation (none, Relu or Clip). A residual that is a channel zero-padding read only here is taken
   // unpadded (the padding node then goes).
   void fuse_pointwise_add() {
-    std::map<std::string, size_t> prod;
-    for (size_t i = 0; i < out_.size(); ++i)
-      for (auto& o : out_[i].outputs) prod[o] = i;
+    const std::map<std::string, size_t> prod = out_producers();
     std::map<std::string, int> reads = live_reads();
     std::set<size_t> dropped;
     auto is = [&](const Node& n, const char* op) { return n.domain == kEcDomain && n.op_type == op; };
@@ -381,16 +404,9 @@ class Converter {
         if (pc == prod.end() || dropped.count(pc->second) || reads[a.inputs[k]] != 1) continue;
         const Node& c = out_[pc->second];
         const Tensor* w = c.inputs.size() > 1 ? init(c.in(1)) : nullptr;
-        auto all = [&](const char* attr, int64_t v) {
-          for (int64_t x : c.attr_ints(attr))
-            if (x != v) return false;
-          return true;
-        };
         // up to 32 outputs: one register block holds a whole output row (wider layers run faster on XNNPACK's
         // 512-bit kernels even with the separate Add: BlazeFace's 48 and 96 channels measured 10-20 % slower fused)
-        if (!is(c, "Conv") || !w || w->dtype() != DType::f32 || w->rank() != 4 || w->dim(0) > 32 || w->dim(2) != 1 || w->dim(3) != 1 || c.attr_i("group", 1) != 1 ||
-            c.has("_act") || !all("strides", 1) || !all("pads", 0) || !all("dilations", 1) || c.attr_s("auto_pad", "NOTSET") != "NOTSET" ||
-            (!c.in(2).empty() && !init(c.in(2))))
+        if (!is(c, "Conv") || !plain_1x1(c, w) || w->dtype() != DType::f32 || w->dim(0) > 32 || c.has("_act") || (!c.in(2).empty() && !init(c.in(2))))
           continue;
         std::string r = a.inputs[1 - k];
         if (auto pp = prod.find(r); pp != prod.end() && reads[r] == 1 && is(out_[pp->second], "Pad")) {
@@ -418,10 +434,7 @@ class Converter {
         break;
       }
     }
-    std::vector<Node> kept;
-    for (size_t i = 0; i < out_.size(); ++i)
-      if (!dropped.count(i)) kept.push_back(std::move(out_[i]));
-    out_ = std::move(kept);
+    drop(dropped);
   }
 
   // The int8 counterpart: a QConv that runs on the VNNI GEMM (1x1, stride 1, no padding, one group) read only
@@ -429,9 +442,7 @@ class Converter {
   // at the Add's place (the Add's arithmetic in the GEMM's epilogue). The residual keeps the Add's
   // zero extension (a channel-padded operand read unpadded).
   void fuse_qconv_add() {
-    std::map<std::string, size_t> prod;
-    for (size_t i = 0; i < out_.size(); ++i)
-      for (auto& o : out_[i].outputs) prod[o] = i;
+    const std::map<std::string, size_t> prod = out_producers();
     std::map<std::string, int> reads = live_reads();
     auto same_scalar = [&](const std::string& a, const std::string& b) {
       if (a == b) return true;
@@ -450,14 +461,7 @@ class Converter {
         if (pc == prod.end() || dropped.count(pc->second) || reads[a.inputs[k]] != 1) continue;
         const Node& c = out_[pc->second];
         const Tensor* w = c.inputs.size() > 1 ? init(c.in(1)) : nullptr;
-        auto all = [&](const char* attr, int64_t v) {
-          for (int64_t x : c.attr_ints(attr))
-            if (x != v) return false;
-          return true;
-        };
-        if (c.domain != kEcDomain || c.op_type != "QConv" || c.inputs.size() != 8 || !w || w->rank() != 4 || w->dim(2) != 1 || w->dim(3) != 1 ||
-            c.attr_i("group", 1) != 1 || !all("strides", 1) || !all("pads", 0) || !all("dilations", 1) || c.attr_s("auto_pad", "NOTSET") != "NOTSET")
-          continue;
+        if (c.domain != kEcDomain || c.op_type != "QConv" || c.inputs.size() != 8 || !plain_1x1(c, w)) continue;
         // the Add reads the convolution's output at the convolution's own output quantization
         if (!same_scalar(a.inputs[2 + 2 * k], c.inputs[6]) || !same_scalar(a.inputs[3 + 2 * k], c.inputs[7])) continue;
         const size_t o = 1 - k;
@@ -471,10 +475,7 @@ class Converter {
         break;
       }
     }
-    std::vector<Node> kept;
-    for (size_t i = 0; i < out_.size(); ++i)
-      if (!dropped.count(i)) kept.push_back(std::move(out_[i]));
-    out_ = std::move(kept);
+    drop(dropped);
   }
 
   // Nearest-neighbour Resize/Upsample with constant rank-4 scales or sizes: each axis is resized on its own,
