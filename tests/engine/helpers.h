@@ -2,6 +2,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -121,6 +122,23 @@ inline double max_abs_diff(const Tensor& a, const Tensor& b) {
   double m = 0;
   for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, static_cast<double>(std::fabs(a.ptr<float>()[i] - b.ptr<float>()[i])));
   return m;
+}
+
+// Largest |x| over all elements (float32 tensors).
+inline double max_abs(const Tensor& t) {
+  double m = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, static_cast<double>(std::fabs(t.ptr<float>()[i])));
+  return m;
+}
+
+// How far two float32 evaluations of the same sums may drift apart when each output adds up `terms` products
+// in another order (SIMD lanes, register blocking, FMA or not, another CPU's kernel choice): every addition
+// rounds by at most one unit in the last place of its partial sum, so the bound grows with the length of the
+// accumulation and with the magnitude of the values (the reference's largest |x|; the partial sums of these
+// random tests stay of that order). Factor 2: both evaluations round. Never an absolute constant.
+inline double sum_tolerance(const Tensor& ref, int64_t terms) {
+  const double magnitude = std::max(max_abs(ref), static_cast<double>(FLT_MIN));
+  return 2.0 * static_cast<double>(std::max<int64_t>(terms, 1)) * FLT_EPSILON * magnitude;
 }
 
 // Max |a - b| divided by the value range of a (the reference).

@@ -50,7 +50,7 @@ TEST(Conv, MatchesNaiveOverSweptShapes) {
                            {"group", attr_i(k.group)}},
                           1, 13, threads);
       Tensor ref = naive::conv2d(x, w, k.bias ? &b : nullptr, {k.sh, k.sw}, {k.pt, k.pl, k.pb, k.pr}, {k.dh, k.dw}, k.group);
-      EXPECT_LT(max_abs_diff(ref, y[0]), 1e-4) << "case " << idx << " threads " << threads;
+      EXPECT_LE(max_abs_diff(ref, y[0]), sum_tolerance(ref, k.c / k.group * k.kh * k.kw + 1)) << "case " << idx << " threads " << threads;
     }
     ++idx;
   }
@@ -67,7 +67,7 @@ TEST(Conv, OneDimensionalAndAutoPad) {
   // SAME_UPPER: total pad = (12-1)*2 + 3 - 23 = 2 -> 1 left, 1 right
   Tensor ref = naive::conv2d(x4, w4, nullptr, {1, 2}, {0, 1, 0, 1}, {1, 1}, 1);
   ref.reshape({1, 5, 12});
-  EXPECT_LT(max_abs_diff(ref, y[0]), 1e-4);
+  EXPECT_LE(max_abs_diff(ref, y[0]), sum_tolerance(ref, 4 * 3));
 }
 
 TEST(Conv, FusedActivationsMatchUnfusedGraph) {
@@ -103,7 +103,17 @@ TEST(Conv, FusedActivationsMatchUnfusedGraph) {
     Tensor x = random_tensor({1, 8, 9, 9}, 50 + i, -2, 2);
     auto fused = run_model(m, {x}, "native", 2, true);
     auto plain = run_model(m, {x}, "native", 1, false);
-    EXPECT_LT(max_abs_diff(plain[0], fused[0]), 1e-4) << act;
+    // The rounding happens before the activation, at the magnitude of the normalised convolution: conv
+    // 8*9 terms, bias, the folded BN scale and shift.
+    Tensor z = naive::conv2d(x, m.graph.initializers["w"], &m.graph.initializers["b"], {1, 1}, {1, 1, 1, 1}, {1, 1}, 1);
+    for (int64_t c = 0; c < 12; ++c) {
+      const float k = m.graph.initializers["scale"].ptr<float>()[c] / std::sqrt(m.graph.initializers["var"].ptr<float>()[c] + 1e-5f);
+      for (int64_t p = 0; p < 81; ++p) {
+        float& v = z.ptr<float>()[c * 81 + p];
+        v = (v - m.graph.initializers["mean"].ptr<float>()[c]) * k + m.graph.initializers["shift"].ptr<float>()[c];
+      }
+    }
+    EXPECT_LE(max_abs_diff(plain[0], fused[0]), sum_tolerance(z, 8 * 9 + 3)) << act;
     ++i;
   }
 }
@@ -123,7 +133,7 @@ TEST(ConvTranspose, MatchesNaive) {
                          {"group", attr_i(k.g)}},
                         1, 13, 2);
     Tensor ref = naive::conv_transpose2d(x, w, &b, {k.s, k.s}, {k.p, k.p, k.p, k.p}, {k.d, k.d}, {k.op, k.op}, k.g);
-    EXPECT_LT(max_abs_diff(ref, y[0]), 1e-4) << "case " << i;
+    EXPECT_LE(max_abs_diff(ref, y[0]), sum_tolerance(ref, k.c / k.g * k.k * k.k + 1)) << "case " << i;
     ++i;
   }
 }
@@ -184,7 +194,7 @@ TEST(Gemm, TransposesAlphaBetaAndBroadcastC) {
                  (tb ? b.ptr<float>()[j * K + k] : b.ptr<float>()[k * N + j]);
           ref.ptr<float>()[i * N + j] = static_cast<float>(0.5 * s + 2.0 * c.ptr<float>()[j]);
         }
-      EXPECT_LT(max_abs_diff(ref, y[0]), 1e-4) << ta << tb;
+      EXPECT_LE(max_abs_diff(ref, y[0]), sum_tolerance(ref, K + 1)) << ta << tb;
     }
 }
 
@@ -196,7 +206,8 @@ TEST(MatMul, BroadcastBatchesAndVectors) {
   for (auto& k : cases) {
     Tensor a = random_tensor(k.a, 90 + i), b = random_tensor(k.b, 91 + i);
     auto y = run_single("MatMul", {in(a), in(b)}, {}, 1, 13, 2);
-    EXPECT_LT(max_abs_diff(naive::matmul(a, b, k.out), y[0]), 1e-4) << i;
+    const Tensor ref = naive::matmul(a, b, k.out);
+    EXPECT_LE(max_abs_diff(ref, y[0]), sum_tolerance(ref, k.a.back())) << i;
     ++i;
   }
   Tensor v = random_tensor({4}, 5), m2 = random_tensor({4, 3}, 6);
