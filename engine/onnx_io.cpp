@@ -1,7 +1,6 @@
 #include "onnx_io.h"
 
-#include <onnx/checker.h>
-#include <onnx/onnx_pb.h>
+#include "onnx_schema.pb.h"
 
 #include <cstring>
 #include <fstream>
@@ -10,9 +9,12 @@
 
 #include "archive.h"
 #include "error.h"
+#include "onnx_check.h"
 
 namespace ec {
 namespace {
+
+namespace onnx = ec::onnxpb;
 
 DType from_onnx_type(int32_t t, const std::string& where) {
   switch (t) {
@@ -278,14 +280,10 @@ std::string to_onnx_bytes(const Model& m) {
 }
 
 std::string check_onnx(const Model& m) {
-  try {
-    onnx::checker::check_model(to_proto(m));
-  } catch (const std::exception& e) {
-    std::string msg = e.what();
-    auto nl = msg.find('\n');
-    return nl == std::string::npos ? msg : msg.substr(0, nl);
-  }
-  return "";
+  const onnx::ModelProto mp = to_proto(m);
+  std::string bytes;
+  if (!mp.SerializeToString(&bytes)) return "the model could not be serialised";
+  return check_onnx_bytes(bytes);
 }
 
 void save_onnx(const Model& m, const std::string& path) {

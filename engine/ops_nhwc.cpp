@@ -46,6 +46,7 @@ bool xnnpack_available() {
   init_xnnpack();
   return g_init_status == xnn_status_success;
 }
+std::string xnnpack_build() { return EC_XNNPACK_BUILD; }
 std::string xnnpack_status() {
   if (xnnpack_available()) return "";
   return "XNNPACK does not support this CPU (xnn_initialize status " + std::to_string(static_cast<int>(g_init_status)) + ")";
@@ -63,7 +64,8 @@ void XnnThreadPool::park() {
 }
 #else
 bool xnnpack_available() { return false; }
-std::string xnnpack_status() { return "built without XNNPACK (libxnnpack-dev was not found)"; }
+std::string xnnpack_build() { return EC_XNNPACK_BUILD; }
+std::string xnnpack_status() { return std::string("built without XNNPACK: ") + EC_XNNPACK_BUILD; }
 XnnThreadPool::XnnThreadPool(int) {}
 XnnThreadPool::~XnnThreadPool() {}
 void XnnThreadPool::park() {}
@@ -75,6 +77,13 @@ XnnThreadPool& XnnThreadPool::operator=(XnnThreadPool&& o) noexcept {
 }
 
 #ifdef EC_HAVE_XNNPACK
+// XNNPACK's December-2022 API (Ubuntu 24.04, Debian 13) added a code/weights cache argument before the
+// operator pointer of the convolution constructors; the engine uses none.
+#ifdef EC_XNNPACK_CACHES
+#define EC_XNN_CACHES nullptr,
+#else
+#define EC_XNN_CACHES
+#endif
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -172,7 +181,7 @@ class NhwcConvOp : public XnnOp {
                 static_cast<uint32_t>(w.kh), static_cast<uint32_t>(w.kw), static_cast<uint32_t>(w.sh), static_cast<uint32_t>(w.sw),
                 static_cast<uint32_t>(w.dh), static_cast<uint32_t>(w.dw), static_cast<uint32_t>(group), static_cast<size_t>(ig),
                 static_cast<size_t>(og), static_cast<size_t>(c), static_cast<size_t>(m), packed.data(),
-                bias ? bias->ptr<float>() : nullptr, lo_, hi_, 0, &op_),
+                bias ? bias->ptr<float>() : nullptr, lo_, hi_, 0, EC_XNN_CACHES &op_),
             "create convolution");
     }
     w_ = w;
@@ -559,7 +568,7 @@ class NhwcQConvOp : public XnnOp {
                 static_cast<uint32_t>(w.kh), static_cast<uint32_t>(w.kw), static_cast<uint32_t>(w.sh), static_cast<uint32_t>(w.sw),
                 static_cast<uint32_t>(w.dh), static_cast<uint32_t>(w.dw), static_cast<uint32_t>(group), static_cast<size_t>(ig),
                 static_cast<size_t>(og), static_cast<size_t>(c), static_cast<size_t>(m), static_cast<int8_t>(xz), xs, kscale.data(),
-                packed.data(), bias.data(), static_cast<int8_t>(yz), ys, lo, hi, 0, &op_),
+                packed.data(), bias.data(), static_cast<int8_t>(yz), ys, lo, hi, 0, EC_XNN_CACHES &op_),
             "create int8 convolution");
       }
     }

@@ -9,6 +9,8 @@ namespace ec {
 
 // Initialises XNNPACK once per process; true when it is compiled in and supports this CPU.
 bool xnnpack_available();
+// What configure found: "API 2022-02", "API 2022-12", or "off (reason)".
+std::string xnnpack_build();
 // Why XNNPACK is not used ("" when it is available): not compiled in, or the CPU is unsupported.
 std::string xnnpack_status();
 
