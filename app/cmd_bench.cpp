@@ -316,9 +316,9 @@ void run_bench(const BenchOptions& o) {
 
 }  // namespace
 
-void add_bench_command(CLI::App& app) {
+void add_bench_command(ec::cli::App& app) {
   auto o = std::make_shared<BenchOptions>();
-  CLI::App* c = app.add_subcommand("bench", "Measure inference latency per backend with the same seeded input");
+  ec::cli::App* c = app.add_subcommand("bench", "Measure inference latency per backend with the same seeded input");
   c->add_option("--model,-m", o->model, "ONNX model file")->required();
   c->add_option("--backend,-b", o->backends, "Backends, comma-separated (native, opencv); the first is the ratio reference")
       ->capture_default_str();

@@ -191,9 +191,9 @@ void run_compress(const CompressOptions& o) {
 
 }  // namespace
 
-void add_compress_command(CLI::App& app) {
+void add_compress_command(ec::cli::App& app) {
   auto o = std::make_shared<CompressOptions>();
-  CLI::App* c = app.add_subcommand("compress", "Compress an ONNX model with a recipe of steps (quantize, prune, fp16)");
+  ec::cli::App* c = app.add_subcommand("compress", "Compress an ONNX model with a recipe of steps (quantize, prune, fp16)");
   c->add_option("--model,-m", o->model, "Input ONNX model")->required();
   c->add_option("--recipe,-r", o->recipe, "Recipe YAML (configs/recipes/*.yaml)")->required();
   c->add_option("--calib", o->calib, "Calibration source: a video or any frame source URI, idx:DIR (IDX images) or images:DIR (an image folder): overrides the recipe's");

@@ -276,9 +276,9 @@ void run_eval(const EvalOptions& o) {
 
 }  // namespace
 
-void add_eval_command(CLI::App& app) {
+void add_eval_command(ec::cli::App& app) {
   auto o = std::make_shared<EvalOptions>();
-  CLI::App* c = app.add_subcommand("eval", "Fidelity, size and speed of compressed models against their original on video");
+  ec::cli::App* c = app.add_subcommand("eval", "Fidelity, size and speed of compressed models against their original on video");
   c->add_option("--reference", o->reference, "The original ONNX model")->required();
   c->add_option("--model,-m", o->models, "Compressed models to evaluate")->required();
   c->add_option("--video", o->video, "Video (or any source URI) to evaluate fidelity on");

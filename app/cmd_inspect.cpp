@@ -91,9 +91,9 @@ void run_inspect(const InspectOptions& o) {
 
 }  // namespace
 
-void add_inspect_command(CLI::App& app) {
+void add_inspect_command(ec::cli::App& app) {
   auto o = std::make_shared<InspectOptions>();
-  CLI::App* c = app.add_subcommand("inspect", "Show a model's inputs, outputs, ops, parameters, MACs and weight bytes");
+  ec::cli::App* c = app.add_subcommand("inspect", "Show a model's inputs, outputs, ops, parameters, MACs and weight bytes");
   c->add_option("model", o->model, "ONNX model file")->required();
   c->add_option("--shape", o->shapes, "Input shape: d,d,d,d for the first input or NAME=d,d,d,d (symbolic dims default to 1)");
   c->add_flag("--json", o->json, "Print JSON");

@@ -21,9 +21,9 @@ struct PackOptions {
 
 }  // namespace
 
-void add_pack_commands(CLI::App& app) {
+void add_pack_commands(ec::cli::App& app) {
   auto o = std::make_shared<PackOptions>();
-  CLI::App* p = app.add_subcommand("pack", "Pack a (pruned, shared) ONNX model into a Huffman-coded .ecz archive");
+  ec::cli::App* p = app.add_subcommand("pack", "Pack a (pruned, shared) ONNX model into a Huffman-coded .ecz archive");
   p->add_option("model", o->in, "ONNX model")->required();
   p->add_option("-o,--output", o->out, "Archive (default: MODEL.ecz)");
   p->callback([o] {
@@ -38,7 +38,7 @@ void add_pack_commands(CLI::App& app) {
                 st.coded_values, st.coded_bytes, st.onnx_bytes);
   });
   auto u = std::make_shared<PackOptions>();
-  CLI::App* q = app.add_subcommand("unpack", "Unpack a .ecz archive back to ONNX (bit-exact)");
+  ec::cli::App* q = app.add_subcommand("unpack", "Unpack a .ecz archive back to ONNX (bit-exact)");
   q->add_option("archive", u->in, ".ecz archive")->required();
   q->add_option("-o,--output", u->out, "ONNX output (default: ARCHIVE.onnx)")->required();
   q->callback([u] {

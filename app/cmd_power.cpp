@@ -184,12 +184,12 @@ void run_power(PowerCliOptions& o) {
 
 }  // namespace
 
-void add_power_command(CLI::App& app) {
+void add_power_command(ec::cli::App& app) {
   auto o = std::make_shared<PowerCliOptions>();
-  CLI::App* c = app.add_subcommand("power", "Live power of the board's INA3221 rails (V, A, W, mean W, energy J)");
+  ec::cli::App* c = app.add_subcommand("power", "Live power of the board's INA3221 rails (V, A, W, mean W, energy J)");
   c->add_option("--config", o->config_file, "YAML file with a power: section (or a board file)");
   c->add_option("--board", o->board, "Board preset (configs/boards: jetson-nano, jetson-xavier-nx, jetson-orin-nano) or a YAML file");
-  c->add_option("--sensor", o->cfg.sensor, "auto, sysfs, i2c, replay or none")->check(CLI::IsMember({"auto", "sysfs", "i2c", "replay", "none"}));
+  c->add_option("--sensor", o->cfg.sensor, "auto, sysfs, i2c, replay or none")->check(ec::cli::IsMember({"auto", "sysfs", "i2c", "replay", "none"}));
   c->add_option("--root", o->cfg.root, "Root of /sys and /proc (for chroots and tests)");
   c->add_option("--replay", o->cfg.replay, "Replay a power CSV recorded by edgecompress (labelled replay)");
   c->add_option("--i2c-bus", o->cfg.i2c_bus, "I2C bus number or /dev path (sensor i2c)");

@@ -256,9 +256,9 @@ struct ReportOptions {
 
 }  // namespace
 
-void add_report_command(CLI::App& app) {
+void add_report_command(ec::cli::App& app) {
   auto o = std::make_shared<ReportOptions>();
-  CLI::App* c = app.add_subcommand("report", "Tables and an offline HTML report of recorded sessions");
+  ec::cli::App* c = app.add_subcommand("report", "Tables and an offline HTML report of recorded sessions");
   c->add_option("sessions", o->sessions, "Session folders")->required();
   c->add_option("--html", o->html, "Write an HTML report with plots");
   c->callback([o] {

@@ -161,16 +161,16 @@ void run_run(const RunCliOptions& o) {
 
 }  // namespace
 
-void add_run_command(CLI::App& app) {
+void add_run_command(ec::cli::App& app) {
   auto o = std::make_shared<RunCliOptions>();
-  CLI::App* c = app.add_subcommand("run", "Run model variants side by side on live video with an overlay; record sessions");
+  ec::cli::App* c = app.add_subcommand("run", "Run model variants side by side on live video with an overlay; record sessions");
   c->add_option("--config,-c", o->config, "Run config (YAML), e.g. configs/demo.yaml")->required();
   c->add_flag("--record", o->record, "Record a session under sessions/");
   c->add_option("--name", o->name, "Session name");
   c->add_option("--session-dir", o->session_dir, "Record into exactly this folder");
   c->add_option("--source", o->source, "Override the source URI");
   c->add_option("--output", o->output, "Override the output URI (display://0, file:///x.mp4, udp://host:port, none://)");
-  c->add_option("--layout", o->layout, "side-by-side, grid or overlay")->check(CLI::IsMember({"side-by-side", "grid", "overlay"}));
+  c->add_option("--layout", o->layout, "side-by-side, grid or overlay")->check(ec::cli::IsMember({"side-by-side", "grid", "overlay"}));
   c->add_option("--max-frames", o->max_frames, "Stop after this many frames");
   c->add_option("--duration", o->duration, "Stop after this many seconds");
   c->add_flag("--quiet", o->quiet, "No progress messages");

@@ -100,9 +100,9 @@ void run_train(TrainOptions& o) {
 
 }  // namespace
 
-void add_train_command(CLI::App& app) {
+void add_train_command(ec::cli::App& app) {
   auto o = std::make_shared<TrainOptions>();
-  CLI::App* c = app.add_subcommand("train", "Train a reference model (MLP, LeNet-5, small MobileNet) on IDX data (Fashion-MNIST), optionally distilled from a teacher, and export ONNX");
+  ec::cli::App* c = app.add_subcommand("train", "Train a reference model (MLP, LeNet-5, small MobileNet) on IDX data (Fashion-MNIST), optionally distilled from a teacher, and export ONNX");
   c->add_option("--data", o->data, "Folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz], or images:DIR (a subfolder per class; torch trainer)")->capture_default_str();
   c->add_option("--arch", o->arch, "Architecture: mlp, lenet5 or mobilenet (small MobileNet-style CNN)")->capture_default_str();
   c->add_option("--hidden", o->hidden, "Hidden layer widths of the MLP")->capture_default_str();

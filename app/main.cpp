@@ -1,11 +1,11 @@
 // edgecompress: one binary, one subcommand per file (cmd_*.cpp). Errors become one line and exit code 1.
-#include <CLI/CLI.hpp>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "cmdline.h"
 #include "commands.h"
 #include "error.h"
 #include "sensor.h"
@@ -22,9 +22,9 @@ static void prefer_passive_openmp_for_run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   prefer_passive_openmp_for_run(argc, argv);
-  CLI::App app{"edgecompress: make ONNX models smaller and faster, and run them on edge devices"};
+  ec::cli::App app{"edgecompress: make ONNX models smaller and faster, and run them on edge devices"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("edgecompress ") + EC_VERSION);
+  app.set_version_flag("--version", ec::version_text());
   ec::add_inspect_command(app);
   ec::add_bench_command(app);
   ec::add_power_command(app);
@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
   ec::add_train_command(app);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const ec::cli::ParseError& e) {
     return app.exit(e);
   } catch (const ec::Error& e) {
     std::fprintf(stderr, "edgecompress: %s\n", e.what());

@@ -3,16 +3,16 @@
 // Not meant to be run by hand, but it can be:
 //   edgecompress-train STEP IN.onnx OUT.onnx --params P.txt [--calibration C.bin] [--original O.onnx]
 //                      [--threads N] [--report R.txt] [--error E.txt]
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
 
+#include "cmdline.h"
 #include "error.h"
 #include "onnx_io.h"
 #include "train_steps.h"
 
 int main(int argc, char** argv) {
-  CLI::App app("edgecompress training helper (libtorch): one recipe step on an ONNX model");
+  ec::cli::App app("edgecompress training helper (libtorch): one recipe step on an ONNX model");
   std::string step, in, out, params, calibration, original, report, error;
   int threads = 2;
   app.add_option("step", step, "finetune, share-finetune, distill or qat")->required();
@@ -24,7 +24,11 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "Training threads");
   app.add_option("--report", report, "Write the step's report line here (else stdout)");
   app.add_option("--error", error, "Write a failure's one-line message here too");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const ec::cli::ParseError& e) {
+    return app.exit(e);
+  }
   try {
     ec::Model m = ec::load_onnx(in);
     ec::compress::StepParams p = ec::compress::read_step_params(params);

@@ -94,3 +94,47 @@ TEST(Cli, BadInputsGiveOneLineErrors) {
   expect_one_line_error(run_cli("bench --model '" + kModel + "' --backend tensorrt"), "backend 'tensorrt' is not known");
   expect_one_line_error(run_cli("bench --model '" + kModel + "' --runs 0"), "--runs 0");
 }
+
+// `--version` says what this build has and which engine paths this CPU takes, one line each; usage errors
+// are one line naming the option and the value, with exit status 2; --help lists the options.
+TEST(Cli, VersionNamesTheBuildsFeaturesAndUsageErrorsAreOneLine) {
+  CliResult v = run_cli("--version");
+  ASSERT_EQ(v.rc, 0) << v.err;
+  EXPECT_EQ(v.out.rfind("edgecompress ", 0), 0u) << v.out;
+  for (const char* line : {"\n  cpu: ", "\n  engine fp32/int8 kernels: ", "\n  onnx checker: ", "\n  monitoring: ", "\n  training: ",
+                           "\n  opencv: ", "\n  gstreamer: "})
+    EXPECT_NE(v.out.find(line), std::string::npos) << "no '" << line + 3 << "' in:\n" << v.out;
+#ifdef EC_HAVE_HTTP
+  EXPECT_NE(v.out.find("monitoring: cpp-httplib"), std::string::npos) << v.out;
+#else
+  EXPECT_NE(v.out.find("monitoring: off"), std::string::npos) << v.out;
+#endif
+
+  CliResult bad = run_cli("bench --model '" + kModel + "' --threads two");
+  EXPECT_EQ(bad.rc, 2) << bad.err;
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+  EXPECT_NE(bad.err.find("two"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("threads"), std::string::npos) << bad.err;
+
+  CliResult missing = run_cli("bench --threads 2");
+  EXPECT_EQ(missing.rc, 2);
+  EXPECT_NE(missing.err.find("--model is required"), std::string::npos) << missing.err;
+
+  CliResult unknown = run_cli("bench --model '" + kModel + "' --no-such-option");
+  EXPECT_EQ(unknown.rc, 2);
+  EXPECT_NE(unknown.err.find("no-such-option"), std::string::npos) << unknown.err;
+
+  CliResult layout = run_cli("run -c x.yaml --layout diagonal");
+  EXPECT_EQ(layout.rc, 2);
+  EXPECT_NE(layout.err.find("--layout 'diagonal' is not one of: side-by-side, grid, overlay"), std::string::npos) << layout.err;
+
+  CliResult sub = run_cli("frobnicate");
+  EXPECT_EQ(sub.rc, 2);
+  EXPECT_NE(sub.err.find("unknown subcommand 'frobnicate'"), std::string::npos) << sub.err;
+
+  CliResult help = run_cli("bench --help");
+  EXPECT_EQ(help.rc, 0);
+  EXPECT_NE(help.out.find("--model"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("--threads"), std::string::npos) << help.out;
+  EXPECT_EQ(help.out.find("--memory-child"), std::string::npos) << "internal options stay out of --help";
+}
