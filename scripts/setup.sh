@@ -3,6 +3,7 @@
 #   ./scripts/setup.sh            install packages, fetch models, build (Release), run the demo
 #   ./scripts/setup.sh --no-demo  the same without the demo
 #   ./scripts/setup.sh --deps     only install packages and fetch models
+#   ./scripts/setup.sh --packages only install packages (the lanes: scripts/lane.sh)
 # Idempotent: installed packages, cached models and an up-to-date build are reused.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,57 +12,88 @@ mode=${1:-all}
 
 log() { printf '[setup] %s\n' "$*"; }
 
-packages=(
-  build-essential cmake ninja-build pkg-config git ca-certificates
-  libeigen3-dev libonnx-dev libprotobuf-dev
-  libopencv-dev opencv-doc
-  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-  libyaml-cpp-dev libi2c-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
-  gstreamer1.0-x fonts-dejavu-core curl openssl
+# What the project needs, as "package|what it is for" (required: the build stops without it) and optional
+# ones with what their absence turns off. Names are the same on Debian and Ubuntu (JetPack); where a release
+# lacks a package apt is asked first (apt-cache policy), and setup prints what it skipped and what that turns
+# off instead of failing.
+required=(
+  "build-essential|compiler" "cmake|build" "ninja-build|build" "pkg-config|build" "git|build" "ca-certificates|downloads"
+  "libeigen3-dev|reference kernels" "libprotobuf-dev|ONNX files" "protobuf-compiler|ONNX schema"
+  "libopencv-dev|images, OpenCV DNN backend" "libgstreamer1.0-dev|capture and outputs" "libgstreamer-plugins-base1.0-dev|capture and outputs"
+  "gstreamer1.0-tools|capture and outputs" "gstreamer1.0-plugins-base|capture and outputs" "gstreamer1.0-plugins-good|capture and outputs"
+  "libyaml-cpp-dev|configs and recipes" "libi2c-dev|INA3221 over I2C" "nlohmann-json3-dev|sessions and reports"
+  "libboost-program-options-dev|command line" "zlib1g-dev|.ecz archives" "libgtest-dev|tests" "libgmock-dev|tests"
+  "curl|downloads" "fonts-dejavu-core|overlay text"
 )
-# XNNPACK (with pthreadpool) gives the native engine its fast NHWC fp32/int8 kernels; where a distribution
-# lacks it the engine builds with its reference kernels only and says so (`edgecompress bench`). libtorch
-# (CPU) builds the training helper (finetune, distill, qat, ...); without it those steps say what they need.
-# The rest is used by some tests and demos only; a distribution without one of them still builds and runs,
-# and the tests that need it are skipped with a printed reason. (Ubuntu ships Chromium as chromium-browser.)
-optional=(libxnnpack-dev libpthreadpool-dev dataset-fashion-mnist xvfb tesseract-ocr prometheus chromium)
+optional=(
+  "libxnnpack-dev|the fast NHWC fp32/int8 kernels (2022 API; without it: reference kernels)"
+  "libpthreadpool-dev|the fast NHWC kernels' threads"
+  "libonnx-dev|libonnx's checker before writing models (without it: edgecompress's structural checks)"
+  "libcpp-httplib-dev|run --http monitoring (/metrics, /stream.mjpg)"
+  "libssl-dev|run --http monitoring over TLS"
+  "libbenchmark-dev|bench/ kernel microbenchmarks"
+  "gstreamer1.0-plugins-bad|H.264 parsing for file/udp outputs"
+  "gstreamer1.0-plugins-ugly|x264enc for file/udp outputs on machines without a hardware encoder"
+  "gstreamer1.0-libav|decoding H.264/MPEG-4 files"
+  "gstreamer1.0-x|display windows (xvimagesink)"
+  "opencv-doc|the demo and test videos (Megamind.avi, vtest.avi)"
+  "dataset-fashion-mnist|training and accuracy tests (Fashion-MNIST)"
+  "xvfb|display tests" "tesseract-ocr|overlay text tests" "prometheus|monitoring tests (real Prometheus scrape)"
+  "chromium|monitoring web page test (Ubuntu: chromium-browser)"
+)
 # libtorch (about 250 MB installed with its libraries) is used only by the training helper edgecompress-train, never by `run`; on
 # the device (aarch64: Jetson) it is installed only when asked for: EC_WITH_TORCH=1 ./scripts/setup.sh
 # libtorch's matrix products go through the system BLAS: Debian's default is the reference one (about 20x
 # slower training here), OpenBLAS takes over the libblas.so.3 alternative when installed.
-if [[ $(uname -m) != aarch64 || ${EC_WITH_TORCH:-0} == 1 ]]; then optional+=(libtorch-dev libopenblas0-pthread); fi
+if [[ $(uname -m) != aarch64 || ${EC_WITH_TORCH:-0} == 1 ]]; then
+  optional+=("libtorch-dev|training steps (finetune, distill, qat; edgecompress-train)" "libopenblas0-pthread|fast training BLAS")
+fi
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# True when apt has an installation candidate for the package on this release.
+available() { [[ -n $(apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: *//p' | grep -v '(none)') ]]; }
 
 install_packages() {
   local sudo=""
   if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-  local missing=()
-  for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
+  local missing=() opt_missing=() entry p
+  for entry in "${required[@]}"; do p=${entry%%|*}; installed "$p" || missing+=("$p"); done
   # Node.js and npm fetch the models (npm pack) and run the ONNX Runtime peer; keep an existing install.
-  if ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
-  local opt_missing=()
-  for p in "${optional[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || opt_missing+=("$p")
-  done
+  if [[ $mode != --packages ]] && ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
+  for entry in "${optional[@]}"; do p=${entry%%|*}; installed "$p" || opt_missing+=("$entry"); done
   if [[ ${#missing[@]} -eq 0 && ${#opt_missing[@]} -eq 0 ]]; then
     log "packages: all present"
     return
   fi
   $sudo apt-get update -q
   if [[ ${#missing[@]} -gt 0 ]]; then
+    local absent=()
+    for p in "${missing[@]}"; do available "$p" || absent+=("$p"); done
+    if [[ ${#absent[@]} -gt 0 ]]; then
+      echo "[setup] this release has no ${absent[*]}: edgecompress cannot be built here (README: supported releases)" >&2
+      exit 1
+    fi
     log "packages: installing ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
-  for p in "${opt_missing[@]}"; do
-    if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "$p" >/dev/null 2>&1; then
-      if [[ $p == chromium ]] && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends chromium-browser >/dev/null 2>&1; then
-        continue
-      fi
-      log "optional package $p is not available here: the tests that need it will be skipped"
+  local skipped=() want=()
+  for entry in "${opt_missing[@]}"; do
+    p=${entry%%|*}
+    if available "$p"; then want+=("$p")
+    elif [[ $p == chromium ]] && available chromium-browser; then want+=(chromium-browser)
+    else skipped+=("$entry"); fi
+  done
+  if [[ ${#want[@]} -gt 0 ]]; then
+    log "optional packages: installing ${want[*]}"
+    if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${want[@]}" >/dev/null 2>&1; then
+      for p in "${want[@]}"; do  # one at a time, so one broken package does not keep the others out
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "$p" >/dev/null 2>&1 ||
+          skipped+=("$p|(failed to install)")
+      done
     fi
+  fi
+  for entry in "${skipped[@]}"; do
+    log "skipped ${entry%%|*} (not in this release's archive): off: ${entry#*|}"
   done
 }
 
@@ -124,6 +156,7 @@ demo() {
 }
 
 install_packages
+[[ $mode == --packages ]] && exit 0
 fetch_assets
 [[ $mode == --deps ]] && exit 0
 build
