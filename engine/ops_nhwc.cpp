@@ -18,6 +18,7 @@
 #include "pointwise.h"
 #include "qgemm.h"
 #include "window.h"
+#include "xnn_build.h"
 #include "xnn.h"
 
 #if defined(__AVX2__)
