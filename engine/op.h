@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -94,6 +95,19 @@ void register_nhwc_ops(std::map<std::string, OpFactory>& r);
 // The internal operator domain of graphs rewritten for the native engine (never written to files).
 inline constexpr const char* kEcDomain = "ec.nhwc";
 
+// The float whose IEEE-754 bits are `u` (a register move; GCC vectorises both forms). __builtin_bit_cast
+// came with GCC 11; GCC 9/10 (Ubuntu 20.04, Debian 11) get the memcpy form.
+inline float bits_to_float(uint32_t u) {
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_bit_cast)
+  return __builtin_bit_cast(float, u);
+#endif
+#endif
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
 // --- helpers shared by kernels ---
 // e^x for float x, branch-free so loops over it vectorise (range reduction by ln 2, degree-6 polynomial):
 // relative error below 2e-7 for x in [-87, 88]; saturates to 0 / FLT_MAX-range values outside.
@@ -114,8 +128,8 @@ inline float exp_approx(float x) {
   // times 2^n: build the float with exponent n + 127 (n in [-126, 128]: split to stay in range)
   const int32_t ni = static_cast<int32_t>(n);
   const int32_t n1 = ni >> 1, n2 = ni - n1;
-  const float s1 = __builtin_bit_cast(float, static_cast<uint32_t>(n1 + 127) << 23);  // a register move, vectorisable
-  const float s2 = __builtin_bit_cast(float, static_cast<uint32_t>(n2 + 127) << 23);
+  const float s1 = bits_to_float(static_cast<uint32_t>(n1 + 127) << 23);  // a register move, vectorisable
+  const float s2 = bits_to_float(static_cast<uint32_t>(n2 + 127) << 23);
   return p * s1 * s2;
 }
 

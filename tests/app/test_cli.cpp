@@ -48,6 +48,7 @@ TEST(Cli, InspectJsonAddsUp) {
 }
 
 TEST(Cli, BenchComparesBackends) {
+  SKIP_UNLESS_OPENCV_LOADS(kModel);
   CliResult r = run_cli("bench --model '" + kModel + "' --backend native,opencv --threads 2 --runs 5 --warmup 1 --compare-outputs --json");
   ASSERT_EQ(r.rc, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);

@@ -65,6 +65,7 @@ const std::string kBlaze = R"(
 }  // namespace
 
 TEST(Run, DemoProcessesTheWholeVideoAndTheOutputShowsBoxesAndFigures) {
+  SKIP_UNLESS_OPENCV_LOADS(models_dir() + "/blazeface128.onnx");  // the demo's second variant runs on OpenCV DNN
   const std::string d = tmpdir("demo");
   // the demo config uses paths relative to the repository root
   CliResult r = run_shell("cd '" + kRoot + "' && \"$bin\" " + demo_cmd("--output 'file://" + d + "/out.mp4' --session-dir '" + d + "/s'"));
@@ -229,6 +230,7 @@ TEST(Run, BadInputGivesOneLineErrors) {
 }
 
 TEST(Run, RealWindowUnderXvfb) {
+  SKIP_UNLESS_OPENCV_LOADS(models_dir() + "/blazeface128.onnx");  // the demo's second variant runs on OpenCV DNN
   if (!have("Xvfb")) GTEST_SKIP() << "Xvfb not installed: the real-window test is skipped";
   const std::string d = tmpdir("xvfb");
   const std::string disp = ":" + std::to_string(90 + getpid() % 9);
@@ -255,6 +257,7 @@ TEST(Run, RealWindowUnderXvfb) {
 }
 
 TEST(Run, BoardPowerIsJoinedToEachVariantsInferenceWindows) {
+  SKIP_UNLESS_OPENCV_LOADS(models_dir() + "/blazeface128.onnx");  // variant b runs on OpenCV DNN
   const std::string d = tmpdir("power");
   // A Jetson Orin Nano's hwmon tree with a constant 5.024 V x 1.480 A on VDD_IN.
   const std::string root = d + "/root", h = root + "/sys/bus/i2c/devices/1-0040/hwmon/hwmon3";

@@ -34,6 +34,7 @@ Model load_or_skip(const std::string& file) { return load_onnx(models_dir() + "/
 
 TEST(BlazeFace, NativeMatchesOpenCvOnRealFrames) {
   for (const ModelCase& mc : kModels) {
+    SKIP_UNLESS_OPENCV_LOADS(models_dir() + "/" + mc.file);
     Model m = load_or_skip(mc.file);
     auto frames = blazeface_frames(models_dir() + "/Megamind.avi", mc.size, 45, 6);
     ASSERT_EQ(frames.size(), 6u) << "Megamind.avi not readable: run scripts/setup.sh";
