@@ -232,10 +232,23 @@ void run_bench(const BenchOptions& o) {
     return;
   }
   std::vector<Result> results;
+  // A backend that cannot load or run the model (OpenCV DNN of some releases on BlazeFace, an operator one
+  // backend lacks) is reported as failed with its reason; the others are still measured.
+  std::vector<std::pair<std::string, std::string>> failed;
   for (const std::string& b : split(o.backends, ',')) {
-    results.push_back(bench_backend(b, m, o, shapes, inputs));
+    try {
+      results.push_back(bench_backend(b, m, o, shapes, inputs));
+    } catch (const Error& e) {
+      std::string why = e.what();
+      if (why.find('\n') != std::string::npos) why = why.substr(0, why.find('\n'));
+      if (split(o.backends, ',').size() == 1) throw Error(why);
+      std::fprintf(stderr, "edgecompress: bench: backend %s failed: %s\n", b.c_str(), why.c_str());
+      failed.emplace_back(b, why);
+      continue;
+    }
     if (o.memory) results.back().peak_bytes = measure_peak_in_child(b, o);
   }
+  if (results.empty()) throw Error("bench: every backend failed (" + failed.front().first + ": " + failed.front().second + ")");
   if (!o.ort_peer.empty()) {
     if (inputs.size() != 1) throw Error("--ort-peer: only single-input models can be fed to the peer");
     results.push_back(bench_ort(o, inputs[0]));
@@ -288,6 +301,10 @@ void run_bench(const BenchOptions& o) {
     std::printf("ratio = median / median of %s; weights %zu bytes; peak RSS of this process %.1f MiB\n", ref.name.c_str(),
                 weight_bytes, peak_rss / 1048576.0);
   if (!o.json && !o.ort_model.empty()) std::printf("onnxruntime* ran %s (the same input)\n", o.ort_model.c_str());
+  for (const auto& f : failed) {
+    if (o.json) j["failed"].push_back({{"backend", f.first}, {"error", f.second}});
+    else std::printf("%-12s failed: %s\n", f.first.c_str(), f.second.c_str());
+  }
   j["model"] = o.model;
   j["threads"] = o.threads;
   j["warmup"] = o.warmup;

@@ -139,3 +139,20 @@ TEST(Cli, VersionNamesTheBuildsFeaturesAndUsageErrorsAreOneLine) {
   EXPECT_NE(help.out.find("--threads"), std::string::npos) << help.out;
   EXPECT_EQ(help.out.find("--memory-child"), std::string::npos) << "internal options stay out of --help";
 }
+
+// A backend that cannot load the model is reported as failed with its reason and the others are measured;
+// with only that backend, bench is a one-line error.
+TEST(Cli, BenchReportsAFailingBackendAndMeasuresTheRest) {
+  CliResult r = run_cli("bench --model '" + kModel + "' --backend no-such-backend,native --runs 2 --warmup 0 --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["results"].size(), 1u);
+  EXPECT_EQ(j["results"][0]["backend"], "native");
+  EXPECT_GT(j["results"][0]["latency_ms"]["median"].get<double>(), 0.0);
+  ASSERT_EQ(j["failed"].size(), 1u);
+  EXPECT_EQ(j["failed"][0]["backend"], "no-such-backend");
+  EXPECT_NE(j["failed"][0]["error"].get<std::string>().find("no-such-backend"), std::string::npos) << j["failed"].dump();
+  EXPECT_NE(r.err.find("backend no-such-backend failed"), std::string::npos) << r.err;
+
+  expect_one_line_error(run_cli("bench --model '" + kModel + "' --backend no-such-backend --runs 2"), "no-such-backend");
+}
