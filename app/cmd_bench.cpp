@@ -38,6 +38,7 @@ struct BenchOptions {
   bool compare = false;
   bool profile = false;
   bool memory = false, memory_child = false;
+  std::string precision = "auto";
 };
 
 struct Result {
@@ -68,6 +69,7 @@ Result bench_backend(const std::string& name, const Model& m, const BenchOptions
   EngineOptions eo;
   eo.threads = o.threads;
   eo.profile = o.profile;
+  if (name == "native") eo.precision = o.precision;
   double t0 = now_ms();
   auto eng = create_engine(name, m, eo);
   double t1 = now_ms();
@@ -118,6 +120,7 @@ size_t engine_peak_bytes(const std::string& backend, const Model& m, const Bench
   const size_t base = current_rss_bytes();
   EngineOptions eo;
   eo.threads = o.threads;
+  if (backend == "native") eo.precision = o.precision;
   auto eng = create_engine(backend, m, eo);
   eng->prepare(shapes);
   for (int k = 0; k < 3; ++k) {
@@ -131,7 +134,7 @@ size_t engine_peak_bytes(const std::string& backend, const Model& m, const Bench
 // Runs this program again as a --memory child for `backend`, so every backend starts from a fresh heap.
 size_t measure_peak_in_child(const std::string& backend, const BenchOptions& o) {
   std::string cmd = "'/proc/" + std::to_string(getpid()) + "/exe' bench --memory-child --model '" + o.model + "' --backend " + backend +
-                    " --threads " + std::to_string(o.threads) + " --seed " + std::to_string(o.seed);
+                    " --threads " + std::to_string(o.threads) + " --seed " + std::to_string(o.seed) + " --precision " + o.precision;
   for (auto& s : o.shapes) cmd += " --shape '" + s + "'";
   if (!o.input_file.empty()) cmd += " --input '" + o.input_file + "'";
   return nlohmann::json::parse(run_capture(cmd))["peak_bytes"].get<size_t>();
@@ -340,6 +343,9 @@ void add_bench_command(ec::cli::App& app) {
   c->add_option("--backend,-b", o->backends, "Backends, comma-separated (native, opencv); the first is the ratio reference")
       ->capture_default_str();
   c->add_option("--threads,-t", o->threads, "Threads per backend")->capture_default_str();
+  c->add_option("--precision", o->precision,
+                 "native: auto (float16 arithmetic for float16-weight models where the CPU has it), fp32 or fp16")
+      ->capture_default_str();
   c->add_option("--runs,-r", o->runs, "Timed runs")->capture_default_str();
   c->add_option("--warmup,-w", o->warmup, "Untimed warm-up runs")->capture_default_str();
   c->add_option("--seed", o->seed, "Seed of the uniform [-1,1) input (same generator as ort-peer)")->capture_default_str();

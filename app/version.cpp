@@ -1,4 +1,9 @@
 // `edgecompress --version`: what this build has and which engine paths this CPU takes.
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -29,6 +34,20 @@ std::string cpu_line() {
   std::set<std::string> have;
   std::istringstream ss(flags);
   for (std::string w; ss >> w;) have.insert(w);
+#if defined(__aarch64__) && defined(__linux__)
+  // on ARM the kernel's hwcaps are the truth (under qemu-user /proc/cpuinfo is the host's)
+  have.clear();
+  const unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+  if (hw & HWCAP_ASIMD) have.insert("asimd");
+  if (hw & HWCAP_ASIMDDP) have.insert("asimddp");
+  if (hw & HWCAP_FPHP) have.insert("fphp");
+  if (hw & HWCAP_ASIMDHP) have.insert("asimdhp");
+#ifdef HWCAP2_I8MM
+  if (hw2 & HWCAP2_I8MM) have.insert("i8mm");
+#else
+  (void)hw2;
+#endif
+#endif
   std::string picked;
   for (const char* want : {"avx2", "fma", "avx512f", "avx512vl", "avx512_vnni", "asimd", "asimddp", "fphp", "asimdhp", "i8mm"})
     if (have.count(want)) picked += std::string(picked.empty() ? "" : " ") + want;
@@ -49,6 +68,12 @@ std::string version_text() {
   s += "  cpu: " + cpu_line() + "\n";
   const std::string xs = xnnpack_status();
   s += "  engine fp32/int8 kernels: " + (xs.empty() ? "XNNPACK " + xnnpack_build() : "reference (" + xs + ")") + "\n";
+  const std::string f16 = xnnpack_fp16_status();
+  std::string f16_line;
+  if (!f16.empty()) f16_line = "off (" + f16 + ")";
+  else if (cpu_has_fp16_arith()) f16_line = "on for models that store float16 weights (" + cpu_fp16_features() + ")";
+  else f16_line = "with --precision fp16 only (XNNPACK's float16 kernels compute in float32 here: " + cpu_fp16_features() + ")";
+  s += "  engine fp16 arithmetic: " + f16_line + "\n";
   s += std::string("  engine int8 VNNI GEMM: ") + (qgemm_vnni_available() ? "on" : "off (not built for, or not on, this CPU)") + "\n";
   s += std::string("  engine fused pointwise conv+add: ") + (pointwise_available() ? "on" : "off (not built for, or not on, this CPU)") + "\n";
   s += "  onnx checker: " + onnx_checker_name() + "\n";

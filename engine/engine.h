@@ -20,6 +20,9 @@ struct EngineOptions {
   bool profile = false;          // native: time every node in run() (adds two clock reads per node)
   bool xnnpack = true;           // native: NHWC XNNPACK kernels where the build and CPU have them
                                  // (false: the reference NCHW kernels only)
+  std::string precision = "auto";  // native: "fp32"; "fp16" (float16 arithmetic on XNNPACK; an error where the CPU
+                                   // has none); "auto": fp16 for models that store float16 weights on CPUs that
+                                   // have it (ARMv8.2 FEAT_FP16), fp32 otherwise
   bool yield_threads = false;    // native: put the worker threads to sleep after each run instead of letting
                                  // them spin (live pipelines, where capture and decoding need the cores)
 };

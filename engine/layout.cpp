@@ -50,7 +50,7 @@ Tensor const_to_nhwc(const Tensor& t) {
 
 class Converter {
  public:
-  explicit Converter(Graph& g) : g_(g), uses_(consumers(g)) {
+  Converter(Graph& g, bool fuse_pointwise) : g_(g), uses_(consumers(g)), fuse_pointwise_(fuse_pointwise) {
     for (size_t i = 0; i < g.nodes.size(); ++i)
       for (auto& o : g.nodes[i].outputs) producer_[o] = i;
     for (auto& o : g.outputs) graph_outputs_.insert(o.name);
@@ -71,7 +71,7 @@ class Converter {
       }
     }
     if (stats_.nhwc_nodes == 0) return stats_;
-    if (pointwise_available()) fuse_pointwise_add();
+    if (fuse_pointwise_ && pointwise_available()) fuse_pointwise_add();
     if (qgemm_vnni_available()) fuse_qconv_add();
     // Drop nodes whose outputs nobody reads any more (the original ConstantOfShape of a re-laid-out pad).
     std::set<std::string> used;
@@ -679,16 +679,17 @@ class Converter {
   std::map<std::string, std::pair<std::string, std::string>> int8_pads_;
   std::vector<Node> out_;
   LayoutStats stats_;
+  bool fuse_pointwise_ = true;
 };
 
 }  // namespace
 
-LayoutStats convert_to_nhwc(Graph& g) {
+LayoutStats convert_to_nhwc(Graph& g, bool fuse_pointwise) {
   bool any_conv = false;
   for (auto& n : g.nodes) any_conv = any_conv || (n.op_type == "Conv" && n.domain.empty());
   if (!any_conv) return {};
   Graph copy = g;
-  LayoutStats s = Converter(copy).run();
+  LayoutStats s = Converter(copy, fuse_pointwise).run();
   if (s.nhwc_nodes > 0) g = std::move(copy);
   return s;
 }

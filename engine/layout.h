@@ -19,7 +19,9 @@ struct LayoutStats {
 // Rewrites `g` in place. Every value keeps its name where it is still visible in NCHW (graph outputs
 // always are); NHWC values are named "<name>#nhwc". Needs initializer weights for Conv (4-D, float32).
 // Run after optimize_for_native (activations fused). Graphs with nothing to convert are unchanged.
-LayoutStats convert_to_nhwc(Graph& g);
+// fuse_pointwise = false leaves 1x1 convolutions and their residual Adds as XNNPACK ops (for the float16
+// pass, which cannot run our float32 PointwiseAdd kernel).
+LayoutStats convert_to_nhwc(Graph& g, bool fuse_pointwise = true);
 
 // "12 NHWC nodes, 2 transposes inserted, 5 folded"
 std::string to_string(const LayoutStats& s);

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "onnx_io.h"
 #include "op.h"
+#include "fp16.h"
 #include "layout.h"
 #include "passes.h"
 #include "xnn.h"
@@ -38,11 +39,33 @@ class NativeEngine : public Engine {
   NativeEngine(const Model& model, const EngineOptions& opts) : opts_(opts), where_(model.path.empty() ? "model" : model.path) {
     graph_ = model.graph;
     opset_ = model.opset();
+    if (opts.precision != "auto" && opts.precision != "fp32" && opts.precision != "fp16")
+      throw Error(where_ + ": precision '" + opts.precision + "' is not known (auto, fp32, fp16)");
+    const bool stores16 = stores_fp16_weights(graph_);
+    bool want16 = opts.precision == "fp16" || (opts.precision == "auto" && stores16);
+    // auto takes float16 only where the CPU computes in it; an explicit fp16 also runs XNNPACK's float16
+    // kernels that compute in float32 and round to float16 (x86 with F16C: float16 storage and traffic)
+    std::string why;
+    if (!opts.optimize || !opts.xnnpack) why = "it needs the optimized XNNPACK path";
+    else if (!xnnpack_fp16_available()) why = xnnpack_fp16_status();
+    else if (opts.precision == "auto" && !cpu_has_fp16_arith()) why = cpu_fp16_features() + "; --precision fp16 runs XNNPACK's float16 kernels anyway";
+    if (want16 && !why.empty()) {
+      if (opts.precision == "fp16") throw Error(where_ + ": precision fp16: " + why);
+      precision_note_ = "float32 arithmetic on float16 weights (" + why + ")";
+      want16 = false;
+    }
     if (opts.optimize) optimize_for_native(graph_);
     if (opts.optimize && opts.xnnpack && xnnpack_available()) {
-      layout_ = convert_to_nhwc(graph_);
+      layout_ = convert_to_nhwc(graph_, !want16);
+      if (want16 && layout_.nhwc_nodes > 0) fp16_ = convert_to_fp16(graph_);
       if (layout_.nhwc_nodes > 0) pool_ = XnnThreadPool(opts.threads);
     }
+    if (want16 && fp16_.nodes == 0) {
+      if (opts.precision == "fp16") throw Error(where_ + ": precision fp16: no operator of this graph has a float16 kernel");
+      precision_note_ = "float32 arithmetic (no operator of this graph has a float16 kernel)";
+    }
+    if (fp16_.nodes > 0)
+      precision_note_ = "float16 arithmetic on " + std::to_string(fp16_.nodes) + " nodes (" + std::to_string(fp16_.casts) + " casts)";
     inputs_ = graph_.inputs;
     outputs_ = graph_.outputs;
     for (const Node& n : graph_.nodes) {
@@ -54,12 +77,13 @@ class NativeEngine : public Engine {
 
   std::string backend() const override { return "native"; }
   std::string describe() const override {
-    if (!opts_.xnnpack) return "reference NCHW kernels (XNNPACK off)";
-    if (!xnnpack_available()) return "reference NCHW kernels (" + xnnpack_status() + ")";
-    if (layout_.nhwc_nodes == 0) return "reference NCHW kernels (nothing for XNNPACK in this graph)";
+    const std::string p = precision_note_.empty() ? "" : "; " + precision_note_;
+    if (!opts_.xnnpack) return "reference NCHW kernels (XNNPACK off)" + p;
+    if (!xnnpack_available()) return "reference NCHW kernels (" + xnnpack_status() + ")" + p;
+    if (layout_.nhwc_nodes == 0) return "reference NCHW kernels (nothing for XNNPACK in this graph)" + p;
     int int8 = 0;
     for (const Node& n : graph_.nodes) int8 += n.domain == kEcDomain && (n.op_type == "QConv" || n.op_type == "QAdd");
-    return "XNNPACK NHWC: " + to_string(layout_) + (int8 ? ", " + std::to_string(int8) + " int8 Conv/Add" : "");
+    return "XNNPACK NHWC: " + to_string(layout_) + (int8 ? ", " + std::to_string(int8) + " int8 Conv/Add" : "") + p;
   }
 
   void prepare(const std::map<std::string, Shape>& shapes) override {
@@ -266,6 +290,8 @@ class NativeEngine : public Engine {
   EngineOptions opts_;
   std::string where_;
   LayoutStats layout_;
+  Fp16Stats fp16_;
+  std::string precision_note_;  // which arithmetic runs, when the model or options asked about float16
   XnnThreadPool pool_;
   Graph graph_;
   int64_t opset_ = 0;

@@ -27,6 +27,11 @@
 #include <arm_neon.h>
 #endif
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
 #ifdef EC_HAVE_XNNPACK
 #include <pthreadpool.h>
 #include <xnnpack.h>
@@ -34,7 +39,32 @@
 
 namespace ec {
 
+bool cpu_has_fp16_arith() {
+#if defined(__aarch64__) && defined(__linux__)
+  const unsigned long hw = getauxval(AT_HWCAP);
+  return (hw & HWCAP_FPHP) && (hw & HWCAP_ASIMDHP);
+#else
+  return false;
+#endif
+}
+
+std::string cpu_fp16_features() {
+#if defined(__aarch64__)
+  return cpu_has_fp16_arith() ? "the CPU has FEAT_FP16 (fphp asimdhp)" : "the CPU has no FEAT_FP16: ARMv8.0, such as the Cortex-A57";
+#else
+  return "not an ARM CPU";
+#endif
+}
+
 #ifdef EC_HAVE_XNNPACK
+// XNNPACK's December-2022 API (Ubuntu 24.04, Debian 13) added a code/weights cache argument before the
+// operator pointer of the convolution constructors; the engine uses none.
+#ifdef EC_XNNPACK_CACHES
+#define EC_XNN_CACHES nullptr,
+#else
+#define EC_XNN_CACHES
+#endif
+#define EC_XNN_CACHES_ARG EC_XNN_CACHES
 namespace {
 xnn_status g_init_status = xnn_status_uninitialized;
 std::once_flag g_init_once;
@@ -52,6 +82,26 @@ std::string xnnpack_status() {
   if (xnnpack_available()) return "";
   return "XNNPACK does not support this CPU (xnn_initialize status " + std::to_string(static_cast<int>(g_init_status)) + ")";
 }
+bool xnnpack_fp16_available() { return xnnpack_fp16_status().empty(); }
+std::string xnnpack_fp16_status() {
+  static const std::string status = [] {
+    if (!xnnpack_available()) return xnnpack_status();
+    // XNNPACK answers for its fp16 kernels: creating a float16 operator fails with "unsupported hardware"
+    // where the CPU has no fp16 arithmetic (ARMv8.0 such as the Cortex-A57) or the build has no fp16 kernels.
+    xnn_operator_t op = nullptr;
+    const uint16_t w = 0x3c00;  // 1.0
+    const xnn_status conv = xnn_create_convolution2d_nhwc_f16(0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, &w, nullptr, -INFINITY, INFINITY, 0,
+                                                              EC_XNN_CACHES_ARG & op);
+    if (op) xnn_delete_operator(op);
+    op = nullptr;
+    const xnn_status add = xnn_create_add_nd_f16(-INFINITY, INFINITY, 0, &op);
+    if (op) xnn_delete_operator(op);
+    if (conv == xnn_status_success && add == xnn_status_success) return std::string();
+    return std::string("XNNPACK has no float16 kernels for this CPU (") + cpu_fp16_features() + "; create status " +
+           std::to_string(static_cast<int>(conv != xnn_status_success ? conv : add)) + ")";
+  }();
+  return status;
+}
 XnnThreadPool::XnnThreadPool(int threads) {
   if (threads > 1) pool_ = pthreadpool_create(static_cast<size_t>(threads));
 }
@@ -65,6 +115,8 @@ void XnnThreadPool::park() {
 }
 #else
 bool xnnpack_available() { return false; }
+bool xnnpack_fp16_available() { return false; }
+std::string xnnpack_fp16_status() { return std::string("built without XNNPACK: ") + EC_XNNPACK_BUILD; }
 std::string xnnpack_build() { return EC_XNNPACK_BUILD; }
 std::string xnnpack_status() { return std::string("built without XNNPACK: ") + EC_XNNPACK_BUILD; }
 XnnThreadPool::XnnThreadPool(int) {}
@@ -78,13 +130,6 @@ XnnThreadPool& XnnThreadPool::operator=(XnnThreadPool&& o) noexcept {
 }
 
 #ifdef EC_HAVE_XNNPACK
-// XNNPACK's December-2022 API (Ubuntu 24.04, Debian 13) added a code/weights cache argument before the
-// operator pointer of the convolution constructors; the engine uses none.
-#ifdef EC_XNNPACK_CACHES
-#define EC_XNN_CACHES nullptr,
-#else
-#define EC_XNN_CACHES
-#endif
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -156,8 +201,12 @@ class NhwcConvOp : public XnnOp {
  public:
   using XnnOp::XnnOp;
   void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
-    need_f32(in, 0);
+    if (!in.has(0)) fail("input is missing");
+    const DType xt = in.t[0]->dtype();
+    if (xt != DType::f32 && xt != DType::f16) fail(std::string("input type ") + dtype_name(xt) + " is not supported");
+    if (xt == DType::f16 && post_) fail("a float16 convolution fuses only Relu and Clip");
     const Tensor& wt = need_const(in, 1, "weight");
+    if (wt.dtype() != DType::f32) fail(std::string("weight type ") + dtype_name(wt.dtype()) + " is not supported");
     const Shape& x = in.t[0]->shape();
     const Shape& ws = wt.shape();
     if (x.size() != 4 || ws.size() != 4) fail("NHWC input " + shape_str(x) + " and weight " + shape_str(ws) + " must be 4-D");
@@ -173,10 +222,22 @@ class NhwcConvOp : public XnnOp {
       bias = &need_const(in, 2, "bias");
       if (bias->dtype() != DType::f32 || bias->numel() != m) fail("bias " + shape_str(bias->shape()) + " does not match " + std::to_string(m) + " output channels");
     }
-    if (!op_ || w.pt != w_.pt || w.pl != w_.pl || w.pb != w_.pb || w.pr != w_.pr || c != c_) {
+    if (!op_ || w.pt != w_.pt || w.pl != w_.pl || w.pb != w_.pb || w.pr != w_.pr || c != c_ || xt != dtype_) {
       release();
       const int64_t ig = c / group, og = m / group, khw = w.kh * w.kw;
       const std::vector<float> packed = to_ohwi(wt.ptr<float>(), m, ig, khw);
+      if (xt == DType::f16) {  // weights and bias rounded to float16 (exact for weights stored as float16)
+        std::vector<uint16_t> wh(packed.size()), bh(static_cast<size_t>(bias ? m : 0));
+        for (size_t i = 0; i < packed.size(); ++i) wh[i] = float_to_half(packed[i]);
+        for (size_t i = 0; i < bh.size(); ++i) bh[i] = float_to_half(bias->ptr<float>()[i]);
+        check(xnn_create_convolution2d_nhwc_f16(
+                  static_cast<uint32_t>(w.pt), static_cast<uint32_t>(w.pr), static_cast<uint32_t>(w.pb), static_cast<uint32_t>(w.pl),
+                  static_cast<uint32_t>(w.kh), static_cast<uint32_t>(w.kw), static_cast<uint32_t>(w.sh), static_cast<uint32_t>(w.sw),
+                  static_cast<uint32_t>(w.dh), static_cast<uint32_t>(w.dw), static_cast<uint32_t>(group), static_cast<size_t>(ig),
+                  static_cast<size_t>(og), static_cast<size_t>(c), static_cast<size_t>(m), wh.data(), bias ? bh.data() : nullptr, lo_, hi_, 0,
+                  EC_XNN_CACHES & op_),
+              "create float16 convolution");
+      } else
       check(xnn_create_convolution2d_nhwc_f32(
                 static_cast<uint32_t>(w.pt), static_cast<uint32_t>(w.pr), static_cast<uint32_t>(w.pb), static_cast<uint32_t>(w.pl),
                 static_cast<uint32_t>(w.kh), static_cast<uint32_t>(w.kw), static_cast<uint32_t>(w.sh), static_cast<uint32_t>(w.sw),
@@ -188,10 +249,19 @@ class NhwcConvOp : public XnnOp {
     w_ = w;
     c_ = c;
     m_ = m;
+    dtype_ = xt;
     dirty_ = true;
-    out[0] = {DType::f32, {x[0], w.oh, w.ow, m}};
+    out[0] = {xt, {x[0], w.oh, w.ow, m}};
   }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    if (dtype_ == DType::f16) {
+      if (rebind(in[0]->data(), nullptr, out[0]->data()))
+        check(xnn_setup_convolution2d_nhwc_f16(op_, static_cast<size_t>(in[0]->dim(0)), static_cast<size_t>(w_.ih), static_cast<size_t>(w_.iw),
+                                               in[0]->data(), out[0]->data(), pool_),
+              "setup float16 convolution");
+      check(xnn_run_operator(op_, pool_), "run");
+      return;
+    }
     float* y = out[0]->ptr<float>();
     if (rebind(in[0]->data(), nullptr, y))
       check(xnn_setup_convolution2d_nhwc_f32(op_, static_cast<size_t>(in[0]->dim(0)), static_cast<size_t>(w_.ih), static_cast<size_t>(w_.iw),
@@ -203,6 +273,7 @@ class NhwcConvOp : public XnnOp {
  private:
   Window w_;
   int64_t c_ = 0, m_ = 0;
+  DType dtype_ = DType::f32;
 };
 
 // MaxPool / AveragePool / GlobalAveragePool on NHWC input.
@@ -214,7 +285,9 @@ class NhwcPoolOp : public XnnOp {
   void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
     if (!in.has(0)) fail("input is missing");
     dtype_ = in.t[0]->dtype();
-    if (dtype_ != DType::f32 && !(dtype_ == DType::i8 && kind_ == Kind::max)) fail(std::string("input type ") + dtype_name(dtype_) + " is not supported");
+    if (dtype_ != DType::f32 && !(dtype_ == DType::i8 && kind_ == Kind::max) && !(dtype_ == DType::f16 && kind_ != Kind::avg))
+      fail(std::string("input type ") + dtype_name(dtype_) + " is not supported");
+    if (dtype_ == DType::f16 && post_) fail("a float16 pooling fuses only Relu and Clip");
     const Shape& x = in.t[0]->shape();
     if (x.size() != 4) fail("NHWC input " + shape_str(x) + " must be 4-D");
     if (out.size() > 1) fail("the Indices output is not supported");
@@ -226,8 +299,9 @@ class NhwcPoolOp : public XnnOp {
       w_ = Window{};
       w_.ih = x[1];
       w_.iw = x[2];
-      check(xnn_create_global_average_pooling_nwc_f32(c, c, c, lo_, hi_, 0, &op_), "create global average pooling");
-      out[0] = {DType::f32, {x[0], 1, 1, x[3]}};
+      if (dtype_ == DType::f16) check(xnn_create_global_average_pooling_nwc_f16(c, c, c, lo_, hi_, 0, &op_), "create float16 global average pooling");
+      else check(xnn_create_global_average_pooling_nwc_f32(c, c, c, lo_, hi_, 0, &op_), "create global average pooling");
+      out[0] = {dtype_, {x[0], 1, 1, x[3]}};
       return;
     }
     auto kernel = node_.attr_ints("kernel_shape");
@@ -246,6 +320,13 @@ class NhwcPoolOp : public XnnOp {
                 static_cast<uint32_t>(w_.kh), static_cast<uint32_t>(w_.kw), static_cast<uint32_t>(w_.sh), static_cast<uint32_t>(w_.sw),
                 static_cast<uint32_t>(w_.dh), static_cast<uint32_t>(w_.dw), c, c, c, -128, 127, 0, &op_),
             "create int8 max pooling");
+    } else if (kind_ == Kind::max && dtype_ == DType::f16) {
+      if (w_.kh * w_.kw < 2) fail("float16 max pooling needs a window of at least 2 elements");
+      check(xnn_create_max_pooling2d_nhwc_f16(
+                static_cast<uint32_t>(w_.pt), static_cast<uint32_t>(w_.pr + er), static_cast<uint32_t>(w_.pb + eb), static_cast<uint32_t>(w_.pl),
+                static_cast<uint32_t>(w_.kh), static_cast<uint32_t>(w_.kw), static_cast<uint32_t>(w_.sh), static_cast<uint32_t>(w_.sw),
+                static_cast<uint32_t>(w_.dh), static_cast<uint32_t>(w_.dw), c, c, c, lo_, hi_, 0, &op_),
+            "create float16 max pooling");
     } else if (kind_ == Kind::max) {
       use_xnn_ = w_.kh * w_.kw > 1;
       if (use_xnn_)
@@ -275,6 +356,16 @@ class NhwcPoolOp : public XnnOp {
         check(xnn_setup_max_pooling2d_nhwc_s8(op_, n, static_cast<size_t>(w_.ih), static_cast<size_t>(w_.iw), in[0]->ptr<int8_t>(),
                                               out[0]->ptr<int8_t>(), pool_),
               "setup int8 max pooling");
+      check(xnn_run_operator(op_, pool_), "run");
+      return;
+    }
+    if (dtype_ == DType::f16) {
+      if (rebind(in[0]->data(), nullptr, out[0]->data())) {
+        const size_t ih = static_cast<size_t>(w_.ih), iw = static_cast<size_t>(w_.iw);
+        if (kind_ == Kind::global_avg)
+          check(xnn_setup_global_average_pooling_nwc_f16(op_, n, ih * iw, in[0]->data(), out[0]->data(), pool_), "setup float16 global average pooling");
+        else check(xnn_setup_max_pooling2d_nhwc_f16(op_, n, ih, iw, in[0]->data(), out[0]->data(), pool_), "setup float16 max pooling");
+      }
       check(xnn_run_operator(op_, pool_), "run");
       return;
     }
@@ -337,15 +428,25 @@ class NhwcBinaryOp : public XnnOp {
   NhwcBinaryOp(const Node& n, int64_t o, Kind k) : XnnOp(n, o), kind_(k) {}
 
   void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
-    need_f32(in, 0);
-    need_f32(in, 1);
+    if (!in.has(0) || !in.has(1)) fail("an input is missing");
+    const DType t = in.t[0]->dtype();
+    if (in.t[1]->dtype() != t || (t != DType::f32 && t != DType::f16))
+      fail(std::string("input types ") + dtype_name(t) + ", " + dtype_name(in.t[1]->dtype()) + " are not supported");
+    if (t == DType::f16 && ((kind_ != Kind::add && kind_ != Kind::mul) || post_)) fail("float16 runs only Add and Mul with Relu or Clip");
     a_ = in.t[0]->shape();
     b_ = in.t[1]->shape();
     if (a_.size() > XNN_MAX_TENSOR_DIMS || b_.size() > XNN_MAX_TENSOR_DIMS) fail("rank above " + std::to_string(XNN_MAX_TENSOR_DIMS));
-    out[0] = {DType::f32, broadcast_shapes(a_, b_, node_)};
+    out[0] = {t, broadcast_shapes(a_, b_, node_)};
     inplace_ = out[0].shape == a_ ? 0 : out[0].shape == b_ ? 1 : -1;
     dirty_ = true;
-    if (op_) return;
+    if (op_ && t == dtype_) return;
+    release();
+    dtype_ = t;
+    if (t == DType::f16) {
+      if (kind_ == Kind::add) check(xnn_create_add_nd_f16(lo_, hi_, 0, &op_), "create float16 add");
+      else check(xnn_create_multiply_nd_f16(lo_, hi_, 0, &op_), "create float16 multiply");
+      return;
+    }
     switch (kind_) {
       case Kind::add: check(xnn_create_add_nd_f32(lo_, hi_, 0, &op_), "create add"); break;
       case Kind::sub: check(xnn_create_subtract_nd_f32(lo_, hi_, 0, &op_), "create subtract"); break;
@@ -371,6 +472,12 @@ class NhwcBinaryOp : public XnnOp {
       for (size_t i = 0; i < a_.size(); ++i) sa[i] = static_cast<size_t>(a_[i]);
       for (size_t i = 0; i < b_.size(); ++i) sb[i] = static_cast<size_t>(b_[i]);
       xnn_status s = xnn_status_success;
+      if (dtype_ == DType::f16) {
+        const void *ah = in[0]->data(), *bh = in[1]->data();
+        void* yh = out[0]->data();
+        s = kind_ == Kind::add ? xnn_setup_add_nd_f16(op_, a_.size(), sa, b_.size(), sb, ah, bh, yh, pool_)
+                               : xnn_setup_multiply_nd_f16(op_, a_.size(), sa, b_.size(), sb, ah, bh, yh, pool_);
+      } else
       switch (kind_) {
         case Kind::add: s = xnn_setup_add_nd_f32(op_, a_.size(), sa, b_.size(), sb, a, b, y, pool_); break;
         case Kind::sub: s = xnn_setup_subtract_nd_f32(op_, a_.size(), sa, b_.size(), sb, a, b, y, pool_); break;
@@ -381,7 +488,8 @@ class NhwcBinaryOp : public XnnOp {
       }
       check(s, "setup binary");
     }
-    execute(y, static_cast<size_t>(out[0]->numel()));
+    if (dtype_ == DType::f16) check(xnn_run_operator(op_, pool_), "run");
+    else execute(y, static_cast<size_t>(out[0]->numel()));
   }
 
  public:
@@ -389,6 +497,7 @@ class NhwcBinaryOp : public XnnOp {
 
  private:
   Kind kind_;
+  DType dtype_ = DType::f32;
   Shape a_, b_;
   int inplace_ = -1;
 };
@@ -401,7 +510,7 @@ class NhwcPadOp : public XnnOp {
   void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
     if (!in.has(0)) fail("input is missing");
     dtype_ = in.t[0]->dtype();
-    if (dtype_ != DType::f32 && dtype_ != DType::i8) fail(std::string("input type ") + dtype_name(dtype_) + " is not supported");
+    if (dtype_ != DType::f32 && dtype_ != DType::i8 && dtype_ != DType::f16) fail(std::string("input type ") + dtype_name(dtype_) + " is not supported");
     const Shape& x = in.t[0]->shape();
     pads_ = node_.attr_ints("pads");
     if (pads_.size() != 2 * x.size() || x.size() > XNN_MAX_TENSOR_DIMS) fail("pads " + shape_str(pads_) + " do not match input " + shape_str(x));
@@ -417,6 +526,9 @@ class NhwcPadOp : public XnnOp {
     if (dtype_ == DType::i8) {
       const int8_t q = static_cast<int8_t>(std::clamp(std::lround(v), -128L, 127L));  // the value is a quantized level
       check(xnn_create_constant_pad_nd_x8(&q, 0, &op_), "create int8 constant pad");
+    } else if (dtype_ == DType::f16) {
+      const uint16_t h = float_to_half(v);
+      check(xnn_create_constant_pad_nd_x16(&h, 0, &op_), "create float16 constant pad");
     } else {
       uint32_t bits;
       std::memcpy(&bits, &v, sizeof bits);
@@ -435,6 +547,7 @@ class NhwcPadOp : public XnnOp {
         post[d] = static_cast<size_t>(pads_[d + r]);
       }
       if (dtype_ == DType::i8) check(xnn_setup_constant_pad_nd_x8(op_, r, s, pre, post, in[0]->data(), y, pool_), "setup int8 constant pad");
+      else if (dtype_ == DType::f16) check(xnn_setup_constant_pad_nd_x16(op_, r, s, pre, post, in[0]->data(), y, pool_), "setup float16 constant pad");
       else check(xnn_setup_constant_pad_nd_x32(op_, r, s, pre, post, in[0]->data(), y, pool_), "setup constant pad");
     }
     check(xnn_run_operator(op_, pool_), "run");
@@ -866,6 +979,35 @@ class XnnConvertOp : public XnnOp {
   size_t n_ = 0;
 };
 
+// Cast between float32 and float16 (attribute "to": 10 = FLOAT16, 1 = FLOAT) with XNNPACK's converts, made by
+// the float16 pass (fp16.h) where float16 and float32 regions meet; rounding to nearest even.
+class XnnCastOp : public XnnOp {
+ public:
+  using XnnOp::XnnOp;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    to16_ = node_.attr_i("to", 0) == 10;
+    if (!to16_ && node_.attr_i("to", 0) != 1) fail("\"to\" must be 1 (FLOAT) or 10 (FLOAT16)");
+    if (!in.has(0) || in.t[0]->dtype() != (to16_ ? DType::f32 : DType::f16)) fail(to16_ ? "input must be float32" : "input must be float16");
+    n_ = static_cast<size_t>(in.t[0]->numel());
+    release();
+    if (to16_) check(xnn_create_convert_nc_f32_f16(1, 1, 1, 0, &op_), "create convert to float16");
+    else check(xnn_create_convert_nc_f16_f32(1, 1, 1, 0, &op_), "create convert to float32");
+    dirty_ = true;
+    out[0] = {to16_ ? DType::f16 : DType::f32, in.t[0]->shape()};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    if (rebind(in[0]->data(), nullptr, out[0]->data())) {
+      if (to16_) check(xnn_setup_convert_nc_f32_f16(op_, n_, in[0]->ptr<float>(), out[0]->data(), pool_), "setup convert to float16");
+      else check(xnn_setup_convert_nc_f16_f32(op_, n_, in[0]->data(), out[0]->ptr<float>(), pool_), "setup convert to float32");
+    }
+    check(xnn_run_operator(op_, pool_), "run");
+  }
+
+ private:
+  bool to16_ = true;
+  size_t n_ = 0;
+};
+
 // Pointwise (1x1) convolution with the residual Add of the next node fused (engine/pointwise.h): inputs
 // x [N,H,W,K], weight [n,K,1,1], bias [n] (optional), residual; the Add's activation. The residual is
 // [N,H,W,cr] with cr <= n (cr < n: a channel-zero-padded operand read unpadded); other shapes that broadcast
@@ -958,6 +1100,7 @@ void register_nhwc_ops(std::map<std::string, OpFactory>& r) {
   r["QAdd"] = make_qadd;
   r["QConvAdd"] = make_qconv_add;
   r["PointwiseAdd"] = make_pointwise;
+  r["Cast"] = [](const Node& n, int64_t o) -> std::unique_ptr<Op> { return std::make_unique<XnnCastOp>(n, o); };
   r["QuantizeLinear"] = make_kind<XnnConvertOp, true>;
   r["DequantizeLinear"] = make_kind<XnnConvertOp, false>;
   r["MaxPool"] = make_kind<P, P::Kind::max>;

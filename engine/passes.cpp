@@ -1,5 +1,6 @@
 #include "passes.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -53,6 +54,33 @@ int constants_to_initializers(Graph& g) {
     kept.push_back(n);
   }
   g.nodes = std::move(kept);
+  return count;
+}
+
+int fold_weight_casts(Graph& g) {
+  int count = 0;
+  std::vector<Node> kept;
+  for (auto& n : g.nodes) {
+    const Tensor* t = n.op_type == "Cast" && n.domain.empty() && n.inputs.size() == 1 && n.outputs.size() == 1 ? init(g, n.inputs[0]) : nullptr;
+    if (t && n.attr_i("to", 0) == 1 && (t->dtype() == DType::f16 || t->dtype() == DType::f32) && !is_graph_output(g, n.outputs[0])) {
+      Tensor f(DType::f32, t->shape());
+      if (t->dtype() == DType::f32) std::copy(t->ptr<float>(), t->ptr<float>() + t->numel(), f.ptr<float>());
+      else
+        for (int64_t i = 0; i < t->numel(); ++i) f.ptr<float>()[i] = half_to_float(t->ptr<uint16_t>()[i]);
+      g.initializers[n.outputs[0]] = f;
+      ++count;
+      continue;
+    }
+    kept.push_back(n);
+  }
+  g.nodes = std::move(kept);
+  // drop the float16 originals nothing reads any more
+  std::set<std::string> read;
+  for (auto& n : g.nodes)
+    for (auto& in : n.inputs) read.insert(in);
+  for (auto& o : g.outputs) read.insert(o.name);
+  for (auto it = g.initializers.begin(); it != g.initializers.end();)
+    it = it->second.dtype() == DType::f16 && !read.count(it->first) ? g.initializers.erase(it) : std::next(it);
   return count;
 }
 
@@ -190,10 +218,11 @@ int fuse_activations(Graph& g) {
 
 std::string optimize_for_native(Graph& g) {
   int c = constants_to_initializers(g);
+  int cast = fold_weight_casts(g);
   int id = remove_identities(g);
   int bn = fold_batchnorm(g);
   int act = fuse_activations(g);
-  return std::to_string(c) + " constants, " + std::to_string(id) + " identities removed, " + std::to_string(bn) +
+  return std::to_string(c) + " constants, " + std::to_string(cast) + " weight casts folded, " + std::to_string(id) + " identities removed, " + std::to_string(bn) +
          " BN folded, " + std::to_string(act) + " activations fused";
 }
 

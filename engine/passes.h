@@ -9,6 +9,9 @@ namespace ec {
 
 // Turns Constant nodes into initializers. Returns how many were converted.
 int constants_to_initializers(Graph& g);
+// Replaces Cast(to=FLOAT) of a float16 or float32 initializer (weights stored as float16 by the fp16
+// recipe) with a float32 initializer, so the layout pass sees constant weights. Returns casts folded.
+int fold_weight_casts(Graph& g);
 // Removes Identity and inference-mode Dropout nodes, rewiring their consumers. Returns nodes removed.
 int remove_identities(Graph& g);
 // Folds BatchNormalization into a preceding Conv whose output feeds only the BN (weights and BN params

@@ -14,6 +14,16 @@ std::string xnnpack_build();
 // Why XNNPACK is not used ("" when it is available): not compiled in, or the CPU is unsupported.
 std::string xnnpack_status();
 
+// True when XNNPACK runs float16 convolutions and adds on this CPU (it has float16 kernels for it: ARMv8.2
+// FEAT_FP16 in Debian's builds); the engine then runs models that store float16 weights in float16.
+bool xnnpack_fp16_available();
+// Why float16 arithmetic is not available ("" when it is).
+std::string xnnpack_fp16_status();
+// The CPU's float16 arithmetic as the kernel reports it (aarch64 HWCAP fphp + asimdhp); false elsewhere.
+bool cpu_has_fp16_arith();
+// One phrase on the CPU's float16 arithmetic, e.g. "the CPU has no FEAT_FP16: ARMv8.0, such as the Cortex-A57".
+std::string cpu_fp16_features();
+
 // A pthreadpool with `threads` workers (the calling thread counts as one); threads <= 1 holds no pool, so
 // operators run on the calling thread. Movable, not copyable.
 class XnnThreadPool {

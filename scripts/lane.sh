@@ -142,7 +142,7 @@ arm64_lane() {
   # the tests find ../shared next to the source tree
   ln -sfn "$(cd "$root/.." && pwd)/shared" "$cache/shared"
   local targets=(edgecompress test_engine_kernels test_engine_kernels_reference test_engine_xnnpack test_engine_blazeface
-    test_engine_onnx_io test_power_ina3221 test_power_sysfs test_power_energy test_app_compress_cli test_app_run test_compress)
+    test_engine_onnx_io test_engine_fp16 test_power_ina3221 test_power_sysfs test_power_energy test_app_compress_cli test_app_run test_compress)
   cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEC_BUILD_BENCH=OFF \
     -DCMAKE_TOOLCHAIN_FILE="$src/cmake/aarch64-linux-gnu.cmake" -DEC_SYSROOT="$sys" >/dev/null
   if [[ $subset == 1 ]]; then cmake --build "$build" -j "$jobs" --target "${targets[@]}"
@@ -152,7 +152,7 @@ arm64_lane() {
   if [[ $subset == 1 ]]; then
     # kernels against naive loops, XNNPACK against the reference, BlazeFace against the x86 outputs, power on the
     # fake trees, a compress int8 recipe, a run over a file into a file
-    filter=(-R '^(reference\.|no_vnni\.)?(Binary|Conv|ConvTranspose|Gemm|MatMul|Movement|Pad|Pool|Quant|Reduce|Resize|Unary|Xnnpack|BlazeFace|OnnxIo|Ina3221|Ina3221Emulator|Sysfs|Energy|Replay|Quantize|QuantizePass)\.|^CompressCli\.BlazeFaceInt8|^Run\.DemoProcesses')
+    filter=(-R '^(reference\.|no_vnni\.)?(Binary|Conv|ConvTranspose|Gemm|MatMul|Movement|Pad|Pool|Quant|Reduce|Resize|Unary|Xnnpack|BlazeFace|Fp16|OnnxIo|Ina3221|Ina3221Emulator|Sysfs|Energy|Replay|Quantize|QuantizePass)\.|^CompressCli\.BlazeFaceInt8|^Run\.DemoProcesses')
   fi
   local rc=0 cpu
   for cpu in cortex-a57 max; do
@@ -160,7 +160,7 @@ arm64_lane() {
     # what the CPU's features change is which kernels XNNPACK dispatches (NEON, dot product, fp16): with
     # --subset the Orin-class run repeats the engine's tests; the app-level ones ran on the A57 already
     if [[ $subset == 1 && $cpu == max ]]; then
-      f=(-R '^(reference\.|no_vnni\.)?(Binary|Conv|ConvTranspose|Gemm|MatMul|Movement|Pad|Pool|Quant|Reduce|Resize|Unary|Xnnpack|BlazeFace)\.')
+      f=(-R '^(reference\.|no_vnni\.)?(Binary|Conv|ConvTranspose|Gemm|MatMul|Movement|Pad|Pool|Quant|Reduce|Resize|Unary|Xnnpack|BlazeFace|Fp16)\.')
     fi
     log "ctest under qemu-aarch64 -cpu $cpu"
     (cd "$build" && QEMU_CPU=$cpu QEMU_LD_PREFIX=$sys EC_LANE_CPU=$cpu ctest --output-on-failure --timeout 1800 "${f[@]}" "${ctest_args[@]}") || rc=1
