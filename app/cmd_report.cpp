@@ -24,6 +24,7 @@ namespace {
 struct VariantData {
   std::string name, backend = "?";
   double model_mb = NAN;
+  std::string span;  // "removed by a reload at 12.3 s" (summary.json), else ""
   std::vector<double> infer, e2e, pre, dec, result_t;
   std::vector<double> gross_mj;
 };
@@ -36,6 +37,8 @@ struct SessionData {
   std::string power_sensor;
   std::vector<VariantData> variants;
   std::vector<double> power_t, power_w;
+  std::vector<std::string> events;  // "12.3 s reload: ..." (events.csv; the first 50)
+  int64_t events_total = 0;
   int bad_rows = 0;
   VariantData& variant(const std::string& n) {
     for (auto& v : variants)
@@ -138,11 +141,20 @@ SessionData load_session(const std::string& dir) {
         VariantData& vd = s.variant(v["name"]);
         vd.backend = v.value("backend", "?");
         vd.model_mb = v.value("model_bytes", 0.0) / 1048576.0;
+        if (v.value("removed_by_reload", false) && v["span_s"]["to"].is_number())
+          vd.span = "removed by a reload at " + cv_format(v["span_s"]["to"].get<double>()) + " s";
       }
     } catch (const std::exception&) {
       s.status = "summary.json unreadable";
     }
   }
+  std::ifstream events(dir + "/events.csv");
+  if (events && std::getline(events, line))
+    while (std::getline(events, line)) {
+      auto c = power::split_csv_line(line);
+      if (c.size() != 3) continue;
+      if (++s.events_total <= 50) s.events.push_back(c[0] + " s " + c[1] + ": " + c[2]);
+    }
   std::ifstream dev(dir + "/device.json");
   if (dev) {
     try {
@@ -166,6 +178,9 @@ void print_table(const std::vector<SessionData>& ss) {
       std::printf("%-32.32s %-22.22s %-7s %6zu %9.2f %9.2f %9.2f %8.1f %9s %8.2f\n", s.label.c_str(), v.name.c_str(), v.backend.c_str(),
                   v.infer.size(), pct(v.infer, 0.5), pct(v.infer, 0.95), pct(v.e2e, 0.95), m > 0 ? 1000.0 / m : 0.0, mj.c_str(), v.model_mb);
     }
+    for (const auto& v : s.variants)
+      if (!v.span.empty()) std::printf("  %s: %s\n", v.name.c_str(), v.span.c_str());
+    if (s.events_total) std::printf("  %lld events (events.csv)%s%s\n", static_cast<long long>(s.events_total), s.events.empty() ? "" : ", first: ", s.events.empty() ? "" : s.events[0].c_str());
     std::printf("  %s | %s | pipeline %.1f FPS | dropped %lld | power: %s%s%s\n", s.device.c_str(), s.status.c_str(), s.pipeline_fps,
                 static_cast<long long>(s.dropped), s.power_sensor.empty() ? "none" : s.power_sensor.c_str(), s.replay ? " [replay]" : "",
                 s.bad_rows ? (" | " + std::to_string(s.bad_rows) + " cut rows skipped").c_str() : "");
@@ -233,12 +248,20 @@ void write_html(const std::vector<SessionData>& ss, const std::string& path) {
                     pct(v.infer, 0.95), pct(v.e2e, 0.95), m > 0 ? 1000.0 / m : 0.0,
                     v.gross_mj.empty() ? "n/a" : cv_format(mean(v.gross_mj)).c_str(), v.model_mb);
       f << row;
+      if (!v.span.empty()) f << "<tr><td></td><td colspan='9'>&uarr; " << html_escape(v.span) << "</td></tr>";
     }
   f << "</table><ul>";
   for (const auto& s : ss)
     f << "<li><b>" << html_escape(s.label) << "</b>: " << html_escape(s.device) << "; " << html_escape(s.status) << "; pipeline "
       << cv_format(s.pipeline_fps) << " FPS; dropped " << s.dropped << "; power: "
       << html_escape(s.power_sensor.empty() ? std::string("none") : s.power_sensor) << (s.replay ? " <b>[replay]</b>" : "") << "</li>";
+  for (const auto& s : ss) {
+    if (s.events.empty()) continue;
+    f << "<li><b>" << html_escape(s.label) << "</b>: " << s.events_total << " events (reloads, toggles, layout changes)<ul>";
+    for (const auto& e : s.events) f << "<li>" << html_escape(e) << "</li>";
+    if (s.events_total > static_cast<int64_t>(s.events.size())) f << "<li>&hellip; the rest in events.csv</li>";
+    f << "</ul></li>";
+  }
   f << "</ul><div class='charts'>";
   f << svg_xy({"Inference latency CDF", "ms", "fraction of frames", 640, 320, false}, cdf);
   f << svg_xy({"Results per second over time", "s", "FPS", 640, 320, false}, fps);

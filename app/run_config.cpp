@@ -132,11 +132,13 @@ RunSetup load_run_config(const std::string& path) {
   }
   if (const YAML::Node p = y["power"]) parse_power_yaml(p, path, s.power);
   if (const YAML::Node ss = y["session"]) {
-    check_keys(ss, path, {"record", "name", "root", "dir"});
+    check_keys(ss, path, {"record", "name", "root", "dir", "max_mb"});
     r.record = yaml_get<bool>(ss, "record", path, r.record);
     r.session_name = yaml_get<std::string>(ss, "name", path, r.session_name);
     r.sessions_root = yaml_get<std::string>(ss, "root", path, r.sessions_root);
     r.session_dir = yaml_get<std::string>(ss, "dir", path, r.session_dir);
+    r.session_max_mb = yaml_get<double>(ss, "max_mb", path, r.session_max_mb);
+    if (r.session_max_mb < 0) yaml_fail(path, ss["max_mb"], "'max_mb' " + ss["max_mb"].Scalar() + ": must be >= 0 (0: no limit)");
   }
   if (const YAML::Node m = y["monitor"]) {
     check_keys(m, path, {"listen", "token", "token_file", "tls_cert", "tls_key"});

@@ -2,6 +2,7 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 #include "error.h"
@@ -44,20 +45,56 @@ cv::Scalar variant_color(size_t i) {
   return c[i % 6];
 }
 
-void compose_overlay(const cv::Mat& frame, const std::vector<PanelInfo>& panels, const OverlayHeader& header, const std::string& layout,
-                     int max_width, cv::Mat& out) {
-  const size_t n = std::max<size_t>(1, panels.size());
+namespace {
+
+// Panel grid and panel size of `n` panels of a `frame`-sized image.
+struct Grid {
   size_t cols = 1, rows = 1;
-  if (layout == "side-by-side") cols = n;
+  int pw = 2, ph = 2;
+};
+Grid grid_for(cv::Size frame, size_t panels, const std::string& layout, int max_width) {
+  const size_t n = std::max<size_t>(1, panels);
+  Grid g;
+  if (layout == "side-by-side") g.cols = n;
   else if (layout == "grid") {
-    cols = static_cast<size_t>(std::ceil(std::sqrt(static_cast<double>(n))));
-    rows = (n + cols - 1) / cols;
+    g.cols = static_cast<size_t>(std::ceil(std::sqrt(static_cast<double>(n))));
+    g.rows = (n + g.cols - 1) / g.cols;
   } else if (layout != "overlay") {
     throw Error("layout '" + layout + "' is not side-by-side, grid or overlay");
   }
-  double s = std::min(1.0, static_cast<double>(max_width) / (static_cast<double>(frame.cols) * static_cast<double>(cols)));
-  const int pw = std::max(2, static_cast<int>(frame.cols * s)) & ~1, ph = std::max(2, static_cast<int>(frame.rows * s)) & ~1;
-  s = static_cast<double>(pw) / frame.cols;
+  const double s = std::min(1.0, static_cast<double>(max_width) / (static_cast<double>(frame.width) * static_cast<double>(g.cols)));
+  g.pw = std::max(2, static_cast<int>(frame.width * s)) & ~1;
+  g.ph = std::max(2, static_cast<int>(frame.height * s)) & ~1;
+  return g;
+}
+
+}  // namespace
+
+cv::Size overlay_size(cv::Size frame, size_t n, const std::string& layout, int max_width) {
+  const Grid g = grid_for(frame, n, layout, max_width);
+  return {g.pw * static_cast<int>(g.cols), g.ph * static_cast<int>(g.rows)};
+}
+
+void fit_to_canvas(const cv::Mat& img, cv::Size canvas, cv::Mat& out) {
+  if (img.size() == canvas) {
+    img.copyTo(out);
+    return;
+  }
+  out.create(canvas, img.type());
+  out.setTo(cv::Scalar::all(0));
+  const double s = std::min(static_cast<double>(canvas.width) / img.cols, static_cast<double>(canvas.height) / img.rows);
+  const int w = std::clamp(static_cast<int>(std::lround(img.cols * s)), 1, canvas.width);
+  const int h = std::clamp(static_cast<int>(std::lround(img.rows * s)), 1, canvas.height);
+  cv::Mat roi = out(cv::Rect((canvas.width - w) / 2, (canvas.height - h) / 2, w, h));
+  cv::resize(img, roi, roi.size(), 0, 0, s < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+}
+
+void compose_overlay(const cv::Mat& frame, const std::vector<PanelInfo>& panels, const OverlayHeader& header, const std::string& layout,
+                     int max_width, cv::Mat& out) {
+  const Grid g = grid_for(frame.size(), panels.size(), layout, max_width);
+  const size_t cols = g.cols, rows = g.rows;
+  const int pw = g.pw, ph = g.ph;
+  const double s = static_cast<double>(pw) / frame.cols;
   out.create(ph * static_cast<int>(rows), pw * static_cast<int>(cols), CV_8UC3);
   out.setTo(cv::Scalar::all(0));
   const double fscale = std::clamp(pw / 900.0, 0.4, 1.0);

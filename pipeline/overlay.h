@@ -27,6 +27,13 @@ struct OverlayHeader {
 void compose_overlay(const cv::Mat& frame, const std::vector<PanelInfo>& panels, const OverlayHeader& header,
                      const std::string& layout, int max_width, cv::Mat& out);
 
+// Size compose_overlay gives `n` panels of a frame of `frame` pixels in `layout` (throws on an unknown layout).
+cv::Size overlay_size(cv::Size frame, size_t n, const std::string& layout, int max_width);
+
+// Scales `img` into a `canvas`-sized image, aspect kept, centred on black (letterbox); copies when the
+// sizes are equal. A run's output keeps one size while variants and layouts change.
+void fit_to_canvas(const cv::Mat& img, cv::Size canvas, cv::Mat& out);
+
 // The colour of variant i (BGR).
 cv::Scalar variant_color(size_t i);
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -101,6 +102,7 @@ SessionRecorder::SessionRecorder(const std::string& root, const std::string& nam
   frames_ = open_file("frames.csv", "seq,variant,capture_ms,age_ms,pre_ms,infer_ms,decode_ms,e2e_ms,detections,overlay_ms,output_ms\n");
   dets_ = open_file("detections.jsonl", "");
   energy_ = open_file("energy.csv", "variant,seq,t0_ms,t1_ms,gross_mj,net_mj,coverage\n");
+  events_ = open_file("events.csv", "t_s,kind,detail\n");
   if (sensor) {
     try {
       power_ = std::make_unique<power::PowerCsvWriter>(dir_ + "/power.csv", *sensor);
@@ -111,7 +113,7 @@ SessionRecorder::SessionRecorder(const std::string& root, const std::string& nam
 }
 
 SessionRecorder::~SessionRecorder() {
-  for (std::FILE* f : {frames_, dets_, energy_})
+  for (std::FILE* f : {frames_, dets_, energy_, events_})
     if (f) std::fclose(f);
 }
 
@@ -123,7 +125,19 @@ std::FILE* SessionRecorder::open_file(const std::string& name, const std::string
   return f;
 }
 
+bool SessionRecorder::room_for(size_t n) {
+  if (!stopped_.empty()) return false;
+  if (limit_ == 0 || bytes_ + n <= limit_) return true;
+  char why[160];
+  std::snprintf(why, sizeof why, "session.max_mb %.6g reached (%llu bytes recorded); rows after that were not recorded",
+                static_cast<double>(limit_) / 1e6, static_cast<unsigned long long>(bytes_));
+  stopped_ = why;
+  return false;
+}
+
 void SessionRecorder::append(std::FILE* f, const std::string& name, const std::string& text) {
+  if (!room_for(text.size())) return;
+  bytes_ += text.size();
   if (std::fwrite(text.data(), 1, text.size(), f) != text.size() || std::fflush(f) != 0)
     throw Error(dir_ + "/" + name + ": write failed (" + std::strerror(errno) + "); the session is complete up to the previous row");
 }
@@ -150,10 +164,19 @@ void SessionRecorder::energy(const std::string& variant, int64_t seq, double t0,
   append(energy_, "energy.csv", cv::format("%s,%lld,%.3f,%.3f,%.5f,%.5f,%.4f\n", csv_escape(variant).c_str(), static_cast<long long>(seq), t0, t1, gross, net, cov));
 }
 
+void SessionRecorder::event(double t_s, const std::string& kind, const std::string& detail) {
+  append(events_, "events.csv", cv::format("%.3f,%s,%s\n", t_s, csv_escape(kind).c_str(), csv_escape(detail).c_str()));
+}
+
 void SessionRecorder::power(const std::vector<power::PowerSample>& samples) {
-  if (!power_ || samples.empty()) return;
+  if (!power_ || samples.empty() || !room_for(samples.size() * 64)) return;  // ~64 bytes per power row
   try {
     power_->write(samples);
+    struct stat st {};
+    if (::stat((dir_ + "/power.csv").c_str(), &st) == 0) {
+      bytes_ += static_cast<uint64_t>(st.st_size) - std::min<uint64_t>(power_bytes_, static_cast<uint64_t>(st.st_size));
+      power_bytes_ = static_cast<uint64_t>(st.st_size);
+    }
   } catch (const power::PowerError& e) {
     throw Error(e.what());
   }

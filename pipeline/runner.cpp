@@ -33,15 +33,15 @@ std::string utc_now() {
   return b;
 }
 
-nlohmann::json dist(const std::vector<double>& v) {
-  if (v.empty()) return nullptr;
-  std::vector<double> s = v;
-  std::sort(s.begin(), s.end());
-  auto q = [&](double p) { return s[std::min(s.size() - 1, static_cast<size_t>(p * static_cast<double>(s.size())))]; };
-  double sum = 0;
-  for (double x : s) sum += x;
-  return {{"p50", q(0.5)}, {"p95", q(0.95)}, {"min", s.front()}, {"max", s.back()}, {"mean", sum / static_cast<double>(s.size())}};
+// A whole-run distribution for summary.json (quantiles within 1 % relative: LogHistogram).
+nlohmann::json dist(const LogHistogram& h) {
+  if (!h.count()) return nullptr;
+  return {{"p50", h.quantile(0.5)}, {"p95", h.quantile(0.95)}, {"p99", h.quantile(0.99)}, {"min", h.min()}, {"max", h.max()}, {"mean", h.mean()},
+          {"n", h.count()}};
 }
+
+// Inference windows waiting for power samples, per variant (a few seconds' worth at any frame rate).
+constexpr size_t kMaxPendingEnergy = 4096;
 
 struct EnergyWindow {
   int64_t seq;
@@ -58,13 +58,35 @@ struct Pipeline::Variant {
   size_t model_bytes = 0;
   int64_t params = 0;
   Result result;
-  std::vector<double> pre_ms, infer_ms, dec_ms, e2e_ms, age_ms;
+  LogHistogram pre_ms, infer_ms, dec_ms, e2e_ms, age_ms;  // whole run, fixed memory
   RollingLatency r_pre, r_inf, r_dec, r_e2e;
   std::deque<EnergyWindow> pending;
   double gross_mj = 0, net_mj = 0, energy_ms = 0;
   int64_t energy_n = 0;
   int64_t frames = 0;
+  double t_first = 0, t_last = 0;  // steady ms of its first and last result
   size_t color = 0;
+
+  // Carries the run's statistics of `o` (the same variant before a reload) over to this one.
+  void take_stats(Variant& o) {
+    pre_ms = o.pre_ms;
+    infer_ms = o.infer_ms;
+    dec_ms = o.dec_ms;
+    e2e_ms = o.e2e_ms;
+    age_ms = o.age_ms;
+    r_pre = o.r_pre;
+    r_inf = o.r_inf;
+    r_dec = o.r_dec;
+    r_e2e = o.r_e2e;
+    pending.swap(o.pending);
+    gross_mj = o.gross_mj;
+    net_mj = o.net_mj;
+    energy_ms = o.energy_ms;
+    energy_n = o.energy_n;
+    frames = o.frames;
+    t_first = o.t_first;
+    t_last = o.t_last;
+  }
 };
 
 struct Pipeline::Impl {
@@ -78,13 +100,18 @@ struct Pipeline::Impl {
   std::unique_ptr<SessionRecorder> rec;
   double baseline_w = NAN;
   uint64_t power_cursor = 0;
-  std::vector<double> read_ms, overlay_ms, output_ms, loop_ms;
+  LogHistogram read_ms, overlay_ms, output_ms, loop_ms;
   RateMeter fps{2000};
   int64_t frames = 0;
   int64_t reconnects = 0;
   std::string status, started_utc, end_reason = "running";
   double t_start = 0, t_first = 0, t_last = 0;
-  cv::Mat canvas;
+  cv::Mat composed, canvas;
+  cv::Size canvas_size;  // fixed for the run at the first frame: the output never changes size
+  std::vector<nlohmann::json> retired;  // variants a reload removed, with their figures (newest kept)
+  int64_t retired_dropped = 0;
+  int64_t events_total = 0;
+  std::deque<nlohmann::json> recent_events;
 
   std::unique_ptr<Variant> make_variant(const VariantConfig& vc, size_t index) {
     auto v = std::make_unique<Variant>();
@@ -112,9 +139,31 @@ struct Pipeline::Impl {
     return v;
   }
 
+  // Builds the configured variants (engines loaded again, so edited decoder and input settings apply). On a
+  // reload, a variant with the same name, model, backend, threads, device and shape carries its statistics
+  // on; the others that ran are kept as retired figures.
   void build_variants() {
+    auto same = [](const VariantConfig& a, const VariantConfig& b) {
+      return a.name == b.name && a.model == b.model && a.backend == b.backend && a.threads == b.threads && a.device == b.device && a.shape == b.shape;
+    };
     std::vector<std::unique_ptr<Variant>> vs;
-    for (size_t i = 0; i < cfg.variants.size(); ++i) vs.push_back(make_variant(cfg.variants[i], i));
+    for (size_t i = 0; i < cfg.variants.size(); ++i) vs.push_back(make_variant(cfg.variants[i], i));  // throws: the caller keeps the running set
+    std::vector<bool> reused(variants.size(), false);
+    for (auto& v : vs)
+      for (size_t k = 0; k < variants.size(); ++k)
+        if (!reused[k] && same(variants[k]->cfg, v->cfg)) {
+          reused[k] = true;
+          v->take_stats(*variants[k]);
+          break;
+        }
+    for (size_t k = 0; k < variants.size(); ++k)
+      if (!reused[k] && variants[k] && variants[k]->frames > 0) {
+        retired.push_back(variant_json(*variants[k], true));
+        if (retired.size() > 64) {
+          retired.erase(retired.begin());
+          ++retired_dropped;
+        }
+      }
     variants = std::move(vs);
     for (auto& v : variants) metrics->set_variant_info(v->cfg.name, v->cfg.model, v->cfg.backend, v->cfg.threads, v->model_bytes);
   }
@@ -178,6 +227,8 @@ struct Pipeline::Impl {
     const double have = sampler->latest().t_ms;
     const double margin = 2.0 * 1000.0 / sampler->rate_hz();
     for (auto& v : variants) {
+      // a sensor that stopped answering leaves windows nobody can resolve: keep the newest only
+      while (v->pending.size() > kMaxPendingEnergy) v->pending.pop_front();
       while (!v->pending.empty() && (final_pass || v->pending.front().t1 + margin < have)) {
         const EnergyWindow w = v->pending.front();
         v->pending.pop_front();
@@ -209,35 +260,61 @@ struct Pipeline::Impl {
                     {"dropped_frames", source ? source->dropped() : 0},
                     {"reconnects", reconnects},
                     {"status", end_reason},
+                    {"recording", rec ? nlohmann::json{{"bytes", rec->bytes()},
+                                                       {"max_mb", cfg.session_max_mb > 0 ? nlohmann::json(cfg.session_max_mb) : nlohmann::json(nullptr)},
+                                                       {"stopped", rec->stopped().empty() ? nlohmann::json(nullptr) : nlohmann::json(rec->stopped())}}
+                                      : nlohmann::json(nullptr)},
                     {"layout", cfg.layout},
                     {"power_sensor", sampler ? sampler->sensor().name() : power_note},
                     {"power_replay", sampler ? sampler->sensor().is_replay() : false},
                     {"baseline_w", std::isnan(baseline_w) ? nlohmann::json(nullptr) : nlohmann::json(baseline_w)}};
     j["stages_ms"] = {{"capture_read", dist(read_ms)}, {"overlay", dist(overlay_ms)}, {"output", dist(output_ms)}, {"loop", dist(loop_ms)}};
-    for (const auto& v : variants) {
-      nlohmann::json vj = {{"name", v->cfg.name},
-                           {"model", v->cfg.model},
-                           {"backend", v->cfg.backend},
-                           {"threads", v->cfg.threads},
-                           {"model_bytes", v->model_bytes},
-                           {"params", v->params},
-                           {"frames", v->frames},
-                           {"latency_ms", {{"preprocess", dist(v->pre_ms)}, {"inference", dist(v->infer_ms)}, {"decode", dist(v->dec_ms)},
-                                           {"e2e", dist(v->e2e_ms)}, {"frame_age", dist(v->age_ms)}}}};
-      double inf_mean = 0;
-      for (double x : v->infer_ms) inf_mean += x;
-      vj["inference_fps"] = v->infer_ms.empty() ? 0.0 : 1000.0 / (inf_mean / static_cast<double>(v->infer_ms.size()));
-      if (v->energy_n > 0) {
-        vj["energy"] = {{"inferences_measured", v->energy_n},
-                        {"gross_mj_per_inference", v->gross_mj / static_cast<double>(v->energy_n)},
-                        {"net_mj_per_inference", std::isnan(baseline_w) ? nlohmann::json(nullptr) : nlohmann::json(v->net_mj / static_cast<double>(v->energy_n))},
-                        {"mean_power_w", v->energy_ms > 0 ? v->gross_mj / v->energy_ms : 0.0}};
-      } else {
-        vj["energy"] = nullptr;
-      }
-      j["variants"].push_back(vj);
-    }
+    for (const auto& v : variants) j["variants"].push_back(variant_json(*v, false));
+    for (const auto& r : retired) j["variants"].push_back(r);
+    if (retired_dropped) j["variants_not_listed"] = retired_dropped;
+    nlohmann::json last = nlohmann::json::array();
+    for (const auto& e : recent_events) last.push_back(e);
+    j["events"] = {{"count", events_total}, {"last", last}};
     return j;
+  }
+
+  // One variant's whole-run figures; `ended`: it was removed by a reload (its span ends now).
+  nlohmann::json variant_json(const Variant& v, bool ended) const {
+    const double t0 = v.t_first > 0 ? (v.t_first - t_first) / 1000.0 : 0;
+    nlohmann::json vj = {{"name", v.cfg.name},
+                         {"model", v.cfg.model},
+                         {"backend", v.cfg.backend},
+                         {"threads", v.cfg.threads},
+                         {"model_bytes", v.model_bytes},
+                         {"params", v.params},
+                         {"frames", v.frames},
+                         {"enabled", v.cfg.enabled},
+                         {"span_s", {{"from", v.frames ? nlohmann::json(t0) : nlohmann::json(nullptr)},
+                                     {"to", ended ? nlohmann::json((v.t_last - t_first) / 1000.0) : nlohmann::json(nullptr)}}},
+                         {"removed_by_reload", ended},
+                         {"latency_ms", {{"preprocess", dist(v.pre_ms)}, {"inference", dist(v.infer_ms)}, {"decode", dist(v.dec_ms)},
+                                         {"e2e", dist(v.e2e_ms)}, {"frame_age", dist(v.age_ms)}}}};
+    const double inf_mean = v.infer_ms.mean();
+    vj["inference_fps"] = inf_mean > 0 ? 1000.0 / inf_mean : 0.0;
+    if (v.energy_n > 0) {
+      vj["energy"] = {{"inferences_measured", v.energy_n},
+                      {"gross_mj_per_inference", v.gross_mj / static_cast<double>(v.energy_n)},
+                      {"net_mj_per_inference", std::isnan(baseline_w) ? nlohmann::json(nullptr) : nlohmann::json(v.net_mj / static_cast<double>(v.energy_n))},
+                      {"mean_power_w", v.energy_ms > 0 ? v.gross_mj / v.energy_ms : 0.0}};
+    } else {
+      vj["energy"] = nullptr;
+    }
+    return vj;
+  }
+
+  // A toggle, reload or layout change: logged, kept in the session (events.csv) and the summary's last few.
+  void event(const std::string& kind, const std::string& detail) {
+    const double t = t_first > 0 ? (now_ms() - t_first) / 1000.0 : 0;
+    ++events_total;
+    recent_events.push_back({{"t_s", t}, {"kind", kind}, {"detail", detail}});
+    while (recent_events.size() > 20) recent_events.pop_front();
+    if (rec) rec->event(t, kind, detail);
+    log(kind + ": " + detail);
   }
 
   OverlayHeader header(const Frame& f) const {
@@ -338,8 +415,10 @@ nlohmann::json Pipeline::run() {
   if (d.cfg.record) {
     d.rec = std::make_unique<SessionRecorder>(d.cfg.sessions_root, d.cfg.session_name, d.cfg.session_dir, d.cfg.config_yaml, device_info(),
                                               d.sampler ? &d.sampler->sensor() : nullptr);
+    d.rec->set_limit_bytes(static_cast<uint64_t>(std::max(0.0, d.cfg.session_max_mb) * 1e6));
     d.log("recording session " + d.rec->dir());
   }
+  bool said_full = false;
   d.t_start = now_ms();
   double last_summary = d.t_start, last_jpeg = 0, last_status = 0;
   double backoff_s = 0.5;
@@ -375,7 +454,9 @@ nlohmann::json Pipeline::run() {
           d.cfg.layout = nc.layout;
           try {
             d.build_variants();
-            d.log("reloaded the config: " + std::to_string(d.variants.size()) + " variants; capture kept running");
+            std::string names;
+            for (auto& v : d.variants) names += (names.empty() ? "" : ", ") + v->cfg.name + (v->cfg.enabled ? "" : " (off)");
+            d.event("reload", std::to_string(d.variants.size()) + " variants: " + names + "; capture kept running");
           } catch (const Error& e) {
             d.cfg = keep;
             d.log(std::string("reload failed, keeping the running variants: ") + e.what());
@@ -386,13 +467,13 @@ nlohmann::json Pipeline::run() {
       }
       const int tg = toggle_.exchange(-1);
       if (tg >= 0 && static_cast<size_t>(tg) < d.variants.size()) {
-        d.variants[static_cast<size_t>(tg)]->cfg.enabled = !d.variants[static_cast<size_t>(tg)]->cfg.enabled;
-        d.log("variant " + d.variants[static_cast<size_t>(tg)]->cfg.name + (d.variants[static_cast<size_t>(tg)]->cfg.enabled ? " on" : " off"));
+        VariantConfig& vc = d.variants[static_cast<size_t>(tg)]->cfg;
+        vc.enabled = !vc.enabled;
+        d.event(vc.enabled ? "enable" : "disable", "variant " + vc.name);
       }
       if (next_layout_.exchange(false)) {
         d.cfg.layout = d.cfg.layout == "side-by-side" ? "grid" : d.cfg.layout == "grid" ? "overlay" : "side-by-side";
-        d.sink->close();  // the output size changes with the layout
-        d.sink = FrameSink::open(d.cfg.sink_uri, so, nullptr);
+        d.event("layout", d.cfg.layout + " (scaled into the run's fixed output size)");
       }
       const double tr = now_ms();
       const ReadStatus st = d.source->read(frame, 500);
@@ -448,16 +529,17 @@ nlohmann::json Pipeline::run() {
         r.decode_ms = t3 - t2;
         r.e2e_ms = t3 - frame.capture_ms;
         r.detections = static_cast<int>(v.result.detections.size());
-        v.pre_ms.push_back(r.pre_ms);
-        v.infer_ms.push_back(r.infer_ms);
-        v.dec_ms.push_back(r.decode_ms);
-        v.e2e_ms.push_back(r.e2e_ms);
-        v.age_ms.push_back(r.age_ms);
+        v.pre_ms.add(r.pre_ms);
+        v.infer_ms.add(r.infer_ms);
+        v.dec_ms.add(r.decode_ms);
+        v.e2e_ms.add(r.e2e_ms);
+        v.age_ms.add(r.age_ms);
         v.r_pre.add(r.pre_ms);
         v.r_inf.add(r.infer_ms);
         v.r_dec.add(r.decode_ms);
         v.r_e2e.add(r.e2e_ms);
-        ++v.frames;
+        if (v.frames++ == 0) v.t_first = t0;
+        v.t_last = t3;
         metrics_.record(v.cfg.name, r.infer_ms, r.e2e_ms, r.detections, v.r_inf.pct(0.5) > 0 ? 1000.0 / v.r_inf.pct(0.5) : 0.0);
         if (d.sampler) v.pending.push_back({frame.seq, t1, t2});
         if (d.rec) d.rec->detections(frame.seq, v.cfg.name, t3, v.result);
@@ -469,7 +551,11 @@ nlohmann::json Pipeline::run() {
         std::vector<PanelInfo> panels;
         for (auto& vp : d.variants)
           if (vp->cfg.enabled) panels.push_back(d.panel(*vp));
-        compose_overlay(frame.bgr, panels, d.header(frame), d.cfg.layout, d.cfg.max_width, d.canvas);
+        compose_overlay(frame.bgr, panels, d.header(frame), d.cfg.layout, d.cfg.max_width, d.composed);
+        // the output keeps the size of the first frame's layout with every configured variant; toggles,
+        // reloads and layout changes are scaled into it, so a recording stays one playable file
+        if (d.canvas_size.empty()) d.canvas_size = overlay_size(frame.bgr.size(), std::max<size_t>(1, d.variants.size()), d.cfg.layout, d.cfg.max_width);
+        fit_to_canvas(d.composed, d.canvas_size, d.canvas);
       }
       const double t5 = now_ms();
       if (!d.sink->discards()) d.sink->write(d.canvas, t5);
@@ -489,10 +575,10 @@ nlohmann::json Pipeline::run() {
         status_ = std::move(st);
         last_status = t6;
       }
-      d.read_ms.push_back(read_ms);
-      d.overlay_ms.push_back(t5 - t4);
-      d.output_ms.push_back(t6 - t5);
-      d.loop_ms.push_back(t6 - loop0);
+      d.read_ms.add(read_ms);
+      d.overlay_ms.add(t5 - t4);
+      d.output_ms.add(t6 - t5);
+      d.loop_ms.add(t6 - loop0);
       d.fps.tick(t6);
       d.t_last = t6;
       ++d.frames;
@@ -503,6 +589,10 @@ nlohmann::json Pipeline::run() {
           d.rec->frame(r);
         }
       d.resolve_energy(false);
+      if (d.rec && !said_full && !d.rec->stopped().empty()) {
+        d.log(d.rec->dir() + ": " + d.rec->stopped() + "; the run goes on");
+        said_full = true;
+      }
       if (d.rec && t6 - last_summary > 2000) {
         d.rec->summary(d.summary());
         last_summary = t6;

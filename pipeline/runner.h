@@ -49,6 +49,7 @@ struct RunConfig {
   std::string sessions_root = "sessions";
   std::string session_name = "run";
   std::string session_dir;              // exact folder (overrides root/name)
+  double session_max_mb = 0;            // recording stops (the run goes on) past this many MB; 0: no limit
   double baseline_s = 1.0;              // idle power measured before the first frame (with a sensor)
   std::string config_yaml;              // the resolved config, saved in the session
   bool quiet = false;                   // no progress lines on stderr

@@ -7,12 +7,15 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <opencv2/videoio.hpp>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "../engine/helpers.h"
 #include "cli.h"
+#include "run_config.h"
 #include "source.h"
 
 using namespace ec;
@@ -184,6 +187,83 @@ TEST(Run, SigintFinishesTheSessionAndSighupSwapsVariantsWithoutRestartingCapture
   EXPECT_EQ(rep.rc, 0) << rep.err;
 }
 
+// What users do while the video runs, in process on the real pipeline: toggle a variant off and on, change
+// the layout, reload to fewer variants, into a file output. The run goes to its end with one playable file of
+// one frame size, and the summary keeps both variants' frames, the removed one with its span, and the events.
+TEST(Run, TogglesLayoutsAndReloadsNeverEndARunOrResizeItsOutput) {
+  const std::string d = tmpdir("switch");
+  auto cfg = [&](bool two) {
+    std::string c = "source: {uri: 'test://ball', width: 320, height: 240, fps: 60}\nvariants:\n";
+    c += "  - name: keep\n    model: " + models_dir() + "/blazeface128.onnx" + kBlaze + "\n";
+    if (two) c += "  - name: gone\n    model: " + models_dir() + "/blazeface128.onnx" + kBlaze + "\n";
+    return c + "output: file://" + d + "/out.mp4\nrun: {max_frames: 240}\nsession: {record: true, dir: " + d + "/s}\n";
+  };
+  write(d + "/c.yaml", cfg(true));
+  RunSetup setup = load_run_config(d + "/c.yaml");
+  setup.run.quiet = true;
+  Pipeline p(setup.run, nullptr, "no sensor in this test");
+  p.reload_config = [&] { return load_run_config(d + "/c.yaml").run; };
+  nlohmann::json sum;
+  std::thread t([&] { sum = p.run(); });
+  // each step once the pipeline has passed a frame count (status refreshes ~4 times a second)
+  auto wait_frames = [&](int64_t n) {
+    for (int i = 0; i < 3000; ++i) {
+      const nlohmann::json st = p.status();
+      if (st.is_object() && st.value("frames", int64_t{0}) >= n) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+  bool ok = wait_frames(30);
+  p.request_toggle(1);  // "gone" off
+  ok = ok && wait_frames(60);
+  p.request_toggle(1);  // and on again
+  ok = ok && wait_frames(90);
+  p.request_next_layout();  // side-by-side -> grid
+  ok = ok && wait_frames(120);
+  write(d + "/c.yaml", cfg(false));
+  p.request_reload();  // to one variant
+  t.join();
+  ASSERT_TRUE(ok) << "the pipeline stalled";
+  EXPECT_EQ(sum["session"]["status"], "max frames");
+  EXPECT_EQ(sum["session"]["frames"].get<int>(), 240);
+  // one playable file, every frame the first frame's size (two panels side by side)
+  cv::VideoCapture cap(d + "/out.mp4");
+  ASSERT_TRUE(cap.isOpened());
+  cv::Mat f;
+  int n = 0;
+  cv::Size size;
+  while (cap.read(f)) {
+    if (n++ == 0) size = f.size();
+    ASSERT_EQ(f.size(), size) << "frame " << n;
+  }
+  EXPECT_EQ(size, cv::Size(640, 240));
+  EXPECT_GE(n, 230);  // the encoder may hold back the last few
+  // both variants in the summary with their frames; the removed one ends where the reload was
+  ASSERT_EQ(sum["variants"].size(), 2u) << sum["variants"].dump();
+  const nlohmann::json& keep = sum["variants"][0];
+  const nlohmann::json& gone = sum["variants"][1];
+  EXPECT_EQ(keep["name"], "keep");
+  EXPECT_EQ(keep["frames"].get<int>(), 240);
+  EXPECT_EQ(keep["latency_ms"]["inference"]["n"].get<int>(), 240);
+  EXPECT_FALSE(keep["removed_by_reload"].get<bool>());
+  EXPECT_EQ(gone["name"], "gone");
+  EXPECT_TRUE(gone["removed_by_reload"].get<bool>());
+  EXPECT_GE(gone["frames"].get<int>(), 60);   // on for frames 0-30 and 60-120 at least
+  EXPECT_LT(gone["frames"].get<int>(), 200);  // off for a while, gone after the reload
+  auto rows = frame_rows(d + "/s");
+  EXPECT_EQ(rows["keep"].size(), 240u);
+  EXPECT_EQ(static_cast<int>(rows["gone"].size()), gone["frames"].get<int>());
+  EXPECT_EQ(sum["events"]["count"].get<int>(), 4);
+  std::ifstream ev(d + "/s/events.csv");
+  std::string all((std::istreambuf_iterator<char>(ev)), std::istreambuf_iterator<char>());
+  for (const char* want : {",disable,variant gone", ",enable,variant gone", ",layout,grid", ",reload,1 variants: keep"})
+    EXPECT_NE(all.find(want), std::string::npos) << want << " in " << all;
+  CliResult rep = run_cli("report '" + d + "/s' --html '" + d + "/r.html'");
+  EXPECT_EQ(rep.rc, 0) << rep.err;
+  EXPECT_NE(rep.out.find("removed by a reload"), std::string::npos) << rep.out;
+}
+
 TEST(Run, BadInputGivesOneLineErrors) {
   const std::string d = tmpdir("bad");
   auto base = [&](const std::string& src) {
@@ -231,6 +311,29 @@ TEST(Run, BadInputGivesOneLineErrors) {
   EXPECT_LT(rows.begin()->second.size(), 270u);
   CliResult rep = run_cli("report '" + d + "/mid'");
   EXPECT_EQ(rep.rc, 0) << rep.err;
+  // session.max_mb: recording stops at the limit with whole rows and says why; the run goes on to the end
+  write(d + "/cap.yaml", base(models_dir() + "/Megamind.avi") + "session: {max_mb: 0.02}\n");
+  CliResult cap = run_cli("run -c '" + d + "/cap.yaml' --session-dir '" + d + "/cap'");
+  EXPECT_EQ(cap.rc, 0) << cap.err;
+  EXPECT_NE(cap.err.find("session.max_mb 0.02 reached"), std::string::npos) << cap.err;
+  EXPECT_NE(cap.err.find("the run goes on"), std::string::npos) << cap.err;
+  sum = summary_of(d + "/cap");
+  EXPECT_EQ(sum["session"]["status"], "end of stream");
+  EXPECT_EQ(sum["session"]["frames"].get<int>(), 270);
+  EXPECT_EQ(sum["variants"][0]["frames"].get<int>(), 270);  // statistics cover the whole run
+  EXPECT_EQ(sum["variants"][0]["latency_ms"]["inference"]["n"].get<int>(), 270);
+  ASSERT_TRUE(sum["session"]["recording"]["stopped"].is_string()) << sum["session"].dump();
+  EXPECT_LE(sum["session"]["recording"]["bytes"].get<double>(), 0.02e6);
+  rows = frame_rows(d + "/cap");
+  ASSERT_FALSE(rows.empty());
+  EXPECT_LT(rows.begin()->second.size(), 270u);
+  for (auto& kv : rows)
+    for (auto& row : kv.second) EXPECT_EQ(row.size(), 11u);
+  struct stat cs {};
+  ASSERT_EQ(stat((d + "/cap/frames.csv").c_str(), &cs), 0);
+  EXPECT_LE(cs.st_size, 20000);
+  write(d + "/neg.yaml", base("x.mp4") + "session: {max_mb: -1}\n");
+  one_line(run_cli("run -c '" + d + "/neg.yaml' --quiet"), "neg.yaml:7:19: 'max_mb' -1: must be >= 0");
 }
 
 TEST(Run, RealWindowUnderXvfb) {
