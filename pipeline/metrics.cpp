@@ -1,6 +1,7 @@
 #include "metrics.h"
 
 #include <cstdio>
+#include <cstdlib>
 
 namespace ec {
 
@@ -47,6 +48,8 @@ void RunMetrics::record(const std::string& variant, double infer_ms, double e2e_
   ++v.frames;
   v.inference.observe(infer_ms / 1000.0);
   v.e2e.observe(e2e_ms / 1000.0);
+  v.inference_ms.add(infer_ms);
+  v.e2e_ms.add(e2e_ms);
   v.last_detections = detections;
   v.detections_total += static_cast<uint64_t>(detections);
   v.inference_fps = fps;
@@ -121,6 +124,18 @@ std::string RunMetrics::prometheus_text() const {
       std::snprintf(b, sizeof b, "%s_bucket{%s,le=\"+Inf\"} %llu\n%s_sum{%s} %.9g\n%s_count{%s} %llu\n", name.c_str(), vl.c_str(),
                     static_cast<unsigned long long>(h.count), name.c_str(), vl.c_str(), h.sum, name.c_str(), vl.c_str(),
                     static_cast<unsigned long long>(h.count));
+      o += b;
+    }
+  }
+  for (const char* which : {"inference", "e2e"}) {
+    const std::string name = std::string("ec_") + which + "_latency_run_seconds";
+    head(name.c_str(), "summary", "The run's latency quantiles per variant (streaming log histogram, within 1 %).");
+    for (auto& kv : variants_) {
+      const LogHistogram& h = std::string(which) == "inference" ? kv.second.inference_ms : kv.second.e2e_ms;
+      const std::string vl = "variant=\"" + prom_escape(kv.first) + "\"";
+      for (const char* q : {"0.5", "0.95", "0.99"}) line(name.c_str(), vl + ",quantile=\"" + q + "\"", h.quantile(std::atof(q)) / 1000.0);
+      std::snprintf(b, sizeof b, "%s_sum{%s} %.9g\n%s_count{%s} %llu\n", name.c_str(), vl.c_str(), h.sum() / 1000.0, name.c_str(), vl.c_str(),
+                    static_cast<unsigned long long>(h.count()));
       o += b;
     }
   }

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "stats.h"
+
 namespace ec {
 
 // A cumulative histogram with fixed upper bounds (seconds).
@@ -28,6 +30,7 @@ struct VariantMetrics {
   int last_detections = 0;
   double inference_fps = 0;  // engine-only, 1 / median inference time
   Histogram inference, e2e;
+  LogHistogram inference_ms, e2e_ms;  // the run's quantiles (within 1 %), as summary.json has them
   double energy_j_total = 0, energy_per_inference_j = -1;  // -1: unknown
   uint64_t energy_inferences = 0;
 };

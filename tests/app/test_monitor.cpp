@@ -157,6 +157,8 @@ TEST(Monitor, TokenRequiredOffLoopbackAndTls) {
   std::ifstream m(d + "/m.txt");
   std::string body((std::istreambuf_iterator<char>(m)), std::istreambuf_iterator<char>());
   EXPECT_NE(body.find("ec_inference_latency_seconds_bucket"), std::string::npos);
+  EXPECT_NE(body.find("# TYPE ec_inference_latency_run_seconds summary"), std::string::npos) << body;
+  EXPECT_NE(body.find("ec_inference_latency_run_seconds{variant=\"bf128\",quantile=\"0.95\"}"), std::string::npos) << body;
   write(d + "/badtls.yaml", config("monitor: {listen: '127.0.0.1:0', tls_cert: '" + d + "/cert.pem'}\n"));
   CliResult bad = run_cli("run -c '" + d + "/badtls.yaml' --quiet --duration 1");
   EXPECT_NE(bad.err.find("TLS needs both"), std::string::npos) << bad.err;
