@@ -52,12 +52,17 @@ host_tools() {
 
 # The working tree's files (tracked and new, not ignored) and the fetched assets, into $1.
 copy_source() {
-  local dest=$1
-  rm -rf "$dest"
-  mkdir -p "$dest"
+  # Only files whose content changed are rewritten (and get a new mtime): a build cached next to the copy
+  # rebuilds exactly what changed. (Copying mtimes from the working tree would leave objects compiled from
+  # an older copy looking newer than an edit made before them: a stale, ODR-broken build.)
+  local dest=$1 stage=$1.stage
+  rm -rf "$stage"
+  mkdir -p "$stage" "$dest"
   (cd "$root" && git ls-files -z --cached --others --exclude-standard | xargs -0 -r -I{} sh -c 'test -e "{}" && printf "%s\0" "{}"' |
-     tar --null -T - -cf -) | tar -xf - -C "$dest"
-  cp -a "$root/models" "$dest/models"
+     tar --null -T - -cf -) | tar -xf - -C "$stage"
+  cp -a "$root/models" "$stage/models"
+  rsync -r --perms --checksum --delete --links "$stage/" "$dest/"
+  rm -rf "$stage"
 }
 
 mounts=()
@@ -75,7 +80,7 @@ bind() {  # bind SRC DEST [ro]
 
 chroot_lane() {
   local suite=$1 dir=$cache/$1-amd64
-  host_tools mmdebstrap
+  host_tools mmdebstrap rsync
   if [[ ! -f $dir/.ec-root-ready ]]; then
     log "making the $suite root in $dir (once; cached)"
     rm -rf "$dir"
@@ -111,7 +116,7 @@ chroot_lane() {
 }
 
 arm64_lane() {
-  host_tools mmdebstrap qemu-user-static binfmt-support g++-aarch64-linux-gnu protobuf-compiler cmake ninja-build pkg-config
+  host_tools mmdebstrap rsync qemu-user-static binfmt-support g++-aarch64-linux-gnu protobuf-compiler cmake ninja-build pkg-config
   local sys=$cache/bookworm-arm64-sysroot
   # the -dev packages the project builds against, and what the tests run with (GStreamer plugins, fonts)
   local pkgs=(libc6-dev libstdc++-12-dev libgomp1 libeigen3-dev libprotobuf-dev libopencv-dev libgstreamer1.0-dev
