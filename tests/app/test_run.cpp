@@ -264,6 +264,28 @@ TEST(Run, TogglesLayoutsAndReloadsNeverEndARunOrResizeItsOutput) {
   EXPECT_NE(rep.out.find("removed by a reload"), std::string::npos) << rep.out;
 }
 
+// kill -9 at a random moment of a recorded run (no handler runs, summary.json may be missing or old): the
+// session still reports from its row files, each row whole. Several kill points, as the moment matters.
+TEST(Run, KillNineAtAnyMomentLeavesASessionReportReads) {
+  const std::string d = tmpdir("kill9");
+  write(d + "/c.yaml", "source: {uri: 'test://ball', width: 320, height: 240, fps: 200}\nvariants:\n  - name: a\n    model: " + models_dir() +
+                           "/blazeface128.onnx" + kBlaze + "\n  - name: b\n    model: " + models_dir() + "/blazeface128.onnx" + kBlaze +
+                           "\noutput: none://\nsession: {record: true}\n");
+  for (int k = 0; k < 4; ++k) {
+    const std::string s = d + "/s" + std::to_string(k);
+    // wait until rows are being written (not a fixed time: any CPU), then a further 0-150 ms, then SIGKILL
+    CliResult r = run_shell("\"$bin\" run -c '" + d + "/c.yaml' --quiet --session-dir '" + s + "' & pid=$!; for i in $(seq 600); do "
+                            "[ $(wc -l < '" + s + "/frames.csv' 2>/dev/null || echo 0) -gt 20 ] && break; sleep 0.05; done; sleep 0." +
+                            std::to_string(k * 5) + "; kill -9 $pid; wait $pid; echo rc=$?");
+    EXPECT_NE(r.out.find("rc=137"), std::string::npos) << r.out << r.err;
+    auto rows = frame_rows(s);
+    ASSERT_GE(rows["a"].size(), 10u) << "kill " << k;
+    CliResult rep = run_cli("report '" + s + "' --html '" + s + "/r.html'");
+    EXPECT_EQ(rep.rc, 0) << "kill " << k << ": " << rep.err;
+    EXPECT_NE(rep.out.find(" a "), std::string::npos) << rep.out;
+  }
+}
+
 TEST(Run, BadInputGivesOneLineErrors) {
   const std::string d = tmpdir("bad");
   auto base = [&](const std::string& src) {
