@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Soak benchmark: a live run as a board left next to a camera has it, compressed into MINUTES (default 60).
+#   bench/soak.sh [minutes]
+# The test source at 200 fps (640x480), two BlazeFace-128 variants, --record, --http with a scraper reading
+# /metrics once a second, and every minute a reload that also switches the second variant off or on again.
+# Samples (1 Hz) of the run's resident memory, CPU time and frame counters go to soak.csv; the figures:
+#   - RSS after the first minute and at the end (bound: growth < 1 MB, whatever the length);
+#   - CPU time per frame in the first and the last window (5 minutes, or a quarter of a shorter run; the
+#     first minute's warm-up excluded): bound: the last within 5 % of the first (runs under 10 minutes: 15 %,
+#     their windows are too short to average a shared machine's noise);
+#   - frames dropped by the realtime source in the second minute and the last (runs under 3 minutes: the two
+#     halves of the time after the first minute); bound: no drift, the last window's no more than the first's
+#     + 2 % of its frames;
+# printed as a table and as JSON (soak.json). Exit status 1 when a bound fails.
+# EC_BIN (default build/edgecompress), EC_SOAK_DIR (default a new temp folder), EC_SOAK_PORT (default 18090),
+# EC_SOAK_RELOAD_S (seconds between reloads, default 60).
+set -euo pipefail
+minutes=${1:-60}
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${EC_BIN:-$root/build/edgecompress}
+work=${EC_SOAK_DIR:-$(mktemp -d /tmp/ec-soak.XXXXXX)}
+port=${EC_SOAK_PORT:-18090}
+model=$root/models/blazeface128.onnx
+[[ -x $bin ]] || { echo "soak: $bin: not built (./scripts/setup.sh)" >&2; exit 2; }
+[[ -f $model ]] || { echo "soak: $model: missing (./scripts/setup.sh)" >&2; exit 2; }
+command -v curl >/dev/null || { echo "soak: curl is needed for the /metrics scraper" >&2; exit 2; }
+# exit 77 (ctest: skipped) where this build has no monitoring endpoint to scrape
+"$bin" --version | grep -q '^  monitoring: cpp-httplib' || { echo "soak: this build has no monitoring (run --http): skipped" >&2; exit 77; }
+[[ $minutes =~ ^[0-9]+$ && $minutes -ge 2 ]] || { echo "soak: minutes '$minutes': a whole number >= 2" >&2; exit 2; }
+mkdir -p "$work"
+
+config() {  # config ENABLED_OF_SECOND
+  cat <<EOF
+source: {uri: 'test://ball', width: 640, height: 480, fps: 200}
+variants:
+  - name: bf128-a
+    model: $model
+    threads: 1
+    input: {resize: stretch, color: rgb, scale: 0.00784313725, mean: [1, 1, 1], std: [1, 1, 1]}
+    decoder: {type: blazeface, score_threshold: 0.75, nms_iou: 0.3}
+  - name: bf128-b
+    model: $model
+    threads: 1
+    enabled: $1
+    input: {resize: stretch, color: rgb, scale: 0.00784313725, mean: [1, 1, 1], std: [1, 1, 1]}
+    decoder: {type: blazeface, score_threshold: 0.75, nms_iou: 0.3}
+output: none://
+EOF
+}
+config true >"$work/c.yaml"
+seconds=$((minutes * 60))
+"$bin" run -c "$work/c.yaml" --quiet --session-dir "$work/session" --http "127.0.0.1:$port" --duration "$seconds" >"$work/run.out" 2>"$work/run.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+hz=$(getconf CLK_TCK)
+echo "t_s,rss_kb,cpu_ticks,frames,dropped" >"$work/soak.csv"
+start=$(date +%s.%N)
+period=${EC_SOAK_RELOAD_S:-60}
+next_reload=$period
+second_on=true
+while kill -0 $pid 2>/dev/null; do
+  now=$(date +%s.%N)
+  t=$(awk -v a="$now" -v b="$start" 'BEGIN { printf "%.1f", a - b }')
+  m=$(curl -s --max-time 2 "http://127.0.0.1:$port/metrics" || true)
+  frames=$(awk '$1 == "ec_frames_total" { print $2 }' <<<"$m")
+  dropped=$(awk '$1 == "ec_dropped_frames_total" { print $2 }' <<<"$m")
+  rss=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+  ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || true)
+  if [[ -n $frames && -n $rss && -n $ticks ]]; then echo "$t,$rss,$ticks,$frames,${dropped:-0}" >>"$work/soak.csv"; fi
+  if awk -v t="$t" -v n="$next_reload" 'BEGIN { exit !(t >= n) }' && ((next_reload < seconds)); then
+    if [[ $second_on == true ]]; then second_on=false; else second_on=true; fi
+    config $second_on >"$work/c.yaml"
+    kill -HUP $pid 2>/dev/null || true
+    next_reload=$((next_reload + period))
+  fi
+  sleep 1
+done
+wait $pid || { echo "soak: the run failed:" >&2; tail -n 5 "$work/run.log" >&2; exit 1; }
+trap - EXIT
+
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+awk -F, -v minutes="$minutes" -v hz="$hz" -v cpu="$cpu_model" -v out="$work/soak.json" '
+NR == 1 { next }
+{ t[n] = $1; rss[n] = $2; cpu_t[n] = $3; fr[n] = $4; dr[n] = $5; n++ }
+function at(s,   i) { for (i = 0; i < n; i++) if (t[i] >= s) return i; return n - 1 }
+function per_frame(a, b) { return fr[b] > fr[a] ? (cpu_t[b] - cpu_t[a]) / hz * 1000 / (fr[b] - fr[a]) : -1 }
+END {
+  if (n < 60) { print "soak: only " n " samples"; exit 1 }
+  total = t[n - 1]
+  win = minutes >= 20 ? 300 : (total - 60) / 4
+  i60 = at(60); rss_growth_mb = (rss[n - 1] - rss[i60]) / 1024
+  f0 = at(60); f1 = at(60 + win); l0 = at(total - win); l1 = n - 1
+  cpu_first = per_frame(f0, f1); cpu_last = per_frame(l0, l1)
+  cpu_change = cpu_first > 0 ? (cpu_last - cpu_first) / cpu_first : 0
+  cpu_bound = minutes >= 10 ? 0.05 : 0.15
+  wd = total >= 180 ? 60 : (total - 60) / 2
+  d_first = dr[at(60 + wd)] - dr[at(60)]; fr_first = fr[at(60 + wd)] - fr[at(60)]
+  d_last = dr[n - 1] - dr[at(total - wd)]; fr_last = fr[n - 1] - fr[at(total - wd)]
+  ok_rss = rss_growth_mb < 1.0
+  ok_cpu = cpu_change < cpu_bound && cpu_change > -cpu_bound
+  ok_drop = d_last <= d_first + 0.02 * fr_last
+  printf "soak: %d min, %s, test source 640x480 at 200 fps, 2 x BlazeFace-128 (1 thread each), --record, /metrics at 1 Hz, reload + toggle every minute\n", minutes, cpu
+  printf "  RSS after 1 min %.1f MB, at the end %.1f MB: growth %.3f MB (bound < 1 MB) %s\n", rss[i60] / 1024, rss[n - 1] / 1024, rss_growth_mb, ok_rss ? "ok" : "FAIL"
+  printf "  CPU per frame: first %.0f s %.3f ms, last %.0f s %.3f ms: %+.1f %% (bound %.0f %%) %s\n", win, cpu_first, win, cpu_last, 100 * cpu_change, 100 * cpu_bound, ok_cpu ? "ok" : "FAIL"
+  printf "  dropped frames: first %.0f s after the first minute %d of %d, last %.0f s %d of %d %s\n", wd, d_first, fr_first, wd, d_last, fr_last, ok_drop ? "ok" : "FAIL"
+  printf "  frames %d in %.0f s (%.1f fps)\n", fr[n - 1], total, fr[n - 1] / total
+  printf "{\"minutes\": %d, \"cpu\": \"%s\", \"rss_mb_after_1min\": %.3f, \"rss_mb_end\": %.3f, \"rss_growth_mb\": %.3f, \"cpu_ms_per_frame_first\": %.4f, \"cpu_ms_per_frame_last\": %.4f, \"cpu_change\": %.4f, \"window_s\": %.0f, \"drop_window_s\": %.0f, \"dropped_first\": %d, \"dropped_last\": %d, \"frames\": %d, \"ok\": %s}\n", minutes, cpu, rss[i60] / 1024, rss[n - 1] / 1024, rss_growth_mb, cpu_first, cpu_last, cpu_change, win, wd, d_first, d_last, fr[n - 1], (ok_rss && ok_cpu && ok_drop) ? "true" : "false" > out
+  exit !(ok_rss && ok_cpu && ok_drop)
+}' "$work/soak.csv"
+echo "  samples: $work/soak.csv, figures: $work/soak.json, session: $work/session"
