@@ -28,6 +28,7 @@ command -v curl >/dev/null || { echo "soak: curl is needed for the /metrics scra
 "$bin" --version | grep -q '^  monitoring: cpp-httplib' || { echo "soak: this build has no monitoring (run --http): skipped" >&2; exit 77; }
 [[ $minutes =~ ^[0-9]+$ && $minutes -ge 2 ]] || { echo "soak: minutes '$minutes': a whole number >= 2" >&2; exit 2; }
 mkdir -p "$work"
+rm -rf "$work/session"
 
 config() {  # config ENABLED_OF_SECOND
   cat <<EOF
