@@ -67,16 +67,23 @@ const std::string kBlaze = R"(
 
 }  // namespace
 
+// The int8 model the demo compares with (scripts/setup.sh makes it; test.sh runs setup first).
+static std::string demo_int8_missing() {
+  struct stat st {};
+  return stat((models_dir() + "/blazeface128-int8.onnx").c_str(), &st) == 0 ? ""
+                                                                          : models_dir() + "/blazeface128-int8.onnx is missing: scripts/setup.sh makes it";
+}
+
 TEST(Run, DemoProcessesTheWholeVideoAndTheOutputShowsBoxesAndFigures) {
-  SKIP_UNLESS_OPENCV_LOADS(models_dir() + "/blazeface128.onnx");  // the demo's second variant runs on OpenCV DNN
+  if (!demo_int8_missing().empty()) GTEST_SKIP() << demo_int8_missing();
   const std::string d = tmpdir("demo");
   // the demo config uses paths relative to the repository root
   CliResult r = run_shell("cd '" + kRoot + "' && \"$bin\" " + demo_cmd("--output 'file://" + d + "/out.mp4' --session-dir '" + d + "/s'"));
   ASSERT_EQ(r.rc, 0) << r.err;
   auto rows = frame_rows(d + "/s");
   ASSERT_EQ(rows.size(), 2u);
-  EXPECT_EQ(rows["blazeface128-native"].size(), 270u);
-  EXPECT_EQ(rows["blazeface128-opencv"].size(), 270u);
+  EXPECT_EQ(rows["blazeface128-fp32"].size(), 270u);
+  EXPECT_EQ(rows["blazeface128-int8"].size(), 270u);
   auto sum = summary_of(d + "/s");
   EXPECT_EQ(sum["session"]["status"], "end of stream");
   EXPECT_EQ(sum["session"]["frames"].get<int>(), 270);
@@ -86,9 +93,11 @@ TEST(Run, DemoProcessesTheWholeVideoAndTheOutputShowsBoxesAndFigures) {
     EXPECT_EQ(stat((d + "/s/" + f).c_str(), &st), 0) << f;
   }
   // the face is found on most frames by both variants
-  int faces = 0;
-  for (auto& row : rows["blazeface128-native"]) faces += std::stoi(row[8]) > 0;
-  EXPECT_GT(faces, 200);
+  for (const char* v : {"blazeface128-fp32", "blazeface128-int8"}) {
+    int faces = 0;
+    for (auto& row : rows[v]) faces += std::stoi(row[8]) > 0;
+    EXPECT_GT(faces, 200) << v;
+  }
 
   // decode the output video back
   auto src = FrameSource::open(d + "/out.mp4", {});
@@ -103,16 +112,20 @@ TEST(Run, DemoProcessesTheWholeVideoAndTheOutputShowsBoxesAndFigures) {
   ASSERT_FALSE(keep.empty());
   ASSERT_EQ(keep.cols, 1440);  // two 720-pixel panels side by side
   cv::imwrite(d + "/frame150.png", keep);
-  // the box of frame 150 from detections.jsonl: its top edge is drawn in each variant's colour
+  // the boxes of frame 150 from detections.jsonl: each top edge is drawn in its variant's colour and panel
   std::ifstream dj(d + "/s/detections.jsonl");
   std::string line;
-  nlohmann::json box;
+  nlohmann::json box, box8;
   while (std::getline(dj, line)) {
     auto j = nlohmann::json::parse(line);
-    if (j["seq"] == 150 && j["variant"] == "blazeface128-native" && !j["detections"].empty()) box = j["detections"][0]["box"];
+    if (j["seq"] != 150 || j["detections"].empty()) continue;
+    if (j["variant"] == "blazeface128-fp32") box = j["detections"][0]["box"];
+    if (j["variant"] == "blazeface128-int8") box8 = j["detections"][0]["box"];
   }
   ASSERT_FALSE(box.is_null()) << "no face on frame 150";
+  ASSERT_FALSE(box8.is_null()) << "no face on frame 150 (int8)";
   const int bx = static_cast<int>(box[0].get<double>() + box[2].get<double>() / 2), by = static_cast<int>(box[1].get<double>());
+  const int bx8 = static_cast<int>(box8[0].get<double>() + box8[2].get<double>() / 2), by8 = static_cast<int>(box8[1].get<double>());
   auto near_colour = [&](int x, int y, cv::Vec3b want) {
     for (int dy = -3; dy <= 3; ++dy) {
       cv::Vec3b p = keep.at<cv::Vec3b>(std::clamp(y + dy, 0, keep.rows - 1), x);
@@ -120,8 +133,8 @@ TEST(Run, DemoProcessesTheWholeVideoAndTheOutputShowsBoxesAndFigures) {
     }
     return false;
   };
-  EXPECT_TRUE(near_colour(bx, by, {60, 220, 60})) << "green box edge of the native panel at " << bx << "," << by;
-  EXPECT_TRUE(near_colour(720 + bx, by, {40, 160, 255})) << "orange box edge of the opencv panel";
+  EXPECT_TRUE(near_colour(bx, by, {60, 220, 60})) << "green box edge of the fp32 panel at " << bx << "," << by;
+  EXPECT_TRUE(near_colour(720 + bx8, by8, {40, 160, 255})) << "orange box edge of the int8 panel at " << bx8 << "," << by8;
   // the figures are readable: OCR of the top-left text block
   if (!have("tesseract")) GTEST_SKIP() << "tesseract not installed: OCR of the overlay skipped";
   cv::Mat text = keep(cv::Rect(0, 0, 720, 140)), big;
@@ -136,7 +149,7 @@ TEST(Run, DemoProcessesTheWholeVideoAndTheOutputShowsBoxesAndFigures) {
   // the report reads the session
   CliResult rep = run_cli("report '" + d + "/s' --html '" + d + "/report.html'");
   ASSERT_EQ(rep.rc, 0) << rep.err;
-  EXPECT_NE(rep.out.find("blazeface128-opencv"), std::string::npos);
+  EXPECT_NE(rep.out.find("blazeface128-int8"), std::string::npos);
   std::ifstream html(d + "/report.html");
   std::string h((std::istreambuf_iterator<char>(html)), std::istreambuf_iterator<char>());
   EXPECT_NE(h.find("<svg"), std::string::npos);
@@ -359,7 +372,7 @@ TEST(Run, BadInputGivesOneLineErrors) {
 }
 
 TEST(Run, RealWindowUnderXvfb) {
-  SKIP_UNLESS_OPENCV_LOADS(models_dir() + "/blazeface128.onnx");  // the demo's second variant runs on OpenCV DNN
+  if (!demo_int8_missing().empty()) GTEST_SKIP() << demo_int8_missing();
   if (!have("Xvfb")) GTEST_SKIP() << "Xvfb not installed: the real-window test is skipped";
   const std::string d = tmpdir("xvfb");
   const std::string disp = ":" + std::to_string(90 + getpid() % 9);
@@ -382,7 +395,7 @@ TEST(Run, RealWindowUnderXvfb) {
   EXPECT_GT(green, 200) << "green box/title pixels in the window";
   EXPECT_GT(orange, 200) << "orange box/title pixels in the window";
   auto rows = frame_rows(d + "/s");
-  EXPECT_EQ(rows["blazeface128-native"].size(), 270u);
+  EXPECT_EQ(rows["blazeface128-fp32"].size(), 270u);
 }
 
 TEST(Run, BoardPowerIsJoinedToEachVariantsInferenceWindows) {
