@@ -15,6 +15,7 @@
 #include "engine.h"
 #include "error.h"
 #include "onnx_io.h"
+#include "passes.h"
 #include "pass.h"
 #include "mlp.h"
 #include "task.h"
@@ -118,7 +119,12 @@ struct CompressOptions {
 void run_compress(const CompressOptions& o) {
   Recipe r = load_recipe(o.recipe);
   Model m = load_onnx(o.model);
+  // weights exported as Constant nodes (PaddlePaddle, some PyTorch exports) become initializers, so every
+  // step sees them as weights
+  const int constants = constants_to_initializers(m.graph);
+  if (constants > 0 && !o.json) std::printf("constants: %d Constant nodes turned into initializers (weights the steps can edit)\n", constants);
   const Model original = m;
+  const std::string original_bytes = to_onnx_bytes(m);
   compress::PassContext ctx;
   ctx.original = &original;
   bool need_calib = false;  // quantization, or a training step on the calibration frames (distill on unlabelled video)
@@ -150,6 +156,12 @@ void run_compress(const CompressOptions& o) {
     lines.push_back(compress::run_pass(s.name, m, s.params, ctx));
     tags += "__" + step_tag(s);
     if (!o.json) std::printf("%s\n", lines.back().c_str());
+  }
+  // a recipe that leaves the model as it was is a mistake (wrong model for the recipe, or every layer excluded)
+  if (to_onnx_bytes(m) == original_bytes) {
+    std::string why;
+    for (size_t i = 0; i < lines.size(); ++i) why += (i ? "; " : "") + lines[i];
+    throw Error(o.recipe + ": the steps changed nothing in " + o.model + " (" + why + ")");
   }
   if (!o.keep_names) {
     const size_t saved = compress::compact_names(m);

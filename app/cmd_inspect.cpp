@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "common.h"
 #include "onnx_io.h"
+#include "passes.h"
 
 namespace ec {
 namespace {
@@ -30,6 +31,8 @@ std::string human(double v) {
 
 void run_inspect(const InspectOptions& o) {
   Model m = load_onnx(o.model);
+  const size_t file_nodes = m.graph.nodes.size();
+  const int constants = constants_to_initializers(m.graph);  // weights exported as Constant nodes count as weights
   ModelStats st = analyze_model(m, parse_shapes(o.shapes, m));
   if (o.json) {
     nlohmann::json j;
@@ -46,7 +49,8 @@ void run_inspect(const InspectOptions& o) {
     j["op_histogram"] = st.op_histogram;
     j["weight_bytes"] = st.weight_bytes;
     j["totals"] = {{"params", st.params}, {"zero_params", st.zero_params}, {"sparsity", st.sparsity()},
-                   {"macs", st.macs}, {"weight_bytes", st.weight_bytes_total}, {"nodes", m.graph.nodes.size()}};
+                   {"macs", st.macs}, {"weight_bytes", st.weight_bytes_total}, {"nodes", file_nodes},
+                   {"constant_nodes_as_weights", constants}};
     j["shapes_known"] = st.shapes_known;
     if (!st.shapes_known) j["shape_error"] = st.shape_error;
     for (auto& l : st.layers) {
@@ -59,7 +63,8 @@ void run_inspect(const InspectOptions& o) {
   }
   std::printf("model    %s\n", o.model.c_str());
   std::printf("opset    %lld   producer %s %s   nodes %zu\n", static_cast<long long>(m.opset()), m.producer_name.c_str(),
-              m.producer_version.c_str(), m.graph.nodes.size());
+              m.producer_version.c_str(), file_nodes);
+  if (constants > 0) std::printf("constant %d Constant nodes hold tensors: counted as weights below\n", constants);
   for (auto& in : m.graph.inputs)
     std::printf("input    %-24s %-8s %s  (analysed as %s)\n", in.name.c_str(), dtype_name(in.dtype), in.dims_str().c_str(),
                 shape_str(st.input_shapes[in.name]).c_str());

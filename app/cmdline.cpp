@@ -86,11 +86,13 @@ Option* App::add_option(const std::string& n, std::vector<std::string>& v, const
 Option* App::add_option(const std::string& n, std::vector<int>& v, const std::string& d) { return add(n, d, vector(v)); }
 
 Option* App::add_flag(const std::string& names, bool& var, const std::string& description) {
+  // "!--no-x": a flag that sets `var` to false (var starts true)
+  const bool negated = !names.empty() && names[0] == '!';
   Option o;
-  o.make_semantic = [&var]() -> void* { return po::value<bool>(&var)->zero_tokens()->implicit_value(true); };
+  o.make_semantic = [&var, negated]() -> void* { return po::value<bool>(&var)->zero_tokens()->implicit_value(!negated); };
   o.current_text = [&var] { return var ? std::string("true") : std::string("false"); };
   o.is_flag = true;
-  return add(names, description, std::move(o));
+  return add(negated ? names.substr(1) : names, description, std::move(o));
 }
 
 size_t App::count(const std::string& name) const {

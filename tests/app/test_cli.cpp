@@ -45,6 +45,15 @@ TEST(Cli, InspectJsonAddsUp) {
   EXPECT_EQ(j["op_histogram"]["Conv"].get<int>(), 37);
   EXPECT_EQ(j["inputs"][0]["dims"], "[1,128,128,3]");
   EXPECT_EQ(j["weight_bytes"]["float32"].get<int64_t>(), 4 * 100412);
+  // --no-layers (a negated flag, as setup's demo uses it) drops the per-layer table
+  CliResult all = run_cli("inspect '" + kModel + "'"), brief = run_cli("inspect '" + kModel + "' --no-layers");
+  ASSERT_EQ(brief.rc, 0) << brief.err;
+  EXPECT_NE(all.out.find("sparsity\n"), std::string::npos) << all.out;
+  EXPECT_EQ(brief.out.find("sparsity\n"), std::string::npos) << brief.out;
+  EXPECT_NE(brief.out.find("params   100412"), std::string::npos) << brief.out;
+  CliResult nolayers = run_cli("inspect '" + kModel + "' --json --no-layers");
+  ASSERT_EQ(nolayers.rc, 0) << nolayers.err;
+  EXPECT_FALSE(nlohmann::json::parse(nolayers.out).contains("layers"));
 }
 
 TEST(Cli, BenchComparesBackends) {

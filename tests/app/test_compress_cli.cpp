@@ -3,6 +3,8 @@
 // recipe errors with line numbers.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
@@ -11,6 +13,7 @@
 #include "../engine/helpers.h"
 #include "cli.h"
 
+using namespace ec;
 using namespace ec::test;
 
 TEST(CompressCli, BlazeFaceInt8PtqFidelitySizeAndOnnxRuntime) {
@@ -38,6 +41,53 @@ TEST(CompressCli, BlazeFaceInt8PtqFidelitySizeAndOnnxRuntime) {
   ASSERT_EQ(oj["results"].size(), 2u);
   EXPECT_EQ(oj["results"][1]["backend"], "onnxruntime");
   for (auto& cmp : oj["compare"]) EXPECT_LE(cmp["max_diff_over_range"].get<double>(), 1e-3) << cmp.dump();
+}
+
+// Weights in Constant nodes (PaddlePaddle and some PyTorch exports) are weights to every tool: inspect counts
+// them, an int8 recipe quantizes them as it does initializers; a recipe that changes nothing is an error.
+TEST(CompressCli, ConstantNodeWeightsAreWeightsAndANoOpRecipeIsAnError) {
+  const std::string d = testing::TempDir() + "/cmpconst-" + std::to_string(getpid());
+  std::system(("mkdir -p '" + d + "'").c_str());
+  Model m = load_onnx(models_dir() + "/blazeface128.onnx");
+  std::vector<Node> consts;
+  for (auto& kv : m.graph.initializers) {
+    Node c{kv.first + "_const", "Constant", "", {}, {kv.first}, {}};
+    c.attrs["value"].kind = Attribute::Kind::t;
+    c.attrs["value"].t = kv.second;
+    consts.push_back(c);
+  }
+  const size_t moved = consts.size();
+  m.graph.initializers.clear();
+  m.graph.nodes.insert(m.graph.nodes.begin(), consts.begin(), consts.end());
+  save_onnx(m, d + "/const.onnx");
+  CliResult a = run_cli("inspect --json --no-layers '" + models_dir() + "/blazeface128.onnx'");
+  CliResult b = run_cli("inspect --json --no-layers '" + d + "/const.onnx'");
+  ASSERT_EQ(a.rc, 0) << a.err;
+  ASSERT_EQ(b.rc, 0) << b.err;
+  auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
+  EXPECT_GT(ja["totals"]["params"].get<int64_t>(), 100000);
+  EXPECT_EQ(jb["totals"]["params"], ja["totals"]["params"]);
+  EXPECT_EQ(jb["totals"]["weight_bytes"], ja["totals"]["weight_bytes"]);
+  EXPECT_EQ(jb["totals"]["macs"], ja["totals"]["macs"]);
+  EXPECT_EQ(jb["totals"]["constant_nodes_as_weights"].get<size_t>(), moved);
+  // int8: as small as from initializers, and as faithful
+  CliResult c = run_shell("cd '" EC_SOURCE_DIR "' && \"$bin\" compress -m '" + d + "/const.onnx' -r configs/recipes/int8-full.yaml -o '" + d +
+                          "/const_int8.onnx' --json");
+  ASSERT_EQ(c.rc, 0) << c.err;
+  auto jc = nlohmann::json::parse(c.out);
+  EXPECT_GE(jc["size_ratio"].get<double>(), 3.0) << jc.dump(2);
+  CliResult e = run_shell("cd '" EC_SOURCE_DIR "' && \"$bin\" eval --reference models/blazeface128.onnx -m '" + d +
+                          "/const_int8.onnx' --video models/Megamind.avi --task configs/tasks/blazeface.yaml --frames 30 --every 9 --json");
+  ASSERT_EQ(e.rc, 0) << e.err;
+  EXPECT_GE(nlohmann::json::parse(e.out)["models"][1]["fidelity"]["map50"].get<double>(), 0.9) << e.out;
+  // a recipe whose steps change nothing: pruning to sparsity 0
+  std::ofstream(d + "/noop.yaml") << "name: noop\nsteps:\n  - prune: {sparsity: 0}\n";
+  CliResult n = run_cli("compress -m '" + models_dir() + "/blazeface128.onnx' -r '" + d + "/noop.yaml' -o '" + d + "/noop.onnx'");
+  EXPECT_EQ(n.rc, 1) << n.out;
+  EXPECT_NE(n.err.find("noop.yaml: the steps changed nothing in"), std::string::npos) << n.err;
+  EXPECT_EQ(std::count(n.err.begin(), n.err.end(), '\n'), 1) << n.err;
+  std::ifstream written(d + "/noop.onnx");
+  EXPECT_FALSE(written.good()) << "nothing is written for a no-op recipe";
 }
 
 TEST(CompressCli, RecipeErrorsHaveLineNumbers) {
