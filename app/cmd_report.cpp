@@ -25,6 +25,7 @@ struct VariantData {
   std::string name, backend = "?";
   double model_mb = NAN;
   std::string span;  // "removed by a reload at 12.3 s" (summary.json), else ""
+  std::string made_by = "original";  // the compression recipe (summary.json), "original" for a model edgecompress did not make
   std::vector<double> infer, e2e, pre, dec, result_t;
   std::vector<double> gross_mj;
 };
@@ -141,6 +142,7 @@ SessionData load_session(const std::string& dir) {
         VariantData& vd = s.variant(v["name"]);
         vd.backend = v.value("backend", "?");
         vd.model_mb = v.value("model_bytes", 0.0) / 1048576.0;
+        if (v.contains("made_by") && v["made_by"].is_string()) vd.made_by = v["made_by"].get<std::string>();
         if (v.value("removed_by_reload", false) && v["span_s"]["to"].is_number())
           vd.span = "removed by a reload at " + cv_format(v["span_s"]["to"].get<double>()) + " s";
       }
@@ -178,8 +180,10 @@ void print_table(const std::vector<SessionData>& ss) {
       std::printf("%-32.32s %-22.22s %-7s %6zu %9.2f %9.2f %9.2f %8.1f %9s %8.2f\n", s.label.c_str(), v.name.c_str(), v.backend.c_str(),
                   v.infer.size(), pct(v.infer, 0.5), pct(v.infer, 0.95), pct(v.e2e, 0.95), m > 0 ? 1000.0 / m : 0.0, mj.c_str(), v.model_mb);
     }
-    for (const auto& v : s.variants)
+    for (const auto& v : s.variants) {
+      if (v.made_by != "original") std::printf("  %s: made by %s\n", v.name.c_str(), v.made_by.c_str());
       if (!v.span.empty()) std::printf("  %s: %s\n", v.name.c_str(), v.span.c_str());
+    }
     if (s.events_total) std::printf("  %lld events (events.csv)%s%s\n", static_cast<long long>(s.events_total), s.events.empty() ? "" : ", first: ", s.events.empty() ? "" : s.events[0].c_str());
     std::printf("  %s | %s | pipeline %.1f FPS | dropped %lld | power: %s%s%s\n", s.device.c_str(), s.status.c_str(), s.pipeline_fps,
                 static_cast<long long>(s.dropped), s.power_sensor.empty() ? "none" : s.power_sensor.c_str(), s.replay ? " [replay]" : "",
@@ -237,18 +241,19 @@ void write_html(const std::vector<SessionData>& ss, const std::string& path) {
        "text-align:right}th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}.charts{display:flex;flex-wrap:wrap;gap:16px}</style>"
        "</head><body><h1>edgecompress report</h1>";
   f << "<table><tr><th>session</th><th>variant</th><th>backend</th><th>frames</th><th>inference p50 ms</th><th>p95 ms</th><th>capture&rarr;result p95 ms</th>"
-       "<th>inference FPS (engine only)</th><th>energy mJ/inference</th><th>model MB</th></tr>";
+       "<th>inference FPS (engine only)</th><th>energy mJ/inference</th><th>model MB</th><th>made by</th></tr>";
   for (const auto& s : ss)
     for (const auto& v : s.variants) {
       const double m = mean(v.infer);
-      char row[1024];
+      char row[2048];
       std::snprintf(row, sizeof row,
-                    "<tr><td>%s</td><td>%s</td><td>%s</td><td>%zu</td><td>%.2f</td><td>%.2f</td><td>%.2f</td><td>%.1f</td><td>%s</td><td>%.2f</td></tr>",
+                    "<tr><td>%s</td><td>%s</td><td>%s</td><td>%zu</td><td>%.2f</td><td>%.2f</td><td>%.2f</td><td>%.1f</td><td>%s</td><td>%.2f</td>"
+                    "<td style='text-align:left'>%s</td></tr>",
                     html_escape(s.label).c_str(), html_escape(v.name).c_str(), html_escape(v.backend).c_str(), v.infer.size(), pct(v.infer, 0.5),
                     pct(v.infer, 0.95), pct(v.e2e, 0.95), m > 0 ? 1000.0 / m : 0.0,
-                    v.gross_mj.empty() ? "n/a" : cv_format(mean(v.gross_mj)).c_str(), v.model_mb);
+                    v.gross_mj.empty() ? "n/a" : cv_format(mean(v.gross_mj)).c_str(), v.model_mb, html_escape(v.made_by).c_str());
       f << row;
-      if (!v.span.empty()) f << "<tr><td></td><td colspan='9'>&uarr; " << html_escape(v.span) << "</td></tr>";
+      if (!v.span.empty()) f << "<tr><td></td><td colspan='10'>&uarr; " << html_escape(v.span) << "</td></tr>";
     }
   f << "</table><ul>";
   for (const auto& s : ss)

@@ -15,6 +15,15 @@ std::string fmt(double v) {
   return b;
 }
 
+// A tick label with as many decimals as the step needs (0.4215, 0.4220, ... rather than 0.422 four times).
+std::string tick(double v, double step) {
+  const int decimals = std::clamp(static_cast<int>(-std::floor(std::log10(step))), 0, 9);
+  if (decimals == 0 || std::fabs(v) >= 1e4) return fmt(v);
+  char b[32];
+  std::snprintf(b, sizeof b, "%.*f", decimals, std::fabs(v) < step * 1e-6 ? 0.0 : v);
+  return b;
+}
+
 double nice_step(double range) {
   const double raw = range / 5, mag = std::pow(10, std::floor(std::log10(raw > 0 ? raw : 1)));
   for (double m : {1.0, 2.0, 5.0, 10.0})
@@ -35,14 +44,14 @@ std::string axes(const PlotSpec& s, const Frame& f) {
   std::snprintf(b, sizeof b, "<text x='%d' y='18' font-size='14' font-weight='bold'>%s</text>", f.l, html_escape(s.title).c_str());
   o += b;
   const double sx = nice_step(f.x1 - f.x0), sy = nice_step(f.y1 - f.y0);
-  for (double x = std::ceil(f.x0 / sx) * sx; x <= f.x1 + 1e-9; x += sx) {
+  for (double x = std::ceil(f.x0 / sx) * sx; x <= f.x1 + sx * 1e-6; x += sx) {
     std::snprintf(b, sizeof b, "<line x1='%.1f' y1='%d' x2='%.1f' y2='%d' stroke='#ddd'/><text x='%.1f' y='%d' font-size='11' text-anchor='middle'>%s</text>",
-                  f.px(x), f.t, f.px(x), f.h - f.b, f.px(x), f.h - f.b + 14, fmt(x).c_str());
+                  f.px(x), f.t, f.px(x), f.h - f.b, f.px(x), f.h - f.b + 14, tick(x, sx).c_str());
     o += b;
   }
-  for (double y = std::ceil(f.y0 / sy) * sy; y <= f.y1 + 1e-9; y += sy) {
+  for (double y = std::ceil(f.y0 / sy) * sy; y <= f.y1 + sy * 1e-6; y += sy) {
     std::snprintf(b, sizeof b, "<line x1='%d' y1='%.1f' x2='%d' y2='%.1f' stroke='#ddd'/><text x='%d' y='%.1f' font-size='11' text-anchor='end'>%s</text>",
-                  f.l, f.py(y), f.w - f.r, f.py(y), f.l - 4, f.py(y) + 4, fmt(y).c_str());
+                  f.l, f.py(y), f.w - f.r, f.py(y), f.l - 4, f.py(y) + 4, tick(y, sy).c_str());
     o += b;
   }
   std::snprintf(b, sizeof b,
@@ -55,6 +64,14 @@ std::string axes(const PlotSpec& s, const Frame& f) {
   return o;
 }
 
+}  // namespace
+
+namespace {
+// A chart without data: one line, not an empty box.
+std::string no_data(const PlotSpec& s) {
+  return "<svg xmlns='http://www.w3.org/2000/svg' width='" + std::to_string(s.width) +
+         "' height='24' font-family='sans-serif'><text x='0' y='16' font-size='13' fill='#666'>" + html_escape(s.title) + ": no data</text></svg>";
+}
 }  // namespace
 
 std::string palette(size_t i) {
@@ -91,11 +108,10 @@ std::string svg_xy(const PlotSpec& s, const std::vector<Series>& series) {
     }
   std::string o = "<svg xmlns='http://www.w3.org/2000/svg' width='" + std::to_string(s.width) + "' height='" + std::to_string(s.height) +
                   "' font-family='sans-serif'>";
-  if (!std::isfinite(f.x0)) {
-    return o + "<text x='20' y='40'>" + html_escape(s.title) + ": no data</text></svg>";
-  }
-  if (s.points) {  // room around scatter points
-    const double dx = (f.x1 - f.x0) * 0.1 + 1e-9, dy = (f.y1 - f.y0) * 0.1 + 1e-9;
+  if (!std::isfinite(f.x0)) return no_data(s);
+  if (s.points) {  // room around scatter points; equal values get +-10 % of their size (a flat axis has no scale)
+    auto pad = [](double lo, double hi) { return hi - lo > 1e-6 * std::max(std::fabs(lo), std::fabs(hi)) ? (hi - lo) * 0.1 : std::max(std::fabs(hi) * 0.1, 0.5); };
+    const double dx = pad(f.x0, f.x1), dy = pad(f.y0, f.y1);
     f.x0 = std::max(0.0, f.x0 - dx);
     f.x1 += dx;
     f.y0 = std::max(0.0, f.y0 - dy);
@@ -111,8 +127,11 @@ std::string svg_xy(const PlotSpec& s, const std::vector<Series>& series) {
     const std::string col = se.color.empty() ? palette(k) : se.color;
     if (s.points) {
       for (size_t i = 0; i < se.x.size(); ++i) {
-        std::snprintf(b, sizeof b, "<circle cx='%.1f' cy='%.1f' r='5' fill='%s'/><text x='%.1f' y='%.1f' font-size='11'>%s</text>", f.px(se.x[i]),
-                      f.py(se.y[i]), col.c_str(), f.px(se.x[i]) + 7, f.py(se.y[i]) - 5, html_escape(se.name).c_str());
+        // the label goes left of its point where it would run past the right edge (~6 px per character)
+        const double cx = f.px(se.x[i]), cy = f.py(se.y[i]);
+        const bool left = cx + 7 + 6.0 * static_cast<double>(se.name.size()) > f.w - 4;
+        std::snprintf(b, sizeof b, "<circle cx='%.1f' cy='%.1f' r='5' fill='%s'/><text x='%.1f' y='%.1f' font-size='11' text-anchor='%s'>%s</text>", cx, cy,
+                      col.c_str(), left ? cx - 7 : cx + 7, cy - 5 - 13.0 * static_cast<double>(k % 2), left ? "end" : "start", html_escape(se.name).c_str());
         o += b;
       }
       continue;
@@ -138,7 +157,7 @@ std::string svg_bars(const PlotSpec& s, const std::vector<std::string>& labels, 
   double mx = 0;
   for (double v : values)
     if (std::isfinite(v)) mx = std::max(mx, v);
-  if (values.empty() || mx <= 0) return o + "<text x='20' y='40'>" + html_escape(s.title) + ": no data</text></svg>";
+  if (values.empty() || mx <= 0) return no_data(s);
   Frame f{};
   f.w = s.width;
   f.h = s.height;

@@ -61,6 +61,7 @@ struct Pipeline::Variant {
   std::unique_ptr<Decoder> dec;
   size_t model_bytes = 0;
   int64_t params = 0;
+  std::string recipe;  // how the model was made: the edgecompress recipe in its metadata, "" for an original
   Result result;
   LogHistogram pre_ms, infer_ms, dec_ms, e2e_ms, age_ms;  // whole run, fixed memory
   RollingLatency r_pre, r_inf, r_dec, r_e2e;
@@ -72,7 +73,7 @@ struct Pipeline::Variant {
   size_t color = 0;
 
   // Carries the run's statistics of `o` (the same variant before a reload) over to this one.
-  void take_stats(Variant& o) {
+  void take_stats(Variant& o) {  // (recipe, model_bytes, params: from the new load)
     pre_ms = o.pre_ms;
     infer_ms = o.infer_ms;
     dec_ms = o.dec_ms;
@@ -125,6 +126,11 @@ struct Pipeline::Impl {
     struct stat st {};
     if (stat(vc.model.c_str(), &st) == 0) v->model_bytes = static_cast<size_t>(st.st_size);
     for (auto& kv : m.graph.initializers) v->params += kv.second.numel();
+    auto made = m.metadata.find("edgecompress.recipe");
+    if (made != m.metadata.end()) {
+      auto src = m.metadata.find("edgecompress.source_model");
+      v->recipe = made->second + (src != m.metadata.end() ? " of " + src->second : std::string());
+    }
     EngineOptions eo;
     eo.threads = vc.threads;
     eo.device = vc.device;
@@ -291,6 +297,7 @@ struct Pipeline::Impl {
                          {"threads", v.cfg.threads},
                          {"model_bytes", v.model_bytes},
                          {"params", v.params},
+                         {"made_by", v.recipe.empty() ? nlohmann::json(nullptr) : nlohmann::json(v.recipe)},
                          {"frames", v.frames},
                          {"enabled", v.cfg.enabled},
                          {"span_s", {{"from", v.frames ? nlohmann::json(t0) : nlohmann::json(nullptr)},
