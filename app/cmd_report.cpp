@@ -25,7 +25,8 @@ struct VariantData {
   std::string name, backend = "?";
   double model_mb = NAN;
   std::string span;  // "removed by a reload at 12.3 s" (summary.json), else ""
-  std::string made_by = "original";  // the compression recipe (summary.json), "original" for a model edgecompress did not make
+  std::string made_by = "original";
+  std::string quality = "";  // agreement with the run's reference variant (summary.json), e.g. "mAP50 0.981, IoU 0.952 vs fp32"  // the compression recipe (summary.json), "original" for a model edgecompress did not make
   std::vector<double> infer, e2e, pre, dec, result_t;
   std::vector<double> gross_mj;
 };
@@ -143,6 +144,20 @@ SessionData load_session(const std::string& dir) {
         vd.backend = v.value("backend", "?");
         vd.model_mb = v.value("model_bytes", 0.0) / 1048576.0;
         if (v.contains("made_by") && v["made_by"].is_string()) vd.made_by = v["made_by"].get<std::string>();
+        const nlohmann::json q = v.value("quality", nlohmann::json());
+        if (q.is_object() && q.value("is_reference", false)) vd.quality = "reference";
+        else if (q.is_object() && q["reference"].is_string()) {
+          char b[256];
+          const std::string ref = q["reference"].get<std::string>();
+          if (q["top1_agreement"].is_number())
+            std::snprintf(b, sizeof b, "top-1 agreement %.1f %% vs %s", 100 * q["top1_agreement"].get<double>(), ref.c_str());
+          else if (q["map50"].is_number())
+            std::snprintf(b, sizeof b, "mAP50 %.3f, IoU %.3f vs %s (%lld frames)", q["map50"].get<double>(),
+                          q["mean_iou"].is_number() ? q["mean_iou"].get<double>() : 0.0, ref.c_str(), static_cast<long long>(q.value("frames", 0)));
+          else
+            std::snprintf(b, sizeof b, "no reference boxes (vs %s)", ref.c_str());
+          vd.quality = b;
+        }
         if (v.value("removed_by_reload", false) && v["span_s"]["to"].is_number())
           vd.span = "removed by a reload at " + cv_format(v["span_s"]["to"].get<double>()) + " s";
       }
@@ -182,6 +197,7 @@ void print_table(const std::vector<SessionData>& ss) {
     }
     for (const auto& v : s.variants) {
       if (v.made_by != "original") std::printf("  %s: made by %s\n", v.name.c_str(), v.made_by.c_str());
+      if (!v.quality.empty() && v.quality != "reference") std::printf("  %s: %s\n", v.name.c_str(), v.quality.c_str());
       if (!v.span.empty()) std::printf("  %s: %s\n", v.name.c_str(), v.span.c_str());
     }
     if (s.events_total) std::printf("  %lld events (events.csv)%s%s\n", static_cast<long long>(s.events_total), s.events.empty() ? "" : ", first: ", s.events.empty() ? "" : s.events[0].c_str());
@@ -241,19 +257,19 @@ void write_html(const std::vector<SessionData>& ss, const std::string& path) {
        "text-align:right}th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}.charts{display:flex;flex-wrap:wrap;gap:16px}</style>"
        "</head><body><h1>edgecompress report</h1>";
   f << "<table><tr><th>session</th><th>variant</th><th>backend</th><th>frames</th><th>inference p50 ms</th><th>p95 ms</th><th>capture&rarr;result p95 ms</th>"
-       "<th>inference FPS (engine only)</th><th>energy mJ/inference</th><th>model MB</th><th>made by</th></tr>";
+       "<th>inference FPS (engine only)</th><th>energy mJ/inference</th><th>model MB</th><th>made by</th><th>agreement with the reference</th></tr>";
   for (const auto& s : ss)
     for (const auto& v : s.variants) {
       const double m = mean(v.infer);
       char row[2048];
       std::snprintf(row, sizeof row,
                     "<tr><td>%s</td><td>%s</td><td>%s</td><td>%zu</td><td>%.2f</td><td>%.2f</td><td>%.2f</td><td>%.1f</td><td>%s</td><td>%.2f</td>"
-                    "<td style='text-align:left'>%s</td></tr>",
+                    "<td style='text-align:left'>%s</td><td style='text-align:left'>%s</td></tr>",
                     html_escape(s.label).c_str(), html_escape(v.name).c_str(), html_escape(v.backend).c_str(), v.infer.size(), pct(v.infer, 0.5),
                     pct(v.infer, 0.95), pct(v.e2e, 0.95), m > 0 ? 1000.0 / m : 0.0,
-                    v.gross_mj.empty() ? "n/a" : cv_format(mean(v.gross_mj)).c_str(), v.model_mb, html_escape(v.made_by).c_str());
+                    v.gross_mj.empty() ? "n/a" : cv_format(mean(v.gross_mj)).c_str(), v.model_mb, html_escape(v.made_by).c_str(), html_escape(v.quality).c_str());
       f << row;
-      if (!v.span.empty()) f << "<tr><td></td><td colspan='10'>&uarr; " << html_escape(v.span) << "</td></tr>";
+      if (!v.span.empty()) f << "<tr><td></td><td colspan='11'>&uarr; " << html_escape(v.span) << "</td></tr>";
     }
   f << "</table><ul>";
   for (const auto& s : ss)

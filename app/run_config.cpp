@@ -93,7 +93,7 @@ RunSetup load_run_config(const std::string& path) {
   if (!vs || !vs.IsSequence() || vs.size() == 0) throw Error(path + ": 'variants' must list at least one model");
   for (size_t i = 0; i < vs.size(); ++i) {
     const YAML::Node v = vs[i];
-    check_keys(v, path, {"name", "model", "backend", "device", "threads", "enabled", "shape", "input", "decoder"});
+    check_keys(v, path, {"name", "model", "backend", "device", "threads", "enabled", "reference", "shape", "input", "decoder"});
     VariantConfig vc;
     vc.model = yaml_get<std::string>(v, "model", path, "");
     if (vc.model.empty()) yaml_fail(path, v, "variant needs a model");
@@ -105,6 +105,9 @@ RunSetup load_run_config(const std::string& path) {
     vc.threads = yaml_get<int>(v, "threads", path, vc.threads);
     if (vc.threads < 1 || vc.threads > 64) yaml_fail(path, v["threads"], "threads must be 1..64");
     vc.enabled = yaml_get<bool>(v, "enabled", path, true);
+    vc.reference = yaml_get<bool>(v, "reference", path, false);
+    for (auto& other : r.variants)
+      if (vc.reference && other.reference) yaml_fail(path, v["reference"], "two variants are marked reference: '" + other.name + "' and this one");
     if (v["shape"]) {
       auto sh = yaml_get<std::vector<int64_t>>(v, "shape", path, {});
       for (int64_t d : sh)
@@ -173,7 +176,7 @@ std::string run_config_yaml(const RunSetup& s) {
   for (const VariantConfig& v : r.variants) {
     e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << v.name << YAML::Key << "model" << YAML::Value << v.model << YAML::Key
       << "backend" << YAML::Value << v.backend << YAML::Key << "device" << YAML::Value << v.device << YAML::Key << "threads" << YAML::Value
-      << v.threads << YAML::Key << "enabled" << YAML::Value << v.enabled;
+      << v.threads << YAML::Key << "enabled" << YAML::Value << v.enabled << YAML::Key << "reference" << YAML::Value << v.reference;
     e << YAML::Key << "input" << YAML::Value << YAML::BeginMap << YAML::Key << "resize" << YAML::Value << v.input.resize << YAML::Key << "color"
       << YAML::Value << v.input.color << YAML::Key << "layout" << YAML::Value << v.input.layout << YAML::Key << "scale" << YAML::Value
       << v.input.scale << YAML::Key << "mean" << YAML::Value << YAML::Flow << std::vector<double>(v.input.mean.begin(), v.input.mean.end())

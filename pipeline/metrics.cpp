@@ -1,5 +1,6 @@
 #include "metrics.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -53,6 +54,15 @@ void RunMetrics::record(const std::string& variant, double infer_ms, double e2e_
   v.last_detections = detections;
   v.detections_total += static_cast<uint64_t>(detections);
   v.inference_fps = fps;
+}
+
+void RunMetrics::set_quality(const std::string& variant, const std::string& reference, double map50, double mean_iou, double top1) {
+  std::lock_guard<std::mutex> l(mu_);
+  VariantMetrics& v = variants_[variant];
+  v.quality_ref = reference;
+  v.map50 = map50;
+  v.mean_iou = mean_iou;
+  v.top1_agreement = top1;
 }
 
 void RunMetrics::record_energy(const std::string& variant, double gross_j) {
@@ -139,6 +149,19 @@ std::string RunMetrics::prometheus_text() const {
       o += b;
     }
   }
+  head("ec_quality_map50", "gauge", "mAP@0.5 of the variant's detections with the reference variant's as ground truth, since the start.");
+  for (auto& kv : variants_)
+    if (!kv.second.quality_ref.empty() && std::isfinite(kv.second.map50))
+      line("ec_quality_map50", "variant=\"" + prom_escape(kv.first) + "\",reference=\"" + prom_escape(kv.second.quality_ref) + "\"", kv.second.map50);
+  head("ec_quality_mean_iou", "gauge", "Mean IoU of the variant's boxes matched to the reference variant's.");
+  for (auto& kv : variants_)
+    if (!kv.second.quality_ref.empty() && std::isfinite(kv.second.mean_iou))
+      line("ec_quality_mean_iou", "variant=\"" + prom_escape(kv.first) + "\",reference=\"" + prom_escape(kv.second.quality_ref) + "\"", kv.second.mean_iou);
+  head("ec_quality_top1_agreement", "gauge", "Fraction of frames whose top-1 class equals the reference variant's (classifiers).");
+  for (auto& kv : variants_)
+    if (!kv.second.quality_ref.empty() && std::isfinite(kv.second.top1_agreement))
+      line("ec_quality_top1_agreement", "variant=\"" + prom_escape(kv.first) + "\",reference=\"" + prom_escape(kv.second.quality_ref) + "\"",
+           kv.second.top1_agreement);
   head("ec_detections", "gauge", "Detections on the last frame per variant.");
   for (auto& kv : variants_) line("ec_detections", "variant=\"" + prom_escape(kv.first) + "\"", kv.second.last_detections);
   head("ec_detections_total", "counter", "Detections per variant since the start.");

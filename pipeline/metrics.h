@@ -2,6 +2,7 @@
 // per rail, and the text exposition format (version 0.0.4). Thread-safe: the pipeline thread records, the
 // HTTP threads render.
 #pragma once
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <string>
@@ -33,6 +34,8 @@ struct VariantMetrics {
   LogHistogram inference_ms, e2e_ms;  // the run's quantiles (within 1 %), as summary.json has them
   double energy_j_total = 0, energy_per_inference_j = -1;  // -1: unknown
   uint64_t energy_inferences = 0;
+  std::string quality_ref;  // "" until scored against a reference variant
+  double map50 = NAN, mean_iou = NAN, top1_agreement = NAN;
 };
 
 struct RailMetrics {
@@ -49,6 +52,8 @@ class RunMetrics {
   // One inference of `variant`: latencies in ms, detections found.
   void record(const std::string& variant, double infer_ms, double e2e_ms, int detections, double inference_fps);
   void record_energy(const std::string& variant, double gross_j);
+  // Agreement with the reference variant so far (NAN where it does not apply).
+  void set_quality(const std::string& variant, const std::string& reference, double map50, double mean_iou, double top1_agreement);
   void set_pipeline(double fps, long long dropped, uint64_t frames);
   void set_power(const std::string& sensor, bool replay, const std::map<std::string, RailMetrics>& rails, double board_w);
   // The Prometheus text exposition of everything above.

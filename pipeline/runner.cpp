@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "error.h"
 #include "onnx_io.h"
+#include "fidelity.h"
 #include "overlay.h"
 #include <opencv2/core/version.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -71,6 +72,8 @@ struct Pipeline::Variant {
   int64_t frames = 0;
   double t_first = 0, t_last = 0;  // steady ms of its first and last result
   size_t color = 0;
+  FidelityAccumulator quality;  // against the reference variant on the frames both ran (bounded memory)
+  std::string quality_ref;      // the reference it was scored against
 
   // Carries the run's statistics of `o` (the same variant before a reload) over to this one.
   void take_stats(Variant& o) {  // (recipe, model_bytes, params: from the new load)
@@ -91,6 +94,8 @@ struct Pipeline::Variant {
     frames = o.frames;
     t_first = o.t_first;
     t_last = o.t_last;
+    quality = o.quality;
+    quality_ref = o.quality_ref;
   }
 };
 
@@ -218,6 +223,9 @@ struct Pipeline::Impl {
 
   void update_metrics() {
     metrics->set_pipeline(fps.rate_hz(), source ? source->dropped() : 0, static_cast<uint64_t>(frames));
+    for (const auto& v : variants)
+      if (v.get() != reference() && !v->quality_ref.empty())
+        metrics->set_quality(v->cfg.name, v->quality_ref, v->quality.map50(), v->quality.mean_iou(), v->quality.top1_agreement());
     if (!sampler) return;
     const power::PowerSample s = sampler->latest();
     std::map<std::string, RailMetrics> rails;
@@ -288,6 +296,43 @@ struct Pipeline::Impl {
     return j;
   }
 
+  // The variant others are scored against: the one marked `reference`, else the first.
+  const Variant* reference() const {
+    for (const auto& v : variants)
+      if (v->cfg.reference) return v.get();
+    return variants.empty() ? nullptr : variants.front().get();
+  }
+
+  // Scores every other variant that ran on this frame against the reference's result: detections as ground
+  // truth (mAP@0.5, IoU of matches), or top-1 agreement for classifiers.
+  void score_quality() {
+    const Variant* ref = reference();
+    if (!ref || !ref->cfg.enabled) return;
+    for (auto& vp : variants) {
+      Variant& v = *vp;
+      if (&v == ref || !v.cfg.enabled) continue;
+      if (v.quality_ref != ref->cfg.name) {  // a new reference (reload): start again
+        v.quality = FidelityAccumulator();
+        v.quality_ref = ref->cfg.name;
+      }
+      if (!ref->result.classes.empty() && !v.result.classes.empty()) v.quality.add_classes(ref->result.classes.front().class_id, v.result.classes.front().class_id);
+      else v.quality.add_detections(ref->result.detections, v.result.detections);
+    }
+  }
+
+  static nlohmann::json num_or_null(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
+
+  // {"reference": name, "frames": n, "map50", "mean_iou", "top1_agreement"} (null where it does not apply),
+  // or {"is_reference": true}.
+  nlohmann::json quality_json(const Variant& v) const {
+    if (&v == reference()) return {{"is_reference", true}};
+    if (v.quality_ref.empty()) return nullptr;
+    const FidelityAccumulator& q = v.quality;
+    const int64_t n = q.frames > 0 ? q.frames : 0;
+    return {{"reference", v.quality_ref}, {"frames", n}, {"reference_boxes", q.gt}, {"map50", num_or_null(q.map50())},
+            {"mean_iou", num_or_null(q.mean_iou())}, {"top1_agreement", num_or_null(q.top1_agreement())}};
+  }
+
   // One variant's whole-run figures; `ended`: it was removed by a reload (its span ends now).
   nlohmann::json variant_json(const Variant& v, bool ended) const {
     const double t0 = v.t_first > 0 ? (v.t_first - t_first) / 1000.0 : 0;
@@ -303,6 +348,7 @@ struct Pipeline::Impl {
                          {"span_s", {{"from", v.frames ? nlohmann::json(t0) : nlohmann::json(nullptr)},
                                      {"to", ended ? nlohmann::json((v.t_last - t_first) / 1000.0) : nlohmann::json(nullptr)}}},
                          {"removed_by_reload", ended},
+                         {"quality", quality_json(v)},
                          {"latency_ms", {{"preprocess", dist(v.pre_ms)}, {"inference", dist(v.infer_ms)}, {"decode", dist(v.dec_ms)},
                                          {"e2e", dist(v.e2e_ms)}, {"frame_age", dist(v.age_ms)}}}};
     const double inf_mean = v.infer_ms.mean();
@@ -370,6 +416,18 @@ struct Pipeline::Impl {
       p.lines.push_back(cv::format("top-1 %s %.2f", name.c_str(), c.score));
     } else {
       p.lines.push_back(cv::format("%zu detections", v.result.detections.size()));
+    }
+    if (&v == reference()) {
+      if (variants.size() > 1) p.lines.push_back("reference for the others' quality");
+    } else if (!v.quality_ref.empty() && v.quality.frames > 0) {
+      const FidelityAccumulator& q = v.quality;
+      if (std::isfinite(q.top1_agreement()))
+        p.lines.push_back(cv::format("vs %s: top-1 agreement %.1f%% (%lld frames)", v.quality_ref.c_str(), 100 * q.top1_agreement(), static_cast<long long>(q.frames)));
+      else if (q.gt > 0)
+        p.lines.push_back(cv::format("vs %s: mAP50 %.3f | IoU %.3f (%lld frames)", v.quality_ref.c_str(), q.map50(), std::isfinite(q.mean_iou()) ? q.mean_iou() : 0.0,
+                                     static_cast<long long>(q.frames)));
+      else
+        p.lines.push_back(cv::format("vs %s: no reference boxes yet (%lld frames)", v.quality_ref.c_str(), static_cast<long long>(q.frames)));
     }
     p.result = &v.result;
     p.labels = v.cfg.decoder.labels;
@@ -561,6 +619,7 @@ nlohmann::json Pipeline::run() {
         if (d.rec) d.rec->detections(frame.seq, v.cfg.name, t3, v.result);
         rows.push_back(r);
       }
+      d.score_quality();
       const double t4 = now_ms();
       const bool streaming = now_ms() < jpeg_wanted_until_.load();
       if (!d.sink->discards() || streaming) {  // with the display off and no web viewer there is nothing to draw

@@ -30,6 +30,7 @@ struct VariantConfig {
   std::string device = "cpu";       // opencv: cpu | cuda | cuda_fp16
   int threads = 2;
   bool enabled = true;
+  bool reference = false;           // the others are scored against this one on the same frames (default: the first)
   Shape shape;                      // input shape for models with dynamic dims (empty: the model's)
   PreprocessSpec input;
   DecoderOptions decoder;

@@ -88,6 +88,15 @@ TEST(Run, DemoProcessesTheWholeVideoAndTheOutputShowsBoxesAndFigures) {
   EXPECT_EQ(sum["session"]["status"], "end of stream");
   EXPECT_EQ(sum["session"]["frames"].get<int>(), 270);
   for (auto& v : sum["variants"]) EXPECT_EQ(v["frames"].get<int>(), 270);
+  // the int8 variant scored live against the float32 one (the first, the default reference) on every frame
+  const nlohmann::json& q = sum["variants"][1]["quality"];
+  EXPECT_EQ(q["reference"], "blazeface128-fp32") << q.dump();
+  EXPECT_EQ(q["frames"].get<int>(), 270);
+  EXPECT_GT(q["reference_boxes"].get<int>(), 200);
+  // (int8-full agrees on ~90 % here: faces scored near the 0.75 threshold flip between the two)
+  EXPECT_GE(q["map50"].get<double>(), 0.85) << q.dump();
+  EXPECT_GE(q["mean_iou"].get<double>(), 0.85) << q.dump();
+  EXPECT_EQ(sum["variants"][1]["made_by"], "int8-full of models/blazeface128.onnx");
   for (const char* f : {"config.yaml", "device.json", "detections.jsonl", "energy.csv", "summary.json"}) {
     struct stat st {};
     EXPECT_EQ(stat((d + "/s/" + f).c_str(), &st), 0) << f;
@@ -150,6 +159,7 @@ TEST(Run, DemoProcessesTheWholeVideoAndTheOutputShowsBoxesAndFigures) {
   CliResult rep = run_cli("report '" + d + "/s' --html '" + d + "/report.html'");
   ASSERT_EQ(rep.rc, 0) << rep.err;
   EXPECT_NE(rep.out.find("blazeface128-int8"), std::string::npos);
+  EXPECT_NE(rep.out.find("mAP50"), std::string::npos) << rep.out;
   std::ifstream html(d + "/report.html");
   std::string h((std::istreambuf_iterator<char>(html)), std::istreambuf_iterator<char>());
   EXPECT_NE(h.find("<svg"), std::string::npos);
@@ -263,6 +273,14 @@ TEST(Run, TogglesLayoutsAndReloadsNeverEndARunOrResizeItsOutput) {
   EXPECT_EQ(gone["name"], "gone");
   EXPECT_TRUE(gone["removed_by_reload"].get<bool>());
   EXPECT_GE(gone["frames"].get<int>(), 60);   // on for frames 0-30 and 60-120 at least
+  // the same model as the reference: scored on every frame both ran, in perfect agreement
+  EXPECT_TRUE(keep["quality"]["is_reference"].get<bool>());
+  EXPECT_EQ(gone["quality"]["reference"], "keep");
+  EXPECT_EQ(gone["quality"]["frames"], gone["frames"]);
+  if (gone["quality"]["reference_boxes"].get<int>() > 0) {  // (the ball is rarely taken for a face)
+    EXPECT_EQ(gone["quality"]["map50"].get<double>(), 1.0);
+    EXPECT_EQ(gone["quality"]["mean_iou"].get<double>(), 1.0);
+  }
   EXPECT_LT(gone["frames"].get<int>(), 200);  // off for a while, gone after the reload
   auto rows = frame_rows(d + "/s");
   EXPECT_EQ(rows["keep"].size(), 240u);

@@ -29,8 +29,23 @@ void FidelityAccumulator::add_detections(const std::vector<Detection>& ref, cons
       iou_sum_ += best;
       ++iou_n_;
     }
-    scored_.push_back({cand[i].score, tp});
+    record(cand[i].score, tp);
   }
+}
+
+void FidelityAccumulator::record(float score, bool tp) {
+  auto bin = [](float s) { return static_cast<size_t>(std::clamp(s, 0.f, 1.f) * static_cast<float>(kBins - 1) + 0.5f); };
+  if (tp_bins_.empty()) {
+    scored_.push_back({score, tp});
+    if (scored_.size() <= kExact) return;
+    tp_bins_.assign(kBins, 0);  // switch to bins: fixed memory from here on
+    fp_bins_.assign(kBins, 0);
+    for (auto& e : scored_) ++(e.second ? tp_bins_ : fp_bins_)[bin(e.first)];
+    scored_.clear();
+    scored_.shrink_to_fit();
+    return;
+  }
+  ++(tp ? tp_bins_ : fp_bins_)[bin(score)];
 }
 
 void FidelityAccumulator::add_classes(int r, int c) {
@@ -51,14 +66,22 @@ void FidelityAccumulator::add_outputs(const std::vector<const Tensor*>& ref, con
 
 double FidelityAccumulator::map50() const {
   if (gt == 0) return NAN;
-  std::vector<std::pair<float, bool>> s = scored_;
-  std::stable_sort(s.begin(), s.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  // points of the precision/recall curve from the highest score down (a bin counts as one step)
   std::vector<double> prec, rec;
   int64_t tp = 0, fp = 0;
-  for (auto& e : s) {
-    (e.second ? tp : fp) += 1;
+  auto step = [&](int64_t dtp, int64_t dfp) {
+    tp += dtp;
+    fp += dfp;
     prec.push_back(static_cast<double>(tp) / static_cast<double>(tp + fp));
     rec.push_back(static_cast<double>(tp) / static_cast<double>(gt));
+  };
+  if (tp_bins_.empty()) {
+    std::vector<std::pair<float, bool>> s = scored_;
+    std::stable_sort(s.begin(), s.end(), [](auto& a, auto& b) { return a.first > b.first; });
+    for (auto& e : s) step(e.second, !e.second);
+  } else {
+    for (size_t b = kBins; b-- > 0;)
+      if (tp_bins_[b] || fp_bins_[b]) step(tp_bins_[b], fp_bins_[b]);
   }
   // all-point interpolation: precision envelope from the right, summed over recall steps
   for (size_t i = prec.size(); i-- > 1;) prec[i - 1] = std::max(prec[i - 1], prec[i]);

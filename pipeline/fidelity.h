@@ -1,6 +1,8 @@
 // Fidelity of a compressed model to its original on unlabelled data: detection mAP@0.5 with the
 // original's detections as ground truth, mean IoU of matched boxes, top-1 agreement for classifiers,
-// and output signal-to-noise ratio in dB.
+// and output signal-to-noise ratio in dB. Used offline by `eval` and live by `run` (each variant against the
+// reference variant on the same frames), so its memory is bounded: exact up to 65,536 scored detections,
+// then the precision/recall curve is kept in 10,000 score bins over [0, 1] (the decoders' probabilities).
 #pragma once
 #include <vector>
 
@@ -27,7 +29,10 @@ struct FidelityAccumulator {
   int64_t gt = 0, frames = 0;
 
  private:
-  std::vector<std::pair<float, bool>> scored_;  // (score, true positive)
+  static constexpr size_t kExact = 65536, kBins = 10000;
+  void record(float score, bool tp);
+  std::vector<std::pair<float, bool>> scored_;  // (score, true positive) while exact
+  std::vector<int64_t> tp_bins_, fp_bins_;      // after: counts per score bin (bin kBins - 1 holds 1.0)
   double iou_sum_ = 0;
   int64_t iou_n_ = 0;
   int64_t agree_ = 0, pairs_ = 0;
