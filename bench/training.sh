@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the training results of the README table "Compression with training" on Fashion-MNIST and
+# Reproduces the training results of the table "Compression with training" in docs/compression.md on Fashion-MNIST and
 # Megamind.avi: Deep Compression with retraining (LeNet-300-100, LeNet-5), Hinton-style distillation (an MLP
 # student with and without a LeNet-5 teacher's soft targets), a pruned BlazeFace-128 distilled on unlabelled
 # video, QAT against PTQ (LeNet-5, the small MobileNet), and the small MobileNet trained from scratch.
