@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -62,6 +63,24 @@ std::string cv_format(double v) {
   char b[32];
   std::snprintf(b, sizeof b, "%.2f", v);
   return b;
+}
+
+// RFC 4648 base64 of `bytes` (the overlay frame embedded in the self-contained report).
+std::string base64(const std::string& bytes) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string r;
+  r.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const uint32_t a = static_cast<unsigned char>(bytes[i]);
+    const uint32_t b = i + 1 < bytes.size() ? static_cast<unsigned char>(bytes[i + 1]) : 0;
+    const uint32_t c = i + 2 < bytes.size() ? static_cast<unsigned char>(bytes[i + 2]) : 0;
+    const uint32_t v = (a << 16) | (b << 8) | c;
+    r += k[(v >> 18) & 63];
+    r += k[(v >> 12) & 63];
+    r += i + 1 < bytes.size() ? k[(v >> 6) & 63] : '=';
+    r += i + 2 < bytes.size() ? k[v & 63] : '=';
+  }
+  return r;
 }
 
 double pct(std::vector<double> v, double q) {
@@ -283,7 +302,15 @@ void write_html(const std::vector<SessionData>& ss, const std::string& path) {
     if (s.events_total > static_cast<int64_t>(s.events.size())) f << "<li>&hellip; the rest in events.csv</li>";
     f << "</ul></li>";
   }
-  f << "</ul><div class='charts'>";
+  f << "</ul>";
+  for (const auto& s : ss) {  // the overlay as the run drew it (overlay.jpg, when the run drew one)
+    std::ifstream img(s.dir + "/overlay.jpg", std::ios::binary);
+    if (!img) continue;
+    const std::string bytes((std::istreambuf_iterator<char>(img)), std::istreambuf_iterator<char>());
+    f << "<figure><img style='max-width:100%' alt='overlay' src='data:image/jpeg;base64," << base64(bytes) << "'><figcaption>"
+      << html_escape(s.label) << ": a frame of the live overlay</figcaption></figure>";
+  }
+  f << "<div class='charts'>";
   f << svg_xy({"Inference latency CDF", "ms", "fraction of frames", 640, 320, false}, cdf);
   f << svg_xy({"Results per second over time", "s", "FPS", 640, 320, false}, fps);
   f << svg_xy({"Board power over time", "s", "W", 640, 320, false}, pw);

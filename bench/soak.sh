@@ -10,7 +10,7 @@
 #     their windows are too short to average a shared machine's noise);
 #   - frames dropped by the realtime source in the second minute and the last (runs under 3 minutes: the two
 #     halves of the time after the first minute); bound: no drift, the last window's no more than the first's
-#     + 2 % of its frames;
+#     + 2 % of its frames (runs under 10 minutes: + 10 %, a shared machine's load moves drops that much);
 # printed as a table and as JSON (soak.json). Exit status 1 when a bound fails.
 # EC_BIN (default build/edgecompress), EC_SOAK_DIR (default a new temp folder), EC_SOAK_PORT (default 18090),
 # EC_SOAK_RELOAD_S (seconds between reloads, default 60).
@@ -99,7 +99,9 @@ END {
   d_last = dr[n - 1] - dr[at(total - wd)]; fr_last = fr[n - 1] - fr[at(total - wd)]
   ok_rss = rss_growth_mb < 1.0
   ok_cpu = cpu_change < cpu_bound && cpu_change > -cpu_bound
-  ok_drop = d_last <= d_first + 0.02 * fr_last
+  # drops depend on what else the machine does: a short run allows 10 points more of its frames, a long one 2
+  drop_bound = minutes >= 10 ? 0.02 : 0.10
+  ok_drop = d_last <= d_first + drop_bound * fr_last
   printf "soak: %d min, %s, test source 640x480 at 200 fps, 2 x BlazeFace-128 (1 thread each), --record, /metrics at 1 Hz, reload + toggle every minute\n", minutes, cpu
   printf "  RSS after 1 min %.1f MB, at the end %.1f MB: growth %.3f MB (bound < 1 MB) %s\n", rss[i60] / 1024, rss[n - 1] / 1024, rss_growth_mb, ok_rss ? "ok" : "FAIL"
   printf "  CPU per frame: first %.0f s %.3f ms, last %.0f s %.3f ms: %+.1f %% (bound %.0f %%) %s\n", win, cpu_first, win, cpu_last, 100 * cpu_change, 100 * cpu_bound, ok_cpu ? "ok" : "FAIL"

@@ -38,6 +38,8 @@ class SessionRecorder {
   void detections(int64_t seq, const std::string& variant, double t_ms, const Result& res);
   void energy(const std::string& variant, int64_t seq, double t0_ms, double t1_ms, double gross_mj, double net_mj, double coverage);
   void power(const std::vector<power::PowerSample>& samples);
+  // Replaces overlay.jpg (a frame of the live overlay for the report) atomically; not counted in bytes().
+  void snapshot(const std::vector<unsigned char>& jpeg);
   // One row of events.csv: seconds since the first frame, kind (reload, enable, disable, layout), detail.
   void event(double t_s, const std::string& kind, const std::string& detail);
   // Replaces summary.json (write to a temp file, then rename). Always written, also past the size limit.

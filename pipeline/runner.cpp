@@ -488,6 +488,8 @@ nlohmann::json Pipeline::run() {
     d.log("recording session " + d.rec->dir());
   }
   bool said_full = false;
+  int snapshot_dets = 0;
+  double last_snapshot = -1e9;
   d.t_start = now_ms();
   double last_summary = d.t_start, last_jpeg = 0, last_status = 0;
   double backoff_s = 0.5;
@@ -631,6 +633,17 @@ nlohmann::json Pipeline::run() {
         // reloads and layout changes are scaled into it, so a recording stays one playable file
         if (d.canvas_size.empty()) d.canvas_size = overlay_size(frame.bgr.size(), std::max<size_t>(1, d.variants.size()), d.cfg.layout, d.cfg.max_width);
         fit_to_canvas(d.composed, d.canvas_size, d.canvas);
+        // the session's overlay.jpg (the report shows it): a frame with the most detections, at most every 2 s
+        int dets = 0;
+        for (auto& vp : d.variants)
+          if (vp->cfg.enabled) dets += static_cast<int>(vp->result.detections.size()) + !vp->result.classes.empty();
+        if (d.rec && dets >= snapshot_dets && now_ms() - last_snapshot >= 2000) {
+          std::vector<unsigned char> jpg;
+          cv::imencode(".jpg", d.canvas, jpg, {cv::IMWRITE_JPEG_QUALITY, 85});
+          d.rec->snapshot(jpg);
+          snapshot_dets = dets;
+          last_snapshot = now_ms();
+        }
       }
       const double t5 = now_ms();
       if (!d.sink->discards()) d.sink->write(d.canvas, t5);

@@ -163,6 +163,11 @@ TEST(Run, DemoProcessesTheWholeVideoAndTheOutputShowsBoxesAndFigures) {
   std::ifstream html(d + "/report.html");
   std::string h((std::istreambuf_iterator<char>(html)), std::istreambuf_iterator<char>());
   EXPECT_NE(h.find("<svg"), std::string::npos);
+  // a frame of the overlay, saved by the run and embedded in the report (the demo draws into a file here)
+  cv::Mat snap = cv::imread(d + "/s/overlay.jpg");
+  ASSERT_FALSE(snap.empty()) << "no overlay.jpg in the session";
+  EXPECT_EQ(snap.cols, 1440);
+  EXPECT_NE(h.find("data:image/jpeg;base64,/9j/"), std::string::npos);  // a JPEG starts FF D8 FF
   EXPECT_NE(h.find("Inference latency CDF"), std::string::npos);
 }
 
