@@ -7,7 +7,8 @@
 #   - RSS after the first minute and at the end (bound: growth < 1 MB, whatever the length);
 #   - CPU time per frame in the first and the last window (5 minutes, or a quarter of a shorter run; the
 #     first minute's warm-up excluded): bound: the last within 5 % of the first (runs under 10 minutes: 15 %,
-#     their windows are too short to average a shared machine's noise);
+#     their windows are too short to average a shared machine's noise); where the source outruns the machine
+#     (over 20 % dropped), the processed frame rate gets that bound instead;
 #   - frames dropped by the realtime source in the second minute and the last (runs under 3 minutes: the two
 #     halves of the time after the first minute); bound: no drift, the last window's no more than the first's
 #     + 2 % of its frames (runs under 10 minutes: + 10 %, a shared machine's load moves drops that much);
@@ -94,20 +95,32 @@ END {
   cpu_first = per_frame(f0, f1); cpu_last = per_frame(l0, l1)
   cpu_change = cpu_first > 0 ? (cpu_last - cpu_first) / cpu_first : 0
   cpu_bound = minutes >= 10 ? 0.05 : 0.15
+  # a machine that cannot keep up with the source (over 20 % of its frames dropped) spends CPU on frames it
+  # then drops, so CPU per processed frame follows the drop rate; there the steady quantity is the processed
+  # frame rate, and that is what gets the bound
+  fps_first = (fr[f1] - fr[f0]) / (t[f1] - t[f0]); fps_last = (fr[l1] - fr[l0]) / (t[l1] - t[l0])
+  drop_frac_first = (dr[f1] - dr[f0]) / (dr[f1] - dr[f0] + fr[f1] - fr[f0] + 1e-9)
+  drop_frac_last = (dr[l1] - dr[l0]) / (dr[l1] - dr[l0] + fr[l1] - fr[l0] + 1e-9)
+  saturated = drop_frac_first > 0.2 || drop_frac_last > 0.2
   wd = total >= 180 ? 60 : (total - 60) / 2
   d_first = dr[at(60 + wd)] - dr[at(60)]; fr_first = fr[at(60 + wd)] - fr[at(60)]
   d_last = dr[n - 1] - dr[at(total - wd)]; fr_last = fr[n - 1] - fr[at(total - wd)]
   ok_rss = rss_growth_mb < 1.0
-  ok_cpu = cpu_change < cpu_bound && cpu_change > -cpu_bound
+  fps_change = fps_first > 0 ? (fps_last - fps_first) / fps_first : 0
+  ok_cpu = saturated ? (fps_change > -cpu_bound && fps_change < cpu_bound) : (cpu_change < cpu_bound && cpu_change > -cpu_bound)
   # drops depend on what else the machine does: a short run allows 10 points more of its frames, a long one 2
   drop_bound = minutes >= 10 ? 0.02 : 0.10
   ok_drop = d_last <= d_first + drop_bound * fr_last
   printf "soak: %d min, %s, test source 640x480 at 200 fps, 2 x BlazeFace-128 (1 thread each), --record, /metrics at 1 Hz, reload + toggle every minute\n", minutes, cpu
   printf "  RSS after 1 min %.1f MB, at the end %.1f MB: growth %.3f MB (bound < 1 MB) %s\n", rss[i60] / 1024, rss[n - 1] / 1024, rss_growth_mb, ok_rss ? "ok" : "FAIL"
-  printf "  CPU per frame: first %.0f s %.3f ms, last %.0f s %.3f ms: %+.1f %% (bound %.0f %%) %s\n", win, cpu_first, win, cpu_last, 100 * cpu_change, 100 * cpu_bound, ok_cpu ? "ok" : "FAIL"
+  if (saturated) {
+    printf "  CPU per frame: first %.0f s %.3f ms, last %.0f s %.3f ms: %+.1f %% (not bounded: the source outruns this machine, %.0f %% / %.0f %% dropped)\n", win, cpu_first, win, cpu_last, 100 * cpu_change, 100 * drop_frac_first, 100 * drop_frac_last
+    printf "  processed frames per second: first %.1f, last %.1f: %+.1f %% (bound %.0f %%) %s\n", fps_first, fps_last, 100 * fps_change, 100 * cpu_bound, ok_cpu ? "ok" : "FAIL"
+  } else
+    printf "  CPU per frame: first %.0f s %.3f ms, last %.0f s %.3f ms: %+.1f %% (bound %.0f %%) %s\n", win, cpu_first, win, cpu_last, 100 * cpu_change, 100 * cpu_bound, ok_cpu ? "ok" : "FAIL"
   printf "  dropped frames: first %.0f s after the first minute %d of %d, last %.0f s %d of %d %s\n", wd, d_first, fr_first, wd, d_last, fr_last, ok_drop ? "ok" : "FAIL"
   printf "  frames %d in %.0f s (%.1f fps)\n", fr[n - 1], total, fr[n - 1] / total
-  printf "{\"minutes\": %d, \"cpu\": \"%s\", \"rss_mb_after_1min\": %.3f, \"rss_mb_end\": %.3f, \"rss_growth_mb\": %.3f, \"cpu_ms_per_frame_first\": %.4f, \"cpu_ms_per_frame_last\": %.4f, \"cpu_change\": %.4f, \"window_s\": %.0f, \"drop_window_s\": %.0f, \"dropped_first\": %d, \"dropped_last\": %d, \"frames\": %d, \"ok\": %s}\n", minutes, cpu, rss[i60] / 1024, rss[n - 1] / 1024, rss_growth_mb, cpu_first, cpu_last, cpu_change, win, wd, d_first, d_last, fr[n - 1], (ok_rss && ok_cpu && ok_drop) ? "true" : "false" > out
+  printf "{\"minutes\": %d, \"cpu\": \"%s\", \"rss_mb_after_1min\": %.3f, \"rss_mb_end\": %.3f, \"rss_growth_mb\": %.3f, \"cpu_ms_per_frame_first\": %.4f, \"cpu_ms_per_frame_last\": %.4f, \"cpu_change\": %.4f, \"saturated\": %s, \"fps_first\": %.2f, \"fps_last\": %.2f, \"window_s\": %.0f, \"drop_window_s\": %.0f, \"dropped_first\": %d, \"dropped_last\": %d, \"frames\": %d, \"ok\": %s}\n", minutes, cpu, rss[i60] / 1024, rss[n - 1] / 1024, rss_growth_mb, cpu_first, cpu_last, cpu_change, saturated ? "true" : "false", fps_first, fps_last, win, wd, d_first, d_last, fr[n - 1], (ok_rss && ok_cpu && ok_drop) ? "true" : "false" > out
   exit !(ok_rss && ok_cpu && ok_drop)
 }' "$work/soak.csv"
 echo "  samples: $work/soak.csv, figures: $work/soak.json, session: $work/session"
