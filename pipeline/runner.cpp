@@ -632,7 +632,8 @@ nlohmann::json Pipeline::run() {
         // the output keeps the size of the first frame's layout with every configured variant; toggles,
         // reloads and layout changes are scaled into it, so a recording stays one playable file
         if (d.canvas_size.empty()) d.canvas_size = overlay_size(frame.bgr.size(), std::max<size_t>(1, d.variants.size()), d.cfg.layout, d.cfg.max_width);
-        fit_to_canvas(d.composed, d.canvas_size, d.canvas);
+        if (d.composed.size() == d.canvas_size) std::swap(d.composed, d.canvas);  // the usual case: no copy
+        else fit_to_canvas(d.composed, d.canvas_size, d.canvas);
         // the session's overlay.jpg (the report shows it): a frame with the most detections, at most every 2 s
         int dets = 0;
         for (auto& vp : d.variants)
