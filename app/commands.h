@@ -27,6 +27,8 @@ void add_compress_command(ec::cli::App& app);
 void add_eval_command(ec::cli::App& app);
 // `edgecompress pack M.onnx [-o M.ecz]` and `edgecompress unpack M.ecz -o M.onnx`
 void add_pack_commands(ec::cli::App& app);
+// `edgecompress doctor [--json] [--root DIR] [--camera URI]`
+void add_doctor_command(ec::cli::App& app);
 // `edgecompress train --data DIR -o OUT.onnx` (reference MLP)
 void add_train_command(ec::cli::App& app);
 

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   ec::add_eval_command(app);
   ec::add_pack_commands(app);
   ec::add_train_command(app);
+  ec::add_doctor_command(app);
   try {
     app.parse(argc, argv);
   } catch (const ec::cli::ParseError& e) {

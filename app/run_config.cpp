@@ -76,7 +76,7 @@ RunSetup load_run_config(const std::string& path) {
   if (src.IsScalar()) {
     r.source_uri = src.as<std::string>();
   } else {
-    check_keys(src, path, {"uri", "width", "height", "fps", "flip", "loop", "realtime", "latency_ms", "format"});
+    check_keys(src, path, {"uri", "width", "height", "fps", "flip", "loop", "realtime", "latency_ms", "format", "sensor_mode"});
     r.source_uri = yaml_get<std::string>(src, "uri", path, "");
     if (r.source_uri.empty()) yaml_fail(path, src, "source needs a uri");
     r.source.width = yaml_get<int>(src, "width", path, 0);
@@ -86,7 +86,8 @@ RunSetup load_run_config(const std::string& path) {
     r.source.loop = yaml_get<bool>(src, "loop", path, false);
     r.source.realtime = yaml_get<bool>(src, "realtime", path, false);
     r.source.latency_ms = yaml_get<int>(src, "latency_ms", path, 200);
-    r.source.format = yaml_get<std::string>(src, "format", path, "raw");
+    r.source.format = yaml_get<std::string>(src, "format", path, "auto");
+    r.source.sensor_mode = yaml_get<int>(src, "sensor_mode", path, -1);
     if (r.source.width < 0 || r.source.height < 0 || r.source.fps < 0) yaml_fail(path, src, "width, height and fps must be >= 0");
   }
   const YAML::Node vs = y["variants"];
@@ -171,7 +172,8 @@ std::string run_config_yaml(const RunSetup& s) {
   e << YAML::Key << "source" << YAML::Value << YAML::BeginMap << YAML::Key << "uri" << YAML::Value << r.source_uri << YAML::Key << "width"
     << YAML::Value << r.source.width << YAML::Key << "height" << YAML::Value << r.source.height << YAML::Key << "fps" << YAML::Value
     << r.source.fps << YAML::Key << "flip" << YAML::Value << r.source.flip << YAML::Key << "loop" << YAML::Value << r.source.loop
-    << YAML::Key << "realtime" << YAML::Value << r.source.realtime << YAML::EndMap;
+    << YAML::Key << "realtime" << YAML::Value << r.source.realtime << YAML::Key << "latency_ms" << YAML::Value << r.source.latency_ms
+    << YAML::Key << "format" << YAML::Value << r.source.format << YAML::Key << "sensor_mode" << YAML::Value << r.source.sensor_mode << YAML::EndMap;
   e << YAML::Key << "variants" << YAML::Value << YAML::BeginSeq;
   for (const VariantConfig& v : r.variants) {
     e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << v.name << YAML::Key << "model" << YAML::Value << v.model << YAML::Key

@@ -487,7 +487,7 @@ nlohmann::json Pipeline::run() {
     d.rec->set_limit_bytes(static_cast<uint64_t>(std::max(0.0, d.cfg.session_max_mb) * 1e6));
     d.log("recording session " + d.rec->dir());
   }
-  bool said_full = false;
+  bool said_full = false, said_output = false;
   int snapshot_dets = 0;
   double last_snapshot = -1e9;
   d.t_start = now_ms();
@@ -648,6 +648,11 @@ nlohmann::json Pipeline::run() {
       }
       const double t5 = now_ms();
       if (!d.sink->discards()) d.sink->write(d.canvas, t5);
+      if (!said_output && !d.sink->element().empty()) {  // which encoder or window the first frame started, in the log and session
+        const std::string fb = d.sink->fallback_note();
+        d.event("output", d.sink->describe() + " by " + d.sink->element() + (fb.empty() ? "" : " (" + fb + ")"));
+        said_output = true;
+      }
       const double t6 = now_ms();
       if (streaming && t6 - last_jpeg >= 100) {  // the web view: at most 10 JPEGs a second
         std::vector<unsigned char> buf;

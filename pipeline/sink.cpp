@@ -6,23 +6,44 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "error.h"
 #include "gst_util.h"
 
 namespace ec {
+
+std::vector<std::string> h264_encoders(int kbps, const std::function<bool(const std::string&)>& has_element) {
+  std::vector<std::string> out;
+  // Jetson's NVENC takes NV12 in NVMM memory: the board's converter (VIC) puts it there
+  if (has_element("nvv4l2h264enc") && has_element("nvvidconv"))
+    out.push_back("nvvidconv ! video/x-raw(memory:NVMM),format=NV12 ! nvv4l2h264enc bitrate=" + std::to_string(kbps * 1000) +
+                  " insert-sps-pps=true idrinterval=30");
+  if (has_element("x264enc")) out.push_back("x264enc tune=zerolatency speed-preset=ultrafast bitrate=" + std::to_string(kbps) + " key-int-max=30");
+  if (has_element("openh264enc")) out.push_back("openh264enc bitrate=" + std::to_string(kbps * 1000));
+  return out;
+}
+
+std::string h264_encoder_name(const std::string& fragment) {
+  for (const char* e : {"nvv4l2h264enc", "x264enc", "openh264enc"})
+    if (fragment.find(e) != std::string::npos) return e;
+  return fragment.substr(0, fragment.find(' '));
+}
+
 namespace {
+
+// The encoders this machine has, as launch fragments; a clear error when it has none.
+std::vector<std::string> encoders_here(const std::string& uri, int kbps) {
+  std::vector<std::string> e = h264_encoders(kbps, [](const std::string& n) { return gst_has_element(n.c_str()); });
+  if (e.empty()) throw Error(uri + ": no H.264 encoder (install gstreamer1.0-plugins-ugly for x264enc)");
+  return e;
+}
 
 bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
 
-std::string encoder(int kbps) {
-  if (gst_has_element("nvv4l2h264enc")) return "nvvidconv ! nvv4l2h264enc bitrate=" + std::to_string(kbps * 1000) + " insert-sps-pps=true";
-  if (gst_has_element("x264enc"))
-    return "x264enc tune=zerolatency speed-preset=ultrafast bitrate=" + std::to_string(kbps) + " key-int-max=30";
-  if (gst_has_element("openh264enc")) return "openh264enc bitrate=" + std::to_string(kbps * 1000);
-  throw Error("no H.264 encoder (install gstreamer1.0-plugins-ugly for x264enc)");
-}
+// The first word of a launch fragment: the element's name.
+std::string first_element(const std::string& tail) { return tail.substr(0, tail.find(' ')); }
 
 class NullSink : public FrameSink {
  public:
@@ -35,8 +56,8 @@ class NullSink : public FrameSink {
 class GstSink : public FrameSink {
  public:
   // `tails` are alternatives tried in order until one starts (video sinks that need X extensions).
-  GstSink(std::string uri, std::vector<std::string> tails, const SinkOptions& o, bool is_file)
-      : uri_(std::move(uri)), tails_(std::move(tails)), o_(o), is_file_(is_file) {
+  GstSink(std::string uri, std::vector<std::string> tails, const SinkOptions& o, bool is_file, bool is_encoder)
+      : uri_(std::move(uri)), tails_(std::move(tails)), o_(o), is_file_(is_file), is_encoder_(is_encoder) {
     gst_init_once();
   }
   ~GstSink() override { close(); }
@@ -85,18 +106,26 @@ class GstSink : public FrameSink {
   }
 
   std::string describe() const override { return uri_; }
+  std::string element() const override { return started_.empty() ? std::string() : label(started_); }
+  std::string fallback_note() const override { return note_; }
 
  private:
   void start(int w, int h, double t_ms) {
+    std::string skipped;
     for (size_t i = 0; i < tails_.size(); ++i) {
       try {
         start_with(tails_[i], w, h, t_ms);
+        started_ = tails_[i];
+        if (!skipped.empty()) note_ = skipped;
         return;
-      } catch (const Error&) {
+      } catch (const Error& e) {
         if (i + 1 == tails_.size()) throw;
+        skipped += (skipped.empty() ? "" : "; ") + label(tails_[i]) + " did not start (" + e.what() + ")";
       }
     }
   }
+
+  std::string label(const std::string& tail) const { return is_encoder_ ? h264_encoder_name(tail) : first_element(tail); }
 
   void start_with(const std::string& tail, int w, int h, double t_ms) {
     w_ = w;
@@ -125,7 +154,8 @@ class GstSink : public FrameSink {
   std::string uri_;
   std::vector<std::string> tails_;
   SinkOptions o_;
-  bool is_file_;
+  bool is_file_, is_encoder_;
+  std::string started_, note_;
   GstElement* pipeline_ = nullptr;
   GstAppSrc* src_ = nullptr;
   int w_ = 0, h_ = 0;
@@ -141,7 +171,9 @@ std::unique_ptr<FrameSink> file_sink(const std::string& uri, const std::string& 
   std::fclose(probe);
   const bool mkv = path.size() > 4 && path.substr(path.size() - 4) == ".mkv";
   const std::string mux = mkv ? "matroskamux" : "mp4mux";
-  return std::make_unique<GstSink>(uri, std::vector<std::string>{encoder(o.bitrate_kbps) + " ! h264parse ! " + mux + " ! filesink location=" + quote(path)}, o, true);
+  std::vector<std::string> tails;
+  for (const std::string& enc : encoders_here(uri, o.bitrate_kbps)) tails.push_back(enc + " ! h264parse ! " + mux + " ! filesink location=" + quote(path));
+  return std::make_unique<GstSink>(uri, tails, o, true, true);
 }
 
 }  // namespace
@@ -157,9 +189,10 @@ std::unique_ptr<FrameSink> FrameSink::open(const std::string& uri, const SinkOpt
     const std::string host = hp.substr(0, colon), port = hp.substr(colon + 1);
     if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535)
       throw Error(uri + ": port '" + port + "' is not a number 1..65535");
-    return std::make_unique<GstSink>(uri, std::vector<std::string>{encoder(o.bitrate_kbps) + " ! h264parse ! rtph264pay config-interval=1 pt=96 ! udpsink host=" +
-                                                                   host + " port=" + port + " sync=false"},
-                                     o, false);
+    std::vector<std::string> tails;
+    for (const std::string& enc : encoders_here(uri, o.bitrate_kbps))
+      tails.push_back(enc + " ! h264parse ! rtph264pay config-interval=1 pt=96 ! udpsink host=" + host + " port=" + port + " sync=false");
+    return std::make_unique<GstSink>(uri, tails, o, false, true);
   }
   if (starts_with(uri, "display://")) {
     const char* disp = std::getenv("DISPLAY");
@@ -175,7 +208,7 @@ std::unique_ptr<FrameSink> FrameSink::open(const std::string& uri, const SinkOpt
     for (const char* vs : {"nveglglessink", "xvimagesink", "ximagesink", "autovideosink"})
       if (gst_has_element(vs)) tails.push_back(std::string(vs) + " sync=false");
     if (tails.empty()) throw Error(uri + ": no video sink element installed (gstreamer1.0-x)");
-    return std::make_unique<GstSink>(uri, tails, o, false);
+    return std::make_unique<GstSink>(uri, tails, o, false, false);
   }
   throw Error(uri + ": unknown sink scheme (display://, file://, udp://, none://)");
 }

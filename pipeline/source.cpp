@@ -12,6 +12,7 @@
 
 #include "error.h"
 #include "gst_util.h"
+#include "v4l2.h"
 
 namespace ec {
 namespace {
@@ -241,12 +242,17 @@ class GstSource : public FrameSource {
 std::string FrameSource::launch_string(const std::string& uri, const SourceOptions& o) {
   if (starts_with(uri, "csi://")) {
     const std::string id = uri.substr(6);
+    if (!id.empty() && id.find_first_not_of("0123456789") != std::string::npos) throw Error(uri + ": the sensor id '" + id + "' is not a number");
     const int w = o.width > 0 ? o.width : 1280, h = o.height > 0 ? o.height : 720, fps = o.fps > 0 ? o.fps : 30;
-    return "nvarguscamerasrc sensor-id=" + (id.empty() ? std::string("0") : id) + " ! video/x-raw(memory:NVMM),width=" +
-           std::to_string(w) + ",height=" + std::to_string(h) + ",framerate=" + std::to_string(fps) + "/1 ! nvvidconv flip-method=" +
-           std::to_string(nvvidconv_flip(o.flip)) + " ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! appsink name=ecsink";
+    std::string l = "nvarguscamerasrc sensor-id=" + (id.empty() ? std::string("0") : id);
+    if (o.sensor_mode >= 0) l += " sensor-mode=" + std::to_string(o.sensor_mode);
+    // the ISP's NV12 in NVMM memory, converted to BGRx in system memory by the board's converter (VIC)
+    return l + " ! video/x-raw(memory:NVMM),width=" + std::to_string(w) + ",height=" + std::to_string(h) + ",format=NV12,framerate=" +
+           std::to_string(fps) + "/1 ! nvvidconv flip-method=" + std::to_string(nvvidconv_flip(o.flip)) +
+           " ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! appsink name=ecsink";
   }
   if (starts_with(uri, "v4l2://")) {
+    // without the device's list of modes (see open(), which asks the device): the caps as requested
     std::string dev = uri.substr(7);
     if (dev.empty()) dev = "/dev/video0";
     if (o.format == "mjpeg") {
@@ -254,7 +260,7 @@ std::string FrameSource::launch_string(const std::string& uri, const SourceOptio
       caps.replace(0, 11, "image/jpeg");
       return "v4l2src device=" + quote(dev) + " ! " + caps + " ! jpegdec" + tail(o, false);
     }
-    if (o.format != "raw") throw Error(uri + ": format '" + o.format + "' is not raw or mjpeg");
+    if (o.format != "raw" && o.format != "auto") throw Error(uri + ": format '" + o.format + "' is not auto, raw or mjpeg");
     return "v4l2src device=" + quote(dev) + " ! " + raw_caps(o) + tail(o, false);
   }
   if (starts_with(uri, "rtsp://") || starts_with(uri, "rtsps://"))
@@ -278,6 +284,10 @@ std::string FrameSource::launch_string(const std::string& uri, const SourceOptio
   return "filesrc location=" + quote(path) + " ! decodebin" + t;
 }
 
+std::string FrameSource::v4l2_launch_string(const std::string& dev, const V4l2Mode& m, const SourceOptions& o) {
+  return "v4l2src device=" + quote(dev) + " ! " + v4l2_caps(m) + (m.fourcc == "MJPG" ? " ! jpegdec" : "") + tail(o, false);
+}
+
 std::unique_ptr<FrameSource> FrameSource::open(const std::string& uri, const SourceOptions& o) {
   const std::string launch = launch_string(uri, o);
   const bool is_file = launch.rfind("filesrc", 0) == 0;
@@ -289,8 +299,15 @@ std::unique_ptr<FrameSource> FrameSource::open(const std::string& uri, const Sou
   }
   if (starts_with(uri, "v4l2://")) {
     std::string dev = uri.substr(7);
+    if (dev.empty()) dev = "/dev/video0";
     struct stat st {};
-    if (stat((dev.empty() ? "/dev/video0" : dev).c_str(), &st) != 0) throw Error(uri + ": no such camera device");
+    if (stat(dev.c_str(), &st) != 0) throw Error(uri + ": no such camera device");
+    // ask the device what it offers and request exactly one of its modes
+    const V4l2Device d = query_v4l2(dev);
+    if (!d.capture) throw Error(uri + ": " + dev + " (" + d.card + ") does not capture video (a metadata or output node)");
+    if (d.is_csi()) throw Error(uri + ": " + dev + " is a CSI sensor (" + d.card + "): open it as csi://N through the ISP");
+    const V4l2Mode m = choose_v4l2_mode(d, {o.format, o.width, o.height, o.fps});
+    return std::make_unique<GstSource>(uri, v4l2_launch_string(dev, m, o), true, o);
   }
   if (starts_with(uri, "csi://") && !gst_has_element("nvarguscamerasrc"))
     throw Error(uri + ": no CSI camera support here (nvarguscamerasrc is a Jetson element)");

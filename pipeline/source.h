@@ -1,6 +1,6 @@
 // Frame sources by URI, built on GStreamer pipelines ending in an appsink that delivers BGR frames:
-//   csi://N                 nvarguscamerasrc sensor-id=N (NVMM -> nvvidconv -> BGR), Jetson
-//   v4l2:///dev/videoN      v4l2src, raw or MJPEG (option format), size and rate chosen by caps
+//   csi://N                 nvarguscamerasrc sensor-id=N [sensor-mode] (NVMM NV12 -> nvvidconv -> BGR), Jetson
+//   v4l2:///dev/videoN      v4l2src at one of the modes the device lists (YUYV or MJPG, size, rate)
 //   file:///path.mp4 | PATH anything decodebin plays; `loop` restarts at the end; `realtime` paces
 //   rtsp://host/...         rtspsrc with `latency_ms`
 //   test://PATTERN          videotestsrc (ball, smpte, snow, ...), live
@@ -12,6 +12,7 @@
 #include <string>
 
 #include "frame.h"
+#include "v4l2.h"
 
 namespace ec {
 
@@ -22,7 +23,9 @@ struct SourceOptions {
   bool loop = false;           // files: start again at the end
   bool realtime = false;       // files: deliver at the file's frame rate instead of as fast as read
   int latency_ms = 200;        // rtsp jitter buffer
-  std::string format = "raw";  // v4l2: raw or mjpeg
+  std::string format = "auto";  // v4l2: auto (raw YUYV where the device lists the size and rate, else MJPG),
+                                // raw or mjpeg
+  int sensor_mode = -1;         // csi: nvarguscamerasrc sensor-mode (-1: the driver's choice)
 };
 
 enum class ReadStatus { ok, timeout, end_of_stream, error };
@@ -33,8 +36,11 @@ class FrameSource {
   // Opens the source for `uri` (see above). Throws ec::Error naming the URI for an unknown scheme, a
   // missing file or a pipeline that cannot start (no camera, damaged file header, ...).
   static std::unique_ptr<FrameSource> open(const std::string& uri, const SourceOptions& opts);
-  // The GStreamer launch string a URI maps to (for messages and tests).
+  // The GStreamer launch string a URI maps to (for messages and tests). For v4l2:// it is the request as
+  // given; open() asks the device and uses v4l2_launch_string with one of the device's own modes.
   static std::string launch_string(const std::string& uri, const SourceOptions& opts);
+  // v4l2src at exactly mode `m` of device `dev` (MJPG decoded by jpegdec), flipped and converted to BGR.
+  static std::string v4l2_launch_string(const std::string& dev, const V4l2Mode& m, const SourceOptions& opts);
 
   // Waits up to timeout_ms for the next frame. On error, error() says why.
   virtual ReadStatus read(Frame& f, int timeout_ms) = 0;

@@ -299,10 +299,10 @@ TEST(Run, TogglesLayoutsAndReloadsNeverEndARunOrResizeItsOutput) {
   auto rows = frame_rows(d + "/s");
   EXPECT_EQ(rows["keep"].size(), 240u);
   EXPECT_EQ(static_cast<int>(rows["gone"].size()), gone["frames"].get<int>());
-  EXPECT_EQ(sum["events"]["count"].get<int>(), 4);
+  EXPECT_EQ(sum["events"]["count"].get<int>(), 5);  // the output's start (which encoder), 2 toggles, a layout, a reload
   std::ifstream ev(d + "/s/events.csv");
   std::string all((std::istreambuf_iterator<char>(ev)), std::istreambuf_iterator<char>());
-  for (const char* want : {",disable,variant gone", ",enable,variant gone", ",layout,grid", ",reload,1 variants: keep"})
+  for (const char* want : {",output,file://", ",disable,variant gone", ",enable,variant gone", ",layout,grid", ",reload,1 variants: keep"})
     EXPECT_NE(all.find(want), std::string::npos) << want << " in " << all;
   CliResult rep = run_cli("report '" + d + "/s' --html '" + d + "/r.html'");
   EXPECT_EQ(rep.rc, 0) << rep.err;
