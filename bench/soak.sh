@@ -55,7 +55,7 @@ seconds=$((minutes * 60))
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 hz=$(getconf CLK_TCK)
-echo "t_s,rss_kb,cpu_ticks,frames,dropped" >"$work/soak.csv"
+echo "t_s,rss_kb,cpu_ticks,frames,dropped,infer_a_s,infer_a_n,infer_b_s,infer_b_n" >"$work/soak.csv"
 start=$(date +%s.%N)
 period=${EC_SOAK_RELOAD_S:-60}
 next_reload=$period
@@ -68,7 +68,12 @@ while kill -0 $pid 2>/dev/null; do
   dropped=$(awk '$1 == "ec_dropped_frames_total" { print $2 }' <<<"$m")
   rss=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
   ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || true)
-  if [[ -n $frames && -n $rss && -n $ticks ]]; then echo "$t,$rss,$ticks,$frames,${dropped:-0}" >>"$work/soak.csv"; fi
+  # each variant's cumulative engine time and inference count: the windows' mean inference time per variant
+  # tells the engine's share of a change in CPU per frame from the rest of the loop's
+  inf=$(awk '$1 ~ /^ec_inference_latency_seconds_(sum|count)\{variant="bf128-[ab]"\}$/ { v[$1] = $2 }
+             END { printf "%s,%s,%s,%s", v["ec_inference_latency_seconds_sum{variant=\"bf128-a\"}"] + 0, v["ec_inference_latency_seconds_count{variant=\"bf128-a\"}"] + 0,
+                   v["ec_inference_latency_seconds_sum{variant=\"bf128-b\"}"] + 0, v["ec_inference_latency_seconds_count{variant=\"bf128-b\"}"] + 0 }' <<<"$m")
+  if [[ -n $frames && -n $rss && -n $ticks ]]; then echo "$t,$rss,$ticks,$frames,${dropped:-0},$inf" >>"$work/soak.csv"; fi
   if awk -v t="$t" -v n="$next_reload" 'BEGIN { exit !(t >= n) }' && ((next_reload < seconds)); then
     if [[ $second_on == true ]]; then second_on=false; else second_on=true; fi
     config $second_on >"$work/c.yaml"
@@ -83,7 +88,8 @@ trap - EXIT
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 awk -F, -v minutes="$minutes" -v hz="$hz" -v cpu="$cpu_model" -v out="$work/soak.json" '
 NR == 1 { next }
-{ t[n] = $1; rss[n] = $2; cpu_t[n] = $3; fr[n] = $4; dr[n] = $5; n++ }
+{ t[n] = $1; rss[n] = $2; cpu_t[n] = $3; fr[n] = $4; dr[n] = $5; ia[n] = $6; na[n] = $7; ib[n] = $8; nb[n] = $9; n++ }
+function infer_ms(s, c, a, b) { return c[b] > c[a] ? (s[b] - s[a]) * 1000 / (c[b] - c[a]) : -1 }
 function at(s,   i) { for (i = 0; i < n; i++) if (t[i] >= s) return i; return n - 1 }
 function per_frame(a, b) { return fr[b] > fr[a] ? (cpu_t[b] - cpu_t[a]) / hz * 1000 / (fr[b] - fr[a]) : -1 }
 END {
@@ -118,6 +124,7 @@ END {
     printf "  processed frames per second: first %.1f, last %.1f: %+.1f %% (bound %.0f %%) %s\n", fps_first, fps_last, 100 * fps_change, 100 * cpu_bound, ok_cpu ? "ok" : "FAIL"
   } else
     printf "  CPU per frame: first %.0f s %.3f ms, last %.0f s %.3f ms: %+.1f %% (bound %.0f %%) %s\n", win, cpu_first, win, cpu_last, 100 * cpu_change, 100 * cpu_bound, ok_cpu ? "ok" : "FAIL"
+  printf "  mean inference per call (engine only, not bounded): bf128-a %.3f -> %.3f ms, bf128-b %.3f -> %.3f ms\n", infer_ms(ia, na, f0, f1), infer_ms(ia, na, l0, l1), infer_ms(ib, nb, f0, f1), infer_ms(ib, nb, l0, l1)
   printf "  dropped frames: first %.0f s after the first minute %d of %d, last %.0f s %d of %d %s\n", wd, d_first, fr_first, wd, d_last, fr_last, ok_drop ? "ok" : "FAIL"
   printf "  frames %d in %.0f s (%.1f fps)\n", fr[n - 1], total, fr[n - 1] / total
   printf "{\"minutes\": %d, \"cpu\": \"%s\", \"rss_mb_after_1min\": %.3f, \"rss_mb_end\": %.3f, \"rss_growth_mb\": %.3f, \"cpu_ms_per_frame_first\": %.4f, \"cpu_ms_per_frame_last\": %.4f, \"cpu_change\": %.4f, \"saturated\": %s, \"fps_first\": %.2f, \"fps_last\": %.2f, \"window_s\": %.0f, \"drop_window_s\": %.0f, \"dropped_first\": %d, \"dropped_last\": %d, \"frames\": %d, \"ok\": %s}\n", minutes, cpu, rss[i60] / 1024, rss[n - 1] / 1024, rss_growth_mb, cpu_first, cpu_last, cpu_change, saturated ? "true" : "false", fps_first, fps_last, win, wd, d_first, d_last, fr[n - 1], (ok_rss && ok_cpu && ok_drop) ? "true" : "false" > out
