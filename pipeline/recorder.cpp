@@ -15,6 +15,7 @@
 #include <opencv2/core/version.hpp>
 #include <thread>
 
+#include "atomic_file.h"
 #include "error.h"
 #include "onnx_io.h"
 
@@ -168,19 +169,7 @@ void SessionRecorder::energy(const std::string& variant, int64_t seq, double t0,
   append(energy_, "energy.csv", cv::format("%s,%lld,%.3f,%.3f,%.5f,%.5f,%.4f\n", csv_escape(variant).c_str(), static_cast<long long>(seq), t0, t1, gross, net, cov));
 }
 
-void SessionRecorder::snapshot(const std::vector<unsigned char>& jpeg) {
-  const std::string tmp = dir_ + "/.overlay.jpg.tmp", dst = dir_ + "/overlay.jpg";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw Error(tmp + ": cannot create (" + std::strerror(errno) + ")");
-  const bool ok = std::fwrite(jpeg.data(), 1, jpeg.size(), f) == jpeg.size() && std::fflush(f) == 0;
-  const int e = errno;
-  std::fclose(f);
-  if (!ok) {
-    std::remove(tmp.c_str());
-    throw Error(dst + ": write failed (" + std::strerror(e) + ")");
-  }
-  if (std::rename(tmp.c_str(), dst.c_str()) != 0) throw Error(dst + ": cannot replace (" + std::strerror(errno) + ")");
-}
+void SessionRecorder::snapshot(const std::vector<unsigned char>& jpeg) { write_file_atomic(dir_ + "/overlay.jpg", jpeg.data(), jpeg.size()); }
 
 void SessionRecorder::event(double t_s, const std::string& kind, const std::string& detail) {
   append(events_, "events.csv", cv::format("%.3f,%s,%s\n", t_s, csv_escape(kind).c_str(), csv_escape(detail).c_str()));
@@ -200,19 +189,6 @@ void SessionRecorder::power(const std::vector<power::PowerSample>& samples) {
   }
 }
 
-void SessionRecorder::summary(const nlohmann::json& j) {
-  const std::string tmp = dir_ + "/.summary.json.tmp", dst = dir_ + "/summary.json";
-  std::FILE* f = std::fopen(tmp.c_str(), "w");
-  if (!f) throw Error(tmp + ": cannot create (" + std::strerror(errno) + ")");
-  const std::string text = j.dump(2) + "\n";
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0;
-  const int e = errno;
-  std::fclose(f);
-  if (!ok) {
-    std::remove(tmp.c_str());
-    throw Error(dst + ": write failed (" + std::strerror(e) + ")");
-  }
-  if (std::rename(tmp.c_str(), dst.c_str()) != 0) throw Error(dst + ": cannot replace (" + std::strerror(errno) + ")");
-}
+void SessionRecorder::summary(const nlohmann::json& j) { write_file_atomic(dir_ + "/summary.json", j.dump(2) + "\n"); }
 
 }  // namespace ec

@@ -16,9 +16,4 @@ double board_watts(const PowerSample& s, const std::vector<RailInfo>& rails) {
   return rails.empty() ? NAN : sum;
 }
 
-double steady_now_ms() {
-  using namespace std::chrono;
-  return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
-}
-
 }  // namespace ec::power

@@ -1,12 +1,14 @@
 // Power sensing interfaces: a PowerSensor gives timestamped samples of its rails {volts, amps, watts}.
 // Implementations: INA3221 over I2C (ina3221.h), the Linux drivers through sysfs (sysfs.h), CSV replay
-// (replay.h). This module includes nothing else of the project.
+// (replay.h). This module includes nothing of the project but the base library (the clock).
 #pragma once
 #include <cmath>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "clock.h"
 
 namespace ec::power {
 
@@ -53,7 +55,7 @@ class PowerSensor {
 // NAN when the needed rails are not valid.
 double board_watts(const PowerSample& s, const std::vector<RailInfo>& rails);
 
-// Steady-clock now in ms (the one clock of the project's timestamps).
-double steady_now_ms();
+// The project's one clock (base/clock.h), also reachable as power::steady_now_ms.
+using ec::steady_now_ms;
 
 }  // namespace ec::power
