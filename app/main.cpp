@@ -8,6 +8,8 @@
 #include "cmdline.h"
 #include "commands.h"
 #include "error.h"
+#include "kernel_switches.h"
+#include "train_steps.h"
 #include "sensor.h"
 
 // `run` shares the CPU cores with GStreamer's capture/decode threads: OpenMP workers that spin while idle
@@ -20,8 +22,24 @@ static void prefer_passive_openmp_for_run(int argc, char** argv) {
   execv("/proc/self/exe", argv);  // only returns on failure: carry on with the default policy
 }
 
+// Developer switches from the environment, the only place the libraries' switches are read from it:
+// EC_NO_VNNI=1 / EC_NO_POINTWISE=1 turn off the engine's own x86 kernels (XNNPACK runs those layers),
+// EC_TRAIN_HELPER=PATH picks the libtorch training helper.
+static void apply_environment_switches() {
+  auto on = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v && *v && std::string(v) != "0";
+  };
+  ec::KernelSwitches ks;
+  ks.vnni_gemm = !on("EC_NO_VNNI");
+  ks.fused_pointwise = !on("EC_NO_POINTWISE");
+  ec::set_kernel_switches(ks);
+  if (const char* h = std::getenv("EC_TRAIN_HELPER"); h && *h) ec::compress::set_train_helper_path(h);
+}
+
 int main(int argc, char** argv) {
   prefer_passive_openmp_for_run(argc, argv);
+  apply_environment_switches();
   ec::cli::App app{"edgecompress: make ONNX models smaller and faster, and run them on edge devices"};
   app.require_subcommand(1);
   app.set_version_flag("--version", ec::version_text());

@@ -41,8 +41,14 @@ const std::vector<TrainStepInfo>& train_steps() {
   return steps;
 }
 
+namespace {
+std::string g_helper;  // set once by app/ before any training step
+}
+
+void set_train_helper_path(const std::string& path) { g_helper = path; }
+
 std::string train_helper_path() {
-  if (const char* e = std::getenv("EC_TRAIN_HELPER"); e && *e) return access(e, X_OK) == 0 ? e : "";
+  if (!g_helper.empty()) return access(g_helper.c_str(), X_OK) == 0 ? g_helper : "";
   std::error_code ec;
   const fs::path self = fs::read_symlink("/proc/self/exe", ec);
   if (ec) return "";

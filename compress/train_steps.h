@@ -20,8 +20,10 @@ struct TrainStepInfo {
 // The training steps and their parameters.
 const std::vector<TrainStepInfo>& train_steps();
 
-// Path of the helper: $EC_TRAIN_HELPER, else `edgecompress-train` next to this executable or one folder
-// up (the tests live in build/tests); "" when absent.
+// The helper to use instead of searching for it (app/ sets it from $EC_TRAIN_HELPER); "" to search.
+void set_train_helper_path(const std::string& path);
+// Path of the helper: the one set, else `edgecompress-train` next to this executable or one folder up (the
+// tests live in build/tests); "" when absent or not executable.
 std::string train_helper_path();
 
 // Runs step `name` on libtorch in this process: only in the helper (ec_train, train_torch.cpp).

@@ -1,18 +1,16 @@
 #include "pointwise.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <string>
+
+#include "kernel_switches.h"
 
 namespace ec {
 
 #if defined(__x86_64__) && defined(EC_HAVE_POINTWISE_KERNEL)
 bool pointwise_available() {
-  static const bool ok = [] {
-    const char* off = std::getenv("EC_NO_POINTWISE");
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && !(off && *off && std::string(off) != "0");
-  }();
-  return ok;
+  static const bool cpu = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+  return cpu && kernel_switches().fused_pointwise;
 }
 void pointwise_rows(const PointwiseView& l, const float* x, const float* r, int64_t cr, float* y, int64_t p0, int64_t p1);  // pointwise_avx512.cpp
 void pointwise_run(const PointwiseLayer& l, const float* x, const float* r, int64_t cr, float* y, int64_t p0, int64_t p1) {

@@ -26,8 +26,8 @@ struct PointwiseView {
   float lo, hi;
 };
 
-// True when this CPU runs the fused kernel (x86-64 with AVX-512 F and VL, compiled in) and EC_NO_POINTWISE
-// is not set.
+// True when this CPU runs the fused kernel (x86-64 with AVX-512 F and VL, compiled in) and the switch
+// (kernel_switches.h) is on.
 bool pointwise_available();
 
 // Packs ONNX weights [n][k] (OIHW with 1x1) and an optional bias [n]; outputs are clamped to [lo, hi].

@@ -1,15 +1,15 @@
 #include "qgemm.h"
 
-#include <cstdlib>
+#include "kernel_switches.h"
 
 namespace ec {
 
 #if defined(__x86_64__) && defined(EC_HAVE_VNNI_KERNEL)
 bool qgemm_vnni_available() {
-  // EC_NO_VNNI=1 forces the XNNPACK int8 path (tests run it that way too, so it stays checked on VNNI CPUs)
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-                         __builtin_cpu_supports("avx512vnni") && std::getenv("EC_NO_VNNI") == nullptr;
-  return ok;
+  // switched off, the XNNPACK int8 path runs (the tests run it that way too, so it stays checked on VNNI CPUs)
+  static const bool cpu = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512vnni");
+  return cpu && kernel_switches().vnni_gemm;
 }
 void qgemm_vnni_rows(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p0, int64_t p1);  // qgemm_vnni.cpp
 void qgemm_vnni(const QGemmLayer& l, const int8_t* x, int8_t* y, int64_t p0, int64_t p1, const int8_t* r, int64_t cr) {

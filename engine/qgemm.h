@@ -8,7 +8,8 @@
 
 namespace ec {
 
-// True when this CPU runs qgemm_vnni (x86-64 with AVX-512 F/BW/VL and VNNI) and it was compiled in.
+// True when this CPU runs qgemm_vnni (x86-64 with AVX-512 F/BW/VL and VNNI), it was compiled in and the
+// switch (kernel_switches.h) is on.
 bool qgemm_vnni_available();
 
 // Weights and requantization of one layer: y[p][n] = clamp(round(scale[n] * (sum_k (x[p][k] - zx) w[n][k]

@@ -3,10 +3,12 @@
 // test_engine_kernels (which runs on XNNPACK) and test_engine_kernels_reference.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
 #include "helpers.h"
+#include "kernel_switches.h"
 #include "layout.h"
 #include "op.h"
 #include "onnx_io.h"
@@ -18,6 +20,17 @@
 
 using namespace ec;
 using namespace ec::test;
+
+// The "no_vnni." run of these tests (tests/CMakeLists.txt) sets EC_NO_VNNI and EC_NO_POINTWISE: like app/, the
+// test reads its environment and hands the engine its switches before any model is prepared.
+static const bool kSwitchesFromEnvironment = [] {
+  auto on = [](const char* n) {
+    const char* v = std::getenv(n);
+    return v && *v && std::string(v) != "0";
+  };
+  set_kernel_switches({!on("EC_NO_VNNI"), !on("EC_NO_POINTWISE")});
+  return true;
+}();
 
 namespace {
 
