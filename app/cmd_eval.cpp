@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -23,6 +22,7 @@
 #include "ort_peer.h"
 #include "svg_plot.h"
 #include "task.h"
+#include "variant_runner.h"
 #include <fstream>
 
 namespace ec {
@@ -36,38 +36,25 @@ struct EvalOptions {
   bool json = false;
 };
 
+// A model as `run` runs it (the pipeline's variant runner), on frames preprocessed once for all models.
 struct Runner {
-  std::unique_ptr<Engine> eng;
-  std::unique_ptr<Decoder> dec;
-  std::vector<double> ms;
-  void run(const FrameSample& s, Result& r) {
-    std::memcpy(eng->input(0).data(), s.input.data(), s.input.size_bytes());
-    auto t0 = std::chrono::steady_clock::now();
-    eng->run();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    std::vector<const Tensor*> outs;
-    for (size_t i = 0; i < eng->num_outputs(); ++i) outs.push_back(&eng->output(i));
-    dec->decode(outs, s.lb, r);
-  }
-  std::vector<const Tensor*> outputs() const {
-    std::vector<const Tensor*> o;
-    for (size_t i = 0; i < eng->num_outputs(); ++i) o.push_back(&eng->output(i));
-    return o;
-  }
+  std::unique_ptr<VariantRunner> vr;
+  std::vector<double> ms;  // engine time per frame (bounded by --frames)
+  void run(const FrameSample& s, Result& r) { ms.push_back(vr->run_preprocessed(s.input, s.lb, r).infer_ms); }
+  std::vector<const Tensor*> outputs() const { return vr->outputs(); }
 };
 
 Runner make_runner(const std::string& path, const TaskSpec& t, float score, int threads, const PreprocessSpec& spec,
                    const std::string& backend = "native") {
+  RunnerSpec rs;
+  rs.model = path;
+  rs.backend = backend;
+  rs.threads = threads;
+  rs.input = spec;
+  rs.decoder = t.decoder;
+  rs.decoder.score_threshold = score;
   Runner r;
-  Model m = load_onnx(path);
-  EngineOptions eo;
-  eo.threads = threads;
-  r.eng = create_engine(backend, m, eo);
-  r.eng->prepare({});
-  DecoderOptions d = t.decoder;
-  d.score_threshold = score;
-  Preprocessor pre(spec, r.eng->input(0).shape());
-  r.dec = make_decoder(d, pre.width(), pre.height());
+  r.vr = std::make_unique<VariantRunner>(rs);
   return r;
 }
 

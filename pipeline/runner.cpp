@@ -4,24 +4,22 @@
 #include <malloc.h>
 #endif
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
 #include <deque>
+#include <opencv2/core/version.hpp>
 #include <thread>
 
-#include "engine.h"
+#include "energy_attribution.h"
 #include "error.h"
-#include "onnx_io.h"
 #include "fidelity.h"
+#include "output_stage.h"
 #include "overlay.h"
-#include <opencv2/core/version.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include "recorder.h"
-#include "stats.h"
+#include "run_stats.h"
+#include "variant_runner.h"
 
 namespace ec {
 
@@ -38,75 +36,54 @@ std::string utc_now() {
   return b;
 }
 
-// A whole-run distribution for summary.json (quantiles within 1 % relative: LogHistogram).
-nlohmann::json dist(const LogHistogram& h) {
-  if (!h.count()) return nullptr;
-  return {{"p50", h.quantile(0.5)}, {"p95", h.quantile(0.95)}, {"p99", h.quantile(0.99)}, {"min", h.min()}, {"max", h.max()}, {"mean", h.mean()},
-          {"n", h.count()}};
+RunnerSpec runner_spec(const VariantConfig& vc) {
+  RunnerSpec s;
+  s.model = vc.model;
+  s.backend = vc.backend;
+  s.device = vc.device;
+  s.threads = vc.threads;
+  s.shape = vc.shape;
+  s.yield_threads = true;  // capture and decoding run between inferences on the same cores
+  s.input = vc.input;
+  s.decoder = vc.decoder;
+  return s;
 }
-
-// Inference windows waiting for power samples, per variant (a few seconds' worth at any frame rate).
-constexpr size_t kMaxPendingEnergy = 4096;
-
-struct EnergyWindow {
-  int64_t seq;
-  double t0, t1;
-};
 
 }  // namespace
 
+// One configured variant in the run: its runner, statistics, energy and agreement with the reference.
 struct Pipeline::Variant {
   VariantConfig cfg;
-  std::unique_ptr<Engine> engine;
-  std::unique_ptr<Preprocessor> pre;
-  std::unique_ptr<Decoder> dec;
-  size_t model_bytes = 0;
-  int64_t params = 0;
-  std::string recipe;  // how the model was made: the edgecompress recipe in its metadata, "" for an original
+  std::unique_ptr<VariantRunner> runner;
   Result result;
-  LogHistogram pre_ms, infer_ms, dec_ms, e2e_ms, age_ms;  // whole run, fixed memory
-  RollingLatency r_pre, r_inf, r_dec, r_e2e;
-  std::deque<EnergyWindow> pending;
-  double gross_mj = 0, net_mj = 0, energy_ms = 0;
-  int64_t energy_n = 0;
-  int64_t frames = 0;
-  double t_first = 0, t_last = 0;  // steady ms of its first and last result
+  VariantStats st;
+  VariantEnergy energy;
   size_t color = 0;
   FidelityAccumulator quality;  // against the reference variant on the frames both ran (bounded memory)
   std::string quality_ref;      // the reference it was scored against
 
-  // Carries the run's statistics of `o` (the same variant before a reload) over to this one.
-  void take_stats(Variant& o) {  // (recipe, model_bytes, params: from the new load)
-    pre_ms = o.pre_ms;
-    infer_ms = o.infer_ms;
-    dec_ms = o.dec_ms;
-    e2e_ms = o.e2e_ms;
-    age_ms = o.age_ms;
-    r_pre = o.r_pre;
-    r_inf = o.r_inf;
-    r_dec = o.r_dec;
-    r_e2e = o.r_e2e;
-    pending.swap(o.pending);
-    gross_mj = o.gross_mj;
-    net_mj = o.net_mj;
-    energy_ms = o.energy_ms;
-    energy_n = o.energy_n;
-    frames = o.frames;
-    t_first = o.t_first;
-    t_last = o.t_last;
+  size_t model_bytes() const { return runner->model_bytes(); }
+  // Carries the run's figures of `o` (the same variant before a reload) over to this one.
+  void take_figures(Variant& o) {
+    st = o.st;
+    energy = std::move(o.energy);
     quality = o.quality;
     quality_ref = o.quality_ref;
   }
 };
 
+// What the loop does next after asking the source for a frame.
+enum class Next { frame, retry, stop };
+
 struct Pipeline::Impl {
   RunMetrics* metrics = nullptr;
+  LiveView* live = nullptr;
   RunConfig cfg;
   std::unique_ptr<power::PowerSampler> sampler;
   std::string power_note;
   std::vector<std::unique_ptr<Variant>> variants;
   std::unique_ptr<FrameSource> source;
-  std::unique_ptr<FrameSink> sink;
+  std::unique_ptr<OutputStage> out;
   std::unique_ptr<SessionRecorder> rec;
   double baseline_w = NAN;
   uint64_t power_cursor = 0;
@@ -114,65 +91,61 @@ struct Pipeline::Impl {
   RateMeter fps{2000};
   int64_t frames = 0;
   int64_t reconnects = 0;
-  std::string status, started_utc, end_reason = "running";
+  std::string status, started_utc, end_reason = "running", fatal;
   double t_start = 0, t_first = 0, t_last = 0;
-  cv::Mat composed, canvas;
-  cv::Size canvas_size;  // fixed for the run at the first frame: the output never changes size
   std::vector<nlohmann::json> retired;  // variants a reload removed, with their figures (newest kept)
   int64_t retired_dropped = 0;
   int64_t events_total = 0;
   std::deque<nlohmann::json> recent_events;
+  // loop state
+  bool said_full = false;
+  double last_summary = 0, last_frame_ms = 0, backoff_s = 0.5;
+  double loop0 = 0, t_read_ms = 0, t_variants_done = 0, t_composed = 0, t_written = 0;
 
-  std::unique_ptr<Variant> make_variant(const VariantConfig& vc, size_t index) {
-    auto v = std::make_unique<Variant>();
-    v->cfg = vc;
-    v->color = index;
-    Model m = load_onnx(vc.model);
-    struct stat st {};
-    if (stat(vc.model.c_str(), &st) == 0) v->model_bytes = static_cast<size_t>(st.st_size);
-    for (auto& kv : m.graph.initializers) v->params += kv.second.numel();
-    auto made = m.metadata.find("edgecompress.recipe");
-    if (made != m.metadata.end()) {
-      auto src = m.metadata.find("edgecompress.source_model");
-      v->recipe = made->second + (src != m.metadata.end() ? " of " + src->second : std::string());
-    }
-    EngineOptions eo;
-    eo.threads = vc.threads;
-    eo.device = vc.device;
-    eo.yield_threads = true;  // capture and decoding run between inferences on the same cores
-    v->engine = create_engine(vc.backend, m, eo);
-    std::map<std::string, Shape> shapes;
-    if (!vc.shape.empty()) shapes[m.graph.inputs.at(0).name] = vc.shape;
-    v->engine->prepare(shapes);
-    if (v->engine->num_inputs() != 1) throw Error(vc.model + ": the pipeline feeds single-input image models");
-    try {
-      v->pre = std::make_unique<Preprocessor>(vc.input, v->engine->input(0).shape());
-      v->dec = make_decoder(vc.decoder, v->pre->width(), v->pre->height());
-    } catch (const Error& e) {
-      throw Error("variant '" + vc.name + "': " + e.what());
-    }
-    return v;
-  }
-
-  // Builds the configured variants (engines loaded again, so edited decoder and input settings apply). On a
-  // reload, a variant with the same name, model, backend, threads, device and shape carries its statistics
-  // on; the others that ran are kept as retired figures.
+  // Builds the configured variants. On a reload, a variant with the same name, model, backend, threads,
+  // device and shape carries its figures on, and keeps its loaded engine when the model file is unchanged
+  // (new input and decoder settings apply); the others that ran are kept as retired figures. Throws before
+  // changing anything when a variant cannot be built.
   void build_variants() {
     auto same = [](const VariantConfig& a, const VariantConfig& b) {
       return a.name == b.name && a.model == b.model && a.backend == b.backend && a.threads == b.threads && a.device == b.device && a.shape == b.shape;
     };
-    std::vector<std::unique_ptr<Variant>> vs;
-    for (size_t i = 0; i < cfg.variants.size(); ++i) vs.push_back(make_variant(cfg.variants[i], i));  // throws: the caller keeps the running set
-    std::vector<bool> reused(variants.size(), false);
-    for (auto& v : vs)
+    std::vector<int> match(cfg.variants.size(), -1);
+    std::vector<bool> taken(variants.size(), false);
+    for (size_t i = 0; i < cfg.variants.size(); ++i)
       for (size_t k = 0; k < variants.size(); ++k)
-        if (!reused[k] && same(variants[k]->cfg, v->cfg)) {
-          reused[k] = true;
-          v->take_stats(*variants[k]);
+        if (!taken[k] && same(variants[k]->cfg, cfg.variants[i])) {
+          taken[k] = true;
+          match[i] = static_cast<int>(k);
           break;
         }
+    std::vector<std::unique_ptr<Variant>> vs;
+    for (size_t i = 0; i < cfg.variants.size(); ++i) {  // throws: the caller keeps the running set
+      const RunnerSpec spec = runner_spec(cfg.variants[i]);
+      auto v = std::make_unique<Variant>();
+      v->cfg = cfg.variants[i];
+      v->color = i;
+      try {
+        if (match[i] >= 0 && variants[static_cast<size_t>(match[i])]->runner->same_engine(spec))
+          variants[static_cast<size_t>(match[i])]->runner->check_settings(spec);  // reused below
+        else
+          v->runner = std::make_unique<VariantRunner>(spec);
+      } catch (const Error& e) {
+        throw Error("variant '" + v->cfg.name + "': " + e.what());
+      }
+      vs.push_back(std::move(v));
+    }
+    for (size_t i = 0; i < vs.size(); ++i) {
+      if (match[i] < 0) continue;
+      Variant& old = *variants[static_cast<size_t>(match[i])];
+      if (!vs[i]->runner) {
+        vs[i]->runner = std::move(old.runner);
+        vs[i]->runner->reconfigure(runner_spec(vs[i]->cfg));
+      }
+      vs[i]->take_figures(old);
+    }
     for (size_t k = 0; k < variants.size(); ++k)
-      if (!reused[k] && variants[k] && variants[k]->frames > 0) {
+      if (!taken[k] && variants[k]->st.frames > 0) {
         retired.push_back(variant_json(*variants[k], true));
         if (retired.size() > 64) {
           retired.erase(retired.begin());
@@ -180,7 +153,248 @@ struct Pipeline::Impl {
         }
       }
     variants = std::move(vs);
-    for (auto& v : variants) metrics->set_variant_info(v->cfg.name, v->cfg.model, v->cfg.backend, v->cfg.threads, v->model_bytes);
+    for (auto& v : variants) metrics->set_variant_info(v->cfg.name, v->cfg.model, v->cfg.backend, v->cfg.threads, v->model_bytes());
+  }
+
+  // ---- the loop's parts, in the order they run
+
+  // Power sampler and idle baseline, source, output and session recorder.
+  void start() {
+    started_utc = utc_now();
+    if (sampler) {
+      sampler->start();
+      if (cfg.baseline_s > 0) {  // idle power before capture and inference start
+        const double t0 = now_ms();
+        std::this_thread::sleep_for(std::chrono::duration<double>(cfg.baseline_s));
+        baseline_w = sampler->energy(t0, now_ms()).mean_w();
+      }
+    }
+    source = FrameSource::open(cfg.source_uri, cfg.source);
+    SinkOptions so = cfg.sink;
+    so.fps = source->nominal_fps() > 0 ? source->nominal_fps() : (cfg.source.fps > 0 ? cfg.source.fps : 30.0);
+    out = std::make_unique<OutputStage>(cfg.sink_uri, so, [this](const std::string& s) { log(s); });
+    if (cfg.record) {
+      rec = std::make_unique<SessionRecorder>(cfg.sessions_root, cfg.session_name, cfg.session_dir, cfg.config_yaml, device_info(),
+                                              sampler ? &sampler->sensor() : nullptr);
+      rec->set_limit_bytes(static_cast<uint64_t>(std::max(0.0, cfg.session_max_mb) * 1e6));
+      log("recording session " + rec->dir());
+    }
+    t_start = last_summary = last_frame_ms = now_ms();
+  }
+
+  // A reload (new variants and layout from reload_config), a variant toggle, the next layout.
+  void apply_requests(bool reload, const std::function<RunConfig()>& reload_config, int toggle, bool next_layout) {
+    if (reload && reload_config) {
+      const RunConfig keep = cfg;
+      try {
+        RunConfig nc = reload_config();
+        cfg.variants = nc.variants;
+        cfg.layout = nc.layout;
+        build_variants();
+        std::string names;
+        for (auto& v : variants) names += (names.empty() ? "" : ", ") + v->cfg.name + (v->cfg.enabled ? "" : " (off)");
+        event("reload", std::to_string(variants.size()) + " variants: " + names + "; capture kept running");
+#ifdef __GLIBC__
+        // replaced engines' memory is free now but scattered between the kept ones: give the pages back, so a
+        // run reloaded every minute for days keeps its resident size
+        malloc_trim(0);
+#endif
+      } catch (const Error& e) {
+        cfg = keep;
+        log(std::string("reload failed, keeping the running variants: ") + e.what());
+      }
+    }
+    if (toggle >= 0 && static_cast<size_t>(toggle) < variants.size()) {
+      VariantConfig& vc = variants[static_cast<size_t>(toggle)]->cfg;
+      vc.enabled = !vc.enabled;
+      event(vc.enabled ? "enable" : "disable", "variant " + vc.name);
+    }
+    if (next_layout) {
+      cfg.layout = cfg.layout == "side-by-side" ? "grid" : cfg.layout == "grid" ? "overlay" : "side-by-side";
+      event("layout", cfg.layout + " (scaled into the run's fixed output size)");
+    }
+  }
+
+  // A live source that drops out is re-opened with back-off (0.5 s doubling to 8 s) until it returns or the
+  // run is stopped; false when stopped first.
+  bool reconnect(const std::atomic<bool>& stop) {
+    source.reset();
+    while (!stop) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(backoff_s));
+      backoff_s = std::min(8.0, backoff_s * 2);
+      try {
+        source = FrameSource::open(cfg.source_uri, cfg.source);
+        ++reconnects;
+        status = "source reconnected (" + std::to_string(reconnects) + "x)";
+        last_frame_ms = now_ms();
+        return true;
+      } catch (const Error& e) {
+        log(std::string(e.what()) + "; retrying in " + cv::format("%.1f", backoff_s) + " s");
+      }
+    }
+    return false;
+  }
+
+  // The next frame, or why there is none: a timeout (retry; a live source silent for 5 s is reconnected),
+  // the end of a file, a file's error (fatal), a live source's error (reconnect).
+  Next next_frame(Frame& frame, const std::atomic<bool>& stop) {
+    const double tr = now_ms();
+    const ReadStatus st = source->read(frame, 500);
+    t_read_ms = now_ms() - tr;
+    switch (st) {
+      case ReadStatus::ok:
+        backoff_s = 0.5;
+        last_frame_ms = loop0 = now_ms();
+        if (frames == 0) t_first = loop0;
+        return Next::frame;
+      case ReadStatus::timeout:
+        if (source->is_live() && now_ms() - last_frame_ms > 5000) {
+          status = "source silent for 5 s: reconnecting";
+          log(cfg.source_uri + ": no frames for 5 s, reconnecting");
+          return reconnect(stop) ? Next::retry : Next::stop;
+        }
+        return Next::retry;
+      case ReadStatus::end_of_stream:
+        end_reason = "end of stream";
+        return Next::stop;
+      case ReadStatus::error:
+        if (!source->is_live()) {
+          fatal = source->error();
+          end_reason = "error: " + fatal;
+          return Next::stop;
+        }
+        status = "source lost: reconnecting";
+        log(source->error() + ": reconnecting");
+        return reconnect(stop) ? Next::retry : Next::stop;
+    }
+    return Next::retry;
+  }
+
+  // Every enabled variant in turn on the same frame: its result, statistics, energy window and rows.
+  std::vector<FrameRow> run_variants(const Frame& frame) {
+    std::vector<FrameRow> rows;
+    for (auto& vp : variants) {
+      Variant& v = *vp;
+      if (!v.cfg.enabled) continue;
+      const double t0 = now_ms();
+      const StageTimes t = v.runner->run(frame.bgr, v.result);
+      const double t3 = now_ms();
+      FrameRow r;
+      r.seq = frame.seq;
+      r.variant = v.cfg.name;
+      r.capture_ms = frame.capture_ms;
+      r.age_ms = t0 - frame.capture_ms;
+      r.pre_ms = t.pre_ms;
+      r.infer_ms = t.infer_ms;
+      r.decode_ms = t.decode_ms;
+      r.e2e_ms = t3 - frame.capture_ms;
+      r.detections = static_cast<int>(v.result.detections.size());
+      v.st.add(r.pre_ms, r.infer_ms, r.decode_ms, r.e2e_ms, r.age_ms, t0, t3);
+      metrics->record(v.cfg.name, r.infer_ms, r.e2e_ms, r.detections, v.st.live_inference_fps());
+      if (sampler) v.energy.add_window(frame.seq, t.infer_start_ms, t.infer_start_ms + t.infer_ms);  // the engine's run
+      if (rec) rec->detections(frame.seq, v.cfg.name, t3, v.result);
+      rows.push_back(r);
+    }
+    score_quality();
+    t_variants_done = now_ms();
+    return rows;
+  }
+
+  // The overlay into the output (and the live view while someone watches); with the display off and no
+  // viewer there is nothing to draw.
+  void present(const Frame& frame) {
+    const bool watched = live->watched(now_ms());
+    if (out->shows() || watched) {
+      std::vector<PanelInfo> panels;
+      int dets = 0;
+      for (auto& vp : variants)
+        if (vp->cfg.enabled) {
+          panels.push_back(panel(*vp));
+          dets += static_cast<int>(vp->result.detections.size()) + !vp->result.classes.empty();
+        }
+      out->compose(frame.bgr, panels, header(frame), cfg.layout, cfg.max_width, variants.size(), dets, rec.get(), now_ms());
+    }
+    t_composed = now_ms();
+    const std::string started = out->write(t_composed);
+    if (!started.empty()) event("output", started);  // which encoder or window the first frame started
+    t_written = now_ms();
+    if (watched) live->offer_frame(out->canvas(), t_written);
+    live->offer_status(t_written, [&] {
+      update_metrics();
+      return live_status(frame);
+    });
+  }
+
+  // The frame's loop statistics, session rows, energy of past windows and the summary every 2 s.
+  void account(std::vector<FrameRow>& rows) {
+    read_ms.add(t_read_ms);
+    overlay_ms.add(t_composed - t_variants_done);
+    output_ms.add(t_written - t_composed);
+    loop_ms.add(t_written - loop0);
+    fps.tick(t_written);
+    t_last = t_written;
+    ++frames;
+    if (rec)
+      for (FrameRow& r : rows) {
+        r.overlay_ms = t_composed - t_variants_done;
+        r.output_ms = t_written - t_composed;
+        rec->frame(r);
+      }
+    resolve_energy(false);
+    if (rec && !said_full && !rec->stopped().empty()) {
+      log(rec->dir() + ": " + rec->stopped() + "; the run goes on");
+      said_full = true;
+    }
+    if (rec && t_written - last_summary > 2000) {
+      rec->summary(summary());
+      last_summary = t_written;
+    }
+  }
+
+  // True (with the reason) when max_frames or the duration is reached.
+  bool limit_reached() {
+    if (cfg.max_frames > 0 && frames >= cfg.max_frames) end_reason = "max frames";
+    else if (cfg.duration_s > 0 && t_last - t_start >= cfg.duration_s * 1000) end_reason = "duration";
+    else return false;
+    return true;
+  }
+
+  // Waits for the sampler to pass the last window, closes the output and writes what is left; throws the
+  // run's fatal error, if any, after that.
+  nlohmann::json finish() {
+    try {
+      if (sampler) {
+        std::this_thread::sleep_for(std::chrono::duration<double>(3.0 / sampler->rate_hz()));
+        sampler->stop();
+        resolve_energy(true);
+      }
+    } catch (const Error& e) {
+      if (fatal.empty()) fatal = e.what();
+    }
+    if (out) out->close();
+    nlohmann::json sum = summary();
+    if (rec) {
+      try {
+        rec->summary(sum);
+      } catch (const Error& e) {
+        if (fatal.empty()) fatal = e.what();
+      }
+    }
+    if (!fatal.empty()) throw Error(fatal);
+    return sum;
+  }
+
+  // ---- figures
+
+  // Energy of the inference windows the sampler has moved past, into the metrics and the session.
+  void resolve_energy(bool final_pass) {
+    if (!sampler) return;
+    for (auto& v : variants)
+      v->energy.resolve(*sampler, baseline_w, final_pass, [&](const EnergyWindow& w, double gross, double net, double coverage) {
+        metrics->record_energy(v->cfg.name, gross / 1000.0);
+        if (rec) rec->energy(v->cfg.name, w.seq, w.t0, w.t1, gross, net, coverage);
+      });
+    if (rec) rec->power(sampler->since(power_cursor));
   }
 
   // A light live status for monitoring (rolling windows, no full-history sorts).
@@ -197,12 +411,12 @@ struct Pipeline::Impl {
     j["session"] = rec ? rec->dir() : std::string();
     for (const auto& v : variants) {
       if (!v->cfg.enabled) continue;
-      nlohmann::json vj = {{"name", v->cfg.name}, {"backend", v->cfg.backend}, {"threads", v->cfg.threads}, {"model_bytes", v->model_bytes},
-                           {"frames", v->frames}, {"inference_ms_p50", v->r_inf.pct(0.5)}, {"inference_ms_p95", v->r_inf.pct(0.95)},
-                           {"e2e_ms_p50", v->r_e2e.pct(0.5)}, {"e2e_ms_p95", v->r_e2e.pct(0.95)},
-                           {"inference_fps", v->r_inf.pct(0.5) > 0 ? 1000.0 / v->r_inf.pct(0.5) : 0.0},
+      nlohmann::json vj = {{"name", v->cfg.name}, {"backend", v->cfg.backend}, {"threads", v->cfg.threads}, {"model_bytes", v->model_bytes()},
+                           {"frames", v->st.frames}, {"inference_ms_p50", v->st.r_inf.pct(0.5)}, {"inference_ms_p95", v->st.r_inf.pct(0.95)},
+                           {"e2e_ms_p50", v->st.r_e2e.pct(0.5)}, {"e2e_ms_p95", v->st.r_e2e.pct(0.95)},
+                           {"inference_fps", v->st.live_inference_fps()},
                            {"detections", v->result.detections.size()}};
-      vj["energy_mj_per_inference"] = v->energy_n ? nlohmann::json(v->gross_mj / static_cast<double>(v->energy_n)) : nlohmann::json(nullptr);
+      vj["energy_mj_per_inference"] = v->energy.inferences() ? nlohmann::json(v->energy.gross_mj() / static_cast<double>(v->energy.inferences())) : nlohmann::json(nullptr);
       j["variants"].push_back(vj);
     }
     if (sampler) {
@@ -239,32 +453,6 @@ struct Pipeline::Impl {
     if (!cfg.quiet) std::fprintf(stderr, "%s\n", s.c_str());
   }
 
-  // Energy of inference windows the sampler has moved past.
-  void resolve_energy(bool final_pass) {
-    if (!sampler) return;
-    const double have = sampler->latest().t_ms;
-    const double margin = 2.0 * 1000.0 / sampler->rate_hz();
-    for (auto& v : variants) {
-      // a sensor that stopped answering leaves windows nobody can resolve: keep the newest only
-      while (v->pending.size() > kMaxPendingEnergy) v->pending.pop_front();
-      while (!v->pending.empty() && (final_pass || v->pending.front().t1 + margin < have)) {
-        const EnergyWindow w = v->pending.front();
-        v->pending.pop_front();
-        const power::EnergyResult e = sampler->energy(w.t0, w.t1);
-        if (e.coverage() < 0.5) continue;  // mostly a gap: not attributable
-        const double gross = e.joules * 1000.0 / e.coverage();
-        const double net = std::isnan(baseline_w) ? NAN : gross - baseline_w * (w.t1 - w.t0);
-        v->gross_mj += gross;
-        if (!std::isnan(net)) v->net_mj += net;
-        v->energy_ms += w.t1 - w.t0;
-        ++v->energy_n;
-        metrics->record_energy(v->cfg.name, gross / 1000.0);
-        if (rec) rec->energy(v->cfg.name, w.seq, w.t0, w.t1, gross, net, e.coverage());
-      }
-    }
-    if (rec) rec->power(sampler->since(power_cursor));
-  }
-
   nlohmann::json summary() const {
     nlohmann::json j;
     const double dur = t_last > t_first ? (t_last - t_first) / 1000.0 : 0;
@@ -286,7 +474,7 @@ struct Pipeline::Impl {
                     {"power_sensor", sampler ? sampler->sensor().name() : power_note},
                     {"power_replay", sampler ? sampler->sensor().is_replay() : false},
                     {"baseline_w", std::isnan(baseline_w) ? nlohmann::json(nullptr) : nlohmann::json(baseline_w)}};
-    j["stages_ms"] = {{"capture_read", dist(read_ms)}, {"overlay", dist(overlay_ms)}, {"output", dist(output_ms)}, {"loop", dist(loop_ms)}};
+    j["stages_ms"] = {{"capture_read", dist_json(read_ms)}, {"overlay", dist_json(overlay_ms)}, {"output", dist_json(output_ms)}, {"loop", dist_json(loop_ms)}};
     for (const auto& v : variants) j["variants"].push_back(variant_json(*v, false));
     for (const auto& r : retired) j["variants"].push_back(r);
     if (retired_dropped) j["variants_not_listed"] = retired_dropped;
@@ -335,29 +523,31 @@ struct Pipeline::Impl {
 
   // One variant's whole-run figures; `ended`: it was removed by a reload (its span ends now).
   nlohmann::json variant_json(const Variant& v, bool ended) const {
-    const double t0 = v.t_first > 0 ? (v.t_first - t_first) / 1000.0 : 0;
+    const double t0 = v.st.t_first > 0 ? (v.st.t_first - t_first) / 1000.0 : 0;
     nlohmann::json vj = {{"name", v.cfg.name},
                          {"model", v.cfg.model},
                          {"backend", v.cfg.backend},
                          {"threads", v.cfg.threads},
-                         {"model_bytes", v.model_bytes},
-                         {"params", v.params},
-                         {"made_by", v.recipe.empty() ? nlohmann::json(nullptr) : nlohmann::json(v.recipe)},
-                         {"frames", v.frames},
+                         {"model_bytes", v.model_bytes()},
+                         {"params", v.runner->params()},
+                         {"made_by", v.runner->recipe().empty() ? nlohmann::json(nullptr) : nlohmann::json(v.runner->recipe())},
+                         {"frames", v.st.frames},
                          {"enabled", v.cfg.enabled},
-                         {"span_s", {{"from", v.frames ? nlohmann::json(t0) : nlohmann::json(nullptr)},
-                                     {"to", ended ? nlohmann::json((v.t_last - t_first) / 1000.0) : nlohmann::json(nullptr)}}},
+                         {"span_s", {{"from", v.st.frames ? nlohmann::json(t0) : nlohmann::json(nullptr)},
+                                     {"to", ended ? nlohmann::json((v.st.t_last - t_first) / 1000.0) : nlohmann::json(nullptr)}}},
                          {"removed_by_reload", ended},
                          {"quality", quality_json(v)},
-                         {"latency_ms", {{"preprocess", dist(v.pre_ms)}, {"inference", dist(v.infer_ms)}, {"decode", dist(v.dec_ms)},
-                                         {"e2e", dist(v.e2e_ms)}, {"frame_age", dist(v.age_ms)}}}};
-    const double inf_mean = v.infer_ms.mean();
+                         {"latency_ms", {{"preprocess", dist_json(v.st.pre_ms)}, {"inference", dist_json(v.st.infer_ms)}, {"decode", dist_json(v.st.dec_ms)},
+                                         {"e2e", dist_json(v.st.e2e_ms)}, {"frame_age", dist_json(v.st.age_ms)}}}};
+    const double inf_mean = v.st.infer_ms.mean();
     vj["inference_fps"] = inf_mean > 0 ? 1000.0 / inf_mean : 0.0;
-    if (v.energy_n > 0) {
-      vj["energy"] = {{"inferences_measured", v.energy_n},
-                      {"gross_mj_per_inference", v.gross_mj / static_cast<double>(v.energy_n)},
-                      {"net_mj_per_inference", std::isnan(baseline_w) ? nlohmann::json(nullptr) : nlohmann::json(v.net_mj / static_cast<double>(v.energy_n))},
-                      {"mean_power_w", v.energy_ms > 0 ? v.gross_mj / v.energy_ms : 0.0}};
+    const VariantEnergy& en = v.energy;
+    if (en.inferences() > 0) {
+      const double n = static_cast<double>(en.inferences());
+      vj["energy"] = {{"inferences_measured", en.inferences()},
+                      {"gross_mj_per_inference", en.gross_mj() / n},
+                      {"net_mj_per_inference", std::isnan(baseline_w) ? nlohmann::json(nullptr) : nlohmann::json(en.net_mj() / n)},
+                      {"mean_power_w", en.window_ms() > 0 ? en.gross_mj() / en.window_ms() : 0.0}};
     } else {
       vj["energy"] = nullptr;
     }
@@ -395,18 +585,18 @@ struct Pipeline::Impl {
 
   PanelInfo panel(const Variant& v) const {
     PanelInfo p;
-    p.title = cv::format("%s: %s x%d | %.2f MB", v.cfg.name.c_str(), v.cfg.backend.c_str(), v.cfg.threads, v.model_bytes / 1048576.0);
-    const double inf50 = v.r_inf.pct(0.5);
-    p.lines.push_back(cv::format("infer %.1f ms p95 %.1f | %.0f FPS engine-only", inf50, v.r_inf.pct(0.95), inf50 > 0 ? 1000.0 / inf50 : 0.0));
-    p.lines.push_back(cv::format("pre %.1f | dec %.1f | capture->result %.1f ms p95 %.1f", v.r_pre.pct(0.5), v.r_dec.pct(0.5), v.r_e2e.pct(0.5),
-                                 v.r_e2e.pct(0.95)));
+    p.title = cv::format("%s: %s x%d | %.2f MB", v.cfg.name.c_str(), v.cfg.backend.c_str(), v.cfg.threads, v.model_bytes() / 1048576.0);
+    const double inf50 = v.st.r_inf.pct(0.5);
+    p.lines.push_back(cv::format("infer %.1f ms p95 %.1f | %.0f FPS engine-only", inf50, v.st.r_inf.pct(0.95), inf50 > 0 ? 1000.0 / inf50 : 0.0));
+    p.lines.push_back(cv::format("pre %.1f | dec %.1f | capture->result %.1f ms p95 %.1f", v.st.r_pre.pct(0.5), v.st.r_dec.pct(0.5), v.st.r_e2e.pct(0.5),
+                                 v.st.r_e2e.pct(0.95)));
     if (!sampler) {
       p.lines.push_back("energy n/a (no power sensor)");
-    } else if (v.energy_n == 0) {
+    } else if (v.energy.inferences() == 0) {
       p.lines.push_back("energy: measuring...");
     } else {
-      const double g = v.gross_mj / static_cast<double>(v.energy_n);  // mean since the start, as in summary.json
-      std::string net = std::isnan(baseline_w) ? std::string() : cv::format(" (net %.1f)", v.net_mj / static_cast<double>(v.energy_n));
+      const double g = v.energy.gross_mj() / static_cast<double>(v.energy.inferences());  // mean since the start, as in summary.json
+      std::string net = std::isnan(baseline_w) ? std::string() : cv::format(" (net %.1f)", v.energy.net_mj() / static_cast<double>(v.energy.inferences()));
       p.lines.push_back(cv::format("energy %.1f mJ/inference%s", g, net.c_str()));
     }
     if (!v.result.classes.empty()) {
@@ -437,6 +627,7 @@ struct Pipeline::Impl {
 
 Pipeline::Pipeline(RunConfig cfg, std::unique_ptr<power::PowerSampler> sampler, std::string power_note) : impl_(std::make_unique<Impl>()) {
   impl_->metrics = &metrics_;
+  impl_->live = &live_;
   metrics_.set_build({{"version", EC_VERSION_STRING}, {"opencv", CV_VERSION}});
   impl_->cfg = std::move(cfg);
   impl_->sampler = std::move(sampler);
@@ -449,283 +640,33 @@ Pipeline::~Pipeline() = default;
 
 std::string Pipeline::session_dir() const { return impl_->rec ? impl_->rec->dir() : std::string(); }
 
-nlohmann::json Pipeline::status() const {
-  std::lock_guard<std::mutex> l(live_mu_);
-  return status_;
-}
+nlohmann::json Pipeline::status() const { return live_.status(); }
 
-bool Pipeline::latest_jpeg(std::vector<unsigned char>& jpeg, uint64_t& seq) {
-  jpeg_wanted_until_ = now_ms() + 2000;
-  std::lock_guard<std::mutex> l(live_mu_);
-  if (jpeg_.empty()) return false;
-  jpeg = jpeg_;
-  seq = jpeg_seq_;
-  return true;
-}
+bool Pipeline::latest_jpeg(std::vector<unsigned char>& jpeg, uint64_t& seq) { return live_.latest_jpeg(jpeg, seq, now_ms()); }
 
+// The main loop: a frame in, every variant on it, the overlay out, the figures kept, until the stream ends,
+// a limit is reached or a stop is requested.
 nlohmann::json Pipeline::run() {
   Impl& d = *impl_;
-  d.started_utc = utc_now();
-  if (d.sampler) {
-    d.sampler->start();
-    if (d.cfg.baseline_s > 0) {  // idle power before capture and inference start
-      const double t0 = now_ms();
-      std::this_thread::sleep_for(std::chrono::duration<double>(d.cfg.baseline_s));
-      d.baseline_w = d.sampler->energy(t0, now_ms()).mean_w();
-    }
-  }
-  d.source = FrameSource::open(d.cfg.source_uri, d.cfg.source);
-  std::string note;
-  const double fps = d.source->nominal_fps() > 0 ? d.source->nominal_fps() : (d.cfg.source.fps > 0 ? d.cfg.source.fps : 30.0);
-  SinkOptions so = d.cfg.sink;
-  so.fps = fps;
-  d.sink = FrameSink::open(d.cfg.sink_uri, so, &note);
-  if (!note.empty()) d.log(note);
-  if (d.cfg.record) {
-    d.rec = std::make_unique<SessionRecorder>(d.cfg.sessions_root, d.cfg.session_name, d.cfg.session_dir, d.cfg.config_yaml, device_info(),
-                                              d.sampler ? &d.sampler->sensor() : nullptr);
-    d.rec->set_limit_bytes(static_cast<uint64_t>(std::max(0.0, d.cfg.session_max_mb) * 1e6));
-    d.log("recording session " + d.rec->dir());
-  }
-  bool said_full = false, said_output = false;
-  int snapshot_dets = 0;
-  double last_snapshot = -1e9;
-  d.t_start = now_ms();
-  double last_summary = d.t_start, last_jpeg = 0, last_status = 0;
-  double backoff_s = 0.5;
-  double last_frame_ms = now_ms();
+  d.start();
   Frame frame;
-  std::string fatal;
-  // A live source that drops out is re-opened with back-off (0.5 s doubling to 8 s) until it returns or
-  // the run is stopped; returns false when stopped first.
-  auto reconnect = [&]() -> bool {
-    d.source.reset();
-    while (!stop_) {
-      std::this_thread::sleep_for(std::chrono::duration<double>(backoff_s));
-      backoff_s = std::min(8.0, backoff_s * 2);
-      try {
-        d.source = FrameSource::open(d.cfg.source_uri, d.cfg.source);
-        ++d.reconnects;
-        d.status = "source reconnected (" + std::to_string(d.reconnects) + "x)";
-        last_frame_ms = now_ms();
-        return true;
-      } catch (const Error& e) {
-        d.log(std::string(e.what()) + "; retrying in " + cv::format("%.1f", backoff_s) + " s");
-      }
-    }
-    return false;
-  };
   try {
     while (!stop_) {
-      if (reload_.exchange(false) && reload_config) {
-        try {
-          RunConfig nc = reload_config();
-          RunConfig keep = d.cfg;
-          d.cfg.variants = nc.variants;
-          d.cfg.layout = nc.layout;
-          try {
-            d.build_variants();
-            std::string names;
-            for (auto& v : d.variants) names += (names.empty() ? "" : ", ") + v->cfg.name + (v->cfg.enabled ? "" : " (off)");
-            d.event("reload", std::to_string(d.variants.size()) + " variants: " + names + "; capture kept running");
-#ifdef __GLIBC__
-            // the old engines' memory is free now but scattered between the new ones: give the pages back,
-            // so a run reloaded every minute for days keeps its resident size
-            malloc_trim(0);
-#endif
-          } catch (const Error& e) {
-            d.cfg = keep;
-            d.log(std::string("reload failed, keeping the running variants: ") + e.what());
-          }
-        } catch (const Error& e) {
-          d.log(std::string("reload failed, keeping the running variants: ") + e.what());
-        }
-      }
-      const int tg = toggle_.exchange(-1);
-      if (tg >= 0 && static_cast<size_t>(tg) < d.variants.size()) {
-        VariantConfig& vc = d.variants[static_cast<size_t>(tg)]->cfg;
-        vc.enabled = !vc.enabled;
-        d.event(vc.enabled ? "enable" : "disable", "variant " + vc.name);
-      }
-      if (next_layout_.exchange(false)) {
-        d.cfg.layout = d.cfg.layout == "side-by-side" ? "grid" : d.cfg.layout == "grid" ? "overlay" : "side-by-side";
-        d.event("layout", d.cfg.layout + " (scaled into the run's fixed output size)");
-      }
-      const double tr = now_ms();
-      const ReadStatus st = d.source->read(frame, 500);
-      const double read_ms = now_ms() - tr;
-      if (st == ReadStatus::timeout) {
-        if (d.source->is_live() && now_ms() - last_frame_ms > 5000) {
-          d.status = "source silent for 5 s: reconnecting";
-          d.log(d.cfg.source_uri + ": no frames for 5 s, reconnecting");
-          if (!reconnect()) break;
-        }
-        continue;
-      }
-      if (st == ReadStatus::end_of_stream) {
-        d.end_reason = "end of stream";
-        break;
-      }
-      if (st == ReadStatus::error) {
-        if (!d.source->is_live()) {
-          fatal = d.source->error();
-          d.end_reason = "error: " + fatal;
-          break;
-        }
-        d.status = "source lost: reconnecting";
-        d.log(d.source->error() + ": reconnecting");
-        if (!reconnect()) break;
-        continue;
-      }
-      backoff_s = 0.5;
-      last_frame_ms = now_ms();
-      const double loop0 = now_ms();
-      if (d.frames == 0) d.t_first = loop0;
-      // every enabled variant in turn on the same frame
-      std::vector<FrameRow> rows;
-      for (auto& vp : d.variants) {
-        Variant& v = *vp;
-        if (!v.cfg.enabled) continue;
-        const double t0 = now_ms();
-        const Letterbox lb = v.pre->run(frame.bgr, v.engine->input(0));
-        const double t1 = now_ms();
-        v.engine->run();
-        const double t2 = now_ms();
-        std::vector<const Tensor*> outs;
-        for (size_t i = 0; i < v.engine->num_outputs(); ++i) outs.push_back(&v.engine->output(i));
-        v.dec->decode(outs, lb, v.result);
-        const double t3 = now_ms();
-        FrameRow r;
-        r.seq = frame.seq;
-        r.variant = v.cfg.name;
-        r.capture_ms = frame.capture_ms;
-        r.age_ms = t0 - frame.capture_ms;
-        r.pre_ms = t1 - t0;
-        r.infer_ms = t2 - t1;
-        r.decode_ms = t3 - t2;
-        r.e2e_ms = t3 - frame.capture_ms;
-        r.detections = static_cast<int>(v.result.detections.size());
-        v.pre_ms.add(r.pre_ms);
-        v.infer_ms.add(r.infer_ms);
-        v.dec_ms.add(r.decode_ms);
-        v.e2e_ms.add(r.e2e_ms);
-        v.age_ms.add(r.age_ms);
-        v.r_pre.add(r.pre_ms);
-        v.r_inf.add(r.infer_ms);
-        v.r_dec.add(r.decode_ms);
-        v.r_e2e.add(r.e2e_ms);
-        if (v.frames++ == 0) v.t_first = t0;
-        v.t_last = t3;
-        metrics_.record(v.cfg.name, r.infer_ms, r.e2e_ms, r.detections, v.r_inf.pct(0.5) > 0 ? 1000.0 / v.r_inf.pct(0.5) : 0.0);
-        if (d.sampler) v.pending.push_back({frame.seq, t1, t2});
-        if (d.rec) d.rec->detections(frame.seq, v.cfg.name, t3, v.result);
-        rows.push_back(r);
-      }
-      d.score_quality();
-      const double t4 = now_ms();
-      const bool streaming = now_ms() < jpeg_wanted_until_.load();
-      if (!d.sink->discards() || streaming) {  // with the display off and no web viewer there is nothing to draw
-        std::vector<PanelInfo> panels;
-        for (auto& vp : d.variants)
-          if (vp->cfg.enabled) panels.push_back(d.panel(*vp));
-        compose_overlay(frame.bgr, panels, d.header(frame), d.cfg.layout, d.cfg.max_width, d.composed);
-        // the output keeps the size of the first frame's layout with every configured variant; toggles,
-        // reloads and layout changes are scaled into it, so a recording stays one playable file
-        if (d.canvas_size.empty()) d.canvas_size = overlay_size(frame.bgr.size(), std::max<size_t>(1, d.variants.size()), d.cfg.layout, d.cfg.max_width);
-        if (d.composed.size() == d.canvas_size) std::swap(d.composed, d.canvas);  // the usual case: no copy
-        else fit_to_canvas(d.composed, d.canvas_size, d.canvas);
-        // the session's overlay.jpg (the report shows it): a frame with the most detections, at most every 2 s
-        int dets = 0;
-        for (auto& vp : d.variants)
-          if (vp->cfg.enabled) dets += static_cast<int>(vp->result.detections.size()) + !vp->result.classes.empty();
-        if (d.rec && dets >= snapshot_dets && now_ms() - last_snapshot >= 2000) {
-          std::vector<unsigned char> jpg;
-          cv::imencode(".jpg", d.canvas, jpg, {cv::IMWRITE_JPEG_QUALITY, 85});
-          d.rec->snapshot(jpg);
-          snapshot_dets = dets;
-          last_snapshot = now_ms();
-        }
-      }
-      const double t5 = now_ms();
-      if (!d.sink->discards()) d.sink->write(d.canvas, t5);
-      if (!said_output && !d.sink->element().empty()) {  // which encoder or window the first frame started, in the log and session
-        const std::string fb = d.sink->fallback_note();
-        d.event("output", d.sink->describe() + " by " + d.sink->element() + (fb.empty() ? "" : " (" + fb + ")"));
-        said_output = true;
-      }
-      const double t6 = now_ms();
-      if (streaming && t6 - last_jpeg >= 100) {  // the web view: at most 10 JPEGs a second
-        std::vector<unsigned char> buf;
-        cv::imencode(".jpg", d.canvas, buf, {cv::IMWRITE_JPEG_QUALITY, 80});
-        std::lock_guard<std::mutex> l(live_mu_);
-        jpeg_.swap(buf);
-        ++jpeg_seq_;
-        last_jpeg = t6;
-      }
-      if (t6 - last_status >= 250) {
-        d.update_metrics();
-        nlohmann::json st = d.live_status(frame);
-        std::lock_guard<std::mutex> l(live_mu_);
-        status_ = std::move(st);
-        last_status = t6;
-      }
-      d.read_ms.add(read_ms);
-      d.overlay_ms.add(t5 - t4);
-      d.output_ms.add(t6 - t5);
-      d.loop_ms.add(t6 - loop0);
-      d.fps.tick(t6);
-      d.t_last = t6;
-      ++d.frames;
-      if (d.rec)
-        for (FrameRow& r : rows) {
-          r.overlay_ms = t5 - t4;
-          r.output_ms = t6 - t5;
-          d.rec->frame(r);
-        }
-      d.resolve_energy(false);
-      if (d.rec && !said_full && !d.rec->stopped().empty()) {
-        d.log(d.rec->dir() + ": " + d.rec->stopped() + "; the run goes on");
-        said_full = true;
-      }
-      if (d.rec && t6 - last_summary > 2000) {
-        d.rec->summary(d.summary());
-        last_summary = t6;
-      }
-      if (d.cfg.max_frames > 0 && d.frames >= d.cfg.max_frames) {
-        d.end_reason = "max frames";
-        break;
-      }
-      if (d.cfg.duration_s > 0 && t6 - d.t_start >= d.cfg.duration_s * 1000) {
-        d.end_reason = "duration";
-        break;
-      }
+      d.apply_requests(reload_.exchange(false), reload_config, toggle_.exchange(-1), next_layout_.exchange(false));
+      const Next next = d.next_frame(frame, stop_);
+      if (next == Next::retry) continue;
+      if (next == Next::stop) break;
+      std::vector<FrameRow> rows = d.run_variants(frame);
+      d.present(frame);
+      d.account(rows);
+      if (d.limit_reached()) break;
     }
     if (stop_ && d.end_reason == "running") d.end_reason = "stopped";
   } catch (const Error& e) {
-    fatal = e.what();
-    d.end_reason = "error: " + fatal;
+    d.fatal = e.what();
+    d.end_reason = "error: " + d.fatal;
   }
-  // Finish: wait for the sampler to pass the last window, then write everything that is left.
-  try {
-    if (d.sampler) {
-      std::this_thread::sleep_for(std::chrono::duration<double>(3.0 / d.sampler->rate_hz()));
-      d.sampler->stop();
-      d.resolve_energy(true);
-    }
-  } catch (const Error& e) {
-    if (fatal.empty()) fatal = e.what();
-  }
-  if (d.sink) d.sink->close();
-  nlohmann::json sum = d.summary();
-  if (d.rec) {
-    try {
-      d.rec->summary(sum);
-    } catch (const Error& e) {
-      if (fatal.empty()) fatal = e.what();
-    }
-  }
-  if (!fatal.empty()) throw Error(fatal);
-  return sum;
+  return d.finish();
 }
 
 }  // namespace ec

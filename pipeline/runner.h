@@ -1,10 +1,8 @@
-// The live pipeline: Source -> per variant (Preprocess -> Engine::run -> Decoder) -> Overlay -> Sink, with
-// a Recorder tapping every stage and a PowerSampler joined to the variants' inference windows.
-//
-// Energy attribution: variants run one after another on each frame (never concurrently), so every
-// inference window [start, end] belongs to exactly one variant. Its energy is the trapezoid integral of
-// board power over that window (gross); net energy subtracts the idle baseline power measured before the
-// first frame times the window length. Energy per inference is the mean over the variant's windows.
+// The live pipeline: Source -> per variant the VariantRunner (Preprocess -> Engine::run -> Decoder) ->
+// agreement with the reference -> OutputStage (overlay into a fixed canvas -> Sink), with a SessionRecorder
+// tapping every stage, a PowerSampler whose samples VariantEnergy joins to the inference windows
+// (energy_attribution.h), VariantStats for the figures and a LiveView for monitoring. Pipeline::run is the
+// loop that calls these parts in order.
 #pragma once
 #include <atomic>
 #include <functional>
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "decode.h"
+#include "live_view.h"
 #include "metrics.h"
 #include "preprocess.h"
 #include "sampler.h"
@@ -92,11 +91,7 @@ class Pipeline {
   std::atomic<bool> stop_{false}, reload_{false}, next_layout_{false};
   std::atomic<int> toggle_{-1};
   RunMetrics metrics_;
-  mutable std::mutex live_mu_;
-  nlohmann::json status_;
-  std::vector<unsigned char> jpeg_;
-  uint64_t jpeg_seq_ = 0;
-  std::atomic<double> jpeg_wanted_until_{0};
+  LiveView live_;
 };
 
 }  // namespace ec

@@ -1,0 +1,46 @@
+// The live view for monitoring, shared between the pipeline's loop and the HTTP server's threads: a status
+// object (refreshed about four times a second) and the newest overlay frame as JPEG, encoded only while
+// someone watches (at most 10 a second).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+
+namespace ec {
+
+class LiveView {
+ public:
+  // --- the loop's side
+  // True while a viewer asked for frames in the last 2 s (the loop then draws the overlay even for none://).
+  bool watched(double now_ms) const { return now_ms < wanted_until_.load(); }
+  // Encodes `canvas` as the newest JPEG unless one was made less than 100 ms ago.
+  void offer_frame(const cv::Mat& canvas, double now_ms);
+  // Replaces the status unless it was replaced less than 250 ms ago; `make` builds it only when due.
+  template <class F>
+  void offer_status(double now_ms, F&& make) {
+    if (now_ms - last_status_ < 250) return;
+    nlohmann::json s = make();
+    std::lock_guard<std::mutex> l(mu_);
+    status_ = std::move(s);
+    last_status_ = now_ms;
+  }
+
+  // --- the server's side (any thread)
+  nlohmann::json status() const;
+  // The newest JPEG and its sequence number (increasing); false before the first. Marks the view watched.
+  bool latest_jpeg(std::vector<unsigned char>& jpeg, uint64_t& seq, double now_ms);
+
+ private:
+  mutable std::mutex mu_;
+  nlohmann::json status_;
+  std::vector<unsigned char> jpeg_;
+  uint64_t seq_ = 0;
+  double last_jpeg_ = -1e18, last_status_ = -1e18;  // loop thread only
+  std::atomic<double> wanted_until_{0};
+};
+
+}  // namespace ec
