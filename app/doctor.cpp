@@ -325,6 +325,13 @@ std::vector<DoctorCheck> run_doctor(const DoctorOptions& o) {
   if (b.jetson && (!argus || !has("nvvidconv")))
     add("gstreamer", "Jetson elements", "warn", "nvarguscamerasrc or nvvidconv is missing: no CSI cameras, no hardware conversion",
         "sudo apt install nvidia-l4t-gstreamer");
+  {
+    std::string sinks;
+    for (const char* e : {"nveglglessink", "xvimagesink", "ximagesink", "autovideosink"})
+      if (has(e)) sinks += std::string(sinks.empty() ? "" : ", ") + e;
+    add("gstreamer", "display elements", sinks.empty() ? "warn" : "pass", sinks.empty() ? "no video sink: display:// cannot open a window" : sinks + " (tried in this order)",
+        sinks.empty() ? "sudo apt install gstreamer1.0-x" : "");
+  }
   const std::vector<std::string> encs = h264_encoders(4000, has);
   if (encs.empty()) {
     add("gstreamer", "H.264 encoding", "warn", "no H.264 encoder: file:// and udp:// outputs cannot start", "sudo apt install gstreamer1.0-plugins-ugly");
@@ -369,6 +376,18 @@ std::vector<DoctorCheck> run_doctor(const DoctorOptions& o) {
     }
   } catch (const std::exception& e) {
     add("power", "sensor", "warn", e.what(), "sudo chmod a+r the files named above, or run as a member of the group that owns them");
+  }
+  {
+    // raw I2C buses, for an INA3221 wired to the header (power: {sensor: i2c, bus: N})
+    std::string buses;
+    for (const std::string& n : list_dir(join_root(o.root, "/dev")))
+      if (n.rfind("i2c-", 0) == 0) buses += (buses.empty() ? "" : " ") + n;
+    if (!buses.empty()) {
+      const std::string first = join_root(o.root, "/dev/" + buses.substr(0, buses.find(' ')));
+      const bool rw = access(first.c_str(), R_OK | W_OK) == 0;
+      add("power", "i2c buses", rw ? "info" : "warn", buses + (rw ? "" : ": not readable and writable by this user"),
+          rw ? "" : "sudo usermod -aG i2c $USER (then log in again)");
+    }
   }
 
   // ---- OpenCV, training helper, display, disk

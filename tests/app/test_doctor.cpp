@@ -88,6 +88,8 @@ TEST(Doctor, XavierNxOnJetPack5HasFloat16ButNoDotProduct) {
   jetson_files(root, "NVIDIA Jetson Xavier NX Developer Kit", "# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, DATE: Tue Aug  1 2023",
                "Ubuntu 20.04.6 LTS", cpuinfo_arm(6, "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm dcpop", "0x4e", "0x004"));
   put(root + "/var/lib/nvpmodel/status", "pmode:0008 fmode:quiet");
+  put(root + "/dev/i2c-1", "");
+  put(root + "/dev/i2c-7", "");
   put(root + "/etc/nvpmodel.conf", "< POWER_MODEL ID=2 NAME=MODE_15W_6CORE >\nCPU_ONLINE CORE_0 1\n< POWER_MODEL ID=8 NAME=MODE_20W_6CORE >\n");
   const auto cs = doctor_on(root);
   EXPECT_CHECK(cs, "board", "release", "pass", "L4T R35.4.1: JetPack 5 (Ubuntu 20.04)");
@@ -98,6 +100,7 @@ TEST(Doctor, XavierNxOnJetPack5HasFloat16ButNoDotProduct) {
   EXPECT_CHECK(cs, "cpu", "fp16 path", "pass", "run in float16");
   EXPECT_CHECK(cs, "camera", "cameras", "warn", "no camera");
   EXPECT_CHECK(cs, "power", "sensor", "pass", "VDD_IN 2.00 W");
+  EXPECT_CHECK(cs, "power", "i2c buses", "info", "i2c-1 i2c-7");
   EXPECT_NE(find_check(cs, "power", "sensor")->detail.find("jetson-xavier-nx"), std::string::npos);
   EXPECT_TRUE(doctor_ok(cs)) << doctor_text(cs);
 }
@@ -124,6 +127,7 @@ TEST(Doctor, OrinNanoOnJetPack6HasNoHardwareEncoderAndACsiSensor) {
   ASSERT_NE(enc, nullptr);
   EXPECT_NE(enc->detail.find("no hardware encoder"), std::string::npos) << enc->detail;
   EXPECT_CHECK(cs, "power", "sensor", "pass", "VDD_IN");
+  EXPECT_EQ(find_check(cs, "power", "i2c buses"), nullptr) << "no /dev/i2c-* in this tree";
   EXPECT_TRUE(doctor_ok(cs)) << doctor_text(cs);
 }
 
