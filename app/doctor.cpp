@@ -435,7 +435,7 @@ std::vector<DoctorCheck> run_doctor(const DoctorOptions& o) {
       struct statvfs v {};
       statvfs(dir.c_str(), &v);
       const double free_gb = static_cast<double>(v.f_bavail) * static_cast<double>(v.f_frsize) / 1e9;
-      // a recorded session costs ~0.3 GB a day at 30 fps without video (docs/live.md)
+      // a recorded session costs ~0.85 GB a day per variant at 30 fps (docs/live.md)
       add("disk", "sessions", free_gb < 1 ? "warn" : "pass", o.sessions + (dir == o.sessions ? "" : " (created by run in " + dir + ")") + " writable, " + fmt("%.1f", free_gb) + " GB free",
           free_gb < 1 ? "free some space, or set session.max_mb in the run config" : "");
     }

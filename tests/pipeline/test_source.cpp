@@ -72,8 +72,18 @@ TEST(Source, LiveTestPatternKeepsOnlyTheNewestFrame) {
     age.push_back(power::steady_now_ms() - f.capture_ms);  // age when "inference" starts
     std::this_thread::sleep_for(std::chrono::milliseconds(40));  // a consumer slower than 60 fps
   }
+  // A queue would show as ages growing by ~23 ms per read (40 ms reads, a frame every 16.7 ms): ~900 ms by the
+  // 40th read. Keeping the newest frame holds the age near one period however long the run; the bounds leave
+  // room for a loaded machine's scheduling delays (a lane build beside it moved p95 to ~35 ms).
+  double first = 0, last = 0;
+  for (size_t i = 0; i < 10; ++i) {
+    first += age[i] / 10;
+    last += age[age.size() - 10 + i] / 10;
+  }
+  EXPECT_LT(last, first + 2 * period) << "frame age grows: frames queue up";
   std::sort(age.begin(), age.end());
-  EXPECT_LT(age[age.size() * 95 / 100], 2 * period) << "p95 frame age must stay under two frame periods";
+  EXPECT_LT(age[age.size() / 2], 2 * period) << "median frame age must stay under two frame periods";
+  EXPECT_LT(age[age.size() * 95 / 100], 4 * period) << "p95 frame age must stay under four frame periods";
   EXPECT_GT(src->dropped(), 40) << "about 1.4 frames are dropped per 40 ms read";
 }
 
