@@ -149,7 +149,7 @@ arm64_lane() {
   local targets=(edgecompress test_engine_kernels test_engine_kernels_reference test_engine_xnnpack test_engine_blazeface
     test_engine_onnx_io test_engine_fp16 test_power_ina3221 test_power_sysfs test_power_energy test_app_compress_cli test_app_run test_compress)
   cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEC_BUILD_BENCH=OFF \
-    -DCMAKE_TOOLCHAIN_FILE="$src/cmake/aarch64-linux-gnu.cmake" -DEC_SYSROOT="$sys" >/dev/null
+    -DCMAKE_TOOLCHAIN_FILE="$src/cmake/aarch64-linux-gnu.cmake" -DEC_SYSROOT="$sys" -DEC_TEST_TIMEOUT=1800 >/dev/null
   if [[ $subset == 1 ]]; then cmake --build "$build" -j "$jobs" --target "${targets[@]}"
   else cmake --build "$build" -j "$jobs"; fi
   log "built ($(elapsed))"
