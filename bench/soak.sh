@@ -51,8 +51,16 @@ EOF
 }
 config true >"$work/c.yaml"
 seconds=$((minutes * 60))
-"$bin" run -c "$work/c.yaml" --quiet --session-dir "$work/session" --http "127.0.0.1:$port" --duration "$seconds" >"$work/run.out" 2>"$work/run.log" &
-pid=$!
+# The run's exit status goes to a file from a small subshell that waits for it alone: the sampling loop below
+# starts thousands of short processes, and a shell may forget a background job's status among them ("wait:
+# pid N is not a child of this shell", seen in the Debian 13 lane).
+rm -f "$work/run.pid" "$work/run.rc"
+( "$bin" run -c "$work/c.yaml" --quiet --session-dir "$work/session" --http "127.0.0.1:$port" --duration "$seconds" >"$work/run.out" 2>"$work/run.log" &
+  echo $! >"$work/run.pid"
+  wait $!
+  echo $? >"$work/run.rc" ) &
+while [[ ! -s $work/run.pid ]]; do sleep 0.05; done
+pid=$(cat "$work/run.pid")
 trap 'kill $pid 2>/dev/null || true' EXIT
 hz=$(getconf CLK_TCK)
 echo "t_s,rss_kb,cpu_ticks,frames,dropped,infer_a_s,infer_a_n,infer_b_s,infer_b_n" >"$work/soak.csv"
@@ -82,7 +90,9 @@ while kill -0 $pid 2>/dev/null; do
   fi
   sleep 1
 done
-wait $pid || { echo "soak: the run failed:" >&2; tail -n 5 "$work/run.log" >&2; exit 1; }
+wait || true
+rc=$(cat "$work/run.rc" 2>/dev/null || echo "unknown")
+[[ $rc == 0 ]] || { echo "soak: the run failed (exit status $rc):" >&2; tail -n 5 "$work/run.log" >&2; exit 1; }
 trap - EXIT
 
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
