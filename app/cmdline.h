@@ -74,6 +74,12 @@ class App {
   Option* add_option(const std::string& names, std::vector<int>& var, const std::string& description);
   // A flag: true when given.
   Option* add_flag(const std::string& names, bool& var, const std::string& description);
+  // Calls `fn` with each subcommand, in the order they were added (to give several the same options).
+  void for_each_subcommand(const std::function<void(App&)>& fn) {
+    for (auto& s : subcommands_) fn(*s);
+  }
+  // This (sub)command's name ("" for the top level).
+  const std::string& name() const { return name_; }
   // Called after a successful parse of this (sub)command.
   void callback(std::function<void()> fn) { callback_ = std::move(fn); }
   // How many times the option (by any of its names, e.g. "--threads") was given in the last parse.

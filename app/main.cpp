@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "error.h"
 #include "kernel_switches.h"
+#include "tensor.h"
 #include "train_steps.h"
 #include "sensor.h"
 
@@ -53,6 +54,15 @@ int main(int argc, char** argv) {
   ec::add_pack_commands(app);
   ec::add_train_command(app);
   ec::add_doctor_command(app);
+  // every command that reads models takes the limits that stop a hostile file early (engine/tensor.h)
+  app.for_each_subcommand([](ec::cli::App& cmd) {
+    if (cmd.name() == "power" || cmd.name() == "report") return;
+    ec::LoadLimits& lim = ec::load_limits();
+    cmd.add_option("--max-tensor-mb", lim.max_tensor_mb, "largest tensor a model may declare or make the engine allocate, MiB")
+        ->capture_default_str();
+    cmd.add_option("--max-model-mb", lim.max_model_mb, "largest model file read, MiB")->capture_default_str();
+    cmd.add_option("--max-nodes", lim.max_nodes, "most nodes a model's graph may have")->capture_default_str();
+  });
   try {
     app.parse(argc, argv);
   } catch (const ec::cli::ParseError& e) {

@@ -249,8 +249,8 @@ torch::Tensor TorchGraph::run(const Node& n, const Getter& get, bool training) {
   }
   if (op == "ConstantOfShape") {
     float value = 0;
-    if (n.has("value") && n.attrs.at("value").t.numel() == 1 && n.attrs.at("value").t.dtype() == DType::f32) value = n.attrs.at("value").t.ptr<float>()[0];
-    else if (n.has("value") && n.attrs.at("value").t.dtype() != DType::f32) throw Error("training: " + n.label() + ": only float values are supported");
+    if (n.has("value") && n.attr_t("value").numel() == 1 && n.attr_t("value").dtype() == DType::f32) value = n.attr_t("value").ptr<float>()[0];
+    else if (n.has("value") && n.attr_t("value").dtype() != DType::f32) throw Error("training: " + n.label() + ": only float values are supported");
     return torch::full(int_values(in(0)), value, torch::kFloat32);
   }
   if (op == "Pad") {

@@ -32,11 +32,16 @@ struct Node {
   bool generated_name = false;  // the file had no name: not written back to ONNX
 
   bool has(const std::string& a) const { return attrs.count(a) != 0; }
+  // Attribute `a`'s value, or `dflt` when the node has none. Each getter checks the attribute's ONNX type and
+  // throws ec::Error naming the node, the attribute, the type found and the type wanted (a FLOAT where an INT
+  // belongs is a broken or hostile file, not a 0). attr_f also takes an INT (exact up to 2^24).
   int64_t attr_i(const std::string& a, int64_t dflt) const;
   float attr_f(const std::string& a, float dflt) const;
   std::string attr_s(const std::string& a, const std::string& dflt) const;
   std::vector<int64_t> attr_ints(const std::string& a, std::vector<int64_t> dflt = {}) const;
   std::vector<float> attr_floats(const std::string& a, std::vector<float> dflt = {}) const;
+  // The TENSOR attribute `a`; throws when it is missing or of another type.
+  const Tensor& attr_t(const std::string& a) const;
   // Input i's name, or "" when absent.
   const std::string& in(size_t i) const;
   // "node 'conv_7' (Conv)" for messages.
@@ -83,7 +88,12 @@ struct Model {
   int64_t opset() const;
 };
 
-// Sorts nodes topologically; throws naming a value that no node, input or initializer produces.
+// ONNX name of an attribute kind ("INT", "FLOATS", ...), for messages.
+const char* attr_kind_name(Attribute::Kind k);
+
+// Sorts nodes topologically (Kahn's algorithm, O(edges log values), stable: ready nodes keep their file order).
+// Throws ec::Error naming: a value that no node, input or initializer produces; a value produced twice; a
+// cycle (one node on it and the value that closes it); a graph output that is never produced.
 void topo_sort(Graph& g, const std::string& where);
 
 // Names of nodes consuming each value.

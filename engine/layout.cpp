@@ -293,7 +293,7 @@ class Converter {
       const Node* cz = producer(n.in(1));
       if (!zs || !cz) return false;
       if (cz->has("value")) {
-        const Tensor& v = cz->attrs.at("value").t;
+        const Tensor& v = cz->attr_t("value");
         if (v.numel() != 1 || v.dtype() != DType::f32 || v.ptr<float>()[0] != 0.f) return false;
       }
       Node p{n.name, "Pad", "", {xq}, {g_.nodes[qi].outputs[0]}, {}};
@@ -421,8 +421,8 @@ class Converter {
           auto pz = prod.find(cat.inputs[1]);
           const Node* z = pz == prod.end() ? nullptr : &out_[pz->second];
           const bool zeros = z && z->op_type == "ConstantOfShape" &&
-                             (!z->has("value") || (z->attrs.at("value").t.numel() == 1 && z->attrs.at("value").t.dtype() == DType::f32 &&
-                                                   z->attrs.at("value").t.ptr<float>()[0] == 0.f));
+                             (!z->has("value") || (z->attr_t("value").numel() == 1 && z->attr_t("value").dtype() == DType::f32 &&
+                                                   z->attr_t("value").ptr<float>()[0] == 0.f));
           if (zeros) r = cat.inputs[0];
         }
         Node f{c.name, "PointwiseAdd", kEcDomain, {c.inputs[0], c.inputs[1], c.in(2), r}, a.outputs, {}};

@@ -142,6 +142,12 @@ class NativeEngine : public Engine {
       } catch (const Error& e) {
         throw Error(where_ + ": " + e.what());
       }
+      // what the file's shapes make this node produce, checked before the arena or a folded constant is sized
+      for (size_t k = 0; k < specs.size() && k < n.outputs.size(); ++k)
+        if (!n.outputs[k].empty())
+          checked_tensor_bytes(specs[k].dtype, specs[k].shape, where_ + ": " + n.label() + ": output '" + n.outputs[k] + "'");
+      checked_tensor_bytes(DType::u8, {static_cast<int64_t>(std::min<size_t>(op.workspace_bytes(), INT64_MAX))},
+                           where_ + ": " + n.label() + ": workspace");
       const bool fold = all_const || op.shape_only();
       Step step;
       step.node = ni;

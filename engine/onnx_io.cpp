@@ -2,7 +2,9 @@
 
 #include "onnx_schema.pb.h"
 
+#include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -50,8 +52,14 @@ int32_t to_onnx_type(DType t) {
 }
 
 std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) throw Error(path + ": cannot open file (" + std::strerror(errno) + ")");
+  const std::streamoff size = f.tellg();
+  const uint64_t limit_mb = load_limits().max_model_mb;
+  if (size > 0 && static_cast<uint64_t>(size) > limit_mb * 1024 * 1024)
+    throw Error(path + ": " + std::to_string(static_cast<uint64_t>(size) / (1024 * 1024)) +
+                " MiB, above the limit of " + std::to_string(limit_mb) + " MiB per model file (--max-model-mb)");
+  f.seekg(0);
   std::ostringstream ss;
   ss << f.rdbuf();
   return ss.str();
@@ -62,29 +70,61 @@ std::string dir_of(const std::string& path) {
   return p == std::string::npos ? std::string(".") : path.substr(0, p);
 }
 
+// A non-negative integer from an external_data entry; throws naming the tensor and the key.
+int64_t external_int(const std::string& what, const std::string& key, const std::string& value) {
+  int64_t v = -1;
+  auto r = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (r.ec != std::errc() || r.ptr != value.data() + value.size() || v < 0)
+    throw Error(what + ": external data " + key + " '" + value + "' is not a non-negative integer");
+  return v;
+}
+
+// The file an external_data location names, which must lie inside the model's folder: a relative path without
+// "..", and after symbolic links are followed still under the folder (a model must not read /etc/shadow or a
+// neighbour's files because its author wrote their path).
+std::string external_file(const std::string& what, const std::string& base_dir, const std::string& loc) {
+  namespace fs = std::filesystem;
+  if (loc.empty()) throw Error(what + ": external data has no location");
+  const fs::path rel(loc);
+  if (rel.is_absolute()) throw Error(what + ": external data location '" + loc + "' is absolute (it must be relative to the model's folder)");
+  for (const auto& part : rel)
+    if (part == "..") throw Error(what + ": external data location '" + loc + "' leaves the model's folder");
+  std::error_code ec;
+  const fs::path base = fs::weakly_canonical(fs::path(base_dir), ec);
+  const fs::path file = fs::weakly_canonical(fs::path(base_dir) / rel, ec);
+  auto b = base.begin(), f = file.begin();
+  for (; b != base.end(); ++b, ++f)
+    if (f == file.end() || *b != *f)
+      throw Error(what + ": external data location '" + loc + "' resolves to " + file.string() + ", outside the model's folder");
+  return (fs::path(base_dir) / rel).string();
+}
+
 Tensor tensor_from_proto(const onnx::TensorProto& tp, const std::string& where, const std::string& base_dir) {
   std::string what = where + ": tensor '" + tp.name() + "'";
   DType dt = from_onnx_type(tp.data_type(), what);
   Shape shape(tp.dims().begin(), tp.dims().end());
-  for (int64_t d : shape)
-    if (d < 0) throw Error(what + ": negative dimension " + std::to_string(d));
-  Tensor t(dt, shape);
-  const size_t n = static_cast<size_t>(t.numel());
-  const size_t bytes = t.size_bytes();
+  // sizes are checked against what the file holds before anything is allocated
+  const size_t bytes = static_cast<size_t>(checked_tensor_bytes(dt, shape, what));
+  const size_t n = bytes / dtype_size(dt);
   if (tp.data_location() == onnx::TensorProto::EXTERNAL) {
     std::string loc;
     int64_t offset = 0, length = -1;
     for (auto& kv : tp.external_data()) {
       if (kv.key() == "location") loc = kv.value();
-      else if (kv.key() == "offset") offset = std::stoll(kv.value());
-      else if (kv.key() == "length") length = std::stoll(kv.value());
+      else if (kv.key() == "offset") offset = external_int(what, "offset", kv.value());
+      else if (kv.key() == "length") length = external_int(what, "length", kv.value());
     }
-    std::string file = base_dir + "/" + loc;
-    std::ifstream f(file, std::ios::binary);
-    if (!f) throw Error(what + ": external data file '" + file + "' cannot be opened");
-    f.seekg(offset);
+    const std::string file = external_file(what, base_dir, loc);
     if (length >= 0 && static_cast<size_t>(length) != bytes)
       throw Error(what + ": external data length " + std::to_string(length) + " != expected " + std::to_string(bytes));
+    std::ifstream f(file, std::ios::binary | std::ios::ate);
+    if (!f) throw Error(what + ": external data file '" + file + "' cannot be opened");
+    const std::streamoff size = f.tellg();
+    if (size < 0 || static_cast<uint64_t>(size) < static_cast<uint64_t>(offset) + bytes)
+      throw Error(what + ": external data file '" + file + "' is too short (" + std::to_string(size) + " bytes, the tensor needs " +
+                  std::to_string(bytes) + " from offset " + std::to_string(offset) + ")");
+    Tensor t(dt, shape);
+    f.seekg(offset);
     f.read(static_cast<char*>(t.data()), static_cast<std::streamsize>(bytes));
     if (static_cast<size_t>(f.gcount()) != bytes) throw Error(what + ": external data file '" + file + "' is too short");
     return t;
@@ -93,6 +133,7 @@ Tensor tensor_from_proto(const onnx::TensorProto& tp, const std::string& where, 
     if (tp.raw_data().size() != bytes)
       throw Error(what + ": raw_data has " + std::to_string(tp.raw_data().size()) + " bytes, shape " +
                   shape_str(shape) + " needs " + std::to_string(bytes));
+    Tensor t(dt, shape);
     std::memcpy(t.data(), tp.raw_data().data(), bytes);
     return t;
   }
@@ -102,14 +143,21 @@ Tensor tensor_from_proto(const onnx::TensorProto& tp, const std::string& where, 
                   std::to_string(n));
   };
   switch (dt) {
-    case DType::f32: check(tp.float_data_size()); std::copy(tp.float_data().begin(), tp.float_data().end(), t.ptr<float>()); break;
-    case DType::f64: check(tp.double_data_size()); std::copy(tp.double_data().begin(), tp.double_data().end(), t.ptr<double>()); break;
-    case DType::i64: check(tp.int64_data_size()); std::copy(tp.int64_data().begin(), tp.int64_data().end(), t.ptr<int64_t>()); break;
-    case DType::i32: check(tp.int32_data_size()); std::copy(tp.int32_data().begin(), tp.int32_data().end(), t.ptr<int32_t>()); break;
-    case DType::i8: check(tp.int32_data_size()); for (size_t i = 0; i < n; ++i) t.ptr<int8_t>()[i] = static_cast<int8_t>(tp.int32_data(static_cast<int>(i))); break;
-    case DType::u8: case DType::boolean: check(tp.int32_data_size()); for (size_t i = 0; i < n; ++i) t.ptr<uint8_t>()[i] = static_cast<uint8_t>(tp.int32_data(static_cast<int>(i))); break;
-    case DType::i16: check(tp.int32_data_size()); for (size_t i = 0; i < n; ++i) t.ptr<int16_t>()[i] = static_cast<int16_t>(tp.int32_data(static_cast<int>(i))); break;
-    case DType::u16: case DType::f16: check(tp.int32_data_size()); for (size_t i = 0; i < n; ++i) t.ptr<uint16_t>()[i] = static_cast<uint16_t>(tp.int32_data(static_cast<int>(i))); break;
+    case DType::f32: check(tp.float_data_size()); break;
+    case DType::f64: check(tp.double_data_size()); break;
+    case DType::i64: check(tp.int64_data_size()); break;
+    default: check(tp.int32_data_size()); break;
+  }
+  Tensor t(dt, shape);
+  switch (dt) {
+    case DType::f32: std::copy(tp.float_data().begin(), tp.float_data().end(), t.ptr<float>()); break;
+    case DType::f64: std::copy(tp.double_data().begin(), tp.double_data().end(), t.ptr<double>()); break;
+    case DType::i64: std::copy(tp.int64_data().begin(), tp.int64_data().end(), t.ptr<int64_t>()); break;
+    case DType::i32: std::copy(tp.int32_data().begin(), tp.int32_data().end(), t.ptr<int32_t>()); break;
+    case DType::i8: for (size_t i = 0; i < n; ++i) t.ptr<int8_t>()[i] = static_cast<int8_t>(tp.int32_data(static_cast<int>(i))); break;
+    case DType::u8: case DType::boolean: for (size_t i = 0; i < n; ++i) t.ptr<uint8_t>()[i] = static_cast<uint8_t>(tp.int32_data(static_cast<int>(i))); break;
+    case DType::i16: for (size_t i = 0; i < n; ++i) t.ptr<int16_t>()[i] = static_cast<int16_t>(tp.int32_data(static_cast<int>(i))); break;
+    case DType::u16: case DType::f16: for (size_t i = 0; i < n; ++i) t.ptr<uint16_t>()[i] = static_cast<uint16_t>(tp.int32_data(static_cast<int>(i))); break;
   }
   return t;
 }
@@ -129,12 +177,21 @@ ValueInfo value_from_proto(const onnx::ValueInfoProto& vp, const std::string& wh
     if (tt.elem_type() != 0) v.dtype = from_onnx_type(tt.elem_type(), where + ": value '" + v.name + "'");
     if (tt.has_shape()) {
       v.has_shape = true;
+      Shape fixed;
       for (const auto& d : tt.shape().dim()) {
         Dim dim;
-        if (d.has_dim_value()) dim.value = d.dim_value();
-        else dim.param = d.dim_param();
+        if (d.has_dim_value()) {
+          dim.value = d.dim_value();
+          if (dim.value < 0)
+            throw Error(where + ": value '" + v.name + "': negative dimension " + std::to_string(dim.value));
+          fixed.push_back(dim.value);
+        } else {
+          dim.param = d.dim_param();
+        }
         v.dims.push_back(dim);
       }
+      // a declared shape the engine would allocate (symbolic dimensions count as 1 here)
+      checked_tensor_bytes(v.dtype, fixed, where + ": value '" + v.name + "'");
     }
   }
   return v;
@@ -197,6 +254,9 @@ Model load_onnx_bytes(const std::string& bytes, const std::string& name, bool ch
     throw Error(name + ": not a valid ONNX model (protobuf parse failed: truncated or not ONNX)");
   if (!mp.has_graph() || mp.graph().node_size() == 0)
     throw Error(name + ": not a valid ONNX model (no graph or no nodes)");
+  if (static_cast<uint64_t>(mp.graph().node_size()) > load_limits().max_nodes)
+    throw Error(name + ": " + std::to_string(mp.graph().node_size()) + " nodes, above the limit of " +
+                std::to_string(load_limits().max_nodes) + " (--max-nodes)");
   Model m;
   m.path = name;
   m.ir_version = mp.ir_version();

@@ -13,7 +13,9 @@ constexpr int64_t kMinOpset = 7;
 
 // Reads an ONNX file into the IR. Throws ec::Error naming the file for: missing/unreadable file, bytes that
 // are not an ONNX model (or are truncated), opsets outside [kMinOpset, kMaxOpset], graphs whose values are
-// not all produced. External tensor data is read relative to the file's folder.
+// not all produced, cycles, and anything above load_limits() (file size, node count, the bytes of a tensor or
+// of a declared value shape), each checked before the allocation it would cause. External tensor data is read
+// from files inside the model's folder only (relative locations without "..", symbolic links resolved).
 Model load_onnx(const std::string& path);
 // Same from bytes already in memory; `name` is used in messages and for external data lookups. Edgecompress
 // archives (.ecz, see archive.h) are unpacked. `check_graph` false skips the check that every value is

@@ -420,7 +420,9 @@ class ConstantOfShapeOp : public Op {
   using Op::Op;
   void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
     Shape s = need_const(in, 0, "shape").to_i64();
-    value_ = node_.has("value") ? node_.attrs.at("value").t : Tensor::from_f32({1}, {0.f});
+    value_ = node_.has("value") ? node_.attr_t("value") : Tensor::from_f32({1}, {0.f});
+    if (value_.numel() != 1)
+      throw Error(node_.label() + ": value has " + std::to_string(value_.numel()) + " elements, ConstantOfShape needs one");
     out[0] = {value_.dtype(), s};
   }
   void run(const std::vector<const Tensor*>&, const std::vector<Tensor*>& out, void*) override {
@@ -434,7 +436,7 @@ class ConstantOfShapeOp : public Op {
 class ConstantOp : public Op {
  public:
   ConstantOp(const Node& n, int64_t o) : Op(n, o) {
-    if (n.has("value")) value_ = n.attrs.at("value").t;
+    if (n.has("value")) value_ = n.attr_t("value");
     else if (n.has("value_float")) value_ = Tensor::from_f32({}, {n.attr_f("value_float", 0)});
     else if (n.has("value_floats")) { auto v = n.attr_floats("value_floats"); value_ = Tensor::from_f32({static_cast<int64_t>(v.size())}, v); }
     else if (n.has("value_int")) value_ = Tensor::from_i64({}, {n.attr_i("value_int", 0)});

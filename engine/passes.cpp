@@ -47,7 +47,7 @@ int constants_to_initializers(Graph& g) {
   for (auto& n : g.nodes) {
     if (n.op_type == "Constant" && n.domain.empty() && n.outputs.size() == 1 && n.has("value") &&
         !is_graph_output(g, n.outputs[0])) {
-      g.initializers[n.outputs[0]] = n.attrs.at("value").t;
+      g.initializers[n.outputs[0]] = n.attr_t("value");
       ++count;
       continue;
     }

@@ -41,8 +41,32 @@ const char* dtype_name(DType t) {
 
 int64_t numel(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s)
+    if (__builtin_mul_overflow(n, d, &n)) throw Error("tensor: shape " + shape_str(s) + " has more elements than int64 holds");
   return n;
+}
+
+LoadLimits& load_limits() {
+  static LoadLimits limits;
+  return limits;
+}
+
+uint64_t checked_tensor_bytes(DType dtype, const Shape& shape, const std::string& what) {
+  uint64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw Error(what + ": negative dimension " + std::to_string(d) + " in shape " + shape_str(shape));
+    if (__builtin_mul_overflow(n, static_cast<uint64_t>(d), &n))
+      throw Error(what + ": shape " + shape_str(shape) + " has more elements than 64 bits hold");
+  }
+  uint64_t bytes = 0;
+  if (__builtin_mul_overflow(n, static_cast<uint64_t>(dtype_size(dtype)), &bytes))
+    throw Error(what + ": shape " + shape_str(shape) + " needs more bytes than 64 bits hold");
+  const uint64_t limit_mb = load_limits().max_tensor_mb;
+  if (bytes > limit_mb * 1024 * 1024)
+    throw Error(what + ": shape " + shape_str(shape) + " of " + dtype_name(dtype) + " needs " +
+                std::to_string(bytes / (1024 * 1024)) + " MiB, above the limit of " + std::to_string(limit_mb) +
+                " MiB per tensor (--max-tensor-mb)");
+  return bytes;
 }
 
 std::string shape_str(const Shape& s) {
@@ -54,9 +78,7 @@ std::string shape_str(const Shape& s) {
 }
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
-  for (int64_t d : shape_)
-    if (d < 0) throw Error("tensor: negative dimension in shape " + shape_str(shape_));
-  size_t bytes = size_bytes();
+  const size_t bytes = static_cast<size_t>(checked_tensor_bytes(dtype_, shape_, "tensor"));
   owned_.reset(new uint8_t[bytes ? bytes : 1]());
   data_ = owned_.get();
 }

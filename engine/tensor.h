@@ -18,15 +18,30 @@ const char* dtype_name(DType t);
 
 using Shape = std::vector<int64_t>;
 
-// Product of the dimensions (1 for a scalar shape {}).
+// Product of the dimensions (1 for a scalar shape {}). Throws ec::Error when it overflows int64.
 int64_t numel(const Shape& s);
+
+// Limits on what a model may make the process allocate or walk, checked before the allocation or the walk so
+// a hostile or broken file gets a one-line error instead of an out-of-memory kill or a hang. Process-wide,
+// set once at start (the commands' --max-tensor-mb, --max-model-mb, --max-nodes) and read everywhere after.
+struct LoadLimits {
+  uint64_t max_tensor_mb = 2048;  // one tensor (initializer, declared value, intermediate, op workspace), MiB
+  uint64_t max_model_mb = 2048;   // one model file, MiB (protobuf cannot parse more than 2 GiB)
+  uint64_t max_nodes = 50000;     // nodes in a graph (vision models have 50-3000)
+};
+// The process's limits, writable (bound to the command-line options).
+LoadLimits& load_limits();
+// Bytes that a tensor of `dtype` and `shape` needs. Throws ec::Error naming `what` and the shape when a
+// dimension is negative, the element count overflows, or the bytes exceed load_limits().max_tensor_mb.
+uint64_t checked_tensor_bytes(DType dtype, const Shape& shape, const std::string& what);
 // "[1,3,224,224]"
 std::string shape_str(const Shape& s);
 
 class Tensor {
  public:
   Tensor() = default;
-  // Allocates zeroed storage for `shape` elements of `dtype` (owned).
+  // Allocates zeroed storage for `shape` elements of `dtype` (owned). Throws ec::Error for a negative
+  // dimension or a size above load_limits() (checked_tensor_bytes) before allocating.
   Tensor(DType dtype, Shape shape);
   // Borrows `data` (not owned; the caller keeps it alive while this tensor is used).
   static Tensor view(DType dtype, Shape shape, void* data);
