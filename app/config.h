@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "error.h"
+
 namespace ec {
 
 // Loads a YAML file; throws ec::Error "path:line:col: message" on syntax errors, naming a missing file.
@@ -26,6 +28,25 @@ T yaml_get(const YAML::Node& n, const char* key, const std::string& path, const 
     yaml_fail(path, v, std::string("'") + key + "': cannot read '" + (v.IsScalar() ? v.Scalar() : std::string("<") + (v.IsMap() ? "map" : "list") + ">") + "'");
   }
 }
+
+// The one-line error for a yaml-cpp exception met while reading file `path`: "path:line:col: message".
+Error yaml_error(const std::string& path, const YAML::Exception& e);
+// Runs `read` (code that walks the YAML nodes of file `path`) and turns any yaml-cpp exception it lets through
+// (a map key that is a list, a node read with as<>() as the wrong kind, a bad-subscript) into yaml_error's
+// ec::Error, so no malformed config escapes as an internal error.
+template <class F>
+auto with_yaml_errors(const std::string& path, F&& read) -> decltype(read()) {
+  try {
+    return read();
+  } catch (const YAML::Exception& e) {
+    throw yaml_error(path, e);
+  }
+}
+
+// Reads file `file` named by a config into `out` when it holds at most `max_bytes`; returns false when it
+// cannot be opened or is larger (a config naming /dev/zero or a video must not make the reader run out of
+// memory), leaving the message to the caller.
+bool read_bounded(const std::string& file, size_t max_bytes, std::string& out);
 
 // Folder of the shipped configs (configs/ of the source tree unless moved).
 std::string config_dir();

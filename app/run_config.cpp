@@ -1,12 +1,16 @@
 #include "run_config.h"
 
 #include <fstream>
+#include <sstream>
 
 #include "config.h"
 #include "error.h"
 
 namespace ec {
 namespace {
+
+// A labels file (one class name per line) larger than this is not a labels file: 1 MiB holds ~50,000 names.
+constexpr size_t kMaxLabelsBytes = 1 << 20;
 
 void parse_input(const YAML::Node& n, const std::string& path, PreprocessSpec& p) {
   check_keys(n, path, {"size", "resize", "color", "layout", "scale", "mean", "std", "pad_value"});
@@ -50,10 +54,14 @@ void parse_decoder(const YAML::Node& n, const std::string& path, DecoderOptions&
     d.labels = yaml_get<std::vector<std::string>>(n, "labels", path, d.labels);
     if (n["labels_file"]) {
       const std::string lf = n["labels_file"].as<std::string>();
-      std::ifstream f(lf);
-      if (!f) yaml_fail(path, n["labels_file"], "labels_file '" + lf + "' cannot be opened");
+      std::string text;
+      if (!read_bounded(lf, kMaxLabelsBytes, text)) {
+        if (!std::ifstream(lf)) yaml_fail(path, n["labels_file"], "labels_file '" + lf + "' cannot be opened");
+        yaml_fail(path, n["labels_file"], "labels_file '" + lf + "' is larger than " + std::to_string(kMaxLabelsBytes) + " bytes (one label per line)");
+      }
+      std::istringstream lines(text);
       std::string line;
-      while (std::getline(f, line)) d.labels.push_back(line);
+      while (std::getline(lines, line)) d.labels.push_back(line);
     }
   }
   static const char* known[] = {"blazeface", "ssd", "yolov5", "yolov8", "classify", "none"};
@@ -65,7 +73,7 @@ void parse_decoder(const YAML::Node& n, const std::string& path, DecoderOptions&
 
 }  // namespace
 
-RunSetup load_run_config(const std::string& path) {
+static RunSetup read_run_config(const std::string& path) {
   YAML::Node y = load_yaml(path);
   if (!y.IsMap()) throw Error(path + ": a run config is a map with source, variants, output, power, session, run");
   check_keys(y, path, {"source", "variants", "output", "power", "session", "run", "monitor"});
@@ -149,9 +157,9 @@ RunSetup load_run_config(const std::string& path) {
     s.monitor.listen = yaml_get<std::string>(m, "listen", path, "");
     s.monitor.token = yaml_get<std::string>(m, "token", path, "");
     if (m["token_file"]) {
-      std::ifstream tf(m["token_file"].as<std::string>());
-      if (!tf) yaml_fail(path, m["token_file"], "token_file cannot be read");
-      std::getline(tf, s.monitor.token);
+      std::string text;
+      if (!read_bounded(m["token_file"].as<std::string>(), 4096, text)) yaml_fail(path, m["token_file"], "token_file cannot be read or is over 4096 bytes");
+      s.monitor.token = text.substr(0, text.find('\n'));
     }
     s.monitor.tls_cert = yaml_get<std::string>(m, "tls_cert", path, "");
     s.monitor.tls_key = yaml_get<std::string>(m, "tls_key", path, "");
@@ -163,6 +171,10 @@ RunSetup load_run_config(const std::string& path) {
     r.baseline_s = yaml_get<double>(rn, "baseline_s", path, r.baseline_s);
   }
   return s;
+}
+
+RunSetup load_run_config(const std::string& path) {
+  return with_yaml_errors(path, [&] { return read_run_config(path); });
 }
 
 std::string run_config_yaml(const RunSetup& s) {

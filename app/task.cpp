@@ -7,7 +7,7 @@
 
 namespace ec {
 
-void parse_task_yaml(const YAML::Node& n, const std::string& path, TaskSpec& t) {
+static void read_task_yaml(const YAML::Node& n, const std::string& path, TaskSpec& t) {
   if (const YAML::Node in = n["input"]) {
     check_keys(in, path, {"size", "resize", "color", "layout", "scale", "mean", "std", "pad_value"});
     t.input.resize = yaml_get<std::string>(in, "resize", path, t.input.resize);
@@ -36,6 +36,10 @@ void parse_task_yaml(const YAML::Node& n, const std::string& path, TaskSpec& t) 
       t.decoder.labels = yaml_get<std::vector<std::string>>(d, "labels", path, t.decoder.labels);
     }
   }
+}
+
+void parse_task_yaml(const YAML::Node& n, const std::string& path, TaskSpec& t) {
+  with_yaml_errors(path, [&] { read_task_yaml(n, path, t); });
 }
 
 }  // namespace ec
