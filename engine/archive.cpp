@@ -30,14 +30,14 @@ struct Reader {
   std::string name;
   template <class T>
   T get() {
-    if (pos + sizeof(T) > in.size()) throw Error(name + ": archive is truncated");
+    if (sizeof(T) > in.size() - pos) throw Error(name + ": archive is truncated");
     T v;
     std::memcpy(&v, in.data() + pos, sizeof v);
     pos += sizeof v;
     return v;
   }
   std::string bytes(size_t n) {
-    if (pos + n > in.size()) throw Error(name + ": archive is truncated");
+    if (n > in.size() - pos) throw Error(name + ": archive is truncated");  // (pos + n could wrap)
     std::string s = in.substr(pos, n);
     pos += n;
     return s;
@@ -74,6 +74,7 @@ void write_stream(Writer& w, const std::vector<uint32_t>& symbols, size_t alphab
   w.bytes(buf);
 }
 
+// `count` symbols; the caller has bounded it by a tensor size already checked against the limits.
 std::vector<uint32_t> read_stream(Reader& r, uint64_t count) {
   const size_t alphabet = r.get<uint16_t>();
   std::vector<uint8_t> len(alphabet);
@@ -82,6 +83,9 @@ std::vector<uint32_t> read_stream(Reader& r, uint64_t count) {
     if (l > 30) throw Error(r.name + ": bad code length in archive");
   }
   const uint64_t bits = r.get<uint64_t>();
+  // the stream's bits must be in the file (bits + 7 could wrap) and pay at least one bit per symbol
+  if (bits / 8 > r.in.size() - r.pos) throw Error(r.name + ": archive stream claims more bits than the file holds");
+  if (count > bits) throw Error(r.name + ": archive stream holds fewer bits than its " + std::to_string(count) + " symbols need");
   const std::string buf = r.bytes((bits + 7) / 8);
   const std::vector<uint32_t> code = canonical_codes(len);
   std::map<std::pair<uint8_t, uint32_t>, uint32_t> lookup;
@@ -290,7 +294,9 @@ Model unpack_archive(const std::string& bytes, const std::string& name) {
     for (float& v : book) v = r.get<float>();
     const uint64_t numel = r.get<uint64_t>(), entries = r.get<uint64_t>();
     const uint8_t gb = r.get<uint8_t>();
-    if (gb < 1 || gb > 8 || static_cast<int64_t>(numel) != ec::numel(s)) throw Error(name + ": tensor '" + tn + "' header is corrupt");
+    checked_tensor_bytes(DType::f32, s, name + ": tensor '" + tn + "'");  // before anything is sized from the header
+    if (gb < 1 || gb > 8 || numel != static_cast<uint64_t>(ec::numel(s)) || entries > numel)
+      throw Error(name + ": tensor '" + tn + "' header is corrupt");
     const std::vector<uint32_t> gaps = read_stream(r, entries), idx = read_stream(r, entries);
     Tensor t(DType::f32, s);
     uint64_t pos = 0;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <Eigen/Core>
+#include <cstring>
 #include <random>
 
 #include "../engine/helpers.h"
@@ -169,4 +170,59 @@ TEST(Archive, PackUnpackIsBitExactAndSmaller) {
       EXPECT_NE(std::string(e.what()).find("cut.ecz"), std::string::npos) << e.what();
     }
   }
+}
+
+// Headers rewritten with hostile values (what a fuzzer tries first): each is a named ec::Error, never an
+// out-of-range read, a huge reservation or an internal error. Offsets follow pack_archive's layout: magic,
+// version, ONNX length and bytes, tensor count, then per tensor name, rank, dims, codebook, numel, entries,
+// gap bits, and the two Huffman streams (alphabet, code lengths, bit count, bits).
+TEST(Archive, HostileHeaderValuesAreNamedErrors) {
+  Tensor w1 = random_tensor({64, 32}, 1), w2 = random_tensor({32, 10}, 2);
+  Model m = mlp(w1, w2);
+  PassContext ctx;
+  StepParams share;
+  share.where = "t";
+  share.values["bits"] = "3";
+  run_pass("share", m, share, ctx);
+  const std::string a = pack_archive(m);
+  ASSERT_NO_THROW(unpack_archive(a, "ok.ecz"));  // the untouched archive loads: the errors below are the edits'
+  auto u64_at = [](std::string s, size_t off, uint64_t v) {
+    std::memcpy(&s[off], &v, sizeof v);
+    return s;
+  };
+  auto error_of = [](const std::string& bytes) -> std::string {
+    try {
+      unpack_archive(bytes, "bad.ecz");
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  uint64_t onnx_len = 0;
+  std::memcpy(&onnx_len, a.data() + 8, 8);
+  const size_t first = 16 + onnx_len + 4;  // the first coded tensor
+  uint16_t name_len = 0;
+  std::memcpy(&name_len, a.data() + first, 2);
+  const size_t rank_at = first + 2 + name_len;
+  const uint8_t rank = static_cast<uint8_t>(a[rank_at]);
+  const size_t book_at = rank_at + 1 + 8 * rank;
+  uint16_t book = 0;
+  std::memcpy(&book, a.data() + book_at, 2);
+  const size_t numel_at = book_at + 2 + 4 * size_t{book}, entries_at = numel_at + 8;
+  const size_t stream_at = entries_at + 8 + 1;
+  uint16_t alphabet = 0;
+  std::memcpy(&alphabet, a.data() + stream_at, 2);
+  const size_t bits_at = stream_at + 2 + alphabet;
+
+  EXPECT_NE(error_of(u64_at(a, 8, ~uint64_t{0} - 7)).find("truncated"), std::string::npos);  // ONNX length wraps pos + n
+  std::string e = error_of(u64_at(a, bits_at, ~uint64_t{0}));  // (bits + 7) / 8 wraps to 0
+  EXPECT_NE(e.find("more bits than the file holds"), std::string::npos) << e;
+  e = error_of(u64_at(a, entries_at, uint64_t{1} << 62));  // reserve(2^62)
+  EXPECT_NE(e.find("header is corrupt"), std::string::npos) << e;
+  e = error_of(u64_at(a, rank_at + 1, uint64_t{1} << 40));  // a 2^40-row weight
+  EXPECT_NE(e.find("--max-tensor-mb"), std::string::npos) << e;
+  e = error_of(u64_at(a, rank_at + 1, static_cast<uint64_t>(-5)));
+  EXPECT_NE(e.find("negative dimension -5"), std::string::npos) << e;
+  e = error_of(u64_at(a, bits_at, 1));  // fewer bits than symbols
+  EXPECT_NE(e.find("fewer bits than"), std::string::npos) << e;
 }
