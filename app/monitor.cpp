@@ -23,12 +23,21 @@ void parse_listen(const std::string& s, std::string& host, int& port) {
     p = s.substr(colon + 1);
   }
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (p.empty() || p.find_first_not_of("0123456789") != std::string::npos || std::stoi(p) > 65535)
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos || std::stoi(p) > 65535)
     throw Error("monitor listen '" + s + "': port '" + p + "' is not a number 0..65535");
   port = std::stoi(p);
 }
 
 bool readable(const std::string& p) { return std::ifstream(p).good(); }
+
+// Whether `given` equals `secret`, in a time that depends only on the secret's length (not on where the first
+// differing byte is), so a client cannot find the token byte by byte from response times.
+bool same_secret(const std::string& given, const std::string& secret) {
+  unsigned char diff = given.size() == secret.size() ? 0 : 1;
+  for (size_t i = 0; i < secret.size(); ++i)
+    diff |= static_cast<unsigned char>((i < given.size() ? given[i] : 0) ^ secret[i]);
+  return diff == 0;
+}
 
 }  // namespace
 
@@ -51,7 +60,8 @@ MonitorServer::MonitorServer(const MonitorConfig& cfg, Pipeline& pl) {
   srv_->set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {
     if (token.empty()) return httplib::Server::HandlerResponse::Unhandled;
     const std::string auth = req.get_header_value("Authorization");
-    if (auth == "Bearer " + token || req.get_param_value("token") == token) return httplib::Server::HandlerResponse::Unhandled;
+    const bool bearer = auth.rfind("Bearer ", 0) == 0 && same_secret(auth.substr(7), token);
+    if (bearer || same_secret(req.get_param_value("token"), token)) return httplib::Server::HandlerResponse::Unhandled;
     res.status = 401;
     res.set_header("WWW-Authenticate", "Bearer");
     res.set_content("unauthorized: send 'Authorization: Bearer <token>'\n", "text/plain");

@@ -138,11 +138,20 @@ TEST(Monitor, TokenRequiredOffLoopbackAndTls) {
                           "echo wrong=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer nope' http://127.0.0.1:" + std::to_string(p) + "/api/status)\n"
                           "echo bearer=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer s3cret' http://127.0.0.1:" + std::to_string(p) + "/metrics)\n"
                           "echo query=$(curl -s -o /dev/null -w '%{http_code}' 'http://127.0.0.1:" + std::to_string(p) + "/?token=s3cret')\n"
+                          "echo prefix=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer s3cre' http://127.0.0.1:" + std::to_string(p) + "/metrics)\n"
+                          "echo longer=$(curl -s -o /dev/null -w '%{http_code}' 'http://127.0.0.1:" + std::to_string(p) + "/metrics?token=s3cret0')\n"
                           "kill -INT $a; wait $a");
   EXPECT_NE(r.out.find("none=401"), std::string::npos) << r.out << r.err;
   EXPECT_NE(r.out.find("wrong=401"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("bearer=200"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("query=200"), std::string::npos) << r.out;
+  // the comparison takes the whole token: a prefix of it or the token with more after it is refused
+  EXPECT_NE(r.out.find("prefix=401"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("longer=401"), std::string::npos) << r.out;
+  // a port too long for an int is the one-line error, not an internal one
+  CliResult big = run_cli("run -c '" + d + "/c.yaml' --quiet --duration 1 --http 127.0.0.1:99999999999999");
+  EXPECT_EQ(big.rc, 1) << big.err;
+  EXPECT_NE(big.err.find("port '99999999999999' is not a number 0..65535"), std::string::npos) << big.err;
   if (!have("openssl")) GTEST_SKIP() << "openssl not installed: TLS not tested";
   std::system(("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -keyout '" + d + "/key.pem' -out '" + d +
                "/cert.pem' >/dev/null 2>&1").c_str());
