@@ -5,13 +5,18 @@
 # /metrics once a second, and every minute a reload that also switches the second variant off or on again.
 # Samples (1 Hz) of the run's resident memory, CPU time and frame counters go to soak.csv; the figures:
 #   - RSS after the first minute and at the end (bound: growth < 1 MB, whatever the length);
-#   - CPU time per frame in the first and the last window (5 minutes, or a quarter of a shorter run; the
-#     first minute's warm-up excluded): bound: the last within 5 % of the first (runs under 10 minutes: 15 %,
+#   - CPU time per frame in the first and the last window (about 5 minutes, or a quarter of a shorter run; the
+#     first minute's warm-up excluded): bound: the last at most 5 % above the first (runs under 10 minutes: 15 %,
 #     their windows are too short to average a shared machine's noise); where the source outruns the machine
 #     (over 20 % dropped), the processed frame rate gets that bound instead;
-#   - frames dropped by the realtime source in the second minute and the last (runs under 3 minutes: the two
-#     halves of the time after the first minute); bound: no drift, the last window's no more than the first's
-#     + 2 % of its frames (runs under 10 minutes: + 10 %, a shared machine's load moves drops that much);
+#   - frames dropped by the realtime source in the same two windows; bound: no drift, the last window's no
+#     more than the first's + 2 % of its frames (runs under 10 minutes: + 10 %, a shared machine's load moves
+#     drops that much).
+# The two windows start on a reload and span an even number of reload periods, so each holds as many minutes
+# with the second variant on as off: one variant costs half of what two do, and windows with another on/off
+# mix would compare different work (the 25-minute run of docs/benchmarks.md did: 2 "on" minutes of 5 against 3).
+# Runs whose window is shorter than two periods keep the old windows (first after the first minute, last at
+# the end).
 # printed as a table and as JSON (soak.json). Exit status 1 when a bound fails.
 # EC_BIN (default build/edgecompress), EC_SOAK_DIR (default a new temp folder), EC_SOAK_PORT (default 18090),
 # EC_SOAK_RELOAD_S (seconds between reloads, default 60).
@@ -96,7 +101,7 @@ rc=$(cat "$work/run.rc" 2>/dev/null || echo "unknown")
 trap - EXIT
 
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-awk -F, -v minutes="$minutes" -v hz="$hz" -v cpu="$cpu_model" -v out="$work/soak.json" '
+awk -F, -v minutes="$minutes" -v period="$period" -v hz="$hz" -v cpu="$cpu_model" -v out="$work/soak.json" '
 NR == 1 { next }
 { t[n] = $1; rss[n] = $2; cpu_t[n] = $3; fr[n] = $4; dr[n] = $5; ia[n] = $6; na[n] = $7; ib[n] = $8; nb[n] = $9; n++ }
 function infer_ms(s, c, a, b) { return c[b] > c[a] ? (s[b] - s[a]) * 1000 / (c[b] - c[a]) : -1 }
@@ -105,9 +110,17 @@ function per_frame(a, b) { return fr[b] > fr[a] ? (cpu_t[b] - cpu_t[a]) / hz * 1
 END {
   if (n < 60) { print "soak: only " n " samples"; exit 1 }
   total = t[n - 1]
-  win = minutes >= 20 ? 300 : (total - 60) / 4
+  target = minutes >= 20 ? 300 : (total - 60) / 4
+  if (2 * period <= target) {
+    # whole pairs of reload periods, from the first reload after the warm-up minute; the last window starts an
+    # even number of periods after the first, so the two see the same on/off phases in the same order
+    win = 2 * period * int(target / (2 * period))
+    f_s = period * int((60 + period - 1) / period)
+    l_s = f_s + 2 * period * int((total - win - f_s) / (2 * period))
+    aligned = 1
+  } else { win = target; f_s = 60; l_s = total - win; aligned = 0 }
   i60 = at(60); rss_growth_mb = (rss[n - 1] - rss[i60]) / 1024
-  f0 = at(60); f1 = at(60 + win); l0 = at(total - win); l1 = n - 1
+  f0 = at(f_s); f1 = at(f_s + win); l0 = at(l_s); l1 = at(l_s + win)
   cpu_first = per_frame(f0, f1); cpu_last = per_frame(l0, l1)
   cpu_change = cpu_first > 0 ? (cpu_last - cpu_first) / cpu_first : 0
   cpu_bound = minutes >= 10 ? 0.05 : 0.15
@@ -118,26 +131,34 @@ END {
   drop_frac_first = (dr[f1] - dr[f0]) / (dr[f1] - dr[f0] + fr[f1] - fr[f0] + 1e-9)
   drop_frac_last = (dr[l1] - dr[l0]) / (dr[l1] - dr[l0] + fr[l1] - fr[l0] + 1e-9)
   saturated = drop_frac_first > 0.2 || drop_frac_last > 0.2
-  wd = total >= 180 ? 60 : (total - 60) / 2
-  d_first = dr[at(60 + wd)] - dr[at(60)]; fr_first = fr[at(60 + wd)] - fr[at(60)]
-  d_last = dr[n - 1] - dr[at(total - wd)]; fr_last = fr[n - 1] - fr[at(total - wd)]
+  if (aligned) { wd = win; d_first = dr[f1] - dr[f0]; fr_first = fr[f1] - fr[f0]; d_last = dr[l1] - dr[l0]; fr_last = fr[l1] - fr[l0] }
+  else {
+    wd = (total - 60) / 2
+    d_first = dr[at(60 + wd)] - dr[at(60)]; fr_first = fr[at(60 + wd)] - fr[at(60)]
+    d_last = dr[n - 1] - dr[at(total - wd)]; fr_last = fr[n - 1] - fr[at(total - wd)]
+  }
   ok_rss = rss_growth_mb < 1.0
   fps_change = fps_first > 0 ? (fps_last - fps_first) / fps_first : 0
-  ok_cpu = saturated ? (fps_change > -cpu_bound && fps_change < cpu_bound) : (cpu_change < cpu_bound && cpu_change > -cpu_bound)
+  # one-sided: what the soak looks for is work that accumulates (a history sorted again, a queue that grows),
+  # which can only raise CPU per frame or lower the processed rate; the other direction is the shared machine
+  # getting faster (seen: -8 % over an hour, engine and the rest alike)
+  ok_cpu = saturated ? (fps_change > -cpu_bound) : (cpu_change < cpu_bound)
   # drops depend on what else the machine does: a short run allows 10 points more of its frames, a long one 2
   drop_bound = minutes >= 10 ? 0.02 : 0.10
   ok_drop = d_last <= d_first + drop_bound * fr_last
   printf "soak: %d min, %s, test source 640x480 at 200 fps, 2 x BlazeFace-128 (1 thread each), --record, /metrics at 1 Hz, reload + toggle every minute\n", minutes, cpu
+  printf "  windows: first %.0f-%.0f s, last %.0f-%.0f s (%s)\n", t[f0], t[f1], t[l0], t[l1], aligned ? "whole pairs of reload periods: the same on/off mix" : "shorter than two reload periods: not aligned"
   printf "  RSS after 1 min %.1f MB, at the end %.1f MB: growth %.3f MB (bound < 1 MB) %s\n", rss[i60] / 1024, rss[n - 1] / 1024, rss_growth_mb, ok_rss ? "ok" : "FAIL"
   if (saturated) {
     printf "  CPU per frame: first %.0f s %.3f ms, last %.0f s %.3f ms: %+.1f %% (not bounded: the source outruns this machine, %.0f %% / %.0f %% dropped)\n", win, cpu_first, win, cpu_last, 100 * cpu_change, 100 * drop_frac_first, 100 * drop_frac_last
-    printf "  processed frames per second: first %.1f, last %.1f: %+.1f %% (bound %.0f %%) %s\n", fps_first, fps_last, 100 * fps_change, 100 * cpu_bound, ok_cpu ? "ok" : "FAIL"
+    printf "  processed frames per second: first %.1f, last %.1f: %+.1f %% (bound: no more than %.0f %% lower) %s\n", fps_first, fps_last, 100 * fps_change, 100 * cpu_bound, ok_cpu ? "ok" : "FAIL"
   } else
-    printf "  CPU per frame: first %.0f s %.3f ms, last %.0f s %.3f ms: %+.1f %% (bound %.0f %%) %s\n", win, cpu_first, win, cpu_last, 100 * cpu_change, 100 * cpu_bound, ok_cpu ? "ok" : "FAIL"
+    printf "  CPU per frame: first %.0f s %.3f ms, last %.0f s %.3f ms: %+.1f %% (bound: at most +%.0f %%) %s\n", win, cpu_first, win, cpu_last, 100 * cpu_change, 100 * cpu_bound, ok_cpu ? "ok" : "FAIL"
   printf "  mean inference per call (engine only, not bounded): bf128-a %.3f -> %.3f ms, bf128-b %.3f -> %.3f ms\n", infer_ms(ia, na, f0, f1), infer_ms(ia, na, l0, l1), infer_ms(ib, nb, f0, f1), infer_ms(ib, nb, l0, l1)
-  printf "  dropped frames: first %.0f s after the first minute %d of %d, last %.0f s %d of %d %s\n", wd, d_first, fr_first, wd, d_last, fr_last, ok_drop ? "ok" : "FAIL"
+  if (aligned) printf "  dropped frames: first window %d of %d, last %d of %d (%.1f / %.1f per minute) %s\n", d_first, fr_first, d_last, fr_last, d_first * 60 / wd, d_last * 60 / wd, ok_drop ? "ok" : "FAIL"
+  else printf "  dropped frames: first %.0f s after the first minute %d of %d, last %.0f s %d of %d %s\n", wd, d_first, fr_first, wd, d_last, fr_last, ok_drop ? "ok" : "FAIL"
   printf "  frames %d in %.0f s (%.1f fps)\n", fr[n - 1], total, fr[n - 1] / total
-  printf "{\"minutes\": %d, \"cpu\": \"%s\", \"rss_mb_after_1min\": %.3f, \"rss_mb_end\": %.3f, \"rss_growth_mb\": %.3f, \"cpu_ms_per_frame_first\": %.4f, \"cpu_ms_per_frame_last\": %.4f, \"cpu_change\": %.4f, \"saturated\": %s, \"fps_first\": %.2f, \"fps_last\": %.2f, \"window_s\": %.0f, \"drop_window_s\": %.0f, \"dropped_first\": %d, \"dropped_last\": %d, \"frames\": %d, \"ok\": %s}\n", minutes, cpu, rss[i60] / 1024, rss[n - 1] / 1024, rss_growth_mb, cpu_first, cpu_last, cpu_change, saturated ? "true" : "false", fps_first, fps_last, win, wd, d_first, d_last, fr[n - 1], (ok_rss && ok_cpu && ok_drop) ? "true" : "false" > out
+  printf "{\"minutes\": %d, \"cpu\": \"%s\", \"rss_mb_after_1min\": %.3f, \"rss_mb_end\": %.3f, \"rss_growth_mb\": %.3f, \"cpu_ms_per_frame_first\": %.4f, \"cpu_ms_per_frame_last\": %.4f, \"cpu_change\": %.4f, \"saturated\": %s, \"fps_first\": %.2f, \"fps_last\": %.2f, \"window_s\": %.0f, \"first_window_start_s\": %.1f, \"last_window_start_s\": %.1f, \"aligned\": %s, \"drop_window_s\": %.0f, \"dropped_first\": %d, \"dropped_last\": %d, \"frames\": %d, \"ok\": %s}\n", minutes, cpu, rss[i60] / 1024, rss[n - 1] / 1024, rss_growth_mb, cpu_first, cpu_last, cpu_change, saturated ? "true" : "false", fps_first, fps_last, win, t[f0], t[l0], aligned ? "true" : "false", wd, d_first, d_last, fr[n - 1], (ok_rss && ok_cpu && ok_drop) ? "true" : "false" > out
   exit !(ok_rss && ok_cpu && ok_drop)
 }' "$work/soak.csv"
 echo "  samples: $work/soak.csv, figures: $work/soak.json, session: $work/session"
