@@ -61,8 +61,10 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 run_one() {
   local t=$1 extra=()
   [[ $t == onnx ]] && extra=(-dict="$root/tests/fuzz/onnx.dict")
-  "$dir/fuzz/fuzz_$t" "$corpus/$t" -max_total_time="$per" -timeout=1 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$dir/artifacts/$t/" -close_fd_mask=3 "${extra[@]}" >"$dir/fuzz_$t.log" 2>&1 || true
+  # fork mode: a finding is saved and counted, and fuzzing goes on (in-process mode stops at the first)
+  "$dir/fuzz/fuzz_$t" "$corpus/$t" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 -max_total_time="$per" \
+    -timeout=1 -rss_limit_mb=2048 -malloc_limit_mb=2048 -artifact_prefix="$dir/artifacts/$t/" -close_fd_mask=3 \
+    "${extra[@]}" >"$dir/fuzz_$t.log" 2>&1 || true
 }
 echo "[fuzz] ${#targets[@]} targets, ${per} s each, two at a time ($(nproc) cores: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo))"
 pids=()
@@ -78,13 +80,16 @@ json="["
 printf '%-10s %12s %9s %8s %6s %5s %8s %4s  %s\n' target executions exec/s corpus crash leak timeout oom what
 for t in "${targets[@]}"; do
   log=$dir/fuzz_$t.log
-  execs=$(awk '/stat::number_of_executed_units/ { print $NF }' "$log" | tail -1)
-  secs=$(awk '/stat::average_exec_per_sec/ { print $NF }' "$log" | tail -1)
+  # the fork-mode status line of the last finished job: "#N: cov: … exec/s E oom/timeout/crash: O/T/C time: …"
+  last=$(grep -E '^#[0-9]+: cov:' "$log" | tail -1)
+  execs=$(sed -E 's/^#([0-9]+):.*/\1/' <<<"$last")
+  secs=$(sed -E 's/.* exec\/s ([0-9]+) .*/\1/' <<<"$last")
+  counts=$(sed -E 's|.*oom/timeout/crash: ([0-9]+)/([0-9]+)/([0-9]+).*|\1 \2 \3|' <<<"$last")
+  read -r oom timeout crash_all <<<"${counts:-0 0 0}"
+  [[ -n $last ]] || { execs=0 secs=0 oom=0 timeout=0 crash_all=0; }
   n_corpus=$(find "$corpus/$t" -type f | wc -l)
-  crash=$(grep -c -E 'ERROR: (AddressSanitizer|UndefinedBehaviorSanitizer|libFuzzer: deadly signal)|runtime error:|uncaught exception' "$log" || true)
   leak=$(grep -c 'ERROR: LeakSanitizer' "$log" || true)
-  timeout=$(grep -c 'ERROR: libFuzzer: timeout' "$log" || true)
-  oom=$(grep -c -E 'ERROR: libFuzzer: (out-of-memory|malloc limit)' "$log" || true)
+  crash=$((crash_all > leak ? crash_all - leak : 0))  # fork mode counts leaks among the crashes
   what=$(awk -v t="$t" 'BEGIN { w["onnx"] = "ONNX loader + native prepare"; w["archive"] = ".ecz archive reader"; w["config"] = "run configs, recipes, task files"; w["power_csv"] = "power CSV replay"; w["sysfs"] = "INA3221 sysfs/IIO values"; print w[t] }')
   printf '%-10s %12s %9s %8s %6s %5s %8s %4s  %s\n' "$t" "${execs:-0}" "${secs:-0}" "$n_corpus" "$crash" "$leak" "$timeout" "$oom" "$what"
   total=$((total + ${execs:-0}))
