@@ -409,7 +409,10 @@ TEST(Run, RealWindowUnderXvfb) {
   if (!have("Xvfb")) GTEST_SKIP() << "Xvfb not installed: the real-window test is skipped";
   const std::string d = tmpdir("xvfb");
   const std::string disp = ":" + std::to_string(90 + getpid() % 9);
-  CliResult r = run_shell("Xvfb " + disp + " -screen 0 1600x900x24 -nolisten tcp >/dev/null 2>&1 & xp=$!; sleep 1; cd '" + kRoot +
+  // the run starts once Xvfb's socket exists (up to 20 s: a loaded machine took over the 1 s once slept here)
+  const std::string sock = "/tmp/.X11-unix/X" + disp.substr(1);
+  CliResult r = run_shell("Xvfb " + disp + " -screen 0 1600x900x24 -nolisten tcp >/dev/null 2>&1 & xp=$!; for i in $(seq 200); do [ -S " +
+                        sock + " ] && break; sleep 0.1; done; sleep 0.3; cd '" + kRoot +
                         "' && DISPLAY=" + disp + " \"$bin\" run -c configs/demo.yaml --quiet --output display://0 --session-dir '" + d +
                         "/s' & rp=$!; sleep 5; gst-launch-1.0 -q ximagesrc use-damage=false display-name=" + disp +
                         " num-buffers=1 ! videoconvert ! pngenc ! filesink location='" + d + "/shot.png'; wait $rp; rc=$?; kill $xp; exit $rc");
