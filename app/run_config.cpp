@@ -153,7 +153,8 @@ static RunSetup read_run_config(const std::string& path) {
     if (r.session_max_mb < 0) yaml_fail(path, ss["max_mb"], "'max_mb' " + ss["max_mb"].Scalar() + ": must be >= 0 (0: no limit)");
   }
   if (const YAML::Node m = y["monitor"]) {
-    check_keys(m, path, {"listen", "token", "token_file", "tls_cert", "tls_key"});
+    check_keys(m, path, {"listen", "token", "token_file", "tls_cert", "tls_key", "max_connections", "max_connections_per_client",
+                         "request_timeout_s"});
     s.monitor.listen = yaml_get<std::string>(m, "listen", path, "");
     s.monitor.token = yaml_get<std::string>(m, "token", path, "");
     if (m["token_file"]) {
@@ -163,6 +164,16 @@ static RunSetup read_run_config(const std::string& path) {
     }
     s.monitor.tls_cert = yaml_get<std::string>(m, "tls_cert", path, "");
     s.monitor.tls_key = yaml_get<std::string>(m, "tls_key", path, "");
+    s.monitor.max_connections = yaml_get<int>(m, "max_connections", path, s.monitor.max_connections);
+    if (s.monitor.max_connections < 1 || s.monitor.max_connections > 65536)
+      yaml_fail(path, m["max_connections"], "'max_connections' " + m["max_connections"].Scalar() + ": must be 1..65536");
+    s.monitor.max_connections_per_client = yaml_get<int>(m, "max_connections_per_client", path, s.monitor.max_connections_per_client);
+    if (s.monitor.max_connections_per_client < 0)
+      yaml_fail(path, m["max_connections_per_client"], "'max_connections_per_client' " + m["max_connections_per_client"].Scalar() +
+                                                           ": must be >= 0 (0: no per-client limit)");
+    s.monitor.request_timeout_s = yaml_get<double>(m, "request_timeout_s", path, s.monitor.request_timeout_s);
+    if (!(s.monitor.request_timeout_s >= 0.5 && s.monitor.request_timeout_s <= 3600))
+      yaml_fail(path, m["request_timeout_s"], "'request_timeout_s' " + m["request_timeout_s"].Scalar() + ": must be 0.5..3600 seconds");
   }
   if (const YAML::Node rn = y["run"]) {
     check_keys(rn, path, {"max_frames", "duration_s", "baseline_s"});

@@ -19,6 +19,11 @@ nlohmann::json LiveView::status() const {
   return status_;
 }
 
+uint64_t LiveView::jpeg_seq(double now_ms) {
+  wanted_until_ = now_ms + 2000;
+  return seq_.load();
+}
+
 bool LiveView::latest_jpeg(std::vector<unsigned char>& jpeg, uint64_t& seq, double now_ms) {
   wanted_until_ = now_ms + 2000;
   std::lock_guard<std::mutex> l(mu_);

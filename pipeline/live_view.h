@@ -17,6 +17,9 @@ class LiveView {
   // --- the loop's side
   // True while a viewer asked for frames in the last 2 s (the loop then draws the overlay even for none://).
   bool watched(double now_ms) const { return now_ms < wanted_until_.load(); }
+  // True when a new JPEG would be taken now (none in the last 100 ms): the loop draws the overlay only for
+  // the frames it will offer, not for each frame (a 200 fps run watched at 10 fps draws 10 a second).
+  bool frame_due(double now_ms) const { return now_ms - last_jpeg_ >= 100; }
   // Encodes `canvas` as the newest JPEG unless one was made less than 100 ms ago.
   void offer_frame(const cv::Mat& canvas, double now_ms);
   // Replaces the status unless it was replaced less than 250 ms ago; `make` builds it only when due.
@@ -33,12 +36,15 @@ class LiveView {
   nlohmann::json status() const;
   // The newest JPEG and its sequence number (increasing); false before the first. Marks the view watched.
   bool latest_jpeg(std::vector<unsigned char>& jpeg, uint64_t& seq, double now_ms);
+  // The newest JPEG's sequence number (0 before the first), without copying it; marks the view watched. For
+  // stream readers polling for a new frame.
+  uint64_t jpeg_seq(double now_ms);
 
  private:
   mutable std::mutex mu_;
   nlohmann::json status_;
   std::vector<unsigned char> jpeg_;
-  uint64_t seq_ = 0;
+  std::atomic<uint64_t> seq_{0};
   double last_jpeg_ = -1e18, last_status_ = -1e18;  // loop thread only
   std::atomic<double> wanted_until_{0};
 };

@@ -303,8 +303,9 @@ struct Pipeline::Impl {
   // The overlay into the output (and the live view while someone watches); with the display off and no
   // viewer there is nothing to draw.
   void present(const Frame& frame) {
-    const bool watched = live->watched(now_ms());
-    if (out->shows() || watched) {
+    const double now = now_ms();
+    const bool view = live->watched(now) && live->frame_due(now);  // a frame for the live view is taken now
+    if (out->shows() || view) {
       std::vector<PanelInfo> panels;
       int dets = 0;
       for (auto& vp : variants)
@@ -318,7 +319,7 @@ struct Pipeline::Impl {
     const std::string started = out->write(t_composed);
     if (!started.empty()) event("output", started);  // which encoder or window the first frame started
     t_written = now_ms();
-    if (watched) live->offer_frame(out->canvas(), t_written);
+    if (view) live->offer_frame(out->canvas(), t_written);
     live->offer_status(t_written, [&] {
       update_metrics();
       return live_status(frame);
@@ -643,6 +644,8 @@ std::string Pipeline::session_dir() const { return impl_->rec ? impl_->rec->dir(
 nlohmann::json Pipeline::status() const { return live_.status(); }
 
 bool Pipeline::latest_jpeg(std::vector<unsigned char>& jpeg, uint64_t& seq) { return live_.latest_jpeg(jpeg, seq, now_ms()); }
+
+uint64_t Pipeline::jpeg_seq() { return live_.jpeg_seq(now_ms()); }
 
 // The main loop: a frame in, every variant on it, the overlay out, the figures kept, until the stream ends,
 // a limit is reached or a stop is requested.

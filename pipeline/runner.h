@@ -83,6 +83,8 @@ class Pipeline {
   const RunMetrics& metrics() const { return metrics_; }
   nlohmann::json status() const;
   bool latest_jpeg(std::vector<unsigned char>& jpeg, uint64_t& seq);
+  // The newest overlay JPEG's sequence number without a copy (0 before the first); marks the view watched.
+  uint64_t jpeg_seq();
 
  private:
   struct Variant;

@@ -123,7 +123,7 @@ arm64_lane() {
     libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
     gstreamer1.0-plugins-ugly gstreamer1.0-libav libyaml-cpp-dev libi2c-dev nlohmann-json3-dev
     libboost-program-options-dev zlib1g-dev libgtest-dev libgmock-dev libxnnpack-dev libpthreadpool-dev libonnx-dev
-    libcpp-httplib-dev libssl-dev fonts-dejavu-core)
+    libmicrohttpd-dev fonts-dejavu-core)
   local want="${pkgs[*]}"
   if [[ ! -f $sys/.ec-sysroot-ready || $(cat "$sys/.ec-sysroot-ready") != "$want" ]]; then
     log "making the arm64 sysroot in $sys (once; cached)"

@@ -115,7 +115,7 @@ TEST(Cli, VersionNamesTheBuildsFeaturesAndUsageErrorsAreOneLine) {
                            "\n  opencv: ", "\n  gstreamer: "})
     EXPECT_NE(v.out.find(line), std::string::npos) << "no '" << line + 3 << "' in:\n" << v.out;
 #ifdef EC_HAVE_HTTP
-  EXPECT_NE(v.out.find("monitoring: cpp-httplib"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("monitoring: libmicrohttpd"), std::string::npos) << v.out;
 #else
   EXPECT_NE(v.out.find("monitoring: off"), std::string::npos) << v.out;
 #endif

@@ -1,7 +1,17 @@
 // Monitoring as users run it: a real Prometheus server scrapes two edgecompress instances on loopback and
 // answers a PromQL query with both; promtool accepts the exposition; the web page renders in headless
 // Chromium with the video and the numbers; tokens off loopback; TLS.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <regex>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <set>
@@ -29,6 +39,102 @@ void write(const std::string& path, const std::string& text) {
 
 int port_base() { return 20000 + static_cast<int>(getpid() % 20000); }
 
+// `edgecompress ARGS` in the background (stdout and stderr to files) until stop().
+struct Background {
+  pid_t pid = -1;
+  Background(const std::string& args, const std::string& out_base) {
+    pid = fork();
+    if (pid == 0) {
+      const std::string cmd = std::string("exec '") + EC_BINARY + "' " + args + " >'" + out_base + ".out' 2>'" + out_base + ".err' </dev/null";
+      execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  // SIGINT (a clean end) and the exit code.
+  int stop() {
+    if (pid <= 0) return -1;
+    kill(pid, SIGINT);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    pid = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
+  ~Background() { stop(); }
+};
+
+// A TCP connection to 127.0.0.1:port from the loopback address `from` (127.0.0.x: another client to the
+// server); -1 when connect fails.
+int connect_from(const std::string& from, int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  inet_pton(AF_INET, from.c_str(), &a.sin_addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Sends GET `path` and reads the answer until its body is complete or `timeout_ms` passes; returns the status
+// line's code (0: the connection was closed or nothing came) and the body.
+int http_get(int fd, const std::string& path, std::string* body = nullptr, int timeout_ms = 20000) {
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return 0;
+  std::string buf;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char chunk[8192];
+    const ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0) break;
+    buf.append(chunk, static_cast<size_t>(n));
+    const size_t he = buf.find("\r\n\r\n");
+    std::smatch m;
+    if (he != std::string::npos && std::regex_search(buf, m, std::regex("Content-Length: (\\d+)", std::regex::icase)) &&
+        buf.size() >= he + 4 + std::stoul(m[1].str()))
+      break;
+  }
+  int status = 0;
+  if (std::sscanf(buf.c_str(), "HTTP/1.%*d %d", &status) != 1) return 0;
+  if (body) *body = buf.substr(std::min(buf.size(), buf.find("\r\n\r\n") + 4));
+  return status;
+}
+
+// Whether the server closes `fd` (end of stream or reset) within `timeout_ms` without sending anything.
+bool closed_by_server(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) <= 0) return false;
+  char c;
+  return recv(fd, &c, 1, 0) <= 0;
+}
+
+// Connects until the server answers (it is starting), at most 60 s.
+bool wait_listening(int port) {
+  for (int i = 0; i < 600; ++i) {
+    const int fd = connect_from("127.0.0.1", port);
+    if (fd >= 0) {
+      close(fd);
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+// The value of a /metrics sample line `name` (-1 when absent).
+double sample(const std::string& text, const std::string& name) {
+  const size_t at = text.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+}
+
 std::string config(const std::string& extra = "") {
   return "source: {uri: 'test://ball', width: 320, height: 240, fps: 30}\nvariants:\n  - name: bf128\n    model: " + models_dir() +
          "/blazeface128.onnx\n    input: {scale: 0.00784313725, mean: [1, 1, 1]}\n    decoder: blazeface\noutput: none://\n" + extra;
@@ -36,11 +142,11 @@ std::string config(const std::string& extra = "") {
 
 }  // namespace
 
-// A build without cpp-httplib (Debian 11, Ubuntu 20.04) has no monitoring endpoint: say so instead of failing.
+// A build without libmicrohttpd has no monitoring endpoint: say so instead of failing.
 #ifdef EC_HAVE_HTTP
 #define REQUIRE_HTTP()
 #else
-#define REQUIRE_HTTP() GTEST_SKIP() << "built without cpp-httplib: run --http is refused by design"
+#define REQUIRE_HTTP() GTEST_SKIP() << "built without libmicrohttpd: run --http is refused by design"
 #endif
 
 TEST(Monitor, PrometheusScrapesTwoInstances) {
@@ -171,4 +277,110 @@ TEST(Monitor, TokenRequiredOffLoopbackAndTls) {
   write(d + "/badtls.yaml", config("monitor: {listen: '127.0.0.1:0', tls_cert: '" + d + "/cert.pem'}\n"));
   CliResult bad = run_cli("run -c '" + d + "/badtls.yaml' --quiet --duration 1");
   EXPECT_NE(bad.err.find("TLS needs both"), std::string::npos) << bad.err;
+}
+
+// The limits as a client meets them: two connections per client address, three in all; a fourth from the same
+// address and one from a fourth address are closed on accept; /metrics counts both refusals.
+TEST(Monitor, ConnectionAndPerClientLimitsRefuseOnAccept) {
+  REQUIRE_HTTP();
+  const std::string d = tmpdir("limits");
+  const int p = port_base() + 9;
+  write(d + "/c.yaml", config("monitor: {listen: '127.0.0.1:" + std::to_string(p) +
+                              "', max_connections: 3, max_connections_per_client: 2, request_timeout_s: 60}\n"));
+  Background run("run -c '" + d + "/c.yaml' --quiet --duration 120", d + "/run");
+  ASSERT_TRUE(wait_listening(p)) << slurp(d + "/run.err");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the probe's connection is gone on the server too
+  const int a1 = connect_from("127.0.0.1", p), a2 = connect_from("127.0.0.1", p);
+  ASSERT_GE(a1, 0);
+  ASSERT_GE(a2, 0);
+  EXPECT_EQ(http_get(a1, "/api/status"), 200);
+  EXPECT_EQ(http_get(a2, "/api/status"), 200) << "keep-alive connections stay open and count";
+  const int a3 = connect_from("127.0.0.1", p);
+  EXPECT_TRUE(closed_by_server(a3, 20000)) << "a third connection from the same address";
+  const int b1 = connect_from("127.0.0.2", p);
+  EXPECT_EQ(http_get(b1, "/api/status"), 200) << "another address still gets the third connection";
+  const int c1 = connect_from("127.0.0.3", p);
+  EXPECT_TRUE(closed_by_server(c1, 20000)) << "a fourth connection in all";
+  EXPECT_EQ(http_get(a1, "/api/status"), 200) << "the accepted connections are not disturbed";
+  for (int fd : {a2, a3, b1, c1}) close(fd);
+  std::string m;
+  for (int i = 0; i < 100 && m.empty(); ++i) {  // until the server has seen the closes
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const int fd = connect_from("127.0.0.4", p);
+    if (fd >= 0 && http_get(fd, "/metrics", &m) != 200) m.clear();
+    if (fd >= 0) close(fd);
+  }
+  close(a1);
+  EXPECT_EQ(sample(m, "ec_http_refused_total{limit=\"max_connections_per_client\"}"), 1) << m.substr(m.find("ec_http"));
+  EXPECT_EQ(sample(m, "ec_http_refused_total{limit=\"max_connections\"}"), 1);
+  EXPECT_EQ(run.stop(), 0) << slurp(d + "/run.err");
+}
+
+// A client that sends its request head a byte at a time and never finishes, and one that sends nothing, are
+// cut off after request_timeout_s; a whole request in time is answered.
+TEST(Monitor, SlowClientsAreCutOffAfterTheRequestTimeout) {
+  REQUIRE_HTTP();
+  const std::string d = tmpdir("slow");
+  const int p = port_base() + 10;
+  write(d + "/c.yaml", config("monitor: {listen: '127.0.0.1:" + std::to_string(p) + "', request_timeout_s: 1}\n"));
+  Background run("run -c '" + d + "/c.yaml' --quiet --duration 120", d + "/run");
+  ASSERT_TRUE(wait_listening(p)) << slurp(d + "/run.err");
+  const int idle = connect_from("127.0.0.1", p);
+  const int drip = connect_from("127.0.0.1", p);
+  ASSERT_GE(drip, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string head = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+  bool cut = false;
+  for (size_t i = 0; i < head.size() && !cut; ++i) {  // 5 bytes a second: the head would take ~25 s
+    cut = send(drip, &head[i], 1, MSG_NOSIGNAL) != 1 || closed_by_server(drip, 200);
+  }
+  const double held = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_TRUE(cut) << "a head sent a byte at a time was never cut off";
+  EXPECT_GE(held, 0.9) << "cut off before request_timeout_s (1 s)";
+  EXPECT_TRUE(closed_by_server(idle, 20000)) << "a connection that sends nothing";
+  close(idle);
+  close(drip);
+  const int ok = connect_from("127.0.0.1", p);
+  std::string m;
+  EXPECT_EQ(http_get(ok, "/metrics", &m), 200);
+  close(ok);
+  // the dripping client is cut by the head deadline (the idle one may be closed by the idle timeout first)
+  EXPECT_GE(sample(m, "ec_http_head_timeouts_total"), 1) << m.substr(m.find("ec_http"));
+  EXPECT_EQ(run.stop(), 0) << slurp(d + "/run.err");
+}
+
+// Wrong tokens are answered 401 and logged without flooding the log: the first at once, then one line per 10 s
+// with the count; every one of them is counted. A certificate and key that are not PEM fail at start in one line.
+TEST(Monitor, UnauthorizedRequestsAreLoggedRateLimitedAndBadTlsFailsAtStart) {
+  REQUIRE_HTTP();
+  const std::string d = tmpdir("unauth");
+  const int p = port_base() + 11;
+  write(d + "/c.yaml", config("monitor: {listen: '127.0.0.1:" + std::to_string(p) + "', token: right}\n"));
+  Background run("run -c '" + d + "/c.yaml' --quiet --duration 120", d + "/run");
+  ASSERT_TRUE(wait_listening(p)) << slurp(d + "/run.err");
+  const int fd = connect_from("127.0.0.1", p);
+  int unauthorized = 0;
+  for (int i = 0; i < 40; ++i) unauthorized += http_get(fd, i % 2 ? "/metrics" : "/metrics?token=wrong") == 401;
+  close(fd);
+  EXPECT_EQ(unauthorized, 40);
+  EXPECT_EQ(run.stop(), 0);
+  const std::string log = slurp(d + "/run.err");
+  int lines = 0, counted = 0;
+  std::smatch m;
+  for (std::string::const_iterator it = log.begin();
+       std::regex_search(it, log.end(), m, std::regex("monitor: (\\d+ )?unauthorized requests? \\(401\\)")); it = m.suffix().first) {
+    ++lines;
+    counted += m[1].matched ? std::stoi(m[1].str()) : 1;
+  }
+  EXPECT_EQ(counted, 40) << log;
+  EXPECT_LE(lines, 6) << "one line per 10 s, not one per request: " << log;
+  EXPECT_NE(log.find("127.0.0.1 GET /metrics"), std::string::npos) << log;
+
+  write(d + "/cert.pem", "-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n");
+  write(d + "/key.pem", "not a key\n");
+  write(d + "/tls.yaml", config("monitor: {listen: '127.0.0.1:0', tls_cert: '" + d + "/cert.pem', tls_key: '" + d + "/key.pem'}\n"));
+  CliResult bad = run_cli("run -c '" + d + "/tls.yaml' --quiet --duration 5");
+  EXPECT_EQ(bad.rc, 1) << bad.err;
+  EXPECT_NE(bad.err.find("not a usable certificate and key"), std::string::npos) << bad.err;
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
 }

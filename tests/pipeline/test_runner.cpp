@@ -118,8 +118,13 @@ TEST(LiveView, FramesOnlyWhileWatchedAndAtMostTenASecond) {
   EXPECT_TRUE(v.watched(2999));
   EXPECT_FALSE(v.watched(3001)) << "a viewer that stopped asking for 2 s is gone";
   cv::Mat canvas(48, 64, CV_8UC3, cv::Scalar(0, 0, 255));
+  EXPECT_EQ(v.jpeg_seq(1000), 0u);
+  EXPECT_TRUE(v.frame_due(1000));
   v.offer_frame(canvas, 1000);
+  EXPECT_FALSE(v.frame_due(1050)) << "the loop skips drawing the overlay for frames the view would not take";
   v.offer_frame(canvas, 1050);  // within 100 ms: not encoded
+  EXPECT_EQ(v.jpeg_seq(1050), 1u);
+  EXPECT_TRUE(v.frame_due(1100));
   ASSERT_TRUE(v.latest_jpeg(jpg, seq, 1060));
   EXPECT_EQ(seq, 1u);
   EXPECT_EQ(jpg[0], 0xFF);
