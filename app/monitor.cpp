@@ -270,13 +270,13 @@ struct MonitorServer::Impl {
   static ssize_t mjpeg_read(void* cls, uint64_t, char* buf, size_t max) {
     auto* st = static_cast<MjpegStream*>(cls);
     if (st->at >= st->part.size()) {
-      // wait (in this connection's own thread) for a newer frame; the stream ends after 10 s without one
+      // wait (in this connection's own thread) for a newer frame; the stream ends after stream_idle_s without one
       std::vector<unsigned char> jpg;
       uint64_t seq = 0;
       for (int waited_ms = 0;; waited_ms += 25) {
         if (st->impl->stopping) return MHD_CONTENT_READER_END_OF_STREAM;
         if (st->impl->pl.jpeg_seq() != st->seq && st->impl->pl.latest_jpeg(jpg, seq) && seq != st->seq) break;
-        if (waited_ms >= 10000) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (waited_ms >= st->impl->cfg.stream_idle_s * 1000) return MHD_CONTENT_READER_END_OF_STREAM;
         std::this_thread::sleep_for(std::chrono::milliseconds(25));
       }
       st->seq = seq;
@@ -337,7 +337,7 @@ struct MonitorServer::Impl {
       uint64_t seq = 0;
       // the first request starts the live view: wait up to 1 s for its first frame before answering 503
       for (int waited_ms = 0; !self->pl.latest_jpeg(jpg, seq); waited_ms += 20) {
-        if (waited_ms >= 1000 || self->stopping) return answer(c, 503, "no frame yet\n", "text/plain", {{"Retry-After", "1"}});
+        if (waited_ms >= std::min(1000.0, self->cfg.stream_idle_s * 1000) || self->stopping) return answer(c, 503, "no frame yet\n", "text/plain", {{"Retry-After", "1"}});
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
       return answer(c, 200, std::string(jpg.begin(), jpg.end()), "image/jpeg", {{"Cache-Control", "no-store"}});
@@ -372,6 +372,8 @@ MonitorServer::MonitorServer(const MonitorConfig& cfg, Pipeline& pl) : impl_(std
     throw Error("monitor max_connections_per_client " + std::to_string(cfg.max_connections_per_client) + ": must be >= 0 (0: no per-client limit)");
   if (!(cfg.request_timeout_s >= 0.5 && cfg.request_timeout_s <= 3600))
     throw Error("monitor request_timeout_s " + std::to_string(cfg.request_timeout_s) + ": must be 0.5..3600 seconds");
+  if (!(cfg.stream_idle_s >= 0 && cfg.stream_idle_s <= 3600))
+    throw Error("monitor stream_idle_s " + std::to_string(cfg.stream_idle_s) + ": must be 0..3600 seconds");
   if (cfg.tls_cert.empty() != cfg.tls_key.empty()) throw Error("monitor: TLS needs both tls_cert and tls_key");
 
   addrinfo hints{}, *res = nullptr;

@@ -22,6 +22,8 @@ struct MonitorConfig {
   int max_connections_per_client = 0;  // per client address; 0: only max_connections applies
   double request_timeout_s = 10;       // a request head must be complete this long after the connection opened
                                        // or the previous response ended (also the idle keep-alive time), seconds
+  double stream_idle_s = 10;           // /stream.mjpg ends after this long without a new frame; /snapshot.jpg
+                                       // waits at most min(1 s, this) for the first frame, seconds
 };
 
 // Counters of the HTTP side (also exported in /metrics as ec_http_*).

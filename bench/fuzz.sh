@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzing: every harness of tests/fuzz/targets.h under libFuzzer with AddressSanitizer and UBSan.
 #   bench/fuzz.sh [minutes]          total fuzzing time (default 20), shared equally by the targets, two at a time
-#   bench/fuzz.sh [minutes] TARGET…  only these (onnx archive config power_csv sysfs)
+#   bench/fuzz.sh [minutes] TARGET…  only these (onnx archive config power_csv sysfs http)
 # Builds build-fuzz/ with clang (Debian's clang-14 + libfuzzer-14-dev, installed when missing), writes the seed
 # corpora (tests/fuzz/seeds.cpp, plus the real files: BlazeFace and the int8 model, configs/*.yaml, the
 # recipes and task files), then runs each target with: -timeout=1 (an input taking over 1 s is a finding),
@@ -16,7 +16,7 @@ cd "$root"
 minutes=${1:-20}
 shift || true
 [[ $minutes =~ ^[0-9]+$ && $minutes -ge 1 ]] || { echo "fuzz: minutes '$minutes': a whole number >= 1" >&2; exit 2; }
-all=(onnx archive config power_csv sysfs)
+all=(onnx archive config power_csv sysfs http)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 for t in "${targets[@]}"; do
@@ -44,7 +44,7 @@ for t in "${all[@]}"; do mkdir -p "$corpus/$t" "$dir/artifacts/$t"; done
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
 "$dir/fuzz/fuzz_seeds" "$seeds"
-for t in onnx archive power_csv sysfs; do cp -n "$seeds/$t"/* "$corpus/$t/" 2>/dev/null || true; done
+for t in onnx archive power_csv sysfs http; do cp -n "$seeds/$t"/* "$corpus/$t/" 2>/dev/null || true; done
 for m in blazeface128.onnx blazeface128-int8.onnx; do [[ -f models/$m ]] && cp -n "models/$m" "$corpus/onnx/" || true; done
 # configs: the first byte picks the reader (0 run config, 1 recipe, 2 task file)
 i=0
@@ -60,7 +60,7 @@ export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 run_one() {
   local t=$1 extra=()
-  [[ $t == onnx ]] && extra=(-dict="$root/tests/fuzz/onnx.dict")
+  [[ $t == onnx || $t == http ]] && extra=(-dict="$root/tests/fuzz/$t.dict")
   # fork mode: a finding is saved and counted, and fuzzing goes on (in-process mode stops at the first)
   "$dir/fuzz/fuzz_$t" "$corpus/$t" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 -max_total_time="$per" \
     -timeout=1 -rss_limit_mb=2048 -malloc_limit_mb=2048 -artifact_prefix="$dir/artifacts/$t/" -close_fd_mask=3 \
@@ -90,7 +90,7 @@ for t in "${targets[@]}"; do
   n_corpus=$(find "$corpus/$t" -type f | wc -l)
   leak=$(grep -c 'ERROR: LeakSanitizer' "$log" || true)
   crash=$((crash_all > leak ? crash_all - leak : 0))  # fork mode counts leaks among the crashes
-  what=$(awk -v t="$t" 'BEGIN { w["onnx"] = "ONNX loader + native prepare"; w["archive"] = ".ecz archive reader"; w["config"] = "run configs, recipes, task files"; w["power_csv"] = "power CSV replay"; w["sysfs"] = "INA3221 sysfs/IIO values"; print w[t] }')
+  what=$(awk -v t="$t" 'BEGIN { w["onnx"] = "ONNX loader + native prepare"; w["archive"] = ".ecz archive reader"; w["config"] = "run configs, recipes, task files"; w["power_csv"] = "power CSV replay"; w["sysfs"] = "INA3221 sysfs/IIO values"; w["http"] = "monitoring endpoint requests"; print w[t] }')
   printf '%-10s %12s %9s %8s %6s %5s %8s %4s  %s\n' "$t" "${execs:-0}" "${secs:-0}" "$n_corpus" "$crash" "$leak" "$timeout" "$oom" "$what"
   total=$((total + ${execs:-0}))
   bad=$((bad + crash + leak + timeout + oom))

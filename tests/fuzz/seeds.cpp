@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string out = argv[1];
-  for (const char* d : {"", "/onnx", "/archive", "/power_csv", "/sysfs"}) mkdir((out + d).c_str(), 0755);
+  for (const char* d : {"", "/onnx", "/archive", "/power_csv", "/sysfs", "/http"}) mkdir((out + d).c_str(), 0755);
   try {
     {  // a small classifier: dense conv, relu, pool, depthwise + HardSwish, global pool, Gemm
       Builder b({1, 3, 16, 16});
@@ -158,6 +158,20 @@ int main(int argc, char** argv) {
     };
     write(out + "/sysfs/seed_hwmon", fields(0, {"VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC", "5080", "5080", "5076", "1200", "400", "350", "", "", "", "1100", "111", ""}));
     write(out + "/sysfs/seed_iio", fields(1, {"POM_5V_IN", "POM_5V_GPU", "POM_5V_CPU", "5000", "5000", "5000", "800", "120", "300", "4000", "600", "1500", "", "", "POM_5V_IN"}));
+    // requests to the monitoring endpoint (its token is "fuzz-token"): each path with the token in the header or
+    // the query, a wrong and a missing token, keep-alive pipelining, HEAD, a body, chunked, a long header
+    const std::string tok = "Authorization: Bearer fuzz-token\r\n";
+    int k = 0;
+    for (const char* path : {"/metrics", "/api/status", "/snapshot.jpg", "/stream.mjpg", "/", "/nope"})
+      write(out + "/http/seed_" + std::to_string(k++), std::string("GET ") + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + tok + "\r\n");
+    write(out + "/http/seed_query", "GET /metrics?token=fuzz-token&x=%41%zz HTTP/1.1\r\nHost: a\r\n\r\n");
+    write(out + "/http/seed_wrong", "GET /api/status HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer fuzz-tokem\r\n\r\n");
+    write(out + "/http/seed_none", "GET /metrics HTTP/1.0\r\n\r\n");
+    write(out + "/http/seed_pipelined", "GET /metrics HTTP/1.1\r\nHost: a\r\n" + tok + "\r\nHEAD /api/status HTTP/1.1\r\nHost: a\r\n" + tok +
+                                           "Connection: keep-alive\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n" + tok + "Connection: close\r\n\r\n");
+    write(out + "/http/seed_post", "POST /metrics HTTP/1.1\r\nHost: a\r\n" + tok + "Content-Length: 5\r\n\r\nhello");
+    write(out + "/http/seed_chunked", "PUT /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+    write(out + "/http/seed_long", "GET /metrics HTTP/1.1\r\nHost: a\r\nX-Long: " + std::string(3000, 'x') + "\r\n" + tok + "\r\n");
   } catch (const Error& e) {
     std::fprintf(stderr, "fuzz_seeds: %s\n", e.what());
     return 1;

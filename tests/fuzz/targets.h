@@ -31,6 +31,10 @@ void power_csv(const uint8_t* data, size_t size);
 // Fields separated by NUL bytes written into a fake sysfs tree (driver name, rail labels, values,
 // update interval; the first byte picks the IIO or the hwmon layout) -> discovery, open and two reads.
 void sysfs(const uint8_t* data, size_t size);
+// Raw bytes sent as one client's request(s) to the monitoring endpoint (libmicrohttpd and the handlers: paths,
+// headers, tokens, query strings), on a loopback port of this process, with a token set; the answer is read
+// until the server closes. The server must never crash, hang or answer garbage (the status line is checked).
+void http(const uint8_t* data, size_t size);
 
 // Every harness, in the order bench/fuzz.sh runs them.
 const std::vector<Target>& targets();

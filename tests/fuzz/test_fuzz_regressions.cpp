@@ -52,3 +52,18 @@ TEST(FuzzRegressions, EveryCommittedInputIsAcceptedOrRefusedCleanly) {
     }
   }
 }
+
+// The http harness against its own server: requests a client sends and bytes no client should; the harness
+// aborts (fails this test) when the server does not answer with a status line or does not close in time.
+TEST(FuzzHarness, HttpServerAnswersEveryRequestWithAStatusLine) {
+  const std::vector<std::string> inputs = {
+      "GET /metrics HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer fuzz-token\r\n\r\n",
+      "GET /api/status?token=fuzz-tokenX HTTP/1.1\r\nHost: a\r\n\r\n",
+      "GET /stream.mjpg?token=fuzz-token HTTP/1.1\r\nHost: a\r\n\r\n",
+      std::string("\x00\xff\r\n\r\nGET", 8),
+      "GET /metrics HTTP/1.1\r\nHost: a\r\nX: " + std::string(100000, 'y') + "\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer fuzz-token\r\n\r\nGET /nope HTTP/1.1\r\nHost: a\r\n\r\n",
+  };
+  for (const std::string& in : inputs) ec::fuzz::http(reinterpret_cast<const uint8_t*>(in.data()), in.size());
+  SUCCEED() << inputs.size() << " requests answered";
+}
