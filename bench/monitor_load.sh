@@ -14,7 +14,7 @@
 # cut off within request_timeout_s + 1 s).
 # Printed as a table and as JSON (monitor_load.json in the work folder). Exit status 1 when a bound fails.
 # EC_BIN (default build/edgecompress), EC_LOAD_BIN (default build/bench/bench_monitor_load), EC_LOAD_DIR
-# (default a new temp folder), EC_LOAD_PORT (default 18190).
+# (default a new temp folder), EC_LOAD_PORT (default 18290).
 set -euo pipefail
 seconds=${1:-40}
 pairs=${2:-2}
@@ -22,7 +22,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${EC_BIN:-$root/build/edgecompress}
 load=${EC_LOAD_BIN:-$root/build/bench/bench_monitor_load}
 work=${EC_LOAD_DIR:-$(mktemp -d /tmp/ec-monload.XXXXXX)}
-port=${EC_LOAD_PORT:-18190}
+port=${EC_LOAD_PORT:-18290}
 model=$root/models/blazeface128.onnx
 timeout_s=5
 [[ -x $bin && -x $load ]] || { echo "monitor_load: $bin or $load: not built (./scripts/setup.sh)" >&2; exit 2; }

@@ -7,10 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <memory>
 
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 #include "archive.h"
@@ -202,10 +205,32 @@ void http(const uint8_t* data, size_t size) {
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(s.srv->port()));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) abort();  // the server must be listening
+  // each connection from the next of 250 loopback addresses: the client closes first, so its port stays in
+  // TIME_WAIT for a minute, and a few hundred inputs a second would use up one address's ephemeral ports
+  static unsigned next_source = 0;
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  from.sin_addr.s_addr = htonl(0x7F010001u + (next_source++ % 250));  // 127.1.0.1 ...
+  if (bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+    std::fprintf(stderr, "http: cannot bind a loopback source address: %s\n", std::strerror(errno));
+    abort();
+  }
+  // libFuzzer's timer signal can interrupt connect (EINTR): the connection goes on, and connect says so
+  int rc = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  for (int tries = 0; rc != 0 && (errno == EINTR || errno == EALREADY) && tries < 1000; ++tries) {
+    pollfd p{fd, POLLOUT, 0};
+    poll(&p, 1, 10);
+    rc = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    if (rc != 0 && errno == EISCONN) rc = 0;
+  }
+  if (rc != 0) {
+    std::fprintf(stderr, "http: cannot connect to the server on port %d: %s\n", s.srv->port(), std::strerror(errno));
+    abort();  // the server must be listening
+  }
   size_t at = 0;
   while (at < size) {  // the server may close early (a bad head): then the rest cannot be sent, which is fine
     const ssize_t n = send(fd, data + at, size - at, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     at += static_cast<size_t>(n);
   }
@@ -217,12 +242,16 @@ void http(const uint8_t* data, size_t size) {
     if (poll(&p, 1, 50) <= 0) continue;
     char buf[16384];
     const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got.append(buf, static_cast<size_t>(n));
   }
   close(fd);
   // whatever the server sent starts with a status line
-  if (!got.empty() && got.compare(0, 7, "HTTP/1.") != 0) abort();
+  if (!got.empty() && got.compare(0, 7, "HTTP/1.") != 0) {
+    std::fprintf(stderr, "http: the answer does not start with a status line: '%s'\n", got.substr(0, 120).c_str());
+    abort();
+  }
 #else
   (void)data;
   (void)size;
