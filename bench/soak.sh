@@ -31,7 +31,7 @@ model=$root/models/blazeface128.onnx
 [[ -f $model ]] || { echo "soak: $model: missing (./scripts/setup.sh)" >&2; exit 2; }
 command -v curl >/dev/null || { echo "soak: curl is needed for the /metrics scraper" >&2; exit 2; }
 # exit 77 (ctest: skipped) where this build has no monitoring endpoint to scrape
-"$bin" --version | grep -q '^  monitoring: cpp-httplib' || { echo "soak: this build has no monitoring (run --http): skipped" >&2; exit 77; }
+"$bin" --version | grep -q '^  monitoring: libmicrohttpd' || { echo "soak: this build has no monitoring (run --http): skipped" >&2; exit 77; }
 [[ $minutes =~ ^[0-9]+$ && $minutes -ge 2 ]] || { echo "soak: minutes '$minutes': a whole number >= 2" >&2; exit 2; }
 mkdir -p "$work"
 rm -rf "$work/session"
