@@ -185,6 +185,13 @@ TEST(Monitor, PrometheusScrapesTwoInstances) {
   std::string text((std::istreambuf_iterator<char>(fleet)), std::istreambuf_iterator<char>());
   text.replace(text.find("/etc/prometheus/edgecompress.token"), 34, d + "/token");
   write(d + "/token", "secret\n");
+  // Prometheus before 2.26 (Debian 11 has 2.24) knows only bearer_token_file, the form the config's comment gives
+  CliResult pv = run_shell("promtool --version 2>&1 | sed -n 's/.*version 2\\.\\([0-9]*\\).*/\\1/p' | head -1");
+  if (!pv.out.empty() && std::atoi(pv.out.c_str()) < 26) {
+    const std::string modern = "    authorization:\n      type: Bearer\n      credentials_file: ";
+    ASSERT_NE(text.find(modern), std::string::npos) << text;
+    text.replace(text.find(modern), modern.size(), "    bearer_token_file: ");
+  }
   write(d + "/fleet.yml", text);
   EXPECT_EQ(std::system(("promtool check config '" + d + "/fleet.yml' >/dev/null 2>&1").c_str()), 0);
   std::ifstream dash(EC_SOURCE_DIR "/configs/monitoring/grafana-dashboard.json");
