@@ -39,11 +39,15 @@ size_t compact_names(Model& m) {
   for (auto& v : g.inputs) keep.insert(v.name);
   for (auto& v : g.outputs) keep.insert(v.name);
   size_t saved = 0;
+  size_t next_id = 0;
   auto fresh = [&](const std::string& old) -> std::string {
     if (old.empty() || keep.count(old)) return old;
     auto it = rename.find(old);
     if (it != rename.end()) return it->second;
-    std::string n = "t" + std::to_string(rename.size());
+    // a kept name (a graph input or output) may itself look like a short id ("t229" from another tool)
+    std::string n;
+    do n = "t" + std::to_string(next_id++);
+    while (keep.count(n));
     saved += old.size() > n.size() ? old.size() - n.size() : 0;
     rename[old] = n;
     return n;

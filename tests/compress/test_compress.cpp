@@ -3,6 +3,8 @@
 // float, recipe errors; fidelity metrics with known answers.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "../engine/helpers.h"
 #include "fidelity.h"
 #include "onnx_io.h"
@@ -212,4 +214,29 @@ TEST(QuantizePass, DynamicInt8ForGemmAndMatMul) {
   Tensor x = random_tensor({3, 20}, 4);
   auto a = run_model(m, {x}), b = run_model(q, {x});
   EXPECT_LT(diff_over_range(a[0], b[0]), 0.03);
+}
+
+// Short ids must not collide with the names kept as they are (graph inputs and outputs): an exporter (or our
+// own bench_zoo) may already call its output "t1", and the checker refuses a value assigned twice.
+TEST(CompactNames, ShortIdsSkipKeptInputAndOutputNames) {
+  Model m = conv_relu_conv();
+  // rename the graph's input and output to what the first short ids would be
+  for (auto& n : m.graph.nodes) {
+    for (auto& i : n.inputs) i = i == "x" ? "t0" : i;
+    for (auto& o : n.outputs) o = o == "y" ? "t3" : o;
+  }
+  m.graph.inputs[0].name = "t0";
+  m.graph.outputs[0].name = "t3";
+  Model c = m;
+  EXPECT_GT(compact_names(c), 0u);
+  EXPECT_EQ(check_onnx(c), "");
+  EXPECT_EQ(c.graph.inputs[0].name, "t0");
+  EXPECT_EQ(c.graph.outputs[0].name, "t3");
+  std::set<std::string> produced;
+  for (auto& n : c.graph.nodes)
+    for (auto& o : n.outputs) EXPECT_TRUE(produced.insert(o).second) << o << " assigned twice";
+  for (auto& kv : c.graph.initializers) EXPECT_FALSE(produced.count(kv.first)) << kv.first;
+  Tensor x = random_tensor({1, 3, 16, 16}, 5);
+  auto a = run_model(m, {x}), b = run_model(c, {x});
+  EXPECT_EQ(max_abs_diff(a[0], b[0]), 0.0) << "renaming changes no value";
 }
