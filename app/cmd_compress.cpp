@@ -11,6 +11,7 @@
 
 #include "analysis.h"
 #include "commands.h"
+#include "common.h"
 #include "config.h"
 #include "engine.h"
 #include "error.h"
@@ -45,7 +46,7 @@ size_t file_size(const std::string& p) {
 }
 
 struct CompressOptions {
-  std::string model, recipe, calib, out;
+  std::string model, recipe, calib, out, shape;
   int frames = 0;
   bool json = false, keep_names = false;
 };
@@ -61,6 +62,10 @@ void run_compress(const CompressOptions& o) {
   const std::string original_bytes = to_onnx_bytes(m);
   compress::PassContext ctx;
   ctx.original = &original;
+  // the shape compute is counted and the result checked at: --shape, else the calibration shape when there is one
+  std::map<std::string, Shape> stats_shapes;
+  const Shape given = o.shape.empty() ? Shape{} : parse_shapes({o.shape}, m).begin()->second;
+  if (!given.empty()) stats_shapes[m.graph.inputs.at(0).name] = given;
   bool need_calib = false;  // quantization, or a training step on the calibration frames (distill on unlabelled video)
   for (auto& s : r.steps)
     need_calib = need_calib || compress::passes().at(s.name).needs_calibration || s.params.text("data", "") == "calibration";
@@ -68,7 +73,10 @@ void run_compress(const CompressOptions& o) {
   if (need_calib) {
     if (calib.empty()) throw Error(o.recipe + ": a step needs calibration data: give --calib SOURCE or calibration.source");
     if (m.graph.inputs.size() != 1) throw Error(o.model + ": calibration feeds single-input models");
-    const Shape shape = m.graph.inputs[0].shape_or(1);
+    // symbolic input dimensions (height, width) from --shape or the calibration input's size
+    const Shape shape = calib.rfind("idx:", 0) == 0 ? (given.empty() ? m.graph.inputs[0].shape_or(1) : given)
+                                                     : resolve_input_shape(m.graph.inputs[0], r.task.input, given);
+    stats_shapes[m.graph.inputs[0].name] = shape;
     const int count = o.frames > 0 ? o.frames : r.calib_frames;
     if (calib.rfind("idx:", 0) == 0) {  // labelled IDX images (Fashion-MNIST): the training split, in order
       compress::Dataset d = compress::load_idx(calib.substr(4), "train", count * r.calib_every);
@@ -113,10 +121,11 @@ void run_compress(const CompressOptions& o) {
   save_onnx(m, out);  // runs the ONNX checker
   // the result must still load and run in our engine
   Model back = load_onnx(out);
-  std::map<std::string, Shape> shapes;  // symbolic dims as 1 for this check
-  for (auto& in : back.graph.inputs) shapes[in.name] = in.shape_or(1);
+  std::map<std::string, Shape> shapes = stats_shapes;  // elsewhere symbolic dims as 1 for this check
+  for (auto& in : back.graph.inputs)
+    if (!shapes.count(in.name)) shapes[in.name] = in.shape_or(1);
   create_engine("native", back)->prepare(shapes);
-  ModelStats a = analyze_model(original, {}), b = analyze_model(back, {});
+  ModelStats a = analyze_model(original, stats_shapes), b = analyze_model(back, stats_shapes);
   const size_t fa = file_size(o.model), fb = file_size(out);
   nlohmann::json j = {{"input", o.model}, {"output", out}, {"recipe", o.recipe}, {"steps", lines},
                       {"original", {{"file_bytes", fa}, {"params", a.params}, {"nonzero_params", a.params - a.zero_params}, {"macs", a.macs}}},
@@ -144,6 +153,7 @@ void add_compress_command(ec::cli::App& app) {
   c->add_option("--recipe,-r", o->recipe, "Recipe YAML (configs/recipes/*.yaml)")->required();
   c->add_option("--calib", o->calib, "Calibration source: a video or any frame source URI, idx:DIR (IDX images) or images:DIR (an image folder): overrides the recipe's");
   c->add_option("--frames", o->frames, "Calibration frames (overrides the recipe's)");
+  c->add_option("--shape", o->shape, "Input shape d,d,d,d for models with symbolic dimensions (default: the calibration input's size)");
   c->add_option("-o,--output", o->out, "Output ONNX (default: IN__<steps>.onnx next to the input)");
   c->add_flag("--json", o->json, "JSON report");
   c->add_flag("--keep-names", o->keep_names, "Keep the exporter's node and value names (larger files)");

@@ -13,12 +13,14 @@
 
 #include "analysis.h"
 #include "commands.h"
+#include "common.h"
 #include "config.h"
 #include "engine.h"
 #include "error.h"
 #include "fidelity.h"
 #include "mlp.h"
 #include "onnx_io.h"
+#include "passes.h"
 #include "ort_peer.h"
 #include "svg_plot.h"
 #include "task.h"
@@ -29,7 +31,7 @@ namespace ec {
 namespace {
 
 struct EvalOptions {
-  std::string reference, video, task, idx, html, images, backend = "native", ort_peer;
+  std::string reference, video, task, idx, html, images, backend = "native", ort_peer, shape;
   std::vector<std::string> models;
   int frames = 60, every = 4, threads = 2, start = 0;
   float score_floor = 0.1f;
@@ -45,9 +47,10 @@ struct Runner {
 };
 
 Runner make_runner(const std::string& path, const TaskSpec& t, float score, int threads, const PreprocessSpec& spec,
-                   const std::string& backend = "native") {
+                   const Shape& shape, const std::string& backend = "native") {
   RunnerSpec rs;
   rs.model = path;
+  rs.shape = shape;
   rs.backend = backend;
   rs.threads = threads;
   rs.input = spec;
@@ -56,6 +59,19 @@ Runner make_runner(const std::string& path, const TaskSpec& t, float score, int 
   Runner r;
   r.vr = std::make_unique<VariantRunner>(rs);
   return r;
+}
+
+// Size and compute of a model as inspect counts them: weights in Constant nodes are weights, compute at `shapes`.
+ModelStats model_stats(Model m, const std::map<std::string, Shape>& shapes) {
+  constants_to_initializers(m.graph);
+  return analyze_model(m, shapes);
+}
+
+// The --shape option as the shape of the model's first input (empty without it).
+Shape given_shape(const EvalOptions& o, const Model& m) {
+  if (o.shape.empty()) return {};
+  auto s = parse_shapes({o.shape}, m);
+  return s.begin()->second;
 }
 
 double median(std::vector<double> v) {
@@ -114,7 +130,7 @@ void run_eval_idx(const EvalOptions& o) {
     struct stat st {};
     stat(path.c_str(), &st);
     Model m = load_onnx(path);
-    ModelStats s = analyze_model(m, {});
+    ModelStats s = model_stats(m, {});
     j["models"].push_back({{"model", path}, {"file_bytes", st.st_size}, {"params", s.params}, {"nonzero_params", s.params - s.zero_params},
                            {"accuracy", compress::classification_accuracy(m, test, o.threads)}});
   }
@@ -144,7 +160,9 @@ void run_eval_images(const EvalOptions& o) {
     EngineOptions eo;
     eo.threads = o.threads;
     auto eng = create_engine("native", m, eo);
-    eng->prepare({});
+    std::map<std::string, Shape> shapes;
+    if (m.graph.inputs.size() == 1) shapes[m.graph.inputs[0].name] = resolve_input_shape(m.graph.inputs[0], t.input, given_shape(o, m));
+    eng->prepare(shapes);
     std::vector<int> labels;
     std::vector<std::string> classes;
     auto samples = load_image_folder(o.images, t.input, eng->input(0).shape(), 0, &labels, &classes);
@@ -161,7 +179,7 @@ void run_eval_images(const EvalOptions& o) {
     if (n == 0) throw Error(o.images + ": no labelled images (put each class in its own subfolder)");
     struct stat st {};
     stat(path.c_str(), &st);
-    ModelStats s = analyze_model(m, {});
+    ModelStats s = model_stats(m, shapes);
     j["models"].push_back({{"model", path}, {"file_bytes", st.st_size}, {"params", s.params}, {"nonzero_params", s.params - s.zero_params},
                            {"accuracy", static_cast<double>(correct) / static_cast<double>(n)}, {"images", n}, {"classes", classes}});
   }
@@ -185,8 +203,10 @@ void run_eval(const EvalOptions& o) {
   if (!o.task.empty()) parse_task_yaml(load_yaml(o.task), o.task, t);
   Model ref = load_onnx(o.reference);
   if (ref.graph.inputs.size() != 1) throw Error(o.reference + ": eval feeds single-input image models");
-  auto samples = load_samples(o.video, t.input, ref.graph.inputs[0].shape_or(1), o.every, o.frames, o.start);
-  Runner rr = make_runner(o.reference, t, t.decoder.score_threshold, o.threads, t.input);
+  // symbolic input dimensions (height, width) from --shape or the task's input size; every model runs at it
+  const Shape shape = resolve_input_shape(ref.graph.inputs[0], t.input, given_shape(o, ref));
+  auto samples = load_samples(o.video, t.input, shape, o.every, o.frames, o.start);
+  Runner rr = make_runner(o.reference, t, t.decoder.score_threshold, o.threads, t.input, shape);
   std::vector<Result> ref_results(samples.size());
   std::vector<std::vector<Tensor>> ref_outputs(samples.size());
   for (size_t i = 0; i < samples.size(); ++i) {
@@ -201,7 +221,10 @@ void run_eval(const EvalOptions& o) {
   auto describe = [&](const std::string& path, Runner* r, FidelityAccumulator* f) {
     struct stat st {};
     stat(path.c_str(), &st);
-    ModelStats s = analyze_model(load_onnx(path), {});
+    Model dm = load_onnx(path);
+    std::map<std::string, Shape> at;
+    if (dm.graph.inputs.size() == 1) at[dm.graph.inputs[0].name] = shape;
+    ModelStats s = model_stats(std::move(dm), at);
     nlohmann::json mj = {{"model", path}, {"file_bytes", st.st_size}, {"params", s.params}, {"nonzero_params", s.params - s.zero_params},
                          {"macs", s.macs}, {"latency_ms_median", median(r->ms)}, {"threads", o.threads}};
     if (f) {
@@ -213,7 +236,7 @@ void run_eval(const EvalOptions& o) {
   };
   j["models"].push_back(describe(o.reference, &rr, nullptr));
   for (const std::string& path : o.models) {
-    Runner cr = make_runner(path, t, o.score_floor, o.threads, t.input, o.backend);
+    Runner cr = make_runner(path, t, o.score_floor, o.threads, t.input, shape, o.backend);
     FidelityAccumulator f;
     Result res;
     for (size_t i = 0; i < samples.size(); ++i) {
@@ -239,7 +262,12 @@ void run_eval(const EvalOptions& o) {
   }
   std::printf("fidelity to %s on %zu frames of %s from frame %d, every %d (reference boxes at score >= %.2f; candidates scored from %.2f)\n",
               o.reference.c_str(), samples.size(), o.video.c_str(), o.start, o.every, t.decoder.score_threshold, o.score_floor);
-  std::printf("%-48s %10s %9s %9s %12s %9s %8s %8s %8s\n", "model", "file KB", "params", "non-zero", "MACs", "ms p50", "mAP@0.5", "mean IoU", "SNR dB");
+  // classifiers are scored by top-1 agreement, detectors by mAP@0.5 and mean IoU against the reference
+  const bool classify = t.decoder.type == "classify";
+  if (classify)
+    std::printf("%-48s %10s %9s %9s %12s %9s %9s %8s\n", "model", "file KB", "params", "non-zero", "MACs", "ms p50", "top-1 agr", "SNR dB");
+  else
+    std::printf("%-48s %10s %9s %9s %12s %9s %8s %8s %8s\n", "model", "file KB", "params", "non-zero", "MACs", "ms p50", "mAP@0.5", "mean IoU", "SNR dB");
   for (auto& mj : j["models"]) {
     std::string fid = "reference";
     char buf[64];
@@ -251,7 +279,8 @@ void run_eval(const EvalOptions& o) {
         std::snprintf(buf, sizeof buf, fmt, v.get<double>());
         return std::string(buf);
       };
-      fid = show(f["map50"], "%8.3f") + " " + show(f["mean_iou"], "%8.3f") + " " + show(f["snr_db"], "%8.1f");
+      fid = classify ? show(f["top1_agreement"], "%9.3f") + " " + show(f["snr_db"], "%8.1f")
+                     : show(f["map50"], "%8.3f") + " " + show(f["mean_iou"], "%8.3f") + " " + show(f["snr_db"], "%8.1f");
     }
     char ms[32] = "        -";
     if (mj["latency_ms_median"].is_number()) std::snprintf(ms, sizeof ms, "%9.2f", mj["latency_ms_median"].get<double>());
@@ -273,6 +302,7 @@ void add_eval_command(ec::cli::App& app) {
   c->add_option("--idx", o->idx, "Folder of labelled IDX data (e.g. /usr/share/datasets/fashion-mnist): accuracy on its t10k split");
   c->add_option("--task", o->task, "YAML with input: and decoder: (as a run variant), e.g. configs/tasks/blazeface.yaml");
   c->add_option("--frames", o->frames, "Frames to use")->capture_default_str();
+  c->add_option("--shape", o->shape, "Input shape d,d,d,d for models with symbolic dimensions (default: the task's input size)");
   c->add_option("--every", o->every, "Use every N-th frame")->capture_default_str();
   c->add_option("--start", o->start, "Skip the first N frames of --video (e.g. those a model was distilled on)")->capture_default_str();
   c->add_option("--threads", o->threads, "Engine threads")->capture_default_str();

@@ -8,6 +8,36 @@
 
 namespace ec {
 
+Shape resolve_input_shape(const ValueInfo& in, const PreprocessSpec& spec, const Shape& given) {
+  const size_t rank = in.dims.size();
+  if (!given.empty()) {
+    if (in.has_shape && given.size() != rank)
+      throw Error("input '" + in.name + "' " + in.dims_str() + ": the given shape " + shape_str(given) + " has another rank");
+    for (size_t i = 0; i < given.size() && in.has_shape; ++i)
+      if (in.dims[i].value >= 0 && in.dims[i].value != given[i])
+        throw Error("input '" + in.name + "' " + in.dims_str() + ": the given shape " + shape_str(given) + " differs in dimension " +
+                    std::to_string(i) + " (fixed at " + std::to_string(in.dims[i].value) + ")");
+    return given;
+  }
+  if (!in.has_shape) throw Error("input '" + in.name + "' declares no shape: give one (--shape, or shape: in the variant)");
+  Shape s = in.shape_or(-1);
+  if (rank == 4) {
+    if (s[0] < 0) s[0] = 1;
+    const bool nhwc = spec.layout == "nhwc" || (spec.layout == "auto" && s[3] == 3 && s[1] != 3);
+    int64_t& c = nhwc ? s[3] : s[1];
+    if (c < 0) c = 3;
+    int64_t& h = nhwc ? s[1] : s[2];
+    int64_t& w = nhwc ? s[2] : s[3];
+    if (h < 0 && spec.height > 0) h = spec.height;
+    if (w < 0 && spec.width > 0) w = spec.width;
+  }
+  for (size_t i = 0; i < s.size(); ++i)
+    if (s[i] < 0)
+      throw Error("input '" + in.name + "' " + in.dims_str() + ": dimension " + std::to_string(i) + " ('" + in.dims[i].param +
+                  "') is symbolic: give the size (input: {size: [width, height]} in the task, recipe or variant, or --shape)");
+  return s;
+}
+
 Preprocessor::Preprocessor(const PreprocessSpec& spec, const Shape& s) : spec_(spec) {
   if (s.size() != 4 || s[0] != 1) throw Error("preprocess: model input " + shape_str(s) + " is not an image batch of 1");
   if (spec.layout == "nchw") nchw_ = true;

@@ -6,6 +6,7 @@
 #include <array>
 #include <string>
 
+#include "ir.h"
 #include "tensor.h"
 
 namespace ec {
@@ -29,6 +30,14 @@ struct Letterbox {
     return {static_cast<float>((x - pad_x) / sx), static_cast<float>((y - pad_y) / sy)};
   }
 };
+
+// The concrete shape to prepare an image model's input with, for models whose declared input has symbolic
+// dimensions ([1,3,height,width], PaddlePaddle and dynamic-axes PyTorch exports). `given` (a --shape option or a
+// variant's shape:) wins when not empty: same rank, and equal to every fixed declared dimension. Otherwise the
+// declared shape with a symbolic batch as 1, a symbolic channel count as 3, and symbolic height/width (NCHW
+// [N,C,H,W], or NHWC [N,H,W,3]) from spec.height/spec.width (the input size: [width, height] of a task, recipe or
+// variant, pixels). Throws ec::Error naming the input and the dimension that stays unknown.
+Shape resolve_input_shape(const ValueInfo& in, const PreprocessSpec& spec, const Shape& given = {});
 
 class Preprocessor {
  public:

@@ -36,7 +36,8 @@ VariantRunner::VariantRunner(const RunnerSpec& spec) : spec_(spec) {
   eo.yield_threads = spec.yield_threads;
   engine_ = create_engine(spec.backend, m, eo);
   std::map<std::string, Shape> shapes;
-  if (!spec.shape.empty()) shapes[m.graph.inputs.at(0).name] = spec.shape;
+  if (m.graph.inputs.size() == 1 && (!spec.shape.empty() || !m.graph.inputs[0].is_static()))
+    shapes[m.graph.inputs[0].name] = resolve_input_shape(m.graph.inputs[0], spec.input, spec.shape);
   engine_->prepare(shapes);
   if (engine_->num_inputs() != 1) throw Error(spec.model + ": the pipeline feeds single-input image models");
   reconfigure(spec);

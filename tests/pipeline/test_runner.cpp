@@ -215,3 +215,40 @@ TEST(Pipeline, TogglesLayoutAndReloadWhileRunningKeepOneFileAndEveryVariantsFram
   struct stat st {};
   EXPECT_EQ(stat((dir + "/s/summary.json").c_str(), &st), 0);
 }
+
+// Symbolic input dimensions (PaddlePaddle and dynamic-axes exports: [1,3,height,width], [N,H,W,3]) get their
+// size from the input spec; what stays unknown is an error naming the input and the dimension.
+TEST(ResolveInputShape, SymbolicDimsComeFromTheInputSizeOrTheGivenShape) {
+  ValueInfo nchw{"x", DType::f32, {{1, ""}, {3, ""}, {-1, "height"}, {-1, "width"}}, true};
+  PreprocessSpec spec;
+  spec.width = 320;
+  spec.height = 240;
+  EXPECT_EQ(resolve_input_shape(nchw, spec), (Shape{1, 3, 240, 320}));
+  // a given shape wins, and must agree with every fixed dimension
+  EXPECT_EQ(resolve_input_shape(nchw, spec, {1, 3, 64, 96}), (Shape{1, 3, 64, 96}));
+  try {
+    resolve_input_shape(nchw, spec, {1, 1, 64, 96});
+    FAIL() << "a channel count other than the declared 3 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("dimension 1"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(resolve_input_shape(nchw, spec, {1, 3, 64}), Error);  // another rank
+  // without a size, the symbolic height is named
+  try {
+    resolve_input_shape(nchw, PreprocessSpec{});
+    FAIL() << "a symbolic height without a size was accepted";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("'x'"), std::string::npos) << m;
+    EXPECT_NE(m.find("height"), std::string::npos) << m;
+    EXPECT_NE(m.find("--shape"), std::string::npos) << m;
+  }
+  // NHWC with a symbolic batch: batch 1, H and W from the size
+  ValueInfo nhwc{"img", DType::f32, {{-1, "N"}, {-1, "H"}, {-1, "W"}, {3, ""}}, true};
+  EXPECT_EQ(resolve_input_shape(nhwc, spec), (Shape{1, 240, 320, 3}));
+  // symbolic channels in NCHW: 3 (the pipeline feeds colour images)
+  ValueInfo anyc{"in", DType::f32, {{-1, "N"}, {-1, "C"}, {128, ""}, {128, ""}}, true};
+  EXPECT_EQ(resolve_input_shape(anyc, PreprocessSpec{}), (Shape{1, 3, 128, 128}));
+  ValueInfo noshape{"y", DType::f32, {}, false};
+  EXPECT_THROW(resolve_input_shape(noshape, spec), Error);
+}
