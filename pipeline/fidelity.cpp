@@ -49,6 +49,7 @@ void FidelityAccumulator::record(float score, bool tp) {
 }
 
 void FidelityAccumulator::add_classes(int r, int c) {
+  ++frames;
   ++pairs_;
   agree_ += r == c;
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <vector>
 
@@ -65,4 +66,17 @@ TEST(Fidelity, IdenticalDetectionsAgreePerfectly) {
   for (int f = 0; f < 70000; ++f) acc.add_detections({box(5, 0.8f), box(100, 0.95f)}, {box(5, 0.8f), box(100, 0.95f)});
   EXPECT_DOUBLE_EQ(acc.map50(), 1.0);
   EXPECT_DOUBLE_EQ(acc.mean_iou(), 1.0);
+}
+
+// Classifiers: top-1 agreement over the frames scored, and those frames counted (the live summary reports them).
+TEST(Fidelity, ClassifierAgreementCountsItsFrames) {
+  ec::FidelityAccumulator f;
+  EXPECT_TRUE(std::isnan(f.top1_agreement()));
+  f.add_classes(3, 3);
+  f.add_classes(3, 1);
+  f.add_classes(0, 0);
+  f.add_classes(7, 7);
+  EXPECT_EQ(f.frames, 4);
+  EXPECT_DOUBLE_EQ(f.top1_agreement(), 0.75);
+  EXPECT_TRUE(std::isnan(f.map50())) << "no boxes: no mAP";
 }
