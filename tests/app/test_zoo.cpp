@@ -34,10 +34,13 @@ TEST(Zoo, EveryArchitectureKindCompressesEvaluatesAndRuns) {
   const nlohmann::json z = nlohmann::json::parse(slurp(d + "/zoo_e2e.json"));
   struct Kind {
     const char* name;
-    const char* score;  // the eval/live figure: top1_agreement, map50 or none (SNR only)
+    const char* score;  // the eval/live figure held to a floor: map50, or none (SNR only)
     double floor;
   };
-  for (const Kind& k : {Kind{"mobilenetv3", "top1_agreement", 0.6}, Kind{"mobilenetv3-const", "top1_agreement", 0.6}, Kind{"seghead", "", 0},
+  // The random-weight classifiers give the same top class on every frame of this clip (their logits differ by
+  // far less between frames than between classes), so top-1 agreement would be 1 whatever int8 did: they are
+  // held to the SNR of their logits, and the agreement is only checked to be reported.
+  for (const Kind& k : {Kind{"mobilenetv3", "", 0}, Kind{"mobilenetv3-const", "", 0}, Kind{"seghead", "", 0},
                         Kind{"yolov8", "map50", 0.7}, Kind{"ssd", "map50", 0.7}}) {
     SCOPED_TRACE(k.name);
     const nlohmann::json* m = find_model(z, k.name);
@@ -61,6 +64,7 @@ TEST(Zoo, EveryArchitectureKindCompressesEvaluatesAndRuns) {
         EXPECT_GE(f["mean_iou"].get<double>(), 0.5) << f.dump(2);
       }
     }
+    if (std::string(k.name).rfind("mobilenetv3", 0) == 0) EXPECT_TRUE(f["top1_agreement"].is_number()) << f.dump(2);
     // run: both variants on every frame, the int8 one scored live against the original
     const auto& vs = (*m)["summary"]["variants"];
     ASSERT_EQ(vs.size(), 2u);
