@@ -64,7 +64,9 @@ TEST(Zoo, EveryArchitectureKindCompressesEvaluatesAndRuns) {
         EXPECT_GE(f["mean_iou"].get<double>(), 0.5) << f.dump(2);
       }
     }
-    if (std::string(k.name).rfind("mobilenetv3", 0) == 0) EXPECT_TRUE(f["top1_agreement"].is_number()) << f.dump(2);
+    if (std::string(k.name).rfind("mobilenetv3", 0) == 0) {
+      EXPECT_TRUE(f["top1_agreement"].is_number()) << f.dump(2);
+    }
     // run: both variants on every frame, the int8 one scored live against the original
     const auto& vs = (*m)["summary"]["variants"];
     ASSERT_EQ(vs.size(), 2u);
