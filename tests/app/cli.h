@@ -43,7 +43,12 @@ inline CliResult run_shell(const std::string& script) {
   const std::string file = "/tmp/ec-sh-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".sh";
   {
     std::ofstream f(file);
-    f << "bin='" << EC_BINARY << "'\n" << script << "\n";
+    // waiturl URL: until the server answers at all (any status), polling for at most 60 s, so scripts wait for
+    // a starting server however slow the build (sanitizers) or the machine is, instead of sleeping a fixed time
+    f << "bin='" << EC_BINARY << "'\n"
+      << "waiturl() { for i in $(seq 1 600); do curl -sk -o /dev/null --max-time 2 \"$1\" && return 0; sleep 0.1; done; "
+         "echo \"waiturl: $1 did not answer in 60 s\" >&2; return 1; }\n"
+      << script << "\n";
   }
   std::string base = file.substr(0, file.size() - 3);
   int st = std::system(("bash '" + file + "' >'" + base + ".out' 2>'" + base + ".err' </dev/null").c_str());

@@ -162,9 +162,10 @@ TEST(Monitor, PrometheusScrapesTwoInstances) {
       "\"$bin\" run -c '" + d + "/c.yaml' --quiet --duration 20 --http 127.0.0.1:" + std::to_string(p2) + " & b=$!\n"
       "prometheus --config.file='" + d + "/prometheus.yml' --storage.tsdb.path='" + d + "/tsdb' --web.listen-address=127.0.0.1:" + std::to_string(pp) +
       " --log.level=warn >'" + d + "/prom.log' 2>&1 & p=$!\n"
-      "sleep 2; curl -sf http://127.0.0.1:" + std::to_string(p1) + "/metrics > '" + d + "/metrics.txt'; promtool check metrics < '" + d +
+      "waiturl http://127.0.0.1:" + std::to_string(p1) + "/metrics; waiturl http://127.0.0.1:" + std::to_string(p2) + "/metrics\n"
+      "curl -sf http://127.0.0.1:" + std::to_string(p1) + "/metrics > '" + d + "/metrics.txt'; promtool check metrics < '" + d +
       "/metrics.txt' && echo PROMTOOL_OK\n"
-      "for i in $(seq 1 30); do out=$(curl -sf 'http://127.0.0.1:" + std::to_string(pp) +
+      "for i in $(seq 1 60); do out=$(curl -sf 'http://127.0.0.1:" + std::to_string(pp) +
       "/api/v1/query?query=ec_variant_frames_total'); n=$(echo \"$out\" | grep -o '\"instance\"' | wc -l); [ \"$n\" -ge 2 ] && break; sleep 1; done\n"
       "echo \"$out\" > '" + d + "/query.json'\n"
       "kill $p; kill -INT $a $b; wait $a $b");
@@ -206,7 +207,7 @@ TEST(Monitor, WebPageRendersInHeadlessChromium) {
   write(d + "/c.yaml", config());
   const int p = port_base() + 5;
   CliResult r = run_shell("\"$bin\" run -c '" + d + "/c.yaml' --quiet --duration 25 --http 127.0.0.1:" + std::to_string(p) + " & a=$!\n"
-                          "sleep 3; timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+                          "waiturl http://127.0.0.1:" + std::to_string(p) + "/api/status; sleep 1; timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
                           "--disable-background-networking --disable-component-update --disable-sync --user-data-dir='" + d +
                           "/chrome' --window-size=1000,900 --virtual-time-budget=6000 --screenshot='" + d + "/page.png' http://127.0.0.1:" +
                           std::to_string(p) + "/ >/dev/null 2>&1; echo chromium=$?\n"
@@ -246,7 +247,7 @@ TEST(Monitor, TokenRequiredOffLoopbackAndTls) {
   EXPECT_NE(no_tok.err.find("needs a bearer token"), std::string::npos) << no_tok.err;
   // with a token: unauthenticated requests are refused, the token opens the door
   CliResult r = run_shell("\"$bin\" run -c '" + d + "/c.yaml' --quiet --duration 15 --http 0.0.0.0:" + std::to_string(p) +
-                          " --http-token s3cret & a=$!\nsleep 2\n"
+                          " --http-token s3cret & a=$!\nwaiturl http://127.0.0.1:" + std::to_string(p) + "/\n"
                           "echo none=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:" + std::to_string(p) + "/metrics)\n"
                           "echo wrong=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer nope' http://127.0.0.1:" + std::to_string(p) + "/api/status)\n"
                           "echo bearer=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer s3cret' http://127.0.0.1:" + std::to_string(p) + "/metrics)\n"
@@ -270,7 +271,7 @@ TEST(Monitor, TokenRequiredOffLoopbackAndTls) {
                "/cert.pem' >/dev/null 2>&1").c_str());
   write(d + "/tls.yaml", config("monitor: {listen: '127.0.0.1:" + std::to_string(p + 1) + "', tls_cert: '" + d + "/cert.pem', tls_key: '" + d +
                                 "/key.pem'}\n"));
-  r = run_shell("\"$bin\" run -c '" + d + "/tls.yaml' --quiet --duration 10 & a=$!\nsleep 2\n"
+  r = run_shell("\"$bin\" run -c '" + d + "/tls.yaml' --quiet --duration 10 & a=$!\nwaiturl https://127.0.0.1:" + std::to_string(p + 1) + "/\n"
                 "echo https=$(curl -sk -o '" + d + "/m.txt' -w '%{http_code}' https://127.0.0.1:" + std::to_string(p + 1) + "/metrics)\n"
                 "echo plain=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:" + std::to_string(p + 1) + "/metrics)\n"
                 "kill -INT $a; wait $a");
