@@ -677,14 +677,19 @@ class ResizeOp : public Op {
     if (!sizes.empty()) {
       if (sizes.size() != x.size()) fail("sizes " + shape_str(sizes) + " does not match rank " + std::to_string(x.size()));
       for (size_t d = 0; d < x.size(); ++d) {
+        if (sizes[d] < 0) fail("sizes " + shape_str(sizes) + " has a negative entry");
         o[d] = sizes[d];
         scale_[d] = static_cast<double>(sizes[d]) / static_cast<double>(x[d]);
       }
     } else {
       if (scales.size() != x.size()) fail("scales has " + std::to_string(scales.size()) + " entries for rank " + std::to_string(x.size()));
       for (size_t d = 0; d < x.size(); ++d) {
-        if (scales[d] <= 0) fail("scale " + std::to_string(scales[d]) + " is not positive");
-        o[d] = static_cast<int64_t>(std::floor(static_cast<double>(x[d]) * scales[d]));
+        if (!(scales[d] > 0) || !std::isfinite(scales[d])) fail("scale " + std::to_string(scales[d]) + " is not a positive number");
+        // the output dimension must be an int64 before the tensor limits can judge it (a scale of 1e23 would
+        // make the conversion undefined)
+        const double od = std::floor(static_cast<double>(x[d]) * scales[d]);
+        if (!(od < 9.0e18)) fail("scale " + std::to_string(scales[d]) + " makes dimension " + std::to_string(d) + " of " + shape_str(x) + " too large");
+        o[d] = static_cast<int64_t>(od);
         scale_[d] = scales[d];
       }
     }

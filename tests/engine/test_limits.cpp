@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -296,4 +297,41 @@ TEST(Limits, LimitsAreCommandLineOptions) {
   expect_one_line(out.substr(0, out.find_last_not_of('\n') + 1), {"blazeface128.onnx", "nodes, above the limit of 10 (--max-nodes)"});
   // and the same model loads with the defaults
   EXPECT_EQ(error_of([] { load_onnx(models_dir() + "/blazeface128.onnx"); }), "");
+}
+
+// Resize with a scale whose output dimension is no int64 (1e23), not a number, or sizes below zero: a one-line
+// error naming the node before any shape is computed from it (the fuzzer found the 1e23 scale: the float to
+// int64 conversion was undefined; tests/fuzz/regressions/onnx/resize-scale-1e23).
+TEST(Limits, ResizeScalesAndSizesOutOfRangeAreNamed) {
+  auto resize = [](const std::vector<float>& scales, const std::vector<int64_t>& sizes) {
+    pb::ModelProto m;
+    m.set_ir_version(8);
+    m.add_opset_import()->set_version(13);
+    auto* g = m.mutable_graph();
+    g->set_name("g");
+    set_value(g->add_input(), "x", {1, 1, 2, 2});
+    auto* o = g->add_output();
+    o->set_name("y");
+    o->mutable_type()->mutable_tensor_type()->set_elem_type(pb::TensorProto::FLOAT);
+    auto* s = g->add_initializer();
+    s->set_name("scales");
+    s->set_data_type(pb::TensorProto::FLOAT);
+    s->add_dims(static_cast<int64_t>(scales.size()));
+    for (float f : scales) s->add_float_data(f);
+    auto* z = g->add_initializer();
+    z->set_name("sizes");
+    z->set_data_type(pb::TensorProto::INT64);
+    z->add_dims(static_cast<int64_t>(sizes.size()));
+    for (int64_t v : sizes) z->add_int64_data(v);
+    auto* n = g->add_node();
+    n->set_op_type("Resize");
+    n->set_name("up");
+    for (const char* i : {"x", "", "scales", "sizes"}) n->add_input(i);
+    n->add_output("y");
+    return bytes_of(m);
+  };
+  expect_one_line(error_of([&] { load_and_prepare(resize({1, 1, 1e23f, 1}, {}), "r.onnx"); }), {"r.onnx", "'up'", "too large"});
+  expect_one_line(error_of([&] { load_and_prepare(resize({1, 1, std::nanf(""), 1}, {}), "r.onnx"); }), {"'up'", "not a positive number"});
+  expect_one_line(error_of([&] { load_and_prepare(resize({}, {1, 1, -4, 4}), "r.onnx"); }), {"'up'", "negative"});
+  EXPECT_EQ(error_of([&] { load_and_prepare(resize({1, 1, 2, 2}, {}), "r.onnx"); }), "") << "a sane scale still prepares";
 }
