@@ -239,8 +239,12 @@ TEST(Run, SigintFinishesTheSessionAndSighupSwapsVariantsWithoutRestartingCapture
   };
   write(d + "/c.yaml", cfg("first"));
   write(d + "/c2.yaml", cfg("second"));
-  CliResult r = run_shell("\"$bin\" run -c '" + d + "/c.yaml' --session-dir '" + d + "/t' & pid=$!; sleep 2.5; cp '" + d + "/c2.yaml' '" + d +
-                          "/c.yaml'; kill -HUP $pid; sleep 2.5; kill -INT $pid; wait $pid");
+  // each signal once the session holds enough rows of the variant running (polled, at most 60 s each: any CPU)
+  const std::string rows_of = "rows() { cat '" + d + "/t/frames.csv' 2>/dev/null | grep -c \",$1,\"; }; ";
+  CliResult r = run_shell(rows_of + "\"$bin\" run -c '" + d + "/c.yaml' --session-dir '" + d + "/t' & pid=$!; " +
+                          "for i in $(seq 1200); do [ $(rows first) -gt 15 ] && break; sleep 0.05; done; cp '" + d + "/c2.yaml' '" + d +
+                          "/c.yaml'; kill -HUP $pid; for i in $(seq 1200); do [ $(rows second) -gt 15 ] && break; sleep 0.05; done; "
+                          "kill -INT $pid; wait $pid");
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.err.find("capture kept running"), std::string::npos) << r.err;
   auto rows = frame_rows(d + "/t");
