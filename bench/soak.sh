@@ -182,9 +182,11 @@ END {
   # which can only raise CPU per frame or lower the processed rate; the other direction is the shared machine
   # getting faster (seen: -8 % over an hour, engine and the rest alike)
   ok_cpu = saturated ? (fps_vs > -cpu_bound) : (cpu_vs < cpu_bound)
-  # drops depend on what else the machine does: a short run allows 10 points more of its frames, a long one 2
+  # drops depend on what else the machine does: a short run allows 10 points more of its frames, a long one 2;
+  # where the source outruns the machine, most offered frames are dropped and the share is of what was offered
+  # (the processed rate carries the bound there, as for CPU)
   drop_bound = minutes >= 10 ? 0.02 : 0.10
-  ok_drop = d_last <= d_first + drop_bound * fr_last
+  ok_drop = d_last <= d_first + drop_bound * (saturated ? fr_last + d_last : fr_last)
   printf "soak: %d min, %s, test source 640x480 at 200 fps, 2 x BlazeFace-128 (1 thread each), --record, /metrics at 1 Hz, reload + toggle every minute\n", minutes, cpu
   printf "  windows: first %.0f-%.0f s, last %.0f-%.0f s (%s)\n", t[f0], t[f1], t[l0], t[l1], aligned ? "whole pairs of reload periods: the same on/off mix" : "shorter than two reload periods: not aligned"
   printf "  RSS after 1 min %.1f MB, at the end %.1f MB: growth %.3f MB (bound < 1 MB) %s\n", rss[i60] / 1024, rss[n - 1] / 1024, rss_growth_mb, ok_rss ? "ok" : "FAIL"
