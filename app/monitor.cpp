@@ -218,9 +218,11 @@ struct MonitorServer::Impl {
     std::lock_guard<std::mutex> l(self->mu);
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
       Conn s;
+      // Each answer is read before the next call: libmicrohttpd 1.0 returns the same per-connection union for
+      // every query, so the address query overwrites the socket (0.9 kept one member per query).
       const MHD_ConnectionInfo* fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-      const MHD_ConnectionInfo* ad = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
       s.fd = fd ? fd->connect_fd : -1;
+      const MHD_ConnectionInfo* ad = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
       s.client = address_text(ad ? ad->client_addr : nullptr);
       s.head_since = Clock::now();
       ++self->per_client[s.client];
