@@ -1053,7 +1053,7 @@ class NhwcPointwiseOp : public XnnOp {
       const Ctx& k = *static_cast<const Ctx*>(p);
       pointwise_run(*k.layer, k.x, k.r, k.cr, k.y, static_cast<int64_t>(start), static_cast<int64_t>(start + count));
     };
-    if (threads > 1 && static_cast<size_t>(rows) > tile) pthreadpool_parallelize_1d_tile_1d(pool_, body, &c, static_cast<size_t>(rows), tile, 0);
+    if (threads > 1 && static_cast<size_t>(rows) > tile) pthreadpool_parallelize_1d_tile_1d(pool_, body, &c, static_cast<size_t>(rows), tile, PTHREADPOOL_FLAG_DISABLE_DENORMALS);
     else body(&c, 0, static_cast<size_t>(rows));
     float* y = out[0]->ptr<float>();
     if (!direct_) {  // a broadcast residual, then the clamp

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "denormals.h"
 #include "op.h"
 #include "window.h"
 
@@ -73,6 +74,32 @@ using ConstStridedMap = Eigen::Map<const MatCM, 0, Eigen::OuterStride<>>;
 
 std::vector<int64_t> spatial(const Shape& s) { return std::vector<int64_t>(s.begin() + 2, s.end()); }
 
+// y = a * b (Eigen matrices or expressions) on up to `threads` threads, split along y's longer side. The
+// engine builds Eigen with EIGEN_DONT_PARALLELIZE: Eigen's own OpenMP split takes every core whatever the
+// engine was given (threads: 1 ran on two), and inside one of our regions it started a second team; the
+// threads of a GEMM are ours to give. Below ~256k multiply-adds one thread does it all.
+template <class A, class B, class Y>
+void gemm_parallel(const A& a, const B& b, Y&& y, int threads) {
+  const int64_t m = y.rows(), n = y.cols(), k = a.cols();
+  const int64_t parts = m * n * k < (int64_t{1} << 18) ? 1 : std::min<int64_t>(threads, std::max<int64_t>(1, std::max(m, n) / 8));
+  if (parts <= 1) {
+    y.noalias() = a * b;
+    return;
+  }
+#pragma omp parallel num_threads(static_cast<int>(parts))
+  {
+    const DenormalsAsZero flush;  // each thread of the region (base/denormals.h)
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    if (n >= m) {
+      const int64_t c0 = n * t / nt, c1 = n * (t + 1) / nt;
+      if (c1 > c0) y.middleCols(c0, c1 - c0).noalias() = a * b.middleCols(c0, c1 - c0);
+    } else {
+      const int64_t r0 = m * t / nt, r1 = m * (t + 1) / nt;
+      if (r1 > r0) y.middleRows(r0, r1 - r0).noalias() = a.middleRows(r0, r1 - r0) * b;
+    }
+  }
+}
+
 // Output pixels per GEMM block: about 64k floats of im2col panel (L2-sized), at least 256, at most 4096.
 inline int64_t col_block(int64_t k) { return std::clamp<int64_t>((65536 / std::max<int64_t>(k, 1)) / 64 * 64, 256, 4096); }
 
@@ -130,35 +157,39 @@ class ConvOp : public Op {
   void run_depthwise(const float* x, const float* wt, const float* bias, float* y) const {
     const Window w = w_;
     const int64_t ihw = w.ih * w.iw, ohw = w.oh * w.ow;
-#pragma omp parallel for num_threads(threads_) schedule(static)
-    for (int64_t c = 0; c < c_; ++c) {
-      const float* xc = x + c * ihw;
-      const float* wc = wt + c * w.kh * w.kw;
-      float* yc = y + c * ohw;
-      std::fill(yc, yc + ohw, bias ? bias[c] : 0.f);
-      for (int64_t kx = 0; kx < w.kw; ++kx) {
-        // ox valid when 0 <= ox*sw - pl + kx*dw < iw
-        const int64_t off = kx * w.dw - w.pl;
-        int64_t lo = off >= 0 ? 0 : (-off + w.sw - 1) / w.sw;
-        int64_t hi = (w.iw - 1 - off) < 0 ? 0 : (w.iw - 1 - off) / w.sw + 1;
-        hi = std::min(hi, w.ow);
-        if (lo >= hi) continue;
-        for (int64_t oy = 0; oy < w.oh; ++oy) {
-          float* yr = yc + oy * w.ow;
-          for (int64_t ky = 0; ky < w.kh; ++ky) {
-            const int64_t iy = oy * w.sh - w.pt + ky * w.dh;
-            if (iy < 0 || iy >= w.ih) continue;
-            const float wv = wc[ky * w.kw + kx];
-            const float* xr = xc + iy * w.iw + off;
-            if (w.sw == 1) {
-              for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox];
-            } else {
-              for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox * w.sw];
+#pragma omp parallel num_threads(threads_)
+    {
+      const DenormalsAsZero flush;  // each thread of the region (base/denormals.h)
+#pragma omp for schedule(static)
+      for (int64_t c = 0; c < c_; ++c) {
+        const float* xc = x + c * ihw;
+        const float* wc = wt + c * w.kh * w.kw;
+        float* yc = y + c * ohw;
+        std::fill(yc, yc + ohw, bias ? bias[c] : 0.f);
+        for (int64_t kx = 0; kx < w.kw; ++kx) {
+          // ox valid when 0 <= ox*sw - pl + kx*dw < iw
+          const int64_t off = kx * w.dw - w.pl;
+          int64_t lo = off >= 0 ? 0 : (-off + w.sw - 1) / w.sw;
+          int64_t hi = (w.iw - 1 - off) < 0 ? 0 : (w.iw - 1 - off) / w.sw + 1;
+          hi = std::min(hi, w.ow);
+          if (lo >= hi) continue;
+          for (int64_t oy = 0; oy < w.oh; ++oy) {
+            float* yr = yc + oy * w.ow;
+            for (int64_t ky = 0; ky < w.kh; ++ky) {
+              const int64_t iy = oy * w.sh - w.pt + ky * w.dh;
+              if (iy < 0 || iy >= w.ih) continue;
+              const float wv = wc[ky * w.kw + kx];
+              const float* xr = xc + iy * w.iw + off;
+              if (w.sw == 1) {
+                for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox];
+              } else {
+                for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox * w.sw];
+              }
             }
           }
         }
+        act_.apply(yc, static_cast<size_t>(ohw));
       }
-      act_.apply(yc, static_cast<size_t>(ohw));
     }
   }
 
@@ -171,29 +202,33 @@ class ConvOp : public Op {
     blk_size = std::max<int64_t>(blk_size, std::min<int64_t>(ohw, 64));
     const int64_t nblk = (ohw + blk_size - 1) / blk_size;
     const int64_t jobs = group_ * nblk;
-#pragma omp parallel for num_threads(threads_) schedule(dynamic)
-    for (int64_t job = 0; job < jobs; ++job) {
-      const int64_t g = job / nblk, blk = job % nblk;
-      const int64_t p0 = blk * blk_size, np = std::min(blk_size, ohw - p0);
-      const float* xg = x + g * cg * ihw;
-      Eigen::Map<const MatCM> wmat(wt + g * mg * k_, k_, mg);  // (K x Mg) view of [Mg][K]
-      StridedMap ymat(y + g * mg * ohw + p0, np, mg, Eigen::OuterStride<>(ohw));
-      if (pointwise_) {
-        ConstStridedMap xmat(xg + p0, np, cg, Eigen::OuterStride<>(ihw));
-        ymat.noalias() = xmat * wmat;
-      } else {
-        float* col = ws + static_cast<int64_t>(omp_get_thread_num()) * k_ * col_block(k_);
-        im2col(xg, cg, p0, np, col);
-        Eigen::Map<const MatCM> cmat(col, np, k_);
-        ymat.noalias() = cmat * wmat;
-      }
-      for (int64_t m = 0; m < mg; ++m) {
-        float* yr = y + (g * mg + m) * ohw + p0;
-        if (bias) {
-          const float bv = bias[g * mg + m];
-          for (int64_t i = 0; i < np; ++i) yr[i] += bv;
+#pragma omp parallel num_threads(threads_)
+    {
+      const DenormalsAsZero flush;  // each thread of the region (base/denormals.h)
+#pragma omp for schedule(dynamic)
+      for (int64_t job = 0; job < jobs; ++job) {
+        const int64_t g = job / nblk, blk = job % nblk;
+        const int64_t p0 = blk * blk_size, np = std::min(blk_size, ohw - p0);
+        const float* xg = x + g * cg * ihw;
+        Eigen::Map<const MatCM> wmat(wt + g * mg * k_, k_, mg);  // (K x Mg) view of [Mg][K]
+        StridedMap ymat(y + g * mg * ohw + p0, np, mg, Eigen::OuterStride<>(ohw));
+        if (pointwise_) {
+          ConstStridedMap xmat(xg + p0, np, cg, Eigen::OuterStride<>(ihw));
+          ymat.noalias() = xmat * wmat;
+        } else {
+          float* col = ws + static_cast<int64_t>(omp_get_thread_num()) * k_ * col_block(k_);
+          im2col(xg, cg, p0, np, col);
+          Eigen::Map<const MatCM> cmat(col, np, k_);
+          ymat.noalias() = cmat * wmat;
         }
-        act_.apply(yr, static_cast<size_t>(np));
+        for (int64_t m = 0; m < mg; ++m) {
+          float* yr = y + (g * mg + m) * ohw + p0;
+          if (bias) {
+            const float bv = bias[g * mg + m];
+            for (int64_t i = 0; i < np; ++i) yr[i] += bv;
+          }
+          act_.apply(yr, static_cast<size_t>(np));
+        }
       }
     }
   }
@@ -306,22 +341,26 @@ class ConvTransposeOp : public Op {
         Eigen::Map<const MatCM> xt(in[0]->ptr<float>() + (b * cin_ + g * cig) * ihw, ihw, cig);
         Eigen::Map<const MatCM> wt(in[1]->ptr<float>() + g * cig * kt, kt, cig);  // [cig][kt] row-major
         Eigen::Map<MatCM> ct(col, ihw, kt);
-        ct.noalias() = xt * wt.transpose();
-#pragma omp parallel for num_threads(threads_) schedule(static)
-        for (int64_t co = 0; co < cog; ++co) {
-          float* yc = y + (g * cog + co) * ohw;
-          for (int64_t ky = 0; ky < kh_; ++ky)
-            for (int64_t kx = 0; kx < kw_; ++kx) {
-              const float* src = col + ((co * kh_ + ky) * kw_ + kx) * ihw;
-              for (int64_t iy = 0; iy < ih_; ++iy) {
-                const int64_t oy = iy * sh_ - pt_ + ky * dh_;
-                if (oy < 0 || oy >= oh_) continue;
-                for (int64_t ix = 0; ix < iw_; ++ix) {
-                  const int64_t ox = ix * sw_ - pl_ + kx * dw_;
-                  if (ox >= 0 && ox < ow_) yc[oy * ow_ + ox] += src[iy * iw_ + ix];
+        gemm_parallel(xt, wt.transpose(), ct, threads_);
+#pragma omp parallel num_threads(threads_)
+        {
+          const DenormalsAsZero flush;  // each thread of the region (base/denormals.h)
+#pragma omp for schedule(static)
+          for (int64_t co = 0; co < cog; ++co) {
+            float* yc = y + (g * cog + co) * ohw;
+            for (int64_t ky = 0; ky < kh_; ++ky)
+              for (int64_t kx = 0; kx < kw_; ++kx) {
+                const float* src = col + ((co * kh_ + ky) * kw_ + kx) * ihw;
+                for (int64_t iy = 0; iy < ih_; ++iy) {
+                  const int64_t oy = iy * sh_ - pt_ + ky * dh_;
+                  if (oy < 0 || oy >= oh_) continue;
+                  for (int64_t ix = 0; ix < iw_; ++ix) {
+                    const int64_t ox = ix * sw_ - pl_ + kx * dw_;
+                    if (ox >= 0 && ox < ow_) yc[oy * ow_ + ox] += src[iy * iw_ + ix];
+                  }
                 }
               }
-            }
+          }
         }
       }
       act_.apply(y, static_cast<size_t>(cout_ * ohw));
@@ -405,47 +444,55 @@ class PoolOp : public Op {
     const Window w = w_;
     if (max_ && w.kh == 2 && w.kw == 2 && w.sh == 2 && w.sw == 2 && w.dh == 1 && w.dw == 1 && w.pt == 0 && w.pl == 0 &&
         w.oh * 2 <= w.ih && w.ow * 2 <= w.iw) {  // the common 2x2 stride-2 max pool: no bounds checks
-#pragma omp parallel for num_threads(threads_) schedule(static)
-      for (int64_t p = 0; p < planes; ++p) {
-        const float* s = xp + p * w.ih * w.iw;
-        float* d = yp + p * w.oh * w.ow;
-        for (int64_t oy = 0; oy < w.oh; ++oy) {
-          const float* r0 = s + 2 * oy * w.iw;
-          const float* r1 = r0 + w.iw;
-          for (int64_t ox = 0; ox < w.ow; ++ox)
-            d[oy * w.ow + ox] = std::max(std::max(r0[2 * ox], r0[2 * ox + 1]), std::max(r1[2 * ox], r1[2 * ox + 1]));
+#pragma omp parallel num_threads(threads_)
+      {
+        const DenormalsAsZero flush;  // each thread of the region (base/denormals.h)
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < planes; ++p) {
+          const float* s = xp + p * w.ih * w.iw;
+          float* d = yp + p * w.oh * w.ow;
+          for (int64_t oy = 0; oy < w.oh; ++oy) {
+            const float* r0 = s + 2 * oy * w.iw;
+            const float* r1 = r0 + w.iw;
+            for (int64_t ox = 0; ox < w.ow; ++ox)
+              d[oy * w.ow + ox] = std::max(std::max(r0[2 * ox], r0[2 * ox + 1]), std::max(r1[2 * ox], r1[2 * ox + 1]));
+          }
         }
       }
       return;
     }
-#pragma omp parallel for num_threads(threads_) schedule(static)
-    for (int64_t p = 0; p < planes; ++p) {
-      const float* s = xp + p * w.ih * w.iw;
-      float* d = yp + p * w.oh * w.ow;
-      for (int64_t oy = 0; oy < w.oh; ++oy)
-        for (int64_t ox = 0; ox < w.ow; ++ox) {
-          float acc = max_ ? -FLT_MAX : 0.f;
-          int64_t cnt = 0;
-          for (int64_t ky = 0; ky < w.kh; ++ky) {
-            const int64_t iy = oy * w.sh - w.pt + ky * w.dh;
-            for (int64_t kx = 0; kx < w.kw; ++kx) {
-              const int64_t ix = ox * w.sw - w.pl + kx * w.dw;
-              if (iy < 0 || iy >= w.ih || ix < 0 || ix >= w.iw) continue;
-              const float v = s[iy * w.iw + ix];
-              acc = max_ ? std::max(acc, v) : acc + v;
-              ++cnt;
+#pragma omp parallel num_threads(threads_)
+    {
+      const DenormalsAsZero flush;  // each thread of the region (base/denormals.h)
+#pragma omp for schedule(static)
+      for (int64_t p = 0; p < planes; ++p) {
+        const float* s = xp + p * w.ih * w.iw;
+        float* d = yp + p * w.oh * w.ow;
+        for (int64_t oy = 0; oy < w.oh; ++oy)
+          for (int64_t ox = 0; ox < w.ow; ++ox) {
+            float acc = max_ ? -FLT_MAX : 0.f;
+            int64_t cnt = 0;
+            for (int64_t ky = 0; ky < w.kh; ++ky) {
+              const int64_t iy = oy * w.sh - w.pt + ky * w.dh;
+              for (int64_t kx = 0; kx < w.kw; ++kx) {
+                const int64_t ix = ox * w.sw - w.pl + kx * w.dw;
+                if (iy < 0 || iy >= w.ih || ix < 0 || ix >= w.iw) continue;
+                const float v = s[iy * w.iw + ix];
+                acc = max_ ? std::max(acc, v) : acc + v;
+                ++cnt;
+              }
             }
-          }
-          if (!max_) {
-            if (count_pad_) {  // window clipped to the padded input, not beyond it (ceil_mode overhang excluded)
-              const int64_t y0 = oy * w.sh - w.pt, x0 = ox * w.sw - w.pl;
-              const int64_t y1 = std::min(y0 + w.kh, w.ih + w.pb), x1 = std::min(x0 + w.kw, w.iw + w.pr);
-              cnt = (y1 - y0) * (x1 - x0);
+            if (!max_) {
+              if (count_pad_) {  // window clipped to the padded input, not beyond it (ceil_mode overhang excluded)
+                const int64_t y0 = oy * w.sh - w.pt, x0 = ox * w.sw - w.pl;
+                const int64_t y1 = std::min(y0 + w.kh, w.ih + w.pb), x1 = std::min(x0 + w.kw, w.iw + w.pr);
+                cnt = (y1 - y0) * (x1 - x0);
+              }
+              acc = cnt ? acc / static_cast<float>(cnt) : 0.f;
             }
-            acc = cnt ? acc / static_cast<float>(cnt) : 0.f;
+            d[oy * w.ow + ox] = acc;
           }
-          d[oy * w.ow + ox] = acc;
-        }
+      }
     }
   }
   bool max_, global_, count_pad_ = false;
@@ -481,10 +528,10 @@ class GemmOp : public Op {
     Eigen::Map<const MatRM> a(in[0]->ptr<float>(), in[0]->dim(0), in[0]->dim(1));
     Eigen::Map<const MatRM> b(in[1]->ptr<float>(), in[1]->dim(0), in[1]->dim(1));
     Eigen::Map<MatRM> y(out[0]->ptr<float>(), m_, n_);
-    if (!ta_ && !tb_) y.noalias() = a * b;
-    else if (!ta_ && tb_) y.noalias() = a * b.transpose();
-    else if (ta_ && !tb_) y.noalias() = a.transpose() * b;
-    else y.noalias() = a.transpose() * b.transpose();
+    if (!ta_ && !tb_) gemm_parallel(a, b, y, threads_);
+    else if (!ta_ && tb_) gemm_parallel(a, b.transpose(), y, threads_);
+    else if (ta_ && !tb_) gemm_parallel(a.transpose(), b, y, threads_);
+    else gemm_parallel(a.transpose(), b.transpose(), y, threads_);
     if (alpha_ != 1.f) y *= alpha_;
     if (in.size() > 2 && in[2] && beta_ != 0.f) {
       const Tensor& c = *in[2];
@@ -528,20 +575,31 @@ class MatMulOp : public Op {
   }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
     const int64_t nb = numel(batch_);
+    if (nb == 1) {  // one product: its columns or rows across the threads
+      Eigen::Map<const MatRM> a(in[0]->ptr<float>(), m_, k_);
+      Eigen::Map<const MatRM> b(in[1]->ptr<float>(), k_, n_);
+      Eigen::Map<MatRM> y(out[0]->ptr<float>(), m_, n_);
+      gemm_parallel(a, b, y, threads_);
+      return;
+    }
     auto bst = contiguous_strides(batch_);
-#pragma omp parallel for num_threads(threads_) schedule(static) if (nb > 1)
-    for (int64_t i = 0; i < nb; ++i) {
-      int64_t oa = 0, ob = 0, rem = i;
-      for (size_t d = 0; d < batch_.size(); ++d) {
-        int64_t c = rem / bst[d];
-        rem %= bst[d];
-        oa += c * sa_[d];
-        ob += c * sb_[d];
+#pragma omp parallel num_threads(threads_)
+    {
+      const DenormalsAsZero flush;  // each thread of the region (base/denormals.h)
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < nb; ++i) {
+        int64_t oa = 0, ob = 0, rem = i;
+        for (size_t d = 0; d < batch_.size(); ++d) {
+          int64_t c = rem / bst[d];
+          rem %= bst[d];
+          oa += c * sa_[d];
+          ob += c * sb_[d];
+        }
+        Eigen::Map<const MatRM> a(in[0]->ptr<float>() + oa * m_ * k_, m_, k_);
+        Eigen::Map<const MatRM> b(in[1]->ptr<float>() + ob * k_ * n_, k_, n_);
+        Eigen::Map<MatRM> y(out[0]->ptr<float>() + i * m_ * n_, m_, n_);
+        y.noalias() = a * b;
       }
-      Eigen::Map<const MatRM> a(in[0]->ptr<float>() + oa * m_ * k_, m_, k_);
-      Eigen::Map<const MatRM> b(in[1]->ptr<float>() + ob * k_ * n_, k_, n_);
-      Eigen::Map<MatRM> y(out[0]->ptr<float>() + i * m_ * n_, m_, n_);
-      y.noalias() = a * b;
     }
   }
   Shape batch_;

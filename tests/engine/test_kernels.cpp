@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "denormals.h"
 #include "helpers.h"
 #include "naive.h"
 
@@ -54,6 +55,39 @@ TEST(Conv, MatchesNaiveOverSweptShapes) {
     }
     ++idx;
   }
+}
+
+// Subnormal activations (a flat frame's decaying values) are flushed to zero inside run() on every thread, as
+// XNNPACK's and ONNX Runtime's kernels do, and the caller's floating-point mode is left as it was. Without the
+// flush each output below would be the subnormal 9e-39 (or 72e-39), not 0: the control checks that this thread
+// computes subnormals before and after.
+TEST(Conv, SubnormalActivationsAreFlushedOnEveryThreadAndTheModeRestored) {
+  if (!DenormalsAsZero::supported()) GTEST_SKIP() << "no flush-to-zero mode on this architecture";
+  volatile float tiny = 1e-39f;  // below FLT_MIN = 1.18e-38
+  ASSERT_FALSE(DenormalsAsZero::active());
+  ASSERT_NE(tiny * 9.f, 0.f) << "this thread computes subnormals by default";
+  Tensor x(DType::f32, {1, 8, 16, 16});
+  for (int64_t i = 0; i < x.numel(); ++i) x.ptr<float>()[i] = tiny;
+  Tensor ones_dw(DType::f32, {8, 1, 3, 3}), ones(DType::f32, {8, 8, 3, 3});
+  for (Tensor* w : {&ones_dw, &ones})
+    for (int64_t i = 0; i < w->numel(); ++i) w->ptr<float>()[i] = 1.f;
+  for (int threads : {1, 2}) {
+    for (int64_t group : {8, 1}) {
+      auto y = run_single("Conv", {in(x), cst(group == 8 ? ones_dw : ones)},
+                          {{"pads", attr_ints({1, 1, 1, 1})}, {"group", attr_i(group)}}, 1, 13, threads);
+      int64_t nonzero = 0;
+      for (int64_t i = 0; i < y[0].numel(); ++i) nonzero += y[0].ptr<float>()[i] != 0.f;
+      EXPECT_EQ(nonzero, 0) << "group " << group << ", " << threads << " thread(s): subnormal outputs were computed";
+    }
+  }
+  EXPECT_FALSE(DenormalsAsZero::active()) << "run() left the caller's thread flushing";
+  EXPECT_NE(tiny * 9.f, 0.f);
+  {
+    const DenormalsAsZero flush;
+    EXPECT_TRUE(DenormalsAsZero::active());
+    EXPECT_EQ(tiny * 9.f, 0.f);
+  }
+  EXPECT_FALSE(DenormalsAsZero::active());
 }
 
 TEST(Conv, OneDimensionalAndAutoPad) {
@@ -121,7 +155,7 @@ TEST(Conv, FusedActivationsMatchUnfusedGraph) {
 TEST(ConvTranspose, MatchesNaive) {
   struct Case { int64_t c, h, w, m, k, s, p, d, op, g; };
   std::vector<Case> cases = {{4, 5, 6, 3, 3, 2, 1, 1, 1, 1}, {6, 4, 4, 6, 4, 2, 1, 1, 0, 2}, {2, 7, 3, 5, 2, 1, 0, 2, 0, 1},
-                             {8, 3, 3, 8, 3, 3, 0, 1, 2, 8}};
+                             {8, 3, 3, 8, 3, 3, 0, 1, 2, 8}, {16, 16, 16, 16, 3, 2, 1, 1, 1, 1}};  // the last: GEMM split
   int i = 0;
   for (auto& k : cases) {
     Tensor x = random_tensor({1, k.c, k.h, k.w}, 60 + i);
@@ -176,15 +210,20 @@ TEST(Pool, MaxAndAverageMatchNaive) {
   }
 }
 
+// Small products run on one thread; the larger ones (>= 256k multiply-adds) are split across threads by columns
+// (wide) or rows (tall).
 TEST(Gemm, TransposesAlphaBetaAndBroadcastC) {
+  struct Size { int64_t m, k, n; int threads; };
+  for (const Size& sz : {Size{7, 13, 5, 1}, Size{7, 13, 5, 2}, Size{48, 80, 96, 2}, Size{200, 150, 10, 2}})
   for (int ta : {0, 1})
     for (int tb : {0, 1}) {
-      int64_t M = 7, K = 13, N = 5;
+      const int64_t M = sz.m, K = sz.k, N = sz.n;
       Tensor a = random_tensor(ta ? Shape{K, M} : Shape{M, K}, 80 + ta);
       Tensor b = random_tensor(tb ? Shape{N, K} : Shape{K, N}, 82 + tb);
       Tensor c = random_tensor({N}, 84);
       auto y = run_single("Gemm", {in(a), cst(b), cst(c)},
-                          {{"transA", attr_i(ta)}, {"transB", attr_i(tb)}, {"alpha", attr_f(0.5f)}, {"beta", attr_f(2.f)}});
+                          {{"transA", attr_i(ta)}, {"transB", attr_i(tb)}, {"alpha", attr_f(0.5f)}, {"beta", attr_f(2.f)}}, 1, 13,
+                          sz.threads);
       Tensor ref(DType::f32, {M, N});
       for (int64_t i = 0; i < M; ++i)
         for (int64_t j = 0; j < N; ++j) {
@@ -194,14 +233,15 @@ TEST(Gemm, TransposesAlphaBetaAndBroadcastC) {
                  (tb ? b.ptr<float>()[j * K + k] : b.ptr<float>()[k * N + j]);
           ref.ptr<float>()[i * N + j] = static_cast<float>(0.5 * s + 2.0 * c.ptr<float>()[j]);
         }
-      EXPECT_LE(max_abs_diff(ref, y[0]), sum_tolerance(ref, K + 1)) << ta << tb;
+      EXPECT_LE(max_abs_diff(ref, y[0]), sum_tolerance(ref, K + 1)) << ta << tb << " " << M << "x" << K << "x" << N << " threads " << sz.threads;
     }
 }
 
 TEST(MatMul, BroadcastBatchesAndVectors) {
   struct Case { Shape a, b, out; };
   std::vector<Case> cases = {{{3, 4}, {4, 5}, {3, 5}}, {{2, 3, 4}, {4, 6}, {2, 3, 6}}, {{2, 1, 3, 4}, {5, 4, 2}, {2, 5, 3, 2}},
-                             {{1, 7, 8}, {3, 8, 2}, {3, 7, 2}}};
+                             {{1, 7, 8}, {3, 8, 2}, {3, 7, 2}},
+                             {{90, 64}, {64, 50}, {90, 50}}, {{1, 300, 40}, {40, 24}, {1, 300, 24}}};  // one product, split
   int i = 0;
   for (auto& k : cases) {
     Tensor a = random_tensor(k.a, 90 + i), b = random_tensor(k.b, 91 + i);
