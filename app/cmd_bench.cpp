@@ -39,6 +39,7 @@ struct BenchOptions {
   bool profile = false;
   bool memory = false, memory_child = false;
   std::string precision = "auto";
+  std::string kernels = "measure";
 };
 
 struct Result {
@@ -51,6 +52,7 @@ struct Result {
   std::vector<std::string> out_names;
   std::vector<Tensor> outputs;  // copies for comparison
   std::vector<NodeProfile> profile;
+  KernelTuning tuning;  // native: how the layers with a choice of kernels got theirs
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -70,6 +72,7 @@ Result bench_backend(const std::string& name, const Model& m, const BenchOptions
   eo.threads = o.threads;
   eo.profile = o.profile;
   if (name == "native") eo.precision = o.precision;
+  eo.kernels = o.kernels;
   double t0 = now_ms();
   auto eng = create_engine(name, m, eo);
   double t1 = now_ms();
@@ -95,11 +98,37 @@ Result bench_backend(const std::string& name, const Model& m, const BenchOptions
   r.rss_after_bytes = current_rss_bytes();
   r.profile = eng->profile();
   r.describe = eng->describe();
+  r.tuning = eng->kernel_tuning();
   for (size_t i = 0; i < eng->num_outputs(); ++i) {
     r.out_names.push_back(eng->output_info(i).name);
     r.outputs.push_back(eng->output(i).clone());
   }
   return r;
+}
+
+// Which kernel each layer with a choice runs, the measured times per run, and what choosing cost.
+void print_tuning(const Result& r) {
+  const KernelTuning& t = r.tuning;
+  if (t.how.empty()) return;
+  std::map<std::string, int> wins;
+  for (const KernelChoice& c : t.layers) ++wins[c.candidates[c.chosen]];
+  std::string tally;
+  for (const auto& w : wins) tally += (tally.empty() ? "" : ", ") + w.first + " " + std::to_string(w.second);
+  if (t.how == "measured")
+    std::printf("%s: kernels measured on this CPU for %zu layers in %.1f ms: %s%s\n", r.name.c_str(), t.layers.size(), t.cost_ms,
+                tally.c_str(), t.cache_file.empty() ? "" : (" (cached: " + t.cache_file + ")").c_str());
+  else
+    std::printf("%s: kernels for %zu layers %s: %s%s\n", r.name.c_str(), t.layers.size(),
+                t.how == "cached" ? "from the cache of an earlier measurement" : "by the built-in rule (--kernels default)", tally.c_str(),
+                t.how == "cached" ? (" (" + t.cache_file + ")").c_str() : "");
+  for (const KernelChoice& c : t.layers) {
+    std::printf("  %-28s", c.node.c_str());
+    for (size_t k = 0; k < c.candidates.size(); ++k) {
+      std::printf(" %s%s", k == c.chosen ? "*" : "", c.candidates[k].c_str());
+      if (k < c.ms.size()) std::printf(" %.4f ms", c.ms[k]);
+    }
+    std::printf("\n");
+  }
 }
 
 // "VmHWM:" (peak resident set, resettable through clear_refs) of /proc/self/status in bytes (0 when unreadable).
@@ -121,6 +150,7 @@ size_t engine_peak_bytes(const std::string& backend, const Model& m, const Bench
   EngineOptions eo;
   eo.threads = o.threads;
   if (backend == "native") eo.precision = o.precision;
+  eo.kernels = o.kernels;
   auto eng = create_engine(backend, m, eo);
   eng->prepare(shapes);
   for (int k = 0; k < 3; ++k) {
@@ -134,7 +164,8 @@ size_t engine_peak_bytes(const std::string& backend, const Model& m, const Bench
 // Runs this program again as a --memory child for `backend`, so every backend starts from a fresh heap.
 size_t measure_peak_in_child(const std::string& backend, const BenchOptions& o) {
   std::string cmd = "'/proc/" + std::to_string(getpid()) + "/exe' bench --memory-child --model '" + o.model + "' --backend " + backend +
-                    " --threads " + std::to_string(o.threads) + " --seed " + std::to_string(o.seed) + " --precision " + o.precision;
+                    " --threads " + std::to_string(o.threads) + " --seed " + std::to_string(o.seed) + " --precision " + o.precision +
+                    " --kernels " + o.kernels;
   for (auto& s : o.shapes) cmd += " --shape '" + s + "'";
   if (!o.input_file.empty()) cmd += " --input '" + o.input_file + "'";
   return nlohmann::json::parse(run_capture(cmd))["peak_bytes"].get<size_t>();
@@ -283,6 +314,12 @@ void run_bench(const BenchOptions& o) {
                               {"prepare_ms", r.prepare_ms},
                               {"activation_bytes", r.activation_bytes},
                               {"describe", r.describe}});
+      if (!r.tuning.how.empty()) {
+        nlohmann::json t = {{"how", r.tuning.how}, {"cost_ms", r.tuning.cost_ms}, {"cache_file", r.tuning.cache_file}};
+        for (const KernelChoice& c : r.tuning.layers)
+          t["layers"].push_back({{"node", c.node}, {"candidates", c.candidates}, {"ms", c.ms}, {"chosen", c.candidates[c.chosen]}});
+        j["results"].back()["kernels"] = t;
+      }
       if (o.memory && r.name.rfind("onnxruntime", 0) != 0) j["results"].back()["peak_memory_bytes"] = r.peak_bytes;
     } else {
       std::printf("%-12s %9.3f %9.3f %9.3f %9.3f %10.1f %7.2fx ", r.name.c_str(), r.lat.min_ms, r.lat.median_ms, r.lat.p95_ms,
@@ -293,8 +330,10 @@ void run_bench(const BenchOptions& o) {
     }
   }
   if (!o.json)
-    for (const Result& r : results)
+    for (const Result& r : results) {
       if (!r.describe.empty()) std::printf("%s: %s\n", r.name.c_str(), r.describe.c_str());
+      print_tuning(r);
+    }
   if (o.memory && !o.json) {
     std::printf("peak memory added by load + prepare + 3 runs (weights as held, activations, workspaces; fresh process each):\n");
     for (const Result& r : results)
@@ -345,6 +384,9 @@ void add_bench_command(ec::cli::App& app) {
   c->add_option("--threads,-t", o->threads, "Threads per backend")->capture_default_str();
   c->add_option("--precision", o->precision,
                  "native: auto (float16 arithmetic for float16-weight models where the CPU has it), fp32 or fp16")
+      ->capture_default_str();
+  c->add_option("--kernels", o->kernels,
+                 "native: measure (time each candidate kernel on the real shapes once, keep the fastest, cache the choice) or default (the built-in rule)")
       ->capture_default_str();
   c->add_option("--runs,-r", o->runs, "Timed runs")->capture_default_str();
   c->add_option("--warmup,-w", o->warmup, "Untimed warm-up runs")->capture_default_str();

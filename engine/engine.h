@@ -25,7 +25,37 @@ struct EngineOptions {
                                    // have it (ARMv8.2 FEAT_FP16), fp32 otherwise
   bool yield_threads = false;    // native: put the worker threads to sleep after each run instead of letting
                                  // them spin (live pipelines, where capture and decoding need the cores)
+  // native: how layers with more than one kernel for this CPU (our fused pointwise or VNNI kernels, XNNPACK's)
+  // get theirs. "measure": each candidate timed on the layer's real shapes at prepare, the fastest kept, the
+  // choice cached per CPU, thread count and model (kernel_cache); "default": the built-in rule, no timing.
+  std::string kernels = "measure";
+  // native: folder of cached kernel choices; "" = $XDG_CACHE_HOME/edgecompress/kernels (~/.cache/...);
+  // "-" = no cache (measure at every prepare).
+  std::string kernel_cache;
 };
+
+// One layer with a choice of kernels, and what decided it.
+struct KernelChoice {
+  std::string node;                     // the (rewritten) node's name
+  std::vector<std::string> candidates;  // the built-in rule's pick first
+  std::vector<double> ms;               // measured time per run of each candidate (fastest of the repeats); empty
+                                        // when the choice came from the cache or the built-in rule
+  size_t chosen = 0;
+};
+
+// How the kernels of a prepared model were chosen (native).
+struct KernelTuning {
+  std::string how;         // "measured", "cached", "default", or "" when no layer has a choice
+  double cost_ms = 0;      // wall time spent measuring (0 when cached or default)
+  std::string cache_file;  // where the choice was read or written ("" without a cache)
+  std::vector<KernelChoice> layers;
+};
+
+// Tests only: replaces each measured time (ms) of `candidate` on `node` by the hook's result, so a test can
+// make one candidate faster and check that it is picked. nullptr restores plain measurement. Not thread-safe
+// against engines being prepared at the same time.
+using KernelTimingHook = std::function<double(const std::string& node, const std::string& candidate, double ms)>;
+void set_kernel_timing_hook(KernelTimingHook hook);
 
 // Time spent in one node over all profiled runs.
 struct NodeProfile {
@@ -53,6 +83,8 @@ class Engine {
   // One line on how the backend runs this model (native: XNNPACK layout and int8 op counts, or why only the
   // reference kernels run); "" when there is nothing to say.
   virtual std::string describe() const { return ""; }
+  // After prepare: how the layers that have a choice of kernels got theirs (native); empty otherwise.
+  virtual KernelTuning kernel_tuning() const { return {}; }
   // Per-node times accumulated since prepare (native with EngineOptions::profile); empty otherwise.
   virtual std::vector<NodeProfile> profile() const { return {}; }
   // After prepare: the planned shape of any value in the graph; false when unknown to this backend.

@@ -3,10 +3,17 @@
 // buffer reuse by liveness; run walks the planned steps without allocating.
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <mutex>
+#include <sstream>
 
 #include "engine.h"
+#include "atomic_file.h"
 #include "denormals.h"
 #include "error.h"
 #include "onnx_io.h"
@@ -20,6 +27,54 @@ namespace ec {
 namespace {
 
 constexpr size_t kAlign = 64;
+
+std::mutex g_hook_mu;
+KernelTimingHook g_hook;
+
+// What identifies this CPU for cached kernel choices: the first processor's identity lines and feature flags
+// from /proc/cpuinfo (x86: vendor, family, model, stepping, name, flags; ARM: implementer, part, variant,
+// revision, features), so another CPU model, or the same under a different hypervisor mask, measures afresh.
+std::string cpu_identity() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line, id;
+  static const char* keys[] = {"vendor_id", "cpu family", "model", "model name", "stepping", "flags", "CPU implementer",
+                               "CPU architecture", "CPU variant", "CPU part", "CPU revision", "Features"};
+  while (std::getline(f, line)) {
+    if (line.empty()) {
+      if (!id.empty()) break;  // the first processor only
+      continue;
+    }
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string key = line.substr(0, colon);
+    while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+    for (const char* k : keys)
+      if (key == k) id += line + "\n";
+  }
+  return id;
+}
+
+// 64-bit FNV-1a of `s`, as 16 hex digits.
+std::string fnv_hex(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::string kernel_cache_dir(const std::string& opt) {
+  if (opt == "-") return "";
+  if (!opt.empty()) return opt;
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg && *xdg) return std::string(xdg) + "/edgecompress/kernels";
+  const char* home = std::getenv("HOME");
+  if (home && *home) return std::string(home) + "/.cache/edgecompress/kernels";
+  return "";
+}
 
 struct Slot {
   Tensor t;
@@ -259,9 +314,119 @@ class NativeEngine : public Engine {
     step_outs_.clear();
     step_ins_.clear();
     inplace_steps_ = inplace;
+    tune_kernels();
     prof_.clear();
     for (Step& st : steps_) prof_.push_back({graph_.nodes[st.node].name, graph_.nodes[st.node].op_type, 0.0, 0});
     prepared_ = true;
+  }
+
+  // For each step whose op has more than one kernel on this CPU: the cached choice for this CPU, thread count and
+  // problem (the layers, their candidates and shapes), or each candidate timed on the planned buffers (zeros at
+  // this point; the kernels' speed does not depend on the values, subnormals being flushed), the fastest kept and
+  // the others' packed weights freed. Runs after planning, before any input is written.
+  void tune_kernels() {
+    tuning_ = KernelTuning{};
+    std::vector<size_t> tunable;
+    for (size_t si = 0; si < steps_.size(); ++si)
+      if (ops_[steps_[si].node]->kernel_candidates().size() > 1) tunable.push_back(si);
+    if (tunable.empty()) return;
+    std::string problem = "threads " + std::to_string(opts_.threads) + "\n";
+    for (size_t si : tunable) {
+      Op& op = *ops_[steps_[si].node];
+      KernelChoice c;
+      c.node = graph_.nodes[steps_[si].node].name;
+      c.candidates = op.kernel_candidates();
+      problem += c.node;
+      for (const auto& k : c.candidates) problem += " " + k;
+      for (const Tensor* t : steps_[si].in) problem += " " + (t ? shape_str(t->shape()) : std::string("-"));
+      problem += "\n";
+      tuning_.layers.push_back(c);
+    }
+    auto apply = [&] {
+      for (size_t i = 0; i < tunable.size(); ++i) {
+        Op& op = *ops_[steps_[tunable[i]].node];
+        op.choose_kernel(tuning_.layers[i].chosen);
+        op.drop_other_kernels();
+      }
+    };
+    if (opts_.kernels == "default") {
+      tuning_.how = "default";
+      apply();
+      return;
+    }
+    if (opts_.kernels != "measure") throw Error(where_ + ": kernels '" + opts_.kernels + "' is not known (measure, default)");
+    KernelTimingHook hook;
+    {
+      std::lock_guard<std::mutex> l(g_hook_mu);
+      hook = g_hook;
+    }
+    const std::string dir = kernel_cache_dir(opts_.kernel_cache);
+    if (!dir.empty() && !hook) {
+      tuning_.cache_file = dir + "/" + fnv_hex(cpu_identity() + problem) + ".txt";
+      // the file: the problem text, "--", then one chosen candidate name per layer
+      std::ifstream f(tuning_.cache_file);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      const std::string text = ss.str();
+      const size_t sep = text.find("--\n");
+      if (f && sep != std::string::npos && text.compare(0, sep, problem) == 0) {
+        std::istringstream names(text.substr(sep + 3));
+        std::string name;
+        size_t i = 0;
+        bool ok = true;
+        for (; i < tuning_.layers.size() && std::getline(names, name); ++i) {
+          auto& c = tuning_.layers[i];
+          auto it = std::find(c.candidates.begin(), c.candidates.end(), name);
+          if (it == c.candidates.end()) { ok = false; break; }
+          c.chosen = static_cast<size_t>(it - c.candidates.begin());
+        }
+        if (ok && i == tuning_.layers.size()) {
+          tuning_.how = "cached";
+          apply();
+          return;
+        }
+        for (auto& c : tuning_.layers) c.chosen = 0;
+      }
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    const DenormalsAsZero flush;
+    void* ws = workspace_.data();
+    for (size_t i = 0; i < tunable.size(); ++i) {
+      Step& st = steps_[tunable[i]];
+      Op& op = *ops_[st.node];
+      KernelChoice& c = tuning_.layers[i];
+      for (size_t k = 0; k < c.candidates.size(); ++k) {
+        op.choose_kernel(k);
+        op.run(st.in, st.out, ws);  // warm-up: setup, caches
+        // the fastest of 3 runs, or of as many as fit in ~1 ms (at most 20) when runs are shorter than that
+        double best = 1e300;
+        double spent = 0;
+        for (int r = 0; r < 20 && (r < 3 || spent < 1.0); ++r) {
+          const auto a = std::chrono::steady_clock::now();
+          op.run(st.in, st.out, ws);
+          const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count();
+          best = std::min(best, ms);
+          spent += ms;
+        }
+        if (hook) best = hook(c.node, c.candidates[k], best);
+        c.ms.push_back(best);
+      }
+      c.chosen = static_cast<size_t>(std::min_element(c.ms.begin(), c.ms.end()) - c.ms.begin());
+    }
+    if (opts_.yield_threads) pool_.park();
+    tuning_.cost_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    tuning_.how = "measured";
+    apply();
+    if (!tuning_.cache_file.empty()) {
+      std::string text = problem + "--\n";
+      for (const auto& c : tuning_.layers) text += c.candidates[c.chosen] + "\n";
+      try {  // a cache that cannot be written costs the next prepare the measurement, nothing else
+        std::filesystem::create_directories(dir);
+        write_file_atomic(tuning_.cache_file, text);
+      } catch (const std::exception&) {
+        tuning_.cache_file.clear();
+      }
+    }
   }
 
   void run() override {
@@ -285,6 +450,7 @@ class NativeEngine : public Engine {
   }
 
   std::vector<NodeProfile> profile() const override { return prof_; }
+  KernelTuning kernel_tuning() const override { return tuning_; }
 
   Tensor& input(size_t i) override { return *input_ptrs_.at(i); }
   const Tensor& output(size_t i) const override { return *output_ptrs_.at(i); }
@@ -314,11 +480,17 @@ class NativeEngine : public Engine {
   std::vector<uint8_t> arena_, workspace_;
   std::vector<Tensor*> input_ptrs_, output_ptrs_;
   std::vector<NodeProfile> prof_;
+  KernelTuning tuning_;
   size_t activation_bytes_ = 0;
   bool prepared_ = false;
 };
 
 }  // namespace
+
+void set_kernel_timing_hook(KernelTimingHook hook) {
+  std::lock_guard<std::mutex> l(g_hook_mu);
+  g_hook = std::move(hook);
+}
 
 std::unique_ptr<Engine> create_native_engine(const Model& model, const EngineOptions& opts) {
   return std::make_unique<NativeEngine>(model, opts);

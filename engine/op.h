@@ -60,6 +60,15 @@ class Op {
   // writing the same position, same shape and type), or -1. The planner uses it when that input dies here.
   virtual int inplace_input() const { return -1; }
 
+  // Kernel choice (engine/tuning.h): after reshape, the implementations this op can run with on this CPU
+  // and these shapes, the built-in rule's pick first ({"ec-pointwise", "xnnpack"}); fewer than two: no
+  // choice. choose_kernel(i) switches to candidate i (reshape keeps it); drop_other_kernels() frees what the
+  // others packed (weights), until the next reshape makes them again.
+  virtual std::vector<std::string> kernel_candidates() const { return {}; }
+  virtual void choose_kernel(size_t i) { (void)i; }
+  virtual size_t chosen_kernel() const { return 0; }
+  virtual void drop_other_kernels() {}
+
   const Node& node() const { return node_; }
   void set_threads(int n) { threads_ = n < 1 ? 1 : n; }
   // XNNPACK-backed ops run on the engine's pthreadpool (a pthreadpool_t; nullptr = the calling thread).

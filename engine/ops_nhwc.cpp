@@ -676,7 +676,8 @@ class NhwcQConvOp : public XnnOp {
         const size_t workers = pool_ ? pthreadpool_get_threads_count(pool_) : 1;
         band_rows_ = std::max<int64_t>(1, 32 * 1024 / std::max<int64_t>(1, w.ow * khw * ig));  // ~32 KB of patches per band
         bands_.assign(im2col_ ? workers : 0, std::vector<int8_t>(static_cast<size_t>(band_rows_ * w.ow * khw * ig)));
-      } else {
+      }
+      {  // XNNPACK's int8 convolution: the only kernel, or the other candidate of the VNNI GEMM (engine/tuning.h)
         check(xnn_create_convolution2d_nhwc_qc8(
                 static_cast<uint32_t>(w.pt), static_cast<uint32_t>(w.pr), static_cast<uint32_t>(w.pb), static_cast<uint32_t>(w.pl),
                 static_cast<uint32_t>(w.kh), static_cast<uint32_t>(w.kw), static_cast<uint32_t>(w.sh), static_cast<uint32_t>(w.sw),
@@ -691,12 +692,25 @@ class NhwcQConvOp : public XnnOp {
     dirty_ = true;
     out[0] = {DType::i8, {x[0], w.oh, w.ow, m}};
   }
+  std::vector<std::string> kernel_candidates() const override {
+    if ((gemm_ || im2col_) && op_) return {gemm_ ? "vnni-gemm" : "vnni-im2col", "xnnpack"};
+    return {};
+  }
+  void choose_kernel(size_t i) override {
+    use_xnn_ = i == 1;
+    dirty_ = true;
+  }
+  size_t chosen_kernel() const override { return use_xnn_ ? 1 : 0; }
+  // The VNNI layer stays when XNNPACK won (int8 weights, small; the next reshape reuses it).
+  void drop_other_kernels() override {
+    if ((gemm_ || im2col_) && !use_xnn_) release();
+  }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
-    if (gemm_) {
+    if (gemm_ && !use_xnn_) {
       run_gemm(in[0]->ptr<int8_t>(), out[0]->ptr<int8_t>(), in[0]->numel() / c_);
       return;
     }
-    if (im2col_) {
+    if (im2col_ && !use_xnn_) {
       run_im2col(in[0]->ptr<int8_t>(), out[0]->ptr<int8_t>(), in[0]->dim(0));
       return;
     }
@@ -801,6 +815,7 @@ class NhwcQConvOp : public XnnOp {
   Window w_;
   int64_t c_ = 0;
   bool gemm_ = false, im2col_ = false;
+  bool use_xnn_ = false;  // the VNNI path exists but XNNPACK's kernel was measured faster
   QGemmLayer qgemm_;
   int8_t xz_ = 0;
   int64_t band_rows_ = 1;
@@ -819,9 +834,11 @@ class NhwcQConvOp : public XnnOp {
 class NhwcQConvAddOp : public NhwcQConvOp {
  public:
   using NhwcQConvOp::NhwcQConvOp;
+  std::vector<std::string> kernel_candidates() const override { return {}; }
   void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
     NhwcQConvOp::reshape(in, out);
     if (!gemm_) fail("the fused int8 Add needs a 1x1 convolution on the VNNI kernel");
+    release();  // the Add lives in the VNNI kernel's epilogue: XNNPACK's convolution is no candidate here
     if (!in.has(8) || in.t[8]->dtype() != DType::i8) fail("residual must be int8");
     r_ = in.t[8]->shape();
     const Shape& y = out[0].shape;
@@ -1035,10 +1052,34 @@ class NhwcPointwiseOp : public XnnOp {
     }
     const bool fused = direct_ && !post_;  // clamp in the kernel's epilogue
     layer_ = pointwise_pack(wt.ptr<float>(), ws[0], ws[1], bias ? bias->ptr<float>() : nullptr, fused ? lo_ : -kInf, fused ? hi_ : kInf);
+    // the other candidate: XNNPACK's 1x1 convolution, then the residual and the clamp in a second pass
+    release();
+    check(xnn_create_convolution2d_nhwc_f32(0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, static_cast<size_t>(ws[1]), static_cast<size_t>(ws[0]),
+                                           static_cast<size_t>(ws[1]), static_cast<size_t>(ws[0]), to_ohwi(wt.ptr<float>(), ws[0], ws[1], 1).data(),
+                                           bias ? bias->ptr<float>() : nullptr, -kInf, kInf, 0, EC_XNN_CACHES &op_),
+          "create pointwise convolution");
+    dirty_ = true;
     out[0] = {DType::f32, y_};
   }
+  // The output may share the residual's buffer (our kernel reads each row of it before writing there);
+  // XNNPACK's convolution would overwrite it first, so that candidate then writes to the workspace.
   int inplace_input() const override { return direct_ && r_ == y_ ? 3 : -1; }
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+  size_t workspace_bytes() const override { return op_ && direct_ && r_ == y_ ? static_cast<size_t>(numel(y_)) * sizeof(float) : 0; }
+  std::vector<std::string> kernel_candidates() const override {
+    if (op_ && !layer_.w.empty()) return {"ec-pointwise", "xnnpack"};
+    return {};
+  }
+  void choose_kernel(size_t i) override { use_xnn_ = i == 1; }
+  size_t chosen_kernel() const override { return use_xnn_ ? 1 : 0; }
+  void drop_other_kernels() override {
+    if (!use_xnn_) release();
+    else layer_ = PointwiseLayer{};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void* ws) override {
+    if (use_xnn_) {
+      run_xnnpack(in, out, static_cast<float*>(ws));
+      return;
+    }
     struct Ctx {
       const PointwiseLayer* layer;
       const float *x, *r;
@@ -1056,26 +1097,62 @@ class NhwcPointwiseOp : public XnnOp {
     if (threads > 1 && static_cast<size_t>(rows) > tile) pthreadpool_parallelize_1d_tile_1d(pool_, body, &c, static_cast<size_t>(rows), tile, PTHREADPOOL_FLAG_DISABLE_DENORMALS);
     else body(&c, 0, static_cast<size_t>(rows));
     float* y = out[0]->ptr<float>();
-    if (!direct_) {  // a broadcast residual, then the clamp
-      const float* r = in[3]->ptr<float>();
-      int64_t st[4] = {0, 0, 0, 0}, s = 1;
-      for (size_t d = r_.size(); d-- > 0;) {
-        st[4 - (r_.size() - d)] = r_[d] == 1 ? 0 : s;
-        s *= r_[d];
-      }
-      float* q = y;
-      for (int64_t a = 0; a < y_[0]; ++a)
-        for (int64_t h = 0; h < y_[1]; ++h)
-          for (int64_t w = 0; w < y_[2]; ++w)
-            for (int64_t ch = 0; ch < y_[3]; ++ch, ++q) *q = std::min(hi_, std::max(lo_, *q + r[a * st[0] + h * st[1] + w * st[2] + ch * st[3]]));
-    }
+    if (!direct_) add_broadcast_residual(in[3]->ptr<float>(), y, y);
     if (post_) act_.apply(y, static_cast<size_t>(out[0]->numel()));
   }
 
  private:
+  // y = clamp(c + r) with r broadcast to the output shape (c may be y).
+  void add_broadcast_residual(const float* r, const float* c, float* y) const {
+    int64_t st[4] = {0, 0, 0, 0}, s = 1;
+    for (size_t d = r_.size(); d-- > 0;) {
+      st[4 - (r_.size() - d)] = r_[d] == 1 ? 0 : s;
+      s *= r_[d];
+    }
+    int64_t i = 0;
+    for (int64_t a = 0; a < y_[0]; ++a)
+      for (int64_t h = 0; h < y_[1]; ++h)
+        for (int64_t w = 0; w < y_[2]; ++w)
+          for (int64_t ch = 0; ch < y_[3]; ++ch, ++i) y[i] = std::min(hi_, std::max(lo_, c[i] + r[a * st[0] + h * st[1] + w * st[2] + ch * st[3]]));
+  }
+  void run_xnnpack(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, float* ws) {
+    const float* r = in[3]->ptr<float>();
+    float* y = out[0]->ptr<float>();
+    float* c = y == r ? ws : y;  // sharing the residual's buffer: convolve aside first
+    if (rebind(in[0]->data(), c, y))
+      check(xnn_setup_convolution2d_nhwc_f32(op_, static_cast<size_t>(y_[0]), static_cast<size_t>(y_[1]), static_cast<size_t>(y_[2]),
+                                             in[0]->ptr<float>(), c, pool_),
+            "setup pointwise convolution");
+    check(xnn_run_operator(op_, pool_), "run");
+    if (!direct_) {
+      add_broadcast_residual(r, c, y);
+    } else {
+      struct Ctx {
+        const float *c, *r;
+        float* y;
+        int64_t m, cr;
+        float lo, hi;
+      } k{c, r, y, y_[3], r_[3], lo_, hi_};
+      auto body = [](void* p, size_t start, size_t count) {
+        const Ctx& k = *static_cast<const Ctx*>(p);
+        for (size_t px = start; px < start + count; ++px) {
+          const float* cp = k.c + static_cast<int64_t>(px) * k.m;
+          const float* rp = k.r + static_cast<int64_t>(px) * k.cr;
+          float* yp = k.y + static_cast<int64_t>(px) * k.m;
+          for (int64_t ch = 0; ch < k.cr; ++ch) yp[ch] = std::min(k.hi, std::max(k.lo, cp[ch] + rp[ch]));
+          for (int64_t ch = k.cr; ch < k.m; ++ch) yp[ch] = std::min(k.hi, std::max(k.lo, cp[ch]));
+        }
+      };
+      const size_t pixels = static_cast<size_t>(y_[0] * y_[1] * y_[2]);
+      pthreadpool_parallelize_1d_tile_1d(pool_, body, &k, pixels, 256, PTHREADPOOL_FLAG_DISABLE_DENORMALS);
+    }
+    if (post_) act_.apply(y, static_cast<size_t>(out[0]->numel()));
+  }
+
   PointwiseLayer layer_;
   Shape y_, r_;
   bool direct_ = false;
+  bool use_xnn_ = false;
 };
 
 template <class T, auto K>

@@ -5,7 +5,12 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
+
+#include <unistd.h>
 
 #include "helpers.h"
 #include "kernel_switches.h"
@@ -83,6 +88,15 @@ void expect_same(const Model& m, const std::vector<Tensor>& inputs, int64_t term
     }
   }
 }
+
+// While alive, the measured kernel choice (engine/tuning in native.cpp) picks `name` wherever it is a candidate:
+// the timing hook makes it look a million times faster than the others.
+struct ForceKernel {
+  explicit ForceKernel(const std::string& name) {
+    set_kernel_timing_hook([name](const std::string&, const std::string& cand, double ms) { return cand == name ? ms * 1e-6 : ms; });
+  }
+  ~ForceKernel() { set_kernel_timing_hook(nullptr); }
+};
 
 int count_op(const Graph& g, const std::string& op, const std::string& domain = "") {
   int n = 0;
@@ -249,9 +263,17 @@ TEST_F(Xnnpack, PointwiseConvWithResidualAddMatchesReference) {
           const bool expect_fused = n <= 32 && kind != 3;
           EXPECT_EQ(st.pointwise_add > 0, expect_fused) << "k " << k << " n " << n << " kind " << kind << ": " << to_string(st);
           fused_total += st.pointwise_add;
-          // identity conv k, the 3x3 residual conv 9k, the pointwise conv k, bias and residual 2
-          expect_same(b.m, {random_tensor(xs, seed++)}, 11 * k + 2,
-                      "pointwise k " + std::to_string(k) + " n " + std::to_string(n) + " " + shape_str(hw) + " kind " + std::to_string(kind));
+          // identity conv k, the 3x3 residual conv 9k, the pointwise conv k, bias and residual 2; the fused layer's
+          // two kernels (ours, and XNNPACK's convolution with the residual added after; the latter on the largest
+          // size only, to keep the test's time)
+          const Tensor xin = random_tensor(xs, seed++);
+          for (const char* kernel : {"ec-pointwise", "xnnpack"}) {
+            if (std::string(kernel) == "xnnpack" && hw[0] != 16) continue;
+            ForceKernel force(kernel);
+            expect_same(b.m, {xin}, 11 * k + 2,
+                        std::string(kernel) + " pointwise k " + std::to_string(k) + " n " + std::to_string(n) + " " + shape_str(hw) + " kind " +
+                            std::to_string(kind));
+          }
         }
   EXPECT_GT(fused_total, 100);
 }
@@ -460,5 +482,82 @@ TEST_F(Xnnpack, NearestResizeRunsInNhwcExactly) {
     EXPECT_EQ(st.transposes, k.nhwc ? 2 : 4) << "case " << i << ": " << to_string(st);  // graph input and output; linear: around the Resize too
     expect_same(b.m, {random_tensor(xs, 1300 + i)}, 0, std::string("resize case ") + std::to_string(i));
     ++i;
+  }
+}
+
+// Layers with more than one kernel on this CPU get the one measured fastest on their shapes: a test makes
+// either candidate look faster (the timing hook) and checks it is picked for every such layer, with the same
+// outputs. Without the hook the choice is measured once and cached per CPU, threads and layers; a cache
+// that names an unknown kernel is measured again; "default" keeps the built-in rule without timing.
+TEST_F(Xnnpack, KernelsAreChosenByMeasurementAndCached) {
+  if (!pointwise_available()) GTEST_SKIP() << "no second kernel for float 1x1 convolutions on this CPU (the fused pointwise kernel needs AVX-512 F/VL)";
+  const Model m = load_onnx(models_dir() + "/blazeface128.onnx");
+  const Tensor x = random_tensor({1, 128, 128, 3}, 7);
+  auto prepare = [&](const EngineOptions& o) {
+    auto e = create_engine("native", m, o);
+    e->prepare({});
+    std::memcpy(e->input(0).data(), x.data(), x.size_bytes());
+    e->run();
+    return e;
+  };
+  EngineOptions o;
+  o.kernel_cache = "-";
+  std::vector<Tensor> outs;
+  for (const char* pick : {"xnnpack", "ec-pointwise"}) {
+    ForceKernel force(pick);
+    auto e = prepare(o);
+    const KernelTuning t = e->kernel_tuning();
+    EXPECT_EQ(t.how, "measured");
+    ASSERT_GE(t.layers.size(), 3u) << "BlazeFace-128 has three 1x1 convolutions with their residual Add";
+    for (const KernelChoice& c : t.layers) {
+      ASSERT_EQ(c.ms.size(), c.candidates.size()) << c.node;
+      EXPECT_EQ(c.candidates[c.chosen], pick) << c.node;
+    }
+    outs.push_back(e->output(0).clone());
+  }
+  EXPECT_LE(max_abs_diff(outs[1], outs[0]), sum_tolerance(outs[1], 2000)) << "the two kernels compute the same layers";
+
+  // measured once, then read back from the cache (same CPU, threads and layers)
+  const std::string dir = ::testing::TempDir() + "/ec-kernel-cache-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  o.kernel_cache = dir;
+  const KernelTuning first = prepare(o)->kernel_tuning();
+  EXPECT_EQ(first.how, "measured");
+  ASSERT_FALSE(first.cache_file.empty());
+  ASSERT_TRUE(std::filesystem::exists(first.cache_file));
+  const KernelTuning second = prepare(o)->kernel_tuning();
+  EXPECT_EQ(second.how, "cached");
+  EXPECT_EQ(second.cost_ms, 0.0);
+  ASSERT_EQ(second.layers.size(), first.layers.size());
+  for (size_t i = 0; i < first.layers.size(); ++i) EXPECT_EQ(second.layers[i].chosen, first.layers[i].chosen) << first.layers[i].node;
+  // another thread count is another problem
+  EngineOptions o2 = o;
+  o2.threads = 2;
+  EXPECT_EQ(prepare(o2)->kernel_tuning().how, "measured");
+  // a damaged cache entry is measured again
+  {
+    std::ifstream in(first.cache_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string text = ss.str();
+    text = text.substr(0, text.find("--\n") + 3) + "no-such-kernel\n";
+    std::ofstream(first.cache_file) << text;
+  }
+  EXPECT_EQ(prepare(o)->kernel_tuning().how, "measured");
+  EXPECT_EQ(prepare(o)->kernel_tuning().how, "cached");
+  std::filesystem::remove_all(dir);
+
+  EngineOptions d;
+  d.kernels = "default";
+  const KernelTuning def = prepare(d)->kernel_tuning();
+  EXPECT_EQ(def.how, "default");
+  for (const KernelChoice& c : def.layers) EXPECT_EQ(c.chosen, 0u) << c.node;
+  EngineOptions bad;
+  bad.kernels = "fastest";
+  try {
+    prepare(bad);
+    ADD_FAILURE() << "kernels 'fastest' was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("kernels 'fastest' is not known"), std::string::npos) << e.what();
   }
 }
