@@ -222,9 +222,14 @@ TEST(Run, LiveSixtyFpsWithASlowVariantKeepsFramesFreshAndCountsDrops) {
   const double period = 1000.0 / 60;
   const double work = sum["variants"][0]["latency_ms"]["inference"]["p50"].get<double>() +
                       sum["variants"][0]["latency_ms"]["preprocess"]["p50"].get<double>();
-  // Whatever the CPU's speed, a live source hands over its newest frame: a frame is at most about one period
-  // old when the variant takes it, never a queue of them.
-  EXPECT_LT(sum["variants"][0]["latency_ms"]["frame_age"]["p95"].get<double>(), 2 * period);
+  // Whatever the CPU's speed, a live source hands over its newest frame: a frame is at most about one interval
+  // between delivered frames old when the variant takes it, never a queue of them. The interval is the source's
+  // period where the machine keeps up with it, and longer where capture itself cannot (a sanitizer build on a
+  // loaded machine delivered fewer than 60 frames a second): frames offered = processed + dropped.
+  const double offered = sum["session"]["frames"].get<double>() + sum["session"]["dropped_frames"].get<double>();
+  const double interval = std::max(period, 1000.0 * sum["session"]["duration_s"].get<double>() / std::max(offered, 1.0));
+  EXPECT_LT(sum["variants"][0]["latency_ms"]["frame_age"]["p95"].get<double>(), 2 * interval)
+      << offered << " frames offered in " << sum["session"]["duration_s"].get<double>() << " s";
   // Drops need a variant slower than the source; on a CPU that runs it within the period there are none.
   if (work < period * 1.1)
     GTEST_SKIP() << "this CPU runs the variant in " << work << " ms, within the " << period << " ms frame period: no drops to count";
