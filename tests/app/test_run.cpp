@@ -280,14 +280,24 @@ TEST(Run, TogglesLayoutsAndReloadsNeverEndARunOrResizeItsOutput) {
   p.reload_config = [&] { return load_run_config(d + "/c.yaml").run; };
   nlohmann::json sum;
   std::thread t([&] { sum = p.run(); });
-  // each step once the pipeline has passed a frame count (status refreshes ~4 times a second)
+  // each step once the pipeline has passed a frame count (status refreshes ~4 times a second); stalled means
+  // no new frame for 60 s, however slow the build or the machine (a TSan build beside two others took over
+  // 30 s for 30 frames)
   auto wait_frames = [&](int64_t n) {
-    for (int i = 0; i < 3000; ++i) {
+    int64_t last = -1;
+    auto since = std::chrono::steady_clock::now();
+    for (;;) {
       const nlohmann::json st = p.status();
-      if (st.is_object() && st.value("frames", int64_t{0}) >= n) return true;
+      const int64_t f = st.is_object() ? st.value("frames", int64_t{0}) : 0;
+      if (f >= n) return true;
+      if (f != last) {
+        last = f;
+        since = std::chrono::steady_clock::now();
+      } else if (std::chrono::steady_clock::now() - since > std::chrono::seconds(60)) {
+        return false;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    return false;
   };
   bool ok = wait_frames(30);
   p.request_toggle(1);  // "gone" off
