@@ -461,8 +461,15 @@ TEST(Run, RealWindowUnderXvfb) {
   CliResult r = run_shell("Xvfb " + disp + " -screen 0 1600x900x24 -nolisten tcp >/dev/null 2>&1 & xp=$!; for i in $(seq 200); do [ -S " +
                         sock + " ] && break; sleep 0.1; done; sleep 0.3; cd '" + kRoot +
                         "' && DISPLAY=" + disp + " \"$bin\" run -c configs/demo.yaml --quiet --output display://0 --session-dir '" + d +
-                        "/s' & rp=$!; sleep 5; gst-launch-1.0 -q ximagesrc use-damage=false display-name=" + disp +
-                        " num-buffers=1 ! videoconvert ! pngenc ! filesink location='" + d + "/shot.png'; wait $rp; rc=$?; kill $xp; exit $rc");
+                        "/s' & rp=$!; " +
+                        // a screenshot every second until one shows the window's video (a black screen compresses to a few KB,
+                        // a frame with the video to hundreds), then the one checked a second later (boxes drawn by then): a
+                        // fixed 5 s wait caught a black screen in a TSan build
+                        "while kill -0 $rp 2>/dev/null; do sleep 1; gst-launch-1.0 -q ximagesrc use-damage=false display-name=" + disp +
+                        " num-buffers=1 ! videoconvert ! pngenc ! filesink location='" + d + "/cand.png'; " +
+                        "if [ $(stat -c %s '" + d + "/cand.png') -gt 100000 ]; then sleep 1; gst-launch-1.0 -q ximagesrc use-damage=false display-name=" +
+                        disp + " num-buffers=1 ! videoconvert ! pngenc ! filesink location='" + d + "/shot.png'; break; fi; done; " +
+                        "wait $rp; rc=$?; kill $xp; exit $rc");
   ASSERT_EQ(r.rc, 0) << r.err;
   cv::Mat shot = cv::imread(d + "/shot.png");
   ASSERT_FALSE(shot.empty()) << "no screenshot";
