@@ -28,8 +28,20 @@ class Ina3221Emulator : public power::I2cTransport {
   // Unplugs (reads and writes fail) or plugs back in (a power-cycled chip: reset configuration).
   void set_plugged(bool plugged) {
     std::lock_guard<std::mutex> l(mu_);
-    if (plugged && !plugged_) reset_locked();
+    if (plugged && !plugged_) {
+      reset_locked();
+      ++power_cycles_;
+    }
     plugged_ = plugged;
+  }
+  // How often set_plugged(true) power-cycled the chip, and how many configuration writes it has had.
+  int power_cycles() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return power_cycles_;
+  }
+  int config_writes() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return config_writes_;
   }
   // Time source, steady-clock ms by default; tests may pin it.
   std::function<double()> now = [] { return power::steady_now_ms(); };
@@ -70,6 +82,7 @@ class Ina3221Emulator : public power::I2cTransport {
     std::lock_guard<std::mutex> l(mu_);
     check(addr, reg, "write of");
     if (reg == power::ina3221::kConfig) {
+      ++config_writes_;
       if (value & 0x8000) {
         reset_locked();
         return;
@@ -81,7 +94,10 @@ class Ina3221Emulator : public power::I2cTransport {
   }
 
   std::string name() const override { return "i2c-emu"; }
-  uint16_t config() const { return config_; }
+  uint16_t config() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return config_;
+  }
   // Completed conversion cycles since the last configuration write.
   int64_t completed_cycles(double t) const {
     const double cycle_ms = power::ina3221::cycle_us(config_) / 1000.0;
@@ -102,9 +118,10 @@ class Ina3221Emulator : public power::I2cTransport {
       throw power::PowerError(b);
     }
   }
-  std::mutex mu_;
+  mutable std::mutex mu_;
   uint8_t addr_;
   uint16_t config_ = 0;
+  int power_cycles_ = 0, config_writes_ = 0;
   double cycle_start_ms_ = 0;
   int64_t consumed_cycles_ = 0;
   bool plugged_ = true;
