@@ -2,6 +2,7 @@
 // dilations, odd sizes, broadcasting), at 1 and 2 threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -318,6 +319,36 @@ TEST(Unary, ActivationsMatchFormulas) {
   }
 }
 
+// Every permutation of rank 4, on shapes with size-1 dimensions (merged away by the batched-transpose path) and
+// one large enough to run in tiles on two threads, for 4-byte and 1-byte elements: equal to the naive gather.
+TEST(Movement, TransposeEveryPermutationMatchesNaive) {
+  for (Shape shape : {Shape{2, 3, 4, 5}, Shape{1, 3, 1, 5}, Shape{1, 17, 33, 1}, Shape{2, 40, 31, 33}}) {
+    Tensor x = random_tensor(shape, 21);
+    Tensor q(DType::i8, shape);
+    for (int64_t i = 0; i < x.numel(); ++i) q.ptr<int8_t>()[i] = static_cast<int8_t>(i * 7 % 251 - 125);
+    std::vector<int64_t> perm{0, 1, 2, 3};
+    do {
+      for (int threads : {1, 2}) {
+        auto y = run_single("Transpose", {in(x)}, {{"perm", attr_ints(perm)}}, 1, 13, threads);
+        EXPECT_EQ(max_abs_diff(naive::transpose(x, perm), y[0]), 0.0) << shape_str(shape) << " perm " << perm[0] << perm[1] << perm[2] << perm[3];
+        auto yq = run_single("Transpose", {in(q)}, {{"perm", attr_ints(perm)}}, 1, 13, threads);
+        Shape o;
+        for (int64_t p : perm) o.push_back(shape[static_cast<size_t>(p)]);
+        ASSERT_EQ(shape_str(yq[0].shape()), shape_str(o));
+        int64_t bad = 0;
+        for (int64_t i = 0; i < yq[0].numel(); ++i) {
+          auto oi = naive::unravel(i, o);
+          std::vector<int64_t> ii(4);
+          for (size_t d = 0; d < 4; ++d) ii[static_cast<size_t>(perm[d])] = oi[d];
+          const int64_t src = ((ii[0] * shape[1] + ii[1]) * shape[2] + ii[2]) * shape[3] + ii[3];
+          bad += yq[0].ptr<int8_t>()[i] != q.ptr<int8_t>()[src];
+        }
+        EXPECT_EQ(bad, 0) << "int8 " << shape_str(shape) << " perm " << perm[0] << perm[1] << perm[2] << perm[3];
+      }
+    } while (std::next_permutation(perm.begin(), perm.end()));
+  }
+}
+
 TEST(Movement, TransposeConcatSplitSliceMatchNaive) {
   Tensor x = random_tensor({2, 3, 4, 5}, 13);
   for (std::vector<int64_t> perm : {std::vector<int64_t>{0, 2, 3, 1}, {3, 2, 1, 0}, {1, 0, 3, 2}, {0, 1, 2, 3}}) {
@@ -446,6 +477,42 @@ TEST(Resize, NearestAndLinearMatchFormulas) {
   auto up = run_single("Upsample", {in(x), cst(Tensor::from_f32({4}, {1, 1, 2, 2}))}, {{"mode", attr_s("nearest")}}, 1, 9);
   ASSERT_EQ(shape_str(up[0].shape()), "[1,2,10,14]");
   EXPECT_EQ(up[0].ptr<float>()[14 * 3 + 5], x.ptr<float>()[7 * 1 + 2]);
+}
+
+// Softmax and LogSoftmax over a non-last axis with many positions (YOLOv8's DFL: 16 bins x boxes; 257 leaves a
+// block of one position) and over the last axis, on 1 and 2 threads, against double-precision sums. Each
+// result is a ratio of exponentials: its relative error grows with the bins summed (float rounding per add).
+TEST(Reduce, SoftmaxOverManyPositionsMatchesDoublePrecision) {
+  for (Shape shape : {Shape{1, 16, 4, 257}, Shape{2, 3, 1000}, Shape{3, 700}}) {
+    Tensor x = random_tensor(shape, 23, -8, 8);
+    const int64_t axis = shape.size() == 4 ? 1 : static_cast<int64_t>(shape.size()) - 1;
+    int64_t outer = 1, dim = shape[static_cast<size_t>(axis)], inner = 1;
+    for (int64_t d = 0; d < axis; ++d) outer *= shape[static_cast<size_t>(d)];
+    for (size_t d = static_cast<size_t>(axis) + 1; d < shape.size(); ++d) inner *= shape[d];
+    for (int threads : {1, 2})
+      for (const char* op : {"Softmax", "LogSoftmax"}) {
+        auto y = run_single(op, {in(x)}, {{"axis", attr_i(axis)}}, 1, 13, threads);
+        const bool log = std::string(op) == "LogSoftmax";
+        const double rel = 4.0 * static_cast<double>(dim) * std::ldexp(1.0, -24);
+        int64_t bad = 0;
+        for (int64_t o = 0; o < outer; ++o)
+          for (int64_t i = 0; i < inner; ++i) {
+            const float* xs = x.ptr<float>() + o * dim * inner + i;
+            double mx = -1e30, den = 0;
+            for (int64_t d = 0; d < dim; ++d) mx = std::max(mx, static_cast<double>(xs[d * inner]));
+            for (int64_t d = 0; d < dim; ++d) den += std::exp(xs[d * inner] - mx);
+            for (int64_t d = 0; d < dim; ++d) {
+              const double v = xs[d * inner] - mx;
+              const double ref = log ? v - std::log(den) : std::exp(v) / den;
+              const double got = y[0].ptr<float>()[o * dim * inner + i + d * inner];
+              // LogSoftmax: absolute error of log(den) and of the subtraction, scaled by the magnitudes
+              const double tol = log ? rel * (std::fabs(v) + std::log(den) + 1.0) : rel * ref;
+              bad += std::fabs(got - ref) > tol;
+            }
+          }
+        EXPECT_EQ(bad, 0) << op << " " << shape_str(shape) << " threads " << threads;
+      }
+  }
 }
 
 TEST(Reduce, SoftmaxAndReduceMeanMatchNaive) {
