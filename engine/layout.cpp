@@ -478,11 +478,13 @@ class Converter {
     drop(dropped);
   }
 
-  // Nearest-neighbour Resize/Upsample with constant rank-4 scales or sizes: each axis is resized on its own,
-  // so the same operator runs on NHWC data with its scales/sizes permuted (and copies whole channel runs).
+  // Resize/Upsample with constant rank-4 scales or sizes: each axis is resized on its own, so the same operator
+  // runs on NHWC data with its scales/sizes permuted (nearest copies whole channel runs).
+  // Linear (bilinear) resizes H and W only: on NHWC data the engine blends whole channel runs.
   bool try_nhwc_resize(const Node& n) {
     std::string mode = n.attr_s("mode", "nearest");
-    if (mode != "nearest") return false;
+    if (mode != "nearest" && mode != "linear" && mode != "bilinear") return false;
+    if (mode != "nearest" && n.attr_s("coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize") return false;
     Node r = n;
     auto permute = [&](const std::string& name, const std::string& tag) -> bool {
       const Tensor* t = init(name);
@@ -573,6 +575,22 @@ class Converter {
       }
       return emit_nchw(n);
     }
+    if (op == "ConvTranspose" && n.outputs.size() == 1 && !init(n.in(0))) {  // XNNPACK deconvolution
+      const std::string wname = float_weight(n.in(1));
+      const Tensor* w = wname.empty() ? nullptr : init(wname);
+      const auto st = n.attr_ints("strides", {1, 1}), adj = n.attr_ints("output_padding", {0, 0}), pads = n.attr_ints("pads", {0, 0, 0, 0}),
+                 di = n.attr_ints("dilations", {1, 1});
+      bool ok = w && w->rank() == 4 && w->dtype() == DType::f32 && (n.in(2).empty() || init(n.in(2))) && !n.has("output_shape") &&
+                n.attr_s("auto_pad", "NOTSET") == "NOTSET" && st.size() == 2 && adj.size() == 2 && pads.size() == 4 && di.size() == 2;
+      for (size_t d = 0; ok && d < 2; ++d) ok = st[d] >= 1 && di[d] >= 1 && adj[d] >= 0 && adj[d] < st[d];
+      for (size_t d = 0; ok && d < 4; ++d) ok = pads[d] >= 0;
+      if (ok) {
+        Node c = n;
+        c.inputs[1] = wname;
+        return emit_nhwc(c, {0}, true);
+      }
+      return emit_nchw(n);
+    }
     if ((op == "Add" && try_int8_add(n)) || ((op == "MaxPool" || op == "Concat") && try_int8_movement(n))) return;
     if ((op == "QuantizeLinear" || op == "DequantizeLinear") && n.outputs.size() == 1) {
       // per-tensor int8: XNNPACK convert, layout-free (NHWC when the input is)
@@ -613,6 +631,15 @@ class Converter {
         return emit_nhwc(c, idx, false);
       }
       return emit_nchw(n);
+    }
+    if (op == "Split" && has_nhwc(n.in(0)) && (n.inputs.size() < 2 || n.in(1).empty() || init(n.in(1)))) {  // C2f: along channels
+      const int64_t axis = n.attr_i("axis", 0);
+      if (axis >= -4 && axis < 4) {
+        Node c = n;
+        c.attrs["axis"].kind = Attribute::Kind::i;
+        c.attrs["axis"].i = kPos[axis < 0 ? axis + 4 : axis];
+        return emit_nhwc(c, {0}, false);
+      }
     }
     if (op == "Pad" && has_nhwc(n.in(0)) && n.attr_s("mode", "constant") == "constant") {
       std::vector<int64_t> pads;

@@ -276,6 +276,79 @@ class NhwcConvOp : public XnnOp {
   DType dtype_ = DType::f32;
 };
 
+// ConvTranspose on NHWC input (XNNPACK deconvolution): ONNX weights [C_in][C_out/G][KH][KW], explicit pads and
+// output_padding < strides (the layout pass sends nothing else here: output_shape and auto_pad stay NCHW).
+class NhwcConvTransposeOp : public XnnOp {
+ public:
+  using XnnOp::XnnOp;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    if (!in.has(0) || in.t[0]->dtype() != DType::f32) fail("input must be float32");
+    const Tensor& wt = need_const(in, 1, "weight");
+    if (wt.dtype() != DType::f32) fail(std::string("weight type ") + dtype_name(wt.dtype()) + " is not supported");
+    const Shape& x = in.t[0]->shape();
+    const Shape& ws = wt.shape();
+    if (x.size() != 4 || ws.size() != 4) fail("NHWC input " + shape_str(x) + " and weight " + shape_str(ws) + " must be 4-D");
+    const int64_t group = node_.attr_i("group", 1);
+    const int64_t c = x[3];
+    if (group < 1 || c % group || ws[0] != c)
+      fail("group=" + std::to_string(group) + " does not fit input channels " + std::to_string(c) + " and weight " + shape_str(ws));
+    const int64_t ig = c / group, og = ws[1], m = og * group, kh = ws[2], kw = ws[3];
+    auto ks = node_.attr_ints("kernel_shape", {kh, kw});
+    if (ks != std::vector<int64_t>{kh, kw}) fail("kernel_shape " + shape_str(ks) + " does not match weight " + shape_str(ws));
+    const auto st = node_.attr_ints("strides", {1, 1}), di = node_.attr_ints("dilations", {1, 1}), adj = node_.attr_ints("output_padding", {0, 0}),
+               pads = node_.attr_ints("pads", {0, 0, 0, 0});
+    if (st.size() != 2 || di.size() != 2 || adj.size() != 2 || pads.size() != 4) fail("strides, dilations, output_padding or pads are not 2-D");
+    for (int d = 0; d < 2; ++d)
+      if (st[d] < 1 || di[d] < 1 || adj[d] < 0 || adj[d] >= st[d]) fail("output_padding " + shape_str(adj) + " must be below strides " + shape_str(st));
+    for (int64_t p : pads)
+      if (p < 0) fail("pads " + shape_str(pads) + " are negative");
+    const Tensor* bias = nullptr;
+    if (in.has(2)) {
+      bias = &need_const(in, 2, "bias");
+      if (bias->dtype() != DType::f32 || bias->numel() != m) fail("bias " + shape_str(bias->shape()) + " does not match " + std::to_string(m) + " output channels");
+    }
+    oh_ = st[0] * (x[1] - 1) + adj[0] + (kh - 1) * di[0] + 1 - pads[0] - pads[2];
+    ow_ = st[1] * (x[2] - 1) + adj[1] + (kw - 1) * di[1] + 1 - pads[1] - pads[3];
+    if (oh_ <= 0 || ow_ <= 0) fail("output size is not positive");
+    if (!op_) {
+      // [G*Ig][Og][KH][KW] -> [G][Og][KH][KW][Ig]
+      const int64_t khw = kh * kw;
+      std::vector<float> packed(static_cast<size_t>(wt.numel()));
+      const float* src = wt.ptr<float>();
+      for (int64_t g = 0; g < group; ++g)
+        for (int64_t o = 0; o < og; ++o)
+          for (int64_t k = 0; k < khw; ++k)
+            for (int64_t i = 0; i < ig; ++i)
+              packed[static_cast<size_t>(((g * og + o) * khw + k) * ig + i)] = src[((g * ig + i) * og + o) * khw + k];
+      check(xnn_create_deconvolution2d_nhwc_f32(static_cast<uint32_t>(pads[0]), static_cast<uint32_t>(pads[3]), static_cast<uint32_t>(pads[2]),
+                                                static_cast<uint32_t>(pads[1]), static_cast<uint32_t>(kh), static_cast<uint32_t>(kw),
+                                                static_cast<uint32_t>(st[0]), static_cast<uint32_t>(st[1]), static_cast<uint32_t>(di[0]),
+                                                static_cast<uint32_t>(di[1]), static_cast<uint32_t>(group), static_cast<size_t>(ig),
+                                                static_cast<size_t>(og), static_cast<size_t>(c), static_cast<size_t>(m), packed.data(),
+                                                bias ? bias->ptr<float>() : nullptr, lo_, hi_, 0, EC_XNN_CACHES & op_),
+            "create deconvolution");
+    }
+    adj_h_ = static_cast<uint32_t>(adj[0]);
+    adj_w_ = static_cast<uint32_t>(adj[1]);
+    ih_ = x[1];
+    iw_ = x[2];
+    dirty_ = true;
+    out[0] = {DType::f32, {x[0], oh_, ow_, m}};
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    float* y = out[0]->ptr<float>();
+    if (rebind(in[0]->data(), nullptr, y))
+      check(xnn_setup_deconvolution2d_nhwc_f32(op_, static_cast<size_t>(in[0]->dim(0)), static_cast<size_t>(ih_), static_cast<size_t>(iw_), adj_h_,
+                                               adj_w_, in[0]->ptr<float>(), y, pool_),
+            "setup deconvolution");
+    execute(y, static_cast<size_t>(out[0]->numel()));
+  }
+
+ private:
+  int64_t ih_ = 0, iw_ = 0, oh_ = 0, ow_ = 0;
+  uint32_t adj_h_ = 0, adj_w_ = 0;
+};
+
 // MaxPool / AveragePool / GlobalAveragePool on NHWC input.
 class NhwcPoolOp : public XnnOp {
  public:
@@ -1172,6 +1245,7 @@ void register_nhwc_ops(std::map<std::string, OpFactory>& r) {
   using P = NhwcPoolOp;
   using B = NhwcBinaryOp;
   r["Conv"] = make_conv;
+  r["ConvTranspose"] = [](const Node& n, int64_t o) -> std::unique_ptr<Op> { return std::make_unique<NhwcConvTransposeOp>(n, o); };
   r["Pad"] = make_pad;
   r["QConv"] = make_qconv;
   r["QAdd"] = make_qadd;

@@ -626,22 +626,69 @@ class SoftmaxOp : public Op {
     }
     out[0] = {DType::f32, x};
   }
+  // Each softmax reads dim_ values inner_ apart. inner_ > 1 (YOLOv8's distribution focal loss: 16 bins over
+  // thousands of boxes): the inner_ softmaxes of one outer slice run side by side, row by row over contiguous
+  // memory (the running max and sum in per-slice buffers), so every loop vectorises; inner_ == 1: one
+  // contiguous row. Exponentials by exp_approx (relative error < 2e-7). Slices split over the threads.
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
     const float* x = in[0]->ptr<float>();
     float* y = out[0]->ptr<float>();
-    for (int64_t o = 0; o < outer_; ++o)
-      for (int64_t i = 0; i < inner_; ++i) {
-        const int64_t base = o * dim_ * inner_ + i;
-        float mx = -FLT_MAX;
-        for (int64_t d = 0; d < dim_; ++d) mx = std::max(mx, x[base + d * inner_]);
-        float sum = 0;
-        for (int64_t d = 0; d < dim_; ++d) sum += std::exp(x[base + d * inner_] - mx);
-        const float ls = std::log(sum);
-        for (int64_t d = 0; d < dim_; ++d) {
-          const float v = x[base + d * inner_] - mx;
-          y[base + d * inner_] = log_ ? v - ls : std::exp(v) / sum;
+    const int64_t inner = inner_, dim = dim_;
+    const int nt = outer_ * dim * inner < (int64_t{1} << 15) ? 1 : static_cast<int>(std::min<int64_t>(threads_, std::max<int64_t>(outer_, inner / 64)));
+    // work items: (outer slice, block of up to 256 inner positions)
+    constexpr int64_t kB = 256;
+    const int64_t blocks = (inner + kB - 1) / kB, items = outer_ * blocks;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+      const DenormalsAsZero flush;  // each thread of the region (base/denormals.h)
+      float mx[kB], sum[kB];
+#pragma omp for schedule(static)
+      for (int64_t it = 0; it < items; ++it) {
+        const int64_t o = it / blocks, i0 = (it % blocks) * kB, n = std::min(kB, inner - i0);
+        const float* xs = x + o * dim * inner + i0;
+        float* ys = y + o * dim * inner + i0;
+        for (int64_t i = 0; i < n; ++i) mx[i] = xs[i];
+        for (int64_t d = 1; d < dim; ++d)
+          for (int64_t i = 0; i < n; ++i) mx[i] = std::max(mx[i], xs[d * inner + i]);
+        for (int64_t i = 0; i < n; ++i) sum[i] = 0.f;
+        if (inner == 1) {  // one contiguous row
+          float m = xs[0];
+          for (int64_t d = 1; d < dim; ++d) m = std::max(m, xs[d]);
+          float s = 0.f;
+          for (int64_t d = 0; d < dim; ++d) {
+            const float e = exp_approx(xs[d] - m);
+            ys[d] = e;
+            s += e;
+          }
+          if (log_) {
+            const float ls = std::log(s);
+            for (int64_t d = 0; d < dim; ++d) ys[d] = xs[d] - m - ls;
+          } else {
+            const float r = 1.f / s;
+            for (int64_t d = 0; d < dim; ++d) ys[d] *= r;
+          }
+          continue;
+        }
+        for (int64_t d = 0; d < dim; ++d) {
+          const float* xr = xs + d * inner;
+          float* yr = ys + d * inner;
+          for (int64_t i = 0; i < n; ++i) {
+            const float e = exp_approx(xr[i] - mx[i]);
+            yr[i] = e;
+            sum[i] += e;
+          }
+        }
+        if (log_) {
+          for (int64_t i = 0; i < n; ++i) sum[i] = std::log(sum[i]);
+          for (int64_t d = 0; d < dim; ++d)
+            for (int64_t i = 0; i < n; ++i) ys[d * inner + i] = xs[d * inner + i] - mx[i] - sum[i];
+        } else {
+          for (int64_t i = 0; i < n; ++i) sum[i] = 1.f / sum[i];
+          for (int64_t d = 0; d < dim; ++d)
+            for (int64_t i = 0; i < n; ++i) ys[d * inner + i] *= sum[i];
         }
       }
+    }
   }
   bool log_;
   int64_t outer_ = 1, dim_ = 1, inner_ = 1;
@@ -760,9 +807,13 @@ class ResizeOp : public Op {
         coord_ != "tf_half_pixel_for_nearest")
       fail("coordinate_transformation_mode '" + coord_ + "' is not supported");
     if (mode_ == "linear") {
-      for (size_t d = 0; d + 2 < x.size(); ++d)
-        if (o[d] != x[d]) fail("linear resize of dims other than the last two is not supported");
       if (x.size() < 2) fail("linear resize needs rank >= 2");
+      // the last two axes (NCHW), or the two before an unchanged last axis (NHWC: whole channel runs blended)
+      bool last_two = true, nhwc = x.size() >= 3 && o.back() == x.back() && scale_.back() == 1.0;
+      for (size_t d = 0; d + 2 < x.size(); ++d) last_two = last_two && o[d] == x[d];
+      for (size_t d = 0; d + 3 < x.size(); ++d) nhwc = nhwc && o[d] == x[d];
+      if (!last_two && !nhwc) fail("linear resize of dims other than the last two is not supported");
+      channels_last_ = !last_two;
     }
     out[0] = {DType::f32, o};
   }
@@ -822,8 +873,10 @@ class ResizeOp : public Op {
       }
       return;
     }
-    const int64_t ih = x[r - 2], iw = x[r - 1], oh = o[r - 2], ow = o[r - 1];
-    const int64_t planes = numel(x) / (ih * iw);
+    // the two resized axes end at `ax` + 1; `run` values (channels) per position (1 on NCHW)
+    const size_t ax = channels_last_ ? r - 2 : r - 1;
+    const int64_t ih = x[ax - 1], iw = x[ax], oh = o[ax - 1], ow = o[ax], run = channels_last_ ? x[r - 1] : 1;
+    const int64_t planes = numel(x) / (ih * iw * run);
     std::vector<int64_t> y0(static_cast<size_t>(oh)), y1(static_cast<size_t>(oh)), x0(static_cast<size_t>(ow)), x1(static_cast<size_t>(ow));
     std::vector<float> wy(static_cast<size_t>(oh)), wx(static_cast<size_t>(ow));
     auto lin = [&](int64_t len_in, int64_t len_out, size_t d, std::vector<int64_t>& lo, std::vector<int64_t>& hi, std::vector<float>& w) {
@@ -835,8 +888,32 @@ class ResizeOp : public Op {
         w[static_cast<size_t>(i)] = static_cast<float>(c - static_cast<double>(f));
       }
     };
-    lin(ih, oh, r - 2, y0, y1, wy);
-    lin(iw, ow, r - 1, x0, x1, wx);
+    lin(ih, oh, ax - 1, y0, y1, wy);
+    lin(iw, ow, ax, x0, x1, wx);
+    if (channels_last_) {  // NHWC: each output pixel blends four input pixels' channel runs (vectorised over C)
+      const int nt = numel(o) < (int64_t{1} << 15) ? 1 : static_cast<int>(std::min<int64_t>(threads_, planes * oh));
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+      for (int64_t pr = 0; pr < planes * oh; ++pr) {
+        const DenormalsAsZero flush;  // (base/denormals.h)
+        const int64_t p = pr / oh, i = pr % oh;
+        const float* r0 = xp + (p * ih + y0[static_cast<size_t>(i)]) * iw * run;
+        const float* r1 = xp + (p * ih + y1[static_cast<size_t>(i)]) * iw * run;
+        const float fy = wy[static_cast<size_t>(i)];
+        float* d = yp + (p * oh + i) * ow * run;
+        for (int64_t j = 0; j < ow; ++j) {
+          const size_t jj = static_cast<size_t>(j);
+          const float fx = wx[jj];
+          const float *a = r0 + x0[jj] * run, *b = r0 + x1[jj] * run, *c = r1 + x0[jj] * run, *e = r1 + x1[jj] * run;
+          float* dj = d + j * run;
+          for (int64_t k = 0; k < run; ++k) {
+            const float top = a[k] + (b[k] - a[k]) * fx;
+            const float bot = c[k] + (e[k] - c[k]) * fx;
+            dj[k] = top + (bot - top) * fy;
+          }
+        }
+      }
+      return;
+    }
     for (int64_t p = 0; p < planes; ++p) {
       const float* s = xp + p * ih * iw;
       float* d = yp + p * oh * ow;
@@ -855,6 +932,7 @@ class ResizeOp : public Op {
     }
   }
   bool upsample_;
+  bool channels_last_ = false;  // linear on axes rank-3, rank-2 (NHWC data)
   std::vector<double> scale_;
   std::string mode_, coord_, nearest_;
 };

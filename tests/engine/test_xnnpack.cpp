@@ -458,12 +458,17 @@ TEST_F(Xnnpack, Int8PointwiseConvWithResidualAddMatchesTheQdqReference) {
 
 // Nearest-neighbour Resize runs on NHWC data with its scales or sizes permuted (no Transposes around it);
 // linear Resize goes back to NCHW. Exact against the reference kernels.
-TEST_F(Xnnpack, NearestResizeRunsInNhwcExactly) {
-  struct Case { const char* mode; std::vector<float> scales; std::vector<int64_t> sizes; const char* coord; const char* nearest; bool nhwc; };
-  const std::vector<Case> cases = {{"nearest", {1, 1, 2, 2}, {}, "asymmetric", "floor", true},
-                                   {"nearest", {}, {2, 6, 11, 4}, "half_pixel", "round_prefer_floor", true},
-                                   {"nearest", {1, 1, 0.5f, 1.5f}, {}, "align_corners", "ceil", true},
-                                   {"linear", {1, 1, 2, 2}, {}, "half_pixel", "round_prefer_floor", false}};
+// Nearest and linear Resize run on NHWC data (only the graph's input and output are transposed): nearest
+// bit-equal to the reference, linear within the rounding of its three blends.
+TEST_F(Xnnpack, ResizeRunsInNhwc) {
+  struct Case { const char* mode; std::vector<float> scales; std::vector<int64_t> sizes; const char* coord; const char* nearest; };
+  const std::vector<Case> cases = {{"nearest", {1, 1, 2, 2}, {}, "asymmetric", "floor"},
+                                   {"nearest", {}, {2, 6, 11, 4}, "half_pixel", "round_prefer_floor"},
+                                   {"nearest", {1, 1, 0.5f, 1.5f}, {}, "align_corners", "ceil"},
+                                   {"linear", {1, 1, 2, 2}, {}, "half_pixel", "round_prefer_floor"},
+                                   {"linear", {}, {2, 6, 11, 4}, "align_corners", "round_prefer_floor"},
+                                   {"linear", {1, 1, 0.5f, 1.5f}, {}, "asymmetric", "round_prefer_floor"},
+                                   {"linear", {1, 1, 4, 1}, {}, "pytorch_half_pixel", "round_prefer_floor"}};
   int i = 0;
   for (const Case& k : cases) {
     GraphBuilder b;
@@ -479,8 +484,42 @@ TEST_F(Xnnpack, NearestResizeRunsInNhwcExactly) {
     Model g = b.m;
     optimize_for_native(g.graph);
     const LayoutStats st = convert_to_nhwc(g.graph);
-    EXPECT_EQ(st.transposes, k.nhwc ? 2 : 4) << "case " << i << ": " << to_string(st);  // graph input and output; linear: around the Resize too
-    expect_same(b.m, {random_tensor(xs, 1300 + i)}, 0, std::string("resize case ") + std::to_string(i));
+    EXPECT_EQ(st.transposes, 2) << "case " << i << ": " << to_string(st);  // the graph's input and output only
+    const bool linear = std::string(k.mode) == "linear";
+    expect_same(b.m, {random_tensor(xs, 1300 + i)}, linear ? 4 : 0, std::string("resize case ") + std::to_string(i));
+    ++i;
+  }
+}
+
+// ConvTranspose runs on NHWC data (XNNPACK deconvolution) over strides, pads, output_padding, dilations and
+// groups, with bias and a fused Relu; one with output_shape stays NCHW (transposed around it).
+TEST_F(Xnnpack, ConvTransposeRunsInNhwc) {
+  struct Case { int64_t cin, cout, group, k, stride, pad, adj, dil; bool bias, relu, output_shape; };
+  const std::vector<Case> cases = {{8, 4, 1, 2, 2, 0, 0, 1, true, false, false}, {6, 5, 1, 3, 2, 1, 1, 1, true, true, false},
+                                   {8, 8, 2, 4, 2, 1, 0, 1, false, false, false}, {4, 3, 1, 3, 1, 1, 0, 2, true, false, false},
+                                   {16, 16, 16, 3, 2, 1, 1, 1, true, true, false},  {5, 7, 1, 3, 3, 0, 2, 1, true, false, false},
+                                   {8, 4, 1, 2, 2, 0, 0, 1, true, false, true}};
+  int i = 0;
+  for (const Case& k : cases) {
+    GraphBuilder b;
+    const Shape xs{2, k.cin, 6, 5};
+    std::string x = b.identity_conv(b.input("x", xs), k.cin);
+    Tensor w = random_tensor({k.cin, k.cout / k.group, k.k, k.k}, 1400 + i);
+    std::vector<std::string> ins = {x, b.constant(w)};
+    if (k.bias) ins.push_back(b.constant(random_tensor({k.cout}, 1450 + i)));
+    std::map<std::string, Attribute> a = {{"strides", attr_ints({k.stride, k.stride})}, {"pads", attr_ints({k.pad, k.pad, k.pad, k.pad})},
+                                          {"output_padding", attr_ints({k.adj, k.adj})}, {"dilations", attr_ints({k.dil, k.dil})},
+                                          {"group", attr_i(k.group)}};
+    if (k.output_shape) a = {{"strides", attr_ints({k.stride, k.stride})}, {"output_shape", attr_ints({13, 11})}};
+    std::string y = b.node("ConvTranspose", ins, a);
+    if (k.relu) y = b.node("Relu", {y});
+    b.output(b.identity_conv(y, k.cout));
+    Model g = b.m;
+    optimize_for_native(g.graph);
+    const LayoutStats st = convert_to_nhwc(g.graph);
+    EXPECT_EQ(st.transposes, k.output_shape ? 4 : 2) << "case " << i << ": " << to_string(st);
+    EXPECT_EQ(count_op(g.graph, "ConvTranspose", kEcDomain), k.output_shape ? 0 : 1) << "case " << i;
+    expect_same(b.m, {random_tensor(xs, 1500 + i)}, (k.cin / k.group) * k.k * k.k + 1, std::string("conv transpose case ") + std::to_string(i));
     ++i;
   }
 }
