@@ -491,6 +491,23 @@ TEST_F(Xnnpack, ResizeRunsInNhwc) {
   }
 }
 
+// YOLOv8's C2f splits channels: Split along axis 1 (and -3) runs on NHWC data, exactly.
+TEST_F(Xnnpack, ChannelSplitRunsInNhwc) {
+  for (int64_t axis : {1, -3}) {
+    GraphBuilder b;
+    const Shape xs{1, 6, 5, 7};
+    std::string x = b.identity_conv(b.input("x", xs), 6);
+    b.m.graph.nodes.push_back(Node{"split", "Split", "", {x, b.constant(Tensor::from_i64({2}, {2, 4}))}, {"s0", "s1"}, {{"axis", attr_i(axis)}}});
+    b.output(b.identity_conv("s0", 2));
+    b.output(b.identity_conv("s1", 4));
+    Model g = b.m;
+    optimize_for_native(g.graph);
+    const LayoutStats st = convert_to_nhwc(g.graph);
+    EXPECT_EQ(st.transposes, 3) << to_string(st);  // the input and the two outputs
+    expect_same(b.m, {random_tensor(xs, 1600)}, 0, "split axis " + std::to_string(axis));
+  }
+}
+
 // ConvTranspose runs on NHWC data (XNNPACK deconvolution) over strides, pads, output_padding, dilations and
 // groups, with bias and a fused Relu; one with output_shape stays NCHW (transposed around it).
 TEST_F(Xnnpack, ConvTransposeRunsInNhwc) {
