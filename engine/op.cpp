@@ -4,6 +4,14 @@
 #include <cmath>
 #include <cstring>
 
+#include <omp.h>
+
+#include "denormals.h"
+
+#ifdef EC_HAVE_XNNPACK
+#include <pthreadpool.h>
+#endif
+
 namespace ec {
 
 void Activation::apply(float* p, size_t n) const {
@@ -53,6 +61,28 @@ const char* Activation::name() const {
     case Kind::silu: return "silu";
   }
   return "";
+}
+
+void Op::parallel_for(int64_t n, const std::function<void(int64_t)>& body) const {
+  if (threads_ <= 1 || n < 2) {
+    for (int64_t i = 0; i < n; ++i) body(i);
+    return;
+  }
+#ifdef EC_HAVE_XNNPACK
+  if (thread_pool_) {
+    auto task = [](void* ctx, size_t i) { (*static_cast<const std::function<void(int64_t)>*>(ctx))(static_cast<int64_t>(i)); };
+    pthreadpool_parallelize_1d(static_cast<pthreadpool_t>(thread_pool_), task, const_cast<std::function<void(int64_t)>*>(&body),
+                               static_cast<size_t>(n), PTHREADPOOL_FLAG_DISABLE_DENORMALS);
+    return;
+  }
+#endif
+  const int nt = static_cast<int>(std::min<int64_t>(threads_, n));
+#pragma omp parallel num_threads(nt)
+  {
+    const DenormalsAsZero flush;  // each thread of the region
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; ++i) body(i);
+  }
 }
 
 void Op::fail(const std::string& msg) const { throw Error(node_.label() + ": " + msg); }

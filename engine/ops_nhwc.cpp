@@ -163,7 +163,10 @@ class XnnOp : public Op {
  public:
   XnnOp(const Node& n, int64_t o) : Op(n, o), act_(Activation::from_node(n)) { fused_bounds(act_, lo_, hi_, post_); }
   ~XnnOp() override { release(); }
-  void set_threadpool(void* p) override { pool_ = static_cast<pthreadpool_t>(p); }
+  void set_threadpool(void* p) override {
+    Op::set_threadpool(p);
+    pool_ = static_cast<pthreadpool_t>(p);
+  }
 
  protected:
   void release() {
@@ -184,7 +187,16 @@ class XnnOp : public Op {
   }
   void execute(float* y, size_t n) {
     check(xnn_run_operator(op_, pool_), "run");
-    if (post_) act_.apply(y, n);
+    if (post_) apply_activation(y, n);
+  }
+  // The activation XNNPACK cannot fuse (SiLU, HardSwish, Sigmoid...) over y, in 16 Ki-value blocks on the threads.
+  void apply_activation(float* y, size_t n) const {
+    constexpr size_t kBlock = size_t{1} << 14;
+    if (n < 2 * kBlock) return act_.apply(y, n);
+    parallel_for(static_cast<int64_t>((n + kBlock - 1) / kBlock), [&](int64_t b) {
+      const size_t i0 = static_cast<size_t>(b) * kBlock;
+      act_.apply(y + i0, std::min(kBlock, n - i0));
+    });
   }
 
   Activation act_;
@@ -1171,7 +1183,7 @@ class NhwcPointwiseOp : public XnnOp {
     else body(&c, 0, static_cast<size_t>(rows));
     float* y = out[0]->ptr<float>();
     if (!direct_) add_broadcast_residual(in[3]->ptr<float>(), y, y);
-    if (post_) act_.apply(y, static_cast<size_t>(out[0]->numel()));
+    if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
   }
 
  private:
@@ -1219,7 +1231,7 @@ class NhwcPointwiseOp : public XnnOp {
       const size_t pixels = static_cast<size_t>(y_[0] * y_[1] * y_[2]);
       pthreadpool_parallelize_1d_tile_1d(pool_, body, &k, pixels, 256, PTHREADPOOL_FLAG_DISABLE_DENORMALS);
     }
-    if (post_) act_.apply(y, static_cast<size_t>(out[0]->numel()));
+    if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
   }
 
   PointwiseLayer layer_;

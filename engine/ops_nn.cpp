@@ -79,25 +79,23 @@ std::vector<int64_t> spatial(const Shape& s) { return std::vector<int64_t>(s.beg
 // engine was given (threads: 1 ran on two), and inside one of our regions it started a second team; the
 // threads of a GEMM are ours to give. Below ~256k multiply-adds one thread does it all.
 template <class A, class B, class Y>
-void gemm_parallel(const A& a, const B& b, Y&& y, int threads) {
+void gemm_parallel(const A& a, const B& b, Y&& y, const Op& op, int threads) {
   const int64_t m = y.rows(), n = y.cols(), k = a.cols();
   const int64_t parts = m * n * k < (int64_t{1} << 18) ? 1 : std::min<int64_t>(threads, std::max<int64_t>(1, std::max(m, n) / 8));
   if (parts <= 1) {
     y.noalias() = a * b;
     return;
   }
-#pragma omp parallel num_threads(static_cast<int>(parts))
-  {
-    const DenormalsAsZero flush;  // each thread of the region (base/denormals.h)
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+  // on the engine's threads (Op::parallel_for: its pthreadpool in XNNPACK graphs, else OpenMP)
+  op.parallel_for(parts, [&](int64_t t) {
     if (n >= m) {
-      const int64_t c0 = n * t / nt, c1 = n * (t + 1) / nt;
+      const int64_t c0 = n * t / parts, c1 = n * (t + 1) / parts;
       if (c1 > c0) y.middleCols(c0, c1 - c0).noalias() = a * b.middleCols(c0, c1 - c0);
     } else {
-      const int64_t r0 = m * t / nt, r1 = m * (t + 1) / nt;
+      const int64_t r0 = m * t / parts, r1 = m * (t + 1) / parts;
       if (r1 > r0) y.middleRows(r0, r1 - r0).noalias() = a.middleRows(r0, r1 - r0) * b;
     }
-  }
+  });
 }
 
 // Output pixels per GEMM block: about 64k floats of im2col panel (L2-sized), at least 256, at most 4096.
@@ -341,7 +339,7 @@ class ConvTransposeOp : public Op {
         Eigen::Map<const MatCM> xt(in[0]->ptr<float>() + (b * cin_ + g * cig) * ihw, ihw, cig);
         Eigen::Map<const MatCM> wt(in[1]->ptr<float>() + g * cig * kt, kt, cig);  // [cig][kt] row-major
         Eigen::Map<MatCM> ct(col, ihw, kt);
-        gemm_parallel(xt, wt.transpose(), ct, threads_);
+        gemm_parallel(xt, wt.transpose(), ct, *this, threads_);
 #pragma omp parallel num_threads(threads_)
         {
           const DenormalsAsZero flush;  // each thread of the region (base/denormals.h)
@@ -528,10 +526,10 @@ class GemmOp : public Op {
     Eigen::Map<const MatRM> a(in[0]->ptr<float>(), in[0]->dim(0), in[0]->dim(1));
     Eigen::Map<const MatRM> b(in[1]->ptr<float>(), in[1]->dim(0), in[1]->dim(1));
     Eigen::Map<MatRM> y(out[0]->ptr<float>(), m_, n_);
-    if (!ta_ && !tb_) gemm_parallel(a, b, y, threads_);
-    else if (!ta_ && tb_) gemm_parallel(a, b.transpose(), y, threads_);
-    else if (ta_ && !tb_) gemm_parallel(a.transpose(), b, y, threads_);
-    else gemm_parallel(a.transpose(), b.transpose(), y, threads_);
+    if (!ta_ && !tb_) gemm_parallel(a, b, y, *this, threads_);
+    else if (!ta_ && tb_) gemm_parallel(a, b.transpose(), y, *this, threads_);
+    else if (ta_ && !tb_) gemm_parallel(a.transpose(), b, y, *this, threads_);
+    else gemm_parallel(a.transpose(), b.transpose(), y, *this, threads_);
     if (alpha_ != 1.f) y *= alpha_;
     if (in.size() > 2 && in[2] && beta_ != 0.f) {
       const Tensor& c = *in[2];
@@ -579,7 +577,7 @@ class MatMulOp : public Op {
       Eigen::Map<const MatRM> a(in[0]->ptr<float>(), m_, k_);
       Eigen::Map<const MatRM> b(in[1]->ptr<float>(), k_, n_);
       Eigen::Map<MatRM> y(out[0]->ptr<float>(), m_, n_);
-      gemm_parallel(a, b, y, threads_);
+      gemm_parallel(a, b, y, *this, threads_);
       return;
     }
     auto bst = contiguous_strides(batch_);
@@ -634,60 +632,59 @@ class SoftmaxOp : public Op {
     const float* x = in[0]->ptr<float>();
     float* y = out[0]->ptr<float>();
     const int64_t inner = inner_, dim = dim_;
-    const int nt = outer_ * dim * inner < (int64_t{1} << 15) ? 1 : static_cast<int>(std::min<int64_t>(threads_, std::max<int64_t>(outer_, inner / 64)));
     // work items: (outer slice, block of up to 256 inner positions)
     constexpr int64_t kB = 256;
     const int64_t blocks = (inner + kB - 1) / kB, items = outer_ * blocks;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-      const DenormalsAsZero flush;  // each thread of the region (base/denormals.h)
+    auto item = [&](int64_t it) {
       float mx[kB], sum[kB];
-#pragma omp for schedule(static)
-      for (int64_t it = 0; it < items; ++it) {
-        const int64_t o = it / blocks, i0 = (it % blocks) * kB, n = std::min(kB, inner - i0);
-        const float* xs = x + o * dim * inner + i0;
-        float* ys = y + o * dim * inner + i0;
-        for (int64_t i = 0; i < n; ++i) mx[i] = xs[i];
-        for (int64_t d = 1; d < dim; ++d)
-          for (int64_t i = 0; i < n; ++i) mx[i] = std::max(mx[i], xs[d * inner + i]);
-        for (int64_t i = 0; i < n; ++i) sum[i] = 0.f;
-        if (inner == 1) {  // one contiguous row
-          float m = xs[0];
-          for (int64_t d = 1; d < dim; ++d) m = std::max(m, xs[d]);
-          float s = 0.f;
-          for (int64_t d = 0; d < dim; ++d) {
-            const float e = exp_approx(xs[d] - m);
-            ys[d] = e;
-            s += e;
-          }
-          if (log_) {
-            const float ls = std::log(s);
-            for (int64_t d = 0; d < dim; ++d) ys[d] = xs[d] - m - ls;
-          } else {
-            const float r = 1.f / s;
-            for (int64_t d = 0; d < dim; ++d) ys[d] *= r;
-          }
-          continue;
-        }
+      const int64_t o = it / blocks, i0 = (it % blocks) * kB, n = std::min(kB, inner - i0);
+      const float* xs = x + o * dim * inner + i0;
+      float* ys = y + o * dim * inner + i0;
+      for (int64_t i = 0; i < n; ++i) mx[i] = xs[i];
+      for (int64_t d = 1; d < dim; ++d)
+        for (int64_t i = 0; i < n; ++i) mx[i] = std::max(mx[i], xs[d * inner + i]);
+      for (int64_t i = 0; i < n; ++i) sum[i] = 0.f;
+      if (inner == 1) {  // one contiguous row
+        float m = xs[0];
+        for (int64_t d = 1; d < dim; ++d) m = std::max(m, xs[d]);
+        float s = 0.f;
         for (int64_t d = 0; d < dim; ++d) {
-          const float* xr = xs + d * inner;
-          float* yr = ys + d * inner;
-          for (int64_t i = 0; i < n; ++i) {
-            const float e = exp_approx(xr[i] - mx[i]);
-            yr[i] = e;
-            sum[i] += e;
-          }
+          const float e = exp_approx(xs[d] - m);
+          ys[d] = e;
+          s += e;
         }
         if (log_) {
-          for (int64_t i = 0; i < n; ++i) sum[i] = std::log(sum[i]);
-          for (int64_t d = 0; d < dim; ++d)
-            for (int64_t i = 0; i < n; ++i) ys[d * inner + i] = xs[d * inner + i] - mx[i] - sum[i];
+          const float ls = std::log(s);
+          for (int64_t d = 0; d < dim; ++d) ys[d] = xs[d] - m - ls;
         } else {
-          for (int64_t i = 0; i < n; ++i) sum[i] = 1.f / sum[i];
-          for (int64_t d = 0; d < dim; ++d)
-            for (int64_t i = 0; i < n; ++i) ys[d * inner + i] *= sum[i];
+          const float r = 1.f / s;
+          for (int64_t d = 0; d < dim; ++d) ys[d] *= r;
+        }
+        return;
+      }
+      for (int64_t d = 0; d < dim; ++d) {
+        const float* xr = xs + d * inner;
+        float* yr = ys + d * inner;
+        for (int64_t i = 0; i < n; ++i) {
+          const float e = exp_approx(xr[i] - mx[i]);
+          yr[i] = e;
+          sum[i] += e;
         }
       }
+      if (log_) {
+        for (int64_t i = 0; i < n; ++i) sum[i] = std::log(sum[i]);
+        for (int64_t d = 0; d < dim; ++d)
+          for (int64_t i = 0; i < n; ++i) ys[d * inner + i] = xs[d * inner + i] - mx[i] - sum[i];
+      } else {
+        for (int64_t i = 0; i < n; ++i) sum[i] = 1.f / sum[i];
+        for (int64_t d = 0; d < dim; ++d)
+          for (int64_t i = 0; i < n; ++i) ys[d * inner + i] *= sum[i];
+      }
+    };
+    if (outer_ * dim * inner < (int64_t{1} << 15)) {
+      for (int64_t it = 0; it < items; ++it) item(it);
+    } else {
+      parallel_for(items, item);
     }
   }
   bool log_;
@@ -891,10 +888,7 @@ class ResizeOp : public Op {
     lin(ih, oh, ax - 1, y0, y1, wy);
     lin(iw, ow, ax, x0, x1, wx);
     if (channels_last_) {  // NHWC: each output pixel blends four input pixels' channel runs (vectorised over C)
-      const int nt = numel(o) < (int64_t{1} << 15) ? 1 : static_cast<int>(std::min<int64_t>(threads_, planes * oh));
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-      for (int64_t pr = 0; pr < planes * oh; ++pr) {
-        const DenormalsAsZero flush;  // (base/denormals.h)
+      auto row = [&](int64_t pr) {
         const int64_t p = pr / oh, i = pr % oh;
         const float* r0 = xp + (p * ih + y0[static_cast<size_t>(i)]) * iw * run;
         const float* r1 = xp + (p * ih + y1[static_cast<size_t>(i)]) * iw * run;
@@ -911,6 +905,11 @@ class ResizeOp : public Op {
             dj[k] = top + (bot - top) * fy;
           }
         }
+      };
+      if (numel(o) < (int64_t{1} << 15)) {
+        for (int64_t pr = 0; pr < planes * oh; ++pr) row(pr);
+      } else {
+        parallel_for(planes * oh, row);
       }
       return;
     }

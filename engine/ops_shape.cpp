@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "broadcast.h"
 #include "op.h"
@@ -189,15 +190,15 @@ void interleave_rows(const T* x, T* y, int64_t b, int64_t c) {
   }
 }
 
-template <typename T>
-void batched_transpose(const T* x, T* y, int64_t b, int64_t r, int64_t c, int threads) {
+// y[bi][j][i] = x[bi][i][j] for i < r, j < c, in 16 x 16 tiles (each tile's reads and writes stay in L1); one
+// call per (batch, row tile): `for_each(jobs, fn)` runs them (on the op's threads above 64 Ki elements).
+template <typename T, typename ForEach>
+void batched_transpose(const T* x, T* y, int64_t b, int64_t r, int64_t c, ForEach&& for_each) {
   if (r == 3) return interleave_rows<T, 3>(x, y, b, c);
   if (r == 4) return interleave_rows<T, 4>(x, y, b, c);
   constexpr int64_t kT = 16;
-  const int64_t rt = (r + kT - 1) / kT, jobs = b * rt;
-  const int nt = b * r * c < (int64_t{1} << 16) ? 1 : static_cast<int>(std::min<int64_t>(threads, jobs));
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t job = 0; job < jobs; ++job) {
+  const int64_t rt = (r + kT - 1) / kT;
+  for_each(b * rt, [=](int64_t job) {
     const int64_t bi = job / rt, i0 = (job % rt) * kT, i1 = std::min(r, i0 + kT);
     const T* xb = x + bi * r * c;
     T* yb = y + bi * r * c;
@@ -206,7 +207,7 @@ void batched_transpose(const T* x, T* y, int64_t b, int64_t r, int64_t c, int th
       for (int64_t j = j0; j < j1; ++j)
         for (int64_t i = i0; i < i1; ++i) yb[j * r + i] = xb[i * c + j];
     }
-  }
+  });
 }
 
 class TransposeOp : public Op {
@@ -234,11 +235,16 @@ class TransposeOp : public Op {
         std::memcpy(y, x, in[0]->size_bytes());
         return;
       }
+      const bool threaded = tb * tr * tc >= (int64_t{1} << 16);
+      auto for_each = [&](int64_t jobs, const std::function<void(int64_t)>& fn) {
+        if (threaded) return parallel_for(jobs, fn);
+        for (int64_t j = 0; j < jobs; ++j) fn(j);
+      };
       switch (es) {
-        case 1: return batched_transpose(x, y, tb, tr, tc, threads_);
-        case 2: return batched_transpose(reinterpret_cast<const uint16_t*>(x), reinterpret_cast<uint16_t*>(y), tb, tr, tc, threads_);
-        case 4: return batched_transpose(reinterpret_cast<const uint32_t*>(x), reinterpret_cast<uint32_t*>(y), tb, tr, tc, threads_);
-        case 8: return batched_transpose(reinterpret_cast<const uint64_t*>(x), reinterpret_cast<uint64_t*>(y), tb, tr, tc, threads_);
+        case 1: return batched_transpose(x, y, tb, tr, tc, for_each);
+        case 2: return batched_transpose(reinterpret_cast<const uint16_t*>(x), reinterpret_cast<uint16_t*>(y), tb, tr, tc, for_each);
+        case 4: return batched_transpose(reinterpret_cast<const uint32_t*>(x), reinterpret_cast<uint32_t*>(y), tb, tr, tc, for_each);
+        case 8: return batched_transpose(reinterpret_cast<const uint64_t*>(x), reinterpret_cast<uint64_t*>(y), tb, tr, tc, for_each);
         default: break;
       }
     }
