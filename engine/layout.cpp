@@ -140,26 +140,34 @@ class Converter {
   };
   // `v` = DequantizeLinear(q) with q an int8 activation made by a QuantizeLinear with an int8 zero point:
   // returns q's name and parameters.
+  // A QLut (passes.h) stands for the QuantizeLinear it replaced: its inputs 2 and 3 are that node's scale and zero.
+  static bool is_int8_producer(const Node* qn) {
+    return qn && ((qn->op_type == "QuantizeLinear" && qn->domain.empty()) || (qn->op_type == "QLut" && qn->domain == kEcDomain));
+  }
+  static size_t q_scale_input(const Node& qn) { return qn.op_type == "QLut" ? 2 : 1; }
   bool int8_source(const std::string& v, std::string& q, QParam& p) const {
     const Node* dq = producer(v);
     if (!dq || dq->op_type != "DequantizeLinear" || !dq->domain.empty()) return false;
     const Node* qn = producer(dq->in(0));
-    if (!qn || qn->op_type != "QuantizeLinear" || !qn->domain.empty()) return false;
-    const Tensor* qs = scalar_init(qn->in(1), DType::f32);
-    const Tensor* qz = scalar_init(qn->in(2), DType::i8);
+    if (!is_int8_producer(qn)) return false;
+    const size_t si = q_scale_input(*qn);
+    const Tensor* qs = scalar_init(qn->in(si), DType::f32);
+    const Tensor* qz = scalar_init(qn->in(si + 1), DType::i8);
     const Tensor* ds = scalar_init(dq->in(1), DType::f32);
     const Tensor* dz = dq->in(2).empty() ? nullptr : scalar_init(dq->in(2), DType::i8);
     if (!qs || !qz || !ds || (!dq->in(2).empty() && !dz)) return false;
     const int32_t z = qz->ptr<int8_t>()[0];
     if (ds->ptr<float>()[0] != qs->ptr<float>()[0] || (dz ? dz->ptr<int8_t>()[0] : 0) != z) return false;
     q = dq->in(0);
-    p = {qn->in(1), qn->in(2), qs->ptr<float>()[0], z};
+    p = {qn->in(si), qn->in(si + 1), qs->ptr<float>()[0], z};
     return true;
   }
-  // `q` is made by a QuantizeLinear to int8 (and the DequantizeLinear reading it has no other zero point).
+  // `q` is made by a QuantizeLinear to int8 or a QLut (and the DequantizeLinear reading it has no other zero point).
   bool int8_source_q(const std::string& q) const {
     const Node* qn = producer(q);
-    return qn && qn->op_type == "QuantizeLinear" && qn->domain.empty() && scalar_init(qn->in(1), DType::f32) && scalar_init(qn->in(2), DType::i8);
+    if (!is_int8_producer(qn)) return false;
+    const size_t si = q_scale_input(*qn);
+    return scalar_init(qn->in(si), DType::f32) && scalar_init(qn->in(si + 1), DType::i8);
   }
   // `v` (not a graph output) is read only by one QuantizeLinear to int8: returns that node's index.
   bool int8_sink(const std::string& v, size_t& qi, QParam& p) const {
@@ -561,6 +569,7 @@ class Converter {
   }
 
   void visit(const Node& n) {
+    if (n.domain == kEcDomain && n.op_type == "QLut" && has_nhwc(n.in(0))) return emit_nhwc(n, {0}, true);  // elementwise
     if (!n.domain.empty() && n.domain != "ai.onnx") return emit_nchw(n);
     const std::string& op = n.op_type;
     if (op == "Conv") {

@@ -118,6 +118,7 @@ std::unique_ptr<Op> create_op(const Node& n, int64_t opset, const std::string& w
     static const std::map<std::string, OpFactory> nhwc = [] {
       std::map<std::string, OpFactory> r;
       register_nhwc_ops(r);
+      register_internal_ops(r);
       return r;
     }();
     auto it = nhwc.find(n.op_type);

@@ -108,6 +108,8 @@ void register_nn_ops(std::map<std::string, OpFactory>& r);
 void register_quant_ops(std::map<std::string, OpFactory>& r);
 // NHWC operators of the internal domain kEcDomain (XNNPACK-backed), created by the layout pass.
 void register_nhwc_ops(std::map<std::string, OpFactory>& r);
+// Internal operators (domain kEcDomain) that need no XNNPACK and run on any layout: QLut.
+void register_internal_ops(std::map<std::string, OpFactory>& r);
 // The internal operator domain of graphs rewritten for the native engine (never written to files).
 inline constexpr const char* kEcDomain = "ec.nhwc";
 

@@ -752,7 +752,7 @@ class NhwcQConvOp : public XnnOp {
       gemm_ = vnni && group == 1 && w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && w.pt == 0 && w.pl == 0 && w.pb == 0 && w.pr == 0;
       // stems (few input channels): XNNPACK's int8 kernels step channels by 8; patches of kh*kw*c bytes
       // per output pixel through the same GEMM kernel do not
-      im2col_ = vnni && !gemm_ && group == 1 && ig < 8;
+      im2col_ = vnni && !gemm_ && group == 1;
       if (gemm_ || im2col_) {
         std::vector<float> req(static_cast<size_t>(m));
         for (int64_t o = 0; o < m; ++o) req[static_cast<size_t>(o)] = xs * kscale[static_cast<size_t>(o)] / ys;

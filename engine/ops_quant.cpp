@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "lut.h"
 #include "op.h"
 
 namespace ec {
@@ -173,10 +174,40 @@ class MatMulIntegerOp : public Op {
   }
 };
 
+// QLut (internal, made by fuse_int8_lookup_tables): y[i] = table[x[i] + 128] for int8 x, table int8[256];
+// inputs 2 and 3 (the output's scale and zero point) describe y for the passes after it. Any layout.
+class QLutOp : public Op {
+ public:
+  using Op::Op;
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    if (!in.has(0) || in.t[0]->dtype() != DType::i8) fail("input must be int8");
+    const Tensor& t = need_const(in, 1, "table");
+    if (t.dtype() != DType::i8 || t.numel() != 256) fail("table " + shape_str(t.shape()) + " must be 256 int8 values");
+    out[0] = {DType::i8, in.t[0]->shape()};
+  }
+  int inplace_input() const override { return 0; }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    const int8_t* x = in[0]->ptr<int8_t>();
+    const int8_t* t = in[1]->ptr<int8_t>();
+    int8_t* y = out[0]->ptr<int8_t>();
+    const int64_t n = in[0]->numel();
+    constexpr int64_t kBlock = 1 << 16;
+    auto block = [&](int64_t b) {
+      const int64_t i1 = std::min(n, (b + 1) * kBlock);
+      lut_int8(x + b * kBlock, t, y + b * kBlock, static_cast<size_t>(i1 - b * kBlock));
+    };
+    const int64_t blocks = (n + kBlock - 1) / kBlock;
+    if (blocks < 2) block(0);
+    else parallel_for(blocks, block);
+  }
+};
+
 template <class T>
 std::unique_ptr<Op> make(const Node& n, int64_t o) { return std::make_unique<T>(n, o); }
 
 }  // namespace
+
+void register_internal_ops(std::map<std::string, OpFactory>& r) { r["QLut"] = make<QLutOp>; }
 
 void register_quant_ops(std::map<std::string, OpFactory>& r) {
   r["QuantizeLinear"] = make<QuantizeOp>;

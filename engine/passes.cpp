@@ -1,10 +1,13 @@
 #include "passes.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "error.h"
+#include "op.h"
 
 namespace ec {
 namespace {
@@ -216,14 +219,214 @@ int fuse_activations(Graph& g) {
   return count;
 }
 
+namespace {
+
+// Elementwise float functions an int8 lookup table can stand for (one input value -> one output value).
+bool lut_op(const Node& n) {
+  static const std::set<std::string> ops = {"Sigmoid", "Tanh", "Relu", "LeakyRelu", "HardSigmoid", "HardSwish", "Clip", "Mul", "Add",
+                                            "Sub",     "Div",  "Neg",  "Exp",       "Abs",         "Elu",       "Softplus"};
+  return n.domain.empty() && n.outputs.size() == 1 && ops.count(n.op_type) != 0;
+}
+
+// A scalar float initializer's value.
+bool scalar_value(const Graph& g, const std::string& v, double& x) {
+  const Tensor* t = v.empty() ? nullptr : init(g, v);
+  if (!t || t->numel() != 1 || t->dtype() != DType::f32) return false;
+  x = t->ptr<float>()[0];
+  return true;
+}
+
+// The per-tensor int8 parameters of a QuantizeLinear / DequantizeLinear node (scale input 1, zero point input 2,
+// absent = 0 when `zero_optional`).
+bool int8_params(const Graph& g, const Node& n, double& scale, int32_t& zero, bool zero_optional) {
+  const Tensor* s = n.inputs.size() > 1 ? init(g, n.in(1)) : nullptr;
+  if (!s || s->numel() != 1 || s->dtype() != DType::f32 || !(s->ptr<float>()[0] > 0)) return false;
+  scale = s->ptr<float>()[0];
+  if (n.in(2).empty()) {
+    zero = 0;
+    return zero_optional;
+  }
+  const Tensor* z = init(g, n.in(2));
+  if (!z || z->numel() != 1 || z->dtype() != DType::i8) return false;
+  zero = z->ptr<int8_t>()[0];
+  return true;
+}
+
+// Evaluates the region's nodes (in graph order) on the 256 dequantized values of `src`; false when an
+// operand is neither the source, a region value nor a scalar constant.
+bool eval_region(const Graph& g, const std::vector<size_t>& region, const std::string& src, const std::array<double, 256>& x,
+                 std::map<std::string, std::array<double, 256>>& val) {
+  val[src] = x;
+  for (size_t ni : region) {
+    const Node& n = g.nodes[ni];
+    std::vector<const std::array<double, 256>*> a;
+    std::vector<std::array<double, 256>> consts;
+    consts.reserve(n.inputs.size());
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      if (n.inputs[k].empty()) {
+        a.push_back(nullptr);
+        continue;
+      }
+      auto it = val.find(n.inputs[k]);
+      if (it != val.end()) {
+        a.push_back(&it->second);
+        continue;
+      }
+      double c = 0;
+      if (!scalar_value(g, n.inputs[k], c)) return false;
+      consts.emplace_back();
+      consts.back().fill(c);
+      a.push_back(&consts.back());
+    }
+    if (a.empty() || !a[0]) return false;
+    std::array<double, 256>& y = val[n.outputs[0]];
+    const std::string& t = n.op_type;
+    const bool binary = t == "Mul" || t == "Add" || t == "Sub" || t == "Div";
+    if (binary && (a.size() != 2 || !a[1])) return false;
+    const double alpha = n.attr_f("alpha", t == "LeakyRelu" ? 0.01f : t == "HardSigmoid" ? 0.2f : 1.f);
+    const double beta = n.attr_f("beta", 0.5f);
+    double lo = -INFINITY, hi = INFINITY;
+    if (t == "Clip") {
+      if (n.has("min") || n.has("max")) {
+        lo = n.attr_f("min", -INFINITY);
+        hi = n.attr_f("max", INFINITY);
+      } else {
+        if (a.size() > 1 && a[1]) lo = (*a[1])[0];
+        if (a.size() > 2 && a[2]) hi = (*a[2])[0];
+        for (size_t k = 1; k < n.inputs.size(); ++k)
+          if (!n.inputs[k].empty() && val.count(n.inputs[k])) return false;  // bounds must be constants
+      }
+    }
+    for (size_t i = 0; i < 256; ++i) {
+      const double v = (*a[0])[i];
+      const double w = binary ? (*a[1])[i] : 0;
+      double r = 0;
+      if (t == "Sigmoid") r = 1 / (1 + std::exp(-v));
+      else if (t == "Tanh") r = std::tanh(v);
+      else if (t == "Relu") r = v > 0 ? v : 0;
+      else if (t == "LeakyRelu") r = v >= 0 ? v : alpha * v;
+      else if (t == "HardSigmoid") r = std::clamp(alpha * v + beta, 0.0, 1.0);
+      else if (t == "HardSwish") r = v * std::clamp(v / 6 + 0.5, 0.0, 1.0);
+      else if (t == "Clip") r = std::min(std::max(v, lo), hi);
+      else if (t == "Mul") r = v * w;
+      else if (t == "Add") r = v + w;
+      else if (t == "Sub") r = v - w;
+      else if (t == "Div") r = v / w;
+      else if (t == "Neg") r = -v;
+      else if (t == "Exp") r = std::exp(v);
+      else if (t == "Abs") r = std::fabs(v);
+      else if (t == "Elu") r = v >= 0 ? v : alpha * (std::exp(v) - 1);
+      else if (t == "Softplus") r = std::log1p(std::exp(v));
+      y[i] = r;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+int fuse_int8_lookup_tables(Graph& g) {
+  int count = 0;
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    auto cons = consumers(g);
+    std::map<std::string, size_t> prod;
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      for (auto& o : g.nodes[i].outputs) prod[o] = i;
+    for (size_t qi = 0; qi < g.nodes.size() && !changed; ++qi) {
+      const Node& q = g.nodes[qi];
+      double ys = 0, xs = 0;
+      int32_t yz = 0, xz = 0;
+      if (q.op_type != "QuantizeLinear" || !q.domain.empty() || !int8_params(g, q, ys, yz, false)) continue;
+      // walk back from the Q's input through elementwise ops to one DequantizeLinear of int8 data
+      std::set<size_t> region;
+      std::string src;
+      size_t dqi = 0;
+      std::vector<std::string> todo = {q.in(0)};
+      bool ok = true;
+      while (ok && !todo.empty()) {
+        const std::string v = todo.back();
+        todo.pop_back();
+        if (v.empty() || init(g, v) || v == src) continue;
+        auto pit = prod.find(v);
+        if (pit == prod.end()) {
+          ok = false;
+          break;
+        }
+        const Node& p = g.nodes[pit->second];
+        if (p.op_type == "DequantizeLinear" && p.domain.empty()) {
+          if (!src.empty() && src != v) ok = false;
+          src = v;
+          dqi = pit->second;
+          continue;
+        }
+        if (!lut_op(p)) {
+          ok = false;
+          break;
+        }
+        if (region.insert(pit->second).second)
+          for (auto& in : p.inputs) todo.push_back(in);
+      }
+      if (!ok || src.empty() || region.empty()) continue;
+      const Node& dq = g.nodes[dqi];
+      if (!int8_params(g, dq, xs, xz, true)) continue;
+      // the DQ reads int8 data: made by a QuantizeLinear to int8 or by another lookup table
+      auto qp = prod.find(dq.in(0));
+      if (qp == prod.end()) continue;
+      const Node& qsrc = g.nodes[qp->second];
+      double s2 = 0;
+      int32_t z2 = 0;
+      const bool int8_in = (qsrc.op_type == "QuantizeLinear" && qsrc.domain.empty() && int8_params(g, qsrc, s2, z2, false)) ||
+                           (qsrc.op_type == "QLut" && qsrc.domain == kEcDomain);
+      if (!int8_in) continue;
+      // every value inside the region is read only inside it (or by the Q), and none is a graph output
+      for (size_t ri : region) {
+        const std::string& o = g.nodes[ri].outputs[0];
+        if (is_graph_output(g, o)) ok = false;
+        for (size_t c : cons[o]) ok = ok && (region.count(c) || c == qi);
+      }
+      if (!ok || cons[q.in(0)].size() != 1) continue;
+      std::vector<size_t> order(region.begin(), region.end());  // graph order (nodes are topologically sorted)
+      std::array<double, 256> x{};
+      for (int i = 0; i < 256; ++i) x[static_cast<size_t>(i)] = (i - 128 - xz) * xs;
+      std::map<std::string, std::array<double, 256>> val;
+      if (!eval_region(g, order, src, x, val)) continue;
+      Tensor table(DType::i8, {256});
+      const auto& y = val.at(q.in(0));
+      for (size_t i = 0; i < 256; ++i) {
+        const double r = std::isnan(y[i]) ? 0.0 : std::nearbyint(y[i] / ys) + yz;  // round half to even, as QuantizeLinear
+        table.ptr<int8_t>()[i] = static_cast<int8_t>(std::clamp(r, -128.0, 127.0));
+      }
+      const std::string tname = q.outputs[0] + "#lut";
+      g.initializers[tname] = table;
+      Node lut{q.name + "#lut", "QLut", kEcDomain, {dq.in(0), tname, q.in(1), q.in(2)}, q.outputs, {}};
+      // replace the Q by the table; drop the region, and the DQ when nothing else reads it
+      std::set<size_t> drop(region.begin(), region.end());
+      bool dq_used = is_graph_output(g, src);
+      for (size_t c : cons[src]) dq_used = dq_used || !region.count(c);
+      if (!dq_used) drop.insert(dqi);
+      g.nodes[qi] = lut;
+      std::vector<Node> kept;
+      for (size_t i = 0; i < g.nodes.size(); ++i)
+        if (!drop.count(i)) kept.push_back(std::move(g.nodes[i]));
+      g.nodes = std::move(kept);
+      ++count;
+      changed = true;
+    }
+  }
+  return count;
+}
+
 std::string optimize_for_native(Graph& g) {
   int c = constants_to_initializers(g);
   int cast = fold_weight_casts(g);
   int id = remove_identities(g);
   int bn = fold_batchnorm(g);
+  int lut = fuse_int8_lookup_tables(g);
   int act = fuse_activations(g);
   return std::to_string(c) + " constants, " + std::to_string(cast) + " weight casts folded, " + std::to_string(id) + " identities removed, " + std::to_string(bn) +
-         " BN folded, " + std::to_string(act) + " activations fused";
+         " BN folded, " + std::to_string(lut) + " int8 lookup tables, " + std::to_string(act) + " activations fused";
 }
 
 }  // namespace ec

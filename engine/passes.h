@@ -21,6 +21,12 @@ int fold_batchnorm(Graph& g);
 // HardSwish, Tanh, and x*Sigmoid(x) = SiLU) into Conv/ConvTranspose/Gemm (and Add) producers as "_act" attributes
 // that the native kernels read. Returns how many were fused. Output graphs are for the native engine only.
 int fuse_activations(Graph& g);
+// int8 QDQ graphs: DequantizeLinear (per-tensor int8) -> elementwise float ops (SiLU as x * Sigmoid(x),
+// HardSwish, HardSigmoid, Sigmoid, Tanh, LeakyRelu, Clip, arithmetic with scalar constants...) ->
+// QuantizeLinear (per-tensor int8) becomes one QLut node (domain kEcDomain): the 256 outputs for the 256 int8
+// inputs, computed in double and quantized as QuantizeLinear does. The int8 data then never goes through float
+// (TFLite runs non-linear int8 activations the same way). Returns how many were made.
+int fuse_int8_lookup_tables(Graph& g);
 // Runs the passes above in order; returns a one-line summary ("folded 3 BN, fused 12 activations").
 std::string optimize_for_native(Graph& g);
 

@@ -8,6 +8,7 @@
 
 #include "denormals.h"
 #include "helpers.h"
+#include "lut.h"
 #include "naive.h"
 
 using namespace ec;
@@ -317,6 +318,29 @@ TEST(Unary, ActivationsMatchFormulas) {
     EXPECT_EQ(c13[0].ptr<float>()[i], r);
     EXPECT_EQ(c6[0].ptr<float>()[i], r);
   }
+}
+
+// The int8 lookup table kernel of this CPU (AVX-512 VBMI, NEON or the loop) against the plain loop: every
+// input value, lengths around the vector widths (tails), in place too.
+TEST(Lut, Int8KernelMatchesThePlainLoop) {
+  std::vector<int8_t> table(256);
+  for (int i = 0; i < 256; ++i) table[static_cast<size_t>(i)] = static_cast<int8_t>((i * 37 + 11) % 256 - 128);
+  std::vector<int8_t> x(300);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<int8_t>(static_cast<int>(i * 97 % 256) - 128);
+  for (size_t n : {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{63}, size_t{64}, size_t{65}, size_t{256}, size_t{300}}) {
+    std::vector<int8_t> got(n + 1, 42), ref(n + 1, 42);
+    lut_int8(x.data(), table.data(), got.data(), n);
+    lut_int8_scalar(x.data(), table.data(), ref.data(), n);
+    EXPECT_EQ(got, ref) << lut_int8_kernel() << " n=" << n;  // includes the byte after the end: untouched
+    std::vector<int8_t> inplace(x.begin(), x.begin() + static_cast<long>(n));
+    lut_int8(inplace.data(), table.data(), inplace.data(), n);
+    EXPECT_TRUE(std::equal(inplace.begin(), inplace.end(), ref.begin())) << "in place, n=" << n;
+  }
+  // the plain loop itself: y = table[x + 128] for every x
+  std::vector<int8_t> all(256), out(256);
+  for (int i = 0; i < 256; ++i) all[static_cast<size_t>(i)] = static_cast<int8_t>(i - 128);
+  lut_int8_scalar(all.data(), table.data(), out.data(), 256);
+  EXPECT_EQ(out, table);
 }
 
 // Every permutation of rank 4, on shapes with size-1 dimensions (merged away by the batched-transpose path) and

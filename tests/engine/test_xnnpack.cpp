@@ -3,10 +3,12 @@
 // test_engine_kernels (which runs on XNNPACK) and test_engine_kernels_reference.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 
@@ -333,6 +335,85 @@ double diff_in_steps(const Tensor& a, const Tensor& b, float scale) { return max
 int count_domain(const Graph& g, const std::string& op) { return count_op(g, op, kEcDomain); }
 
 }  // namespace
+
+// An int8 convolution's pre-activation output -> a non-linear activation -> QuantizeLinear becomes a QLut (one
+// lookup table; the convolution then runs in int8): SiLU, HardSwish, HardSigmoid, Sigmoid, Tanh, LeakyRelu and
+// a chain of arithmetic with constants and a Clip. The graph also outputs the pre-activation values, so each
+// output can be checked against QDQ semantics computed here in double: quantize(f(dequantize(q))), which the
+// table reproduces exactly. A region with a non-elementwise op (GlobalAveragePool) or an intermediate graph
+// output stays as it was. XNNPACK and reference kernels, 1 and 2 threads.
+TEST_F(Xnnpack, Int8ActivationsBecomeLookupTablesWithQdqResults) {
+  struct Case {
+    const char* name;
+    std::function<std::string(QdqBuilder&, const std::string&)> build;
+    std::function<double(double)> f;
+    bool fused;
+  };
+  auto c = [](QdqBuilder& b, float v) { return b.constant(Tensor::from_f32({}, {v})); };
+  const std::vector<Case> cases = {
+      {"SiLU", [](QdqBuilder& b, const std::string& x) { return b.node("Mul", {x, b.node("Sigmoid", {x})}); },
+       [](double v) { return v / (1 + std::exp(-v)); }, true},
+      {"HardSwish", [](QdqBuilder& b, const std::string& x) { return b.node("HardSwish", {x}); },
+       [](double v) { return v * std::clamp(v / 6 + 0.5, 0.0, 1.0); }, true},
+      {"HardSigmoid", [](QdqBuilder& b, const std::string& x) { return b.node("HardSigmoid", {x}, {{"alpha", attr_f(0.25f)}, {"beta", attr_f(0.4f)}}); },
+       [](double v) { return std::clamp(0.25 * v + static_cast<double>(0.4f), 0.0, 1.0); }, true},  // attributes are float
+      {"Sigmoid", [](QdqBuilder& b, const std::string& x) { return b.node("Sigmoid", {x}); }, [](double v) { return 1 / (1 + std::exp(-v)); }, true},
+      {"Tanh", [](QdqBuilder& b, const std::string& x) { return b.node("Tanh", {x}); }, [](double v) { return std::tanh(v); }, true},
+      {"LeakyRelu", [](QdqBuilder& b, const std::string& x) { return b.node("LeakyRelu", {x}, {{"alpha", attr_f(0.1f)}}); },
+       [](double v) { return v >= 0 ? v : 0.1 * v; }, true},
+      {"arithmetic+Clip",
+       [c](QdqBuilder& b, const std::string& x) {
+         return b.node("Clip", {b.node("Add", {b.node("Mul", {x, c(b, 0.5f)}), c(b, 1.f)}), c(b, 0.f), c(b, 1.5f)});
+       },
+       [](double v) { return std::clamp(v * 0.5 + 1.0, 0.0, 1.5); }, true},
+      {"GlobalAveragePool (not elementwise)", [](QdqBuilder& b, const std::string& x) { return b.node("Sigmoid", {b.node("GlobalAveragePool", {x})}); },
+       nullptr, false},
+  };
+  const float xs = 0.02f, ps = 0.05f, ys = 0.011f;
+  const int8_t pz = -2, yz = -100;
+  int i = 0;
+  for (const Case& k : cases) {
+    QdqBuilder b;
+    std::string x = b.qdq(b.input("x", {1, 8, 9, 11}), xs, 3);
+    std::string conv = b.node("Conv", {x, b.qweight({16, 8, 3, 3}, 1700 + i), b.constant(random_tensor({16}, 1750 + i, -0.3f, 0.3f))},
+                              {{"pads", attr_ints({1, 1, 1, 1})}});
+    std::string pre = b.qdq(conv, ps, pz);
+    std::string y = b.qdq(k.build(b, pre), ys, yz);
+    b.output(pre);
+    b.output(y);
+    Model g = b.m;
+    optimize_for_native(g.graph);
+    EXPECT_EQ(count_domain(g.graph, "QLut"), k.fused ? 1 : 0) << k.name;
+    convert_to_nhwc(g.graph);
+    EXPECT_EQ(count_domain(g.graph, "QConv"), 1) << k.name;
+    Tensor in0 = random_tensor({1, 8, 9, 11}, 1800 + i, -2.f, 2.f);
+    for (bool xnn : {true, false})
+      for (int threads : {1, 2}) {
+        auto out = run_model(b.m, {in0}, "native", threads, true, xnn);
+        ASSERT_EQ(out.size(), 2u);
+        if (!k.f) continue;
+        int64_t off = 0;
+        for (int64_t e = 0; e < out[0].numel(); ++e) {
+          const double q = std::nearbyint(out[0].ptr<float>()[e] / ps) + pz;  // the pre-activation int8 value
+          const double v = (q - pz) * static_cast<double>(ps);
+          const double r = std::clamp(std::nearbyint(k.f(v) / static_cast<double>(ys)) + yz, -128.0, 127.0);
+          const float expect = static_cast<float>((r - yz) * static_cast<double>(ys));
+          off += out[1].ptr<float>()[e] != static_cast<float>(static_cast<float>(r - yz) * ys) && out[1].ptr<float>()[e] != expect;
+        }
+        EXPECT_EQ(off, 0) << k.name << " xnnpack " << xnn << " threads " << threads;
+      }
+    ++i;
+  }
+  // an intermediate value that is also a graph output keeps the region in float
+  QdqBuilder b;
+  std::string pre = b.qdq(b.input("x", {1, 8, 4, 4}), ps, pz);
+  std::string sg = b.node("Sigmoid", {pre});
+  b.output(b.qdq(b.node("Mul", {pre, sg}), ys, yz));
+  b.output(sg);
+  Model g = b.m;
+  optimize_for_native(g.graph);
+  EXPECT_EQ(count_domain(g.graph, "QLut"), 0);
+}
 
 // int8 Conv (depthwise, grouped, strided, padded, 1x1, with Relu/Clip) and Add, MaxPool and channel zero
 // padding on int8 data against the reference: the same QDQ graph computed in float by the reference kernels.
