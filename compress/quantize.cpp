@@ -266,12 +266,30 @@ void insert_act_qdq(Graph& g, const std::string& a, double amax, const std::vect
 // also quantizes the outputs of the producers in the chain.
 bool int8_capable(const Node& n) {
   return n.domain.empty() && (n.op_type == "Add" || n.op_type == "MaxPool" || n.op_type == "Concat" || n.op_type == "AveragePool" ||
-                              n.op_type == "GlobalAveragePool");
+                              n.op_type == "GlobalAveragePool" || n.op_type == "Split");
+}
+
+// `a` (a Conv's output) is read only by a non-linear activation that no int8 convolution can clamp to: SiLU
+// (Sigmoid(a) and a * Sigmoid(a)), HardSwish, HardSigmoid, Sigmoid, Tanh, LeakyRelu, Elu. With `activations:
+// all` it gets its own Q/DQ, so the engine runs the Conv in int8 and the activation as an int8 -> int8 lookup
+// table (engine/passes.h), as TFLite does. Relu and Clip are left alone: the int8 convolution clamps to them.
+bool feeds_table_activation(const Graph& g, const std::string& a, const std::vector<size_t>& readers) {
+  static const std::set<std::string> unary = {"HardSwish", "HardSigmoid", "Sigmoid", "Tanh", "LeakyRelu", "Elu"};
+  if (readers.empty()) return false;
+  for (auto& o : g.outputs)
+    if (o.name == a) return false;
+  if (readers.size() == 2) {  // SiLU
+    const Node *s = &g.nodes[readers[0]], *m = &g.nodes[readers[1]];
+    if (s->op_type != "Sigmoid") std::swap(s, m);
+    return s->op_type == "Sigmoid" && m->op_type == "Mul" && s->in(0) == a &&
+           ((m->in(0) == a && m->in(1) == s->outputs[0]) || (m->in(1) == a && m->in(0) == s->outputs[0]));
+  }
+  return readers.size() == 1 && g.nodes[readers[0]].domain.empty() && unary.count(g.nodes[readers[0]].op_type) != 0;
 }
 
 // Ops whose output keeps its input's quantization (so the engine can run them on int8 data unchanged).
 bool passes_scale_through(const Node& n, const Graph& g) {
-  if (n.op_type == "MaxPool" || n.op_type == "Reshape" || n.op_type == "Transpose" || n.op_type == "Flatten") return true;
+  if (n.op_type == "MaxPool" || n.op_type == "Reshape" || n.op_type == "Transpose" || n.op_type == "Flatten" || n.op_type == "Split") return true;
   if (n.op_type != "Concat") return false;
   int acts = 0;
   for (auto& in : n.inputs) acts += !g.initializers.count(in);
@@ -322,6 +340,18 @@ std::string quantize_pass(Model& m, const StepParams& p, PassContext& ctx) {
     for (auto& n : g.nodes)
       if (n.op_type != "Constant" && n.op_type != "ConstantOfShape")
         for (auto& o : n.outputs) produced.insert(o);
+    const auto readers = consumers(g);
+    for (size_t i : targets) {  // pre-activation outputs of convolutions followed by SiLU, HardSwish...
+      const Node& n = g.nodes[i];
+      if (n.op_type != "Conv" || n.outputs.size() != 1) continue;
+      const std::string& a = n.outputs[0];
+      auto it = readers.find(a);
+      if (it == readers.end() || !feeds_table_activation(g, a, it->second)) continue;
+      if (std::find(acts.begin(), acts.end(), a) == acts.end()) acts.push_back(a);
+      for (size_t r : it->second)
+        for (size_t k = 0; k < g.nodes[r].inputs.size(); ++k)
+          if (g.nodes[r].inputs[k] == a) act_uses[a].push_back({r, k});
+    }
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const Node& n = g.nodes[i];
       if (!int8_capable(n) || exclude.count(n.name)) continue;

@@ -8,6 +8,7 @@
 #include "../engine/helpers.h"
 #include "fidelity.h"
 #include "onnx_io.h"
+#include "passes.h"
 #include "pass.h"
 #include "prune.h"
 #include "quantize.h"
@@ -128,6 +129,67 @@ TEST(QuantizePass, QdqGraphPassesTheCheckerAndStaysCloseToFloat) {
   old.opsets[""] = 12;
   EXPECT_EQ(upgrade_to_opset13(old), "");
   EXPECT_EQ(old.opset(), 13);
+}
+
+// `activations: all` on a YOLOv8-style block: Conv -> SiLU -> Split -> (Conv -> HardSwish, and the other half)
+// -> Concat -> Conv. The pre-activation outputs of the two convolutions followed by SiLU and HardSwish get their
+// own Q/DQ (read by the activation), the Split reads one quantized value and its halves share its scale, so the
+// engine turns both activations into int8 lookup tables and runs every convolution in int8; the model passes
+// the checker and stays close to float.
+TEST(QuantizePass, AllActivationsQuantizesPreActivationsForLookupTables) {
+  Model m;
+  m.opsets[""] = 14;  // HardSwish
+  m.path = "c2f.onnx";
+  m.graph.inputs.push_back(value("x", DType::f32, {1, 8, 12, 12}));
+  m.graph.initializers["w1"] = random_tensor({16, 8, 3, 3}, 11, -0.3f, 0.3f);
+  m.graph.initializers["w2"] = random_tensor({8, 8, 3, 3}, 12, -0.3f, 0.3f);
+  m.graph.initializers["w3"] = random_tensor({8, 16, 1, 1}, 13, -0.3f, 0.3f);
+  m.graph.initializers["split"] = Tensor::from_i64({2}, {8, 8});
+  m.graph.nodes.push_back(Node{"c1", "Conv", "", {"x", "w1"}, {"a"}, {{"pads", attr_ints({1, 1, 1, 1})}}});
+  m.graph.nodes.push_back(Node{"sg", "Sigmoid", "", {"a"}, {"s"}, {}});
+  m.graph.nodes.push_back(Node{"silu", "Mul", "", {"a", "s"}, {"b"}, {}});
+  m.graph.nodes.push_back(Node{"sp", "Split", "", {"b", "split"}, {"b0", "b1"}, {{"axis", attr_i(1)}}});
+  m.graph.nodes.push_back(Node{"c2", "Conv", "", {"b1", "w2"}, {"c"}, {{"pads", attr_ints({1, 1, 1, 1})}}});
+  m.graph.nodes.push_back(Node{"hs", "HardSwish", "", {"c"}, {"d"}, {}});
+  m.graph.nodes.push_back(Node{"cat", "Concat", "", {"b0", "d"}, {"e"}, {{"axis", attr_i(1)}}});
+  m.graph.nodes.push_back(Node{"c3", "Conv", "", {"e", "w3"}, {"y"}, {}});
+  m.graph.outputs.push_back(value("y", DType::f32, {1, 8, 12, 12}));
+  PassContext ctx;
+  for (int i = 0; i < 8; ++i) ctx.calibration.push_back({random_tensor({1, 8, 12, 12}, 200 + i)});
+  StepParams p;
+  p.where = "test";
+  p.values["method"] = "minmax";
+  p.values["activations"] = "all";
+  Model q = m;
+  run_pass("quantize", q, p, ctx);
+  EXPECT_EQ(check_onnx(q), "");
+  std::map<std::string, const Node*> by_output;
+  for (auto& n : q.graph.nodes)
+    for (auto& o : n.outputs) by_output[o] = &n;
+  std::set<std::string> quantized;  // float values read by a QuantizeLinear
+  for (auto& n : q.graph.nodes)
+    if (n.op_type == "QuantizeLinear") quantized.insert(n.in(0));
+  for (const char* v : {"a", "c", "b", "x"}) EXPECT_TRUE(quantized.count(v)) << v << " has no QuantizeLinear";
+  std::map<std::string, float> scale_of;  // float value -> its QuantizeLinear's scale
+  for (auto& n : q.graph.nodes)
+    if (n.op_type == "QuantizeLinear") scale_of[n.in(0)] = q.graph.initializers.at(n.in(1)).ptr<float>()[0];
+  ASSERT_TRUE(scale_of.count("b0") && scale_of.count("b1"));
+  EXPECT_EQ(scale_of["b0"], scale_of["b"]);
+  EXPECT_EQ(scale_of["b1"], scale_of["b"]);
+  for (auto& n : q.graph.nodes)
+    if (n.name == "sg" || n.name == "hs") {
+      const Node* src = by_output.at(n.in(0));
+      EXPECT_EQ(src->op_type, "DequantizeLinear") << n.name << " reads " << n.in(0);
+    }
+  // the engine: both activations become tables, all three convolutions int8
+  Model e = q;
+  optimize_for_native(e.graph);
+  int luts = 0;
+  for (auto& n : e.graph.nodes) luts += n.op_type == "QLut";
+  EXPECT_EQ(luts, 2);
+  Tensor x = random_tensor({1, 8, 12, 12}, 7);
+  auto a = run_model(m, {x}), b = run_model(q, {x});
+  EXPECT_LT(diff_over_range(a[0], b[0]), 0.05);
 }
 
 TEST(QuantizePass, ErrorsNameTheStep) {
