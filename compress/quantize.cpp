@@ -352,9 +352,22 @@ std::string quantize_pass(Model& m, const StepParams& p, PassContext& ctx) {
         for (size_t k = 0; k < g.nodes[r].inputs.size(); ++k)
           if (g.nodes[r].inputs[k] == a) act_uses[a].push_back({r, k});
     }
+    // a Mul of two activations that is not x * Sigmoid(x) (squeeze-excitation's gating): its inputs are
+    // quantized too, so that what feeds it (a HardSwish, the gate's HardSigmoid) can become a lookup table
+    std::map<std::string, const Node*> made_by;
+    for (auto& n : g.nodes)
+      for (auto& o : n.outputs) made_by[o] = &n;
+    auto gating_mul = [&](const Node& n) {
+      if (n.op_type != "Mul" || !n.domain.empty() || n.inputs.size() != 2 || !produced.count(n.in(0)) || !produced.count(n.in(1))) return false;
+      for (size_t k = 0; k < 2; ++k) {
+        auto it = made_by.find(n.inputs[k]);
+        if (it != made_by.end() && it->second->op_type == "Sigmoid" && it->second->in(0) == n.inputs[1 - k]) return false;  // SiLU
+      }
+      return true;
+    };
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const Node& n = g.nodes[i];
-      if (!int8_capable(n) || exclude.count(n.name)) continue;
+      if ((!int8_capable(n) && !gating_mul(n)) || exclude.count(n.name)) continue;
       for (size_t k = 0; k < n.inputs.size(); ++k) {
         const std::string& a = n.inputs[k];
         if (a.empty() || !produced.count(a)) continue;

@@ -263,7 +263,32 @@ class NhwcConvOp : public XnnOp {
     m_ = m;
     dtype_ = xt;
     dirty_ = true;
+    // Winograd F(2x2, 3x3): a second candidate for dense 3x3 stride-1 float convolutions (kernel choice by
+    // measurement, engine/op.h): 16 multiplies per 2x2 outputs and input channel instead of 36
+    wino_ok_ = xt == DType::f32 && group == 1 && w.kh == 3 && w.kw == 3 && w.sh == 1 && w.sw == 1 && w.dh == 1 && w.dw == 1 && c >= 8 && m >= 8 &&
+               w.oh >= 2 && w.ow >= 2;
+    if (wino_ok_) {
+      prepare_winograd(wt.ptr<float>(), bias ? bias->ptr<float>() : nullptr);
+    } else {
+      release_winograd();
+      use_wino_ = false;
+    }
     out[0] = {xt, {x[0], w.oh, w.ow, m}};
+  }
+  ~NhwcConvOp() override { release_winograd(); }
+  std::vector<std::string> kernel_candidates() const override {
+    if (wino_ok_ && wop_ && op_) return {"xnnpack", "winograd"};
+    return {};
+  }
+  void choose_kernel(size_t i) override {
+    use_wino_ = wino_ok_ && i == 1;
+    dirty_ = true;
+  }
+  size_t chosen_kernel() const override { return use_wino_ ? 1 : 0; }
+  void drop_other_kernels() override {
+    if (!wino_ok_) return;
+    if (use_wino_) release();
+    else release_winograd();
   }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
     if (dtype_ == DType::f16) {
@@ -275,6 +300,12 @@ class NhwcConvOp : public XnnOp {
       return;
     }
     float* y = out[0]->ptr<float>();
+    if (use_wino_) {
+      run_winograd(in[0]->ptr<float>(), y, in[0]->dim(0));
+      if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
+      return;
+    }
+    if (!op_) fail("the XNNPACK kernel was released after the kernel choice");
     if (rebind(in[0]->data(), nullptr, y))
       check(xnn_setup_convolution2d_nhwc_f32(op_, static_cast<size_t>(in[0]->dim(0)), static_cast<size_t>(w_.ih), static_cast<size_t>(w_.iw),
                                              in[0]->ptr<float>(), y, pool_),
@@ -283,9 +314,136 @@ class NhwcConvOp : public XnnOp {
   }
 
  private:
+  // Weights U = G g G^T (4x4 per output k and input c) as one XNNPACK 1x1 convolution with 16 groups (one per
+  // position xi of the 4x4 transform): input pixels [xi][c] (16*C), output pixels [xi][k] (16*K), weights
+  // [xi][k][c]. A block of tiles is an image of Tb x 1 pixels, so one call does the 16 GEMMs.
+  void prepare_winograd(const float* g, const float* bias) {
+    release_winograd();
+    const int64_t C = c_, K = m_;
+    std::vector<float> wx(static_cast<size_t>(16 * K * C));
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t c = 0; c < C; ++c) {
+        const float* f = g + (k * C + c) * 9;
+        float gg[4][3];  // G g: rows g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2
+        for (int j = 0; j < 3; ++j) {
+          gg[0][j] = f[j];
+          gg[1][j] = 0.5f * (f[j] + f[3 + j] + f[6 + j]);
+          gg[2][j] = 0.5f * (f[j] - f[3 + j] + f[6 + j]);
+          gg[3][j] = f[6 + j];
+        }
+        for (int r = 0; r < 4; ++r) {  // (G g) G^T: the same on each row
+          const float u[4] = {gg[r][0], 0.5f * (gg[r][0] + gg[r][1] + gg[r][2]), 0.5f * (gg[r][0] - gg[r][1] + gg[r][2]), gg[r][2]};
+          for (int q = 0; q < 4; ++q) wx[static_cast<size_t>(((r * 4 + q) * K + k) * C + c)] = u[q];
+        }
+      }
+    check(xnn_create_convolution2d_nhwc_f32(0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 16, static_cast<size_t>(C), static_cast<size_t>(K), static_cast<size_t>(16 * C),
+                                            static_cast<size_t>(16 * K), wx.data(), nullptr, -kInf, kInf, 0, EC_XNN_CACHES & wop_),
+          "create Winograd GEMMs");
+    wbias_.assign(bias ? bias : nullptr, bias ? bias + K : nullptr);
+    wbias_.resize(static_cast<size_t>(K), 0.f);
+    // tiles per block: the transformed input and output of a block in about 1 MB (L2)
+    tb_ = std::clamp<int64_t>((int64_t{1} << 18) / (16 * (C + K)), 8, 256);
+    wv_.assign(static_cast<size_t>(tb_ * 16 * C), 0.f);
+    wm_.assign(static_cast<size_t>(tb_ * 16 * K), 0.f);
+    zeros_.assign(static_cast<size_t>(C), 0.f);
+    wscratch_.assign(static_cast<size_t>((tb_ + 7) / 8 * K), 0.f);
+  }
+  void release_winograd() {
+    if (wop_) xnn_delete_operator(wop_);
+    wop_ = nullptr;
+    std::vector<float>().swap(wv_);
+    std::vector<float>().swap(wm_);
+    std::vector<float>().swap(wscratch_);
+  }
+  // V = B^T d B for tiles [t0, t0 + nb) of image `x`: each tile's 4x4 input pixels (zeros outside), all
+  // channels at once (the inner loops run over contiguous channels).
+  void winograd_input(const float* x, int64_t t0, int64_t nb, int64_t tiles_w) {
+    const Window& w = w_;
+    const int64_t C = c_;
+    parallel_for((nb + 7) / 8, [&](int64_t job) {
+      for (int64_t t = job * 8; t < std::min(nb, job * 8 + 8); ++t) {
+        const int64_t tile = t0 + t, iy0 = (tile / tiles_w) * 2 - w.pt, ix0 = (tile % tiles_w) * 2 - w.pl;
+        const float* d[16];
+        for (int r = 0; r < 4; ++r)
+          for (int q = 0; q < 4; ++q) {
+            const int64_t iy = iy0 + r, ix = ix0 + q;
+            d[r * 4 + q] = iy >= 0 && iy < w.ih && ix >= 0 && ix < w.iw ? x + (iy * w.iw + ix) * C : zeros_.data();
+          }
+        float* v = wv_.data() + t * 16 * C;
+        // the 16 sources and 16 destinations never overlap: vectorise over channels
+#pragma GCC ivdep
+        for (int64_t c = 0; c < C; ++c) {
+          float a[16];
+          for (int q = 0; q < 4; ++q) {  // B^T d: rows
+            a[0 * 4 + q] = d[0 * 4 + q][c] - d[2 * 4 + q][c];
+            a[1 * 4 + q] = d[1 * 4 + q][c] + d[2 * 4 + q][c];
+            a[2 * 4 + q] = d[2 * 4 + q][c] - d[1 * 4 + q][c];
+            a[3 * 4 + q] = d[1 * 4 + q][c] - d[3 * 4 + q][c];
+          }
+          for (int r = 0; r < 4; ++r) {  // (B^T d) B: columns
+            v[(r * 4 + 0) * C + c] = a[r * 4 + 0] - a[r * 4 + 2];
+            v[(r * 4 + 1) * C + c] = a[r * 4 + 1] + a[r * 4 + 2];
+            v[(r * 4 + 2) * C + c] = a[r * 4 + 2] - a[r * 4 + 1];
+            v[(r * 4 + 3) * C + c] = a[r * 4 + 1] - a[r * 4 + 3];
+          }
+        }
+      }
+    });
+  }
+  // Y = A^T M A + bias, clamped to the fused bounds, for the block's tiles (edge tiles write what fits).
+  void winograd_output(float* y, int64_t t0, int64_t nb, int64_t tiles_w) {
+    const Window& w = w_;
+    const int64_t K = m_;
+    const float lo = lo_, hi = hi_;
+    parallel_for((nb + 7) / 8, [&](int64_t job) {
+      for (int64_t t = job * 8; t < std::min(nb, job * 8 + 8); ++t) {
+        const int64_t tile = t0 + t, oy = (tile / tiles_w) * 2, ox = (tile % tiles_w) * 2;
+        const float* mm = wm_.data() + t * 16 * K;
+        float* o[4];  // outputs past the edge go to this job's scratch row
+        float* scratch = wscratch_.data() + job * K;
+        for (int r = 0; r < 2; ++r)
+          for (int q = 0; q < 2; ++q) o[r * 2 + q] = oy + r < w.oh && ox + q < w.ow ? y + ((oy + r) * w.ow + ox + q) * K : scratch;
+#pragma GCC ivdep
+        for (int64_t k = 0; k < K; ++k) {
+          float s[8];
+          for (int q = 0; q < 4; ++q) {  // A^T m: rows
+            const float m0 = mm[(0 * 4 + q) * K + k], m1 = mm[(1 * 4 + q) * K + k], m2 = mm[(2 * 4 + q) * K + k], m3 = mm[(3 * 4 + q) * K + k];
+            s[q] = m0 + m1 + m2;
+            s[4 + q] = m1 - m2 - m3;
+          }
+          const float b = wbias_[static_cast<size_t>(k)];
+          for (int r = 0; r < 2; ++r) {  // (A^T m) A: columns
+            const float y0 = s[r * 4 + 0] + s[r * 4 + 1] + s[r * 4 + 2] + b, y1 = s[r * 4 + 1] - s[r * 4 + 2] - s[r * 4 + 3] + b;
+            o[r * 2][k] = std::min(hi, std::max(lo, y0));
+            o[r * 2 + 1][k] = std::min(hi, std::max(lo, y1));
+          }
+        }
+      }
+    });
+  }
+  void run_winograd(const float* x, float* y, int64_t batch) {
+    const int64_t tiles_h = (w_.oh + 1) / 2, tiles_w = (w_.ow + 1) / 2, tiles = tiles_h * tiles_w;
+    for (int64_t n = 0; n < batch; ++n) {
+      const float* xn = x + n * w_.ih * w_.iw * c_;
+      float* yn = y + n * w_.oh * w_.ow * m_;
+      for (int64_t t0 = 0; t0 < tiles; t0 += tb_) {
+        const int64_t nb = std::min(tb_, tiles - t0);
+        winograd_input(xn, t0, nb, tiles_w);
+        check(xnn_setup_convolution2d_nhwc_f32(wop_, 1, static_cast<size_t>(nb), 1, wv_.data(), wm_.data(), pool_), "setup Winograd GEMMs");
+        check(xnn_run_operator(wop_, pool_), "run Winograd GEMMs");
+        winograd_output(yn, t0, nb, tiles_w);
+      }
+    }
+    dirty_ = true;  // the XNNPACK path must set up again if chosen later
+  }
+
   Window w_;
   int64_t c_ = 0, m_ = 0;
   DType dtype_ = DType::f32;
+  bool wino_ok_ = false, use_wino_ = false;
+  xnn_operator_t wop_ = nullptr;
+  std::vector<float> wbias_, wv_, wm_, zeros_, wscratch_;
+  int64_t tb_ = 0;
 };
 
 // ConvTranspose on NHWC input (XNNPACK deconvolution): ONNX weights [C_in][C_out/G][KH][KW], explicit pads and

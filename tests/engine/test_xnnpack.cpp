@@ -589,6 +589,57 @@ TEST_F(Xnnpack, ChannelSplitRunsInNhwc) {
   }
 }
 
+// Dense 3x3 stride-1 float convolutions have a second kernel, Winograd F(2x2, 3x3): forced on every such layer
+// it matches the reference kernels over odd output sizes (edge tiles), padding or none, bias or none, fused
+// Relu / Clip / SiLU, channels off the vector widths, a batch of 2 and more tiles than one block holds. The
+// transforms add and halve values of the inputs' magnitude: the bound is that of a sum 4x longer.
+TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
+  struct Case { int64_t n, c, h, w, m, pad; bool bias; const char* act; };
+  const std::vector<Case> cases = {{1, 8, 9, 11, 16, 1, true, ""},     {2, 13, 7, 6, 21, 0, false, "Relu"}, {1, 64, 14, 14, 64, 1, true, "Clip"},
+                                   {1, 16, 45, 47, 8, 1, true, "SiLU"}, {1, 70, 5, 5, 9, 1, true, ""},       {1, 8, 3, 3, 8, 1, true, ""}};
+  int i = 0;
+  for (const Case& k : cases) {
+    GraphBuilder b;
+    const Shape xs{k.n, k.c, k.h, k.w};
+    std::vector<std::string> ins = {b.input("x", xs), b.constant(random_tensor({k.m, k.c, 3, 3}, 1900 + i))};
+    if (k.bias) ins.push_back(b.constant(random_tensor({k.m}, 1950 + i)));
+    std::string y = b.node("Conv", ins, {{"pads", attr_ints({k.pad, k.pad, k.pad, k.pad})}});
+    const std::string act = k.act;
+    if (act == "Relu") y = b.node("Relu", {y});
+    if (act == "Clip") y = b.node("Clip", {y, b.constant(Tensor::from_f32({}, {-0.5f})), b.constant(Tensor::from_f32({}, {0.5f}))});
+    if (act == "SiLU") y = b.node("Mul", {y, b.node("Sigmoid", {y})});
+    b.output(y);
+    const Tensor x = random_tensor(xs, 2000 + i);
+    auto ref = run_model(b.m, {x}, "native", 1, true, false);
+    for (int threads : {1, 2}) {
+      ForceKernel force("winograd");
+      EngineOptions o;
+      o.threads = threads;
+      o.kernel_cache = "-";
+      auto e = create_engine("native", b.m, o);
+      e->prepare({});
+      std::memcpy(e->input(0).data(), x.data(), x.size_bytes());
+      e->run();
+      const KernelTuning t = e->kernel_tuning();
+      ASSERT_EQ(t.layers.size(), 1u) << "case " << i;
+      EXPECT_EQ(t.layers[0].candidates[t.layers[0].chosen], "winograd") << "case " << i;
+      EXPECT_LE(max_abs_diff(ref[0], e->output(0)), sum_tolerance(ref[0], 4 * 9 * k.c)) << "case " << i << " threads " << threads;
+    }
+    ++i;
+  }
+  // strided, dilated, grouped and 5x5 convolutions have no Winograd candidate
+  for (auto attrs : std::vector<std::map<std::string, Attribute>>{{{"strides", attr_ints({2, 2})}}, {{"dilations", attr_ints({2, 2})}}, {{"group", attr_i(2)}}}) {
+    GraphBuilder b;
+    b.output(b.node("Conv", {b.input("x", {1, 8, 12, 12}), b.constant(random_tensor({8, attrs.count("group") ? 4 : 8, 3, 3}, 3))}, attrs));
+    ForceKernel force("winograd");
+    EngineOptions o;
+    o.kernel_cache = "-";
+    auto e = create_engine("native", b.m, o);
+    e->prepare({});
+    EXPECT_TRUE(e->kernel_tuning().layers.empty()) << attrs.begin()->first;
+  }
+}
+
 // ConvTranspose runs on NHWC data (XNNPACK deconvolution) over strides, pads, output_padding, dilations and
 // groups, with bias and a fused Relu; one with output_shape stays NCHW (transposed around it).
 TEST_F(Xnnpack, ConvTransposeRunsInNhwc) {
