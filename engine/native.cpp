@@ -412,6 +412,9 @@ class NativeEngine : public Engine {
         c.ms.push_back(best);
       }
       c.chosen = static_cast<size_t>(std::min_element(c.ms.begin(), c.ms.end()) - c.ms.begin());
+      // settle this layer now: only its winner's packed weights stay while the next layers are measured
+      op.choose_kernel(c.chosen);
+      op.drop_other_kernels();
     }
     if (opts_.yield_threads) pool_.park();
     tuning_.cost_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <mutex>
 
 #include "op.h"
@@ -208,7 +209,203 @@ class XnnOp : public Op {
   const void *in0_ = nullptr, *in1_ = nullptr, *out_ = nullptr;
 };
 
-// Conv on NHWC input: weights OIHW (from the ONNX file) packed by XNNPACK at reshape.
+// Winograd F(m x m, 3 x 3) transforms (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks"), as
+// 1-D steps applied to the rows and then the columns of a tile: kA = m + 2 inputs per side, m outputs.
+template <int M>
+struct Winograd;
+template <>
+struct Winograd<2> {
+  static constexpr int kA = 4;
+  // B^T d
+  template <class T>
+  static void in(const T* d, int s, T* o, int os) {
+    o[0] = d[0] - d[2 * s];
+    o[os] = d[s] + d[2 * s];
+    o[2 * os] = d[2 * s] - d[s];
+    o[3 * os] = d[s] - d[3 * s];
+  }
+  // G g (3 weights -> 4)
+  static void weight(const double* g, int s, double* o, int os) {
+    o[0] = g[0];
+    o[os] = 0.5 * (g[0] + g[s] + g[2 * s]);
+    o[2 * os] = 0.5 * (g[0] - g[s] + g[2 * s]);
+    o[3 * os] = g[2 * s];
+  }
+  // A^T m (4 -> 2)
+  template <class T>
+  static void out(const T* m, int s, T* o, int os) {
+    o[0] = m[0] + m[s] + m[2 * s];
+    o[os] = m[s] - m[2 * s] - m[3 * s];
+  }
+};
+template <>
+struct Winograd<4> {
+  static constexpr int kA = 6;
+  template <class T>
+  static void in(const T* d, int s, T* o, int os) {
+    const T d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
+    o[0] = 4 * d0 - 5 * d2 + d4;
+    o[os] = -4 * d1 - 4 * d2 + d3 + d4;
+    o[2 * os] = 4 * d1 - 4 * d2 - d3 + d4;
+    o[3 * os] = -2 * d1 - d2 + 2 * d3 + d4;
+    o[4 * os] = 2 * d1 - d2 - 2 * d3 + d4;
+    o[5 * os] = 4 * d1 - 5 * d3 + d5;
+  }
+  static void weight(const double* g, int s, double* o, int os) {
+    const double g0 = g[0], g1 = g[s], g2 = g[2 * s];
+    o[0] = g0 / 4;
+    o[os] = -(g0 + g1 + g2) / 6;
+    o[2 * os] = -(g0 - g1 + g2) / 6;
+    o[3 * os] = g0 / 24 + g1 / 12 + g2 / 6;
+    o[4 * os] = g0 / 24 - g1 / 12 + g2 / 6;
+    o[5 * os] = g2;
+  }
+  template <class T>
+  static void out(const T* m, int s, T* o, int os) {
+    const T m0 = m[0], m1 = m[s], m2 = m[2 * s], m3 = m[3 * s], m4 = m[4 * s], m5 = m[5 * s];
+    o[0] = m0 + m1 + m2 + m3 + m4;
+    o[os] = m1 - m2 + 2 * (m3 - m4);
+    o[2 * os] = m1 + m2 + 4 * (m3 + m4);
+    o[3 * os] = m1 - m2 + 8 * (m3 - m4) + m5;
+  }
+};
+
+// The Winograd form of one dense 3x3 stride-1 float convolution on NHWC data: weights U = G g G^T (kA x kA per
+// output k and input c) as one XNNPACK 1x1 convolution with kA^2 groups, one per transform position xi (input
+// pixels [xi][c], output pixels [xi][k], weights [xi][k][c]); a block of tiles is an image of Tb x 1 pixels,
+// so one XNNPACK call does the kA^2 GEMMs. Per m x m outputs and input channel: kA^2 multiplies instead of 9 m^2.
+template <int M>
+class WinogradConv {
+  // 8 floats as one value (GCC vector extension: AVX ymm, two SSE or NEON registers); only ever in locals
+  typedef float V8 __attribute__((vector_size(32)));
+
+ public:
+  static constexpr int kA = Winograd<M>::kA, kP = kA * kA;
+  WinogradConv(const float* g, const float* bias, int64_t C, int64_t K, const Op& op) : op_(op), c_(C), k_(K) {
+    std::vector<float> u(static_cast<size_t>(kP * K * C));
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t c = 0; c < C; ++c) {
+        double f[9], gg[kA * 3], uu[kP];
+        for (int j = 0; j < 9; ++j) f[j] = g[(k * C + c) * 9 + j];
+        for (int j = 0; j < 3; ++j) Winograd<M>::weight(f + j, 3, gg + j, 3);   // G g: columns of g
+        for (int r = 0; r < kA; ++r) Winograd<M>::weight(gg + r * 3, 1, uu + r * kA, 1);  // (G g) G^T: rows
+        for (int p = 0; p < kP; ++p) u[static_cast<size_t>((p * K + k) * C + c)] = static_cast<float>(uu[p]);
+      }
+    xnn_status st = xnn_create_convolution2d_nhwc_f32(0, 0, 0, 0, 1, 1, 1, 1, 1, 1, kP, static_cast<size_t>(C), static_cast<size_t>(K),
+                                                      static_cast<size_t>(kP * C), static_cast<size_t>(kP * K), u.data(), nullptr, -kInf, kInf, 0,
+                                                      EC_XNN_CACHES & gemm_);
+    if (st != xnn_status_success) throw Error(op.node().label() + ": XNNPACK create Winograd GEMMs failed (status " + std::to_string(static_cast<int>(st)) + ")");
+    bias_.assign(static_cast<size_t>(K), 0.f);
+    if (bias) std::copy(bias, bias + K, bias_.begin());
+    // tiles per block: the transformed input and output of a block in about 1 MB (L2)
+    tb_ = std::clamp<int64_t>((int64_t{1} << 18) / (kP * (C + K)), 8, 256);
+    v_.assign(static_cast<size_t>(tb_ * kP * C), 0.f);
+    m_.assign(static_cast<size_t>(tb_ * kP * K), 0.f);
+    zeros_.assign(static_cast<size_t>(C), 0.f);
+    scratch_.assign(static_cast<size_t>((tb_ + 7) / 8 * K), 0.f);
+  }
+  ~WinogradConv() {
+    if (gemm_) xnn_delete_operator(gemm_);
+  }
+  WinogradConv(const WinogradConv&) = delete;
+  WinogradConv& operator=(const WinogradConv&) = delete;
+
+  // y = conv(x) + bias, clamped to [lo, hi], for `batch` NHWC images of window `w`.
+  void run(const float* x, float* y, int64_t batch, const Window& w, float lo, float hi, pthreadpool_t pool) {
+    const int64_t tiles_h = (w.oh + M - 1) / M, tiles_w = (w.ow + M - 1) / M, tiles = tiles_h * tiles_w;
+    for (int64_t n = 0; n < batch; ++n) {
+      const float* xn = x + n * w.ih * w.iw * c_;
+      float* yn = y + n * w.oh * w.ow * k_;
+      for (int64_t t0 = 0; t0 < tiles; t0 += tb_) {
+        const int64_t nb = std::min(tb_, tiles - t0);
+        input(xn, t0, nb, tiles_w, w);
+        xnn_status st = xnn_setup_convolution2d_nhwc_f32(gemm_, 1, static_cast<size_t>(nb), 1, v_.data(), m_.data(), pool);
+        if (st == xnn_status_success) st = xnn_run_operator(gemm_, pool);
+        if (st != xnn_status_success) throw Error(op_.node().label() + ": XNNPACK Winograd GEMMs failed (status " + std::to_string(static_cast<int>(st)) + ")");
+        output(yn, t0, nb, tiles_w, w, lo, hi);
+      }
+    }
+  }
+
+ private:
+  // V = B^T d B for tiles [t0, t0 + nb): each tile's kA x kA input pixels (zeros outside), all channels at once.
+  void input(const float* x, int64_t t0, int64_t nb, int64_t tiles_w, const Window& w) {
+    const int64_t C = c_;
+    op_.parallel_for((nb + 7) / 8, [&](int64_t job) {
+      for (int64_t t = job * 8; t < std::min(nb, job * 8 + 8); ++t) {
+        const int64_t tile = t0 + t, iy0 = (tile / tiles_w) * M - w.pt, ix0 = (tile % tiles_w) * M - w.pl;
+        const float* d[kP];
+        for (int r = 0; r < kA; ++r)
+          for (int q = 0; q < kA; ++q) {
+            const int64_t iy = iy0 + r, ix = ix0 + q;
+            d[r * kA + q] = iy >= 0 && iy < w.ih && ix >= 0 && ix < w.iw ? x + (iy * w.iw + ix) * C : zeros_.data();
+          }
+        float* v = v_.data() + t * kP * C;
+        int64_t c = 0;
+        for (; c + 8 <= C; c += 8) {  // 8 channels at a time in vector registers (GCC vector extension)
+          V8 a[kP], b[kP], e[kP];
+          for (int p = 0; p < kP; ++p) __builtin_memcpy(&a[p], d[p] + c, sizeof(V8));
+          for (int q = 0; q < kA; ++q) Winograd<M>::in(a + q, kA, b + q, kA);            // B^T d: columns
+          for (int r = 0; r < kA; ++r) Winograd<M>::in(b + r * kA, 1, e + r * kA, 1);    // (B^T d) B: rows
+          for (int p = 0; p < kP; ++p) __builtin_memcpy(v + p * C + c, &e[p], sizeof(V8));
+        }
+        for (; c < C; ++c) {
+          float a[kP], b[kP], e[kP];
+          for (int p = 0; p < kP; ++p) a[p] = d[p][c];
+          for (int q = 0; q < kA; ++q) Winograd<M>::in(a + q, kA, b + q, kA);
+          for (int r = 0; r < kA; ++r) Winograd<M>::in(b + r * kA, 1, e + r * kA, 1);
+          for (int p = 0; p < kP; ++p) v[p * C + c] = e[p];
+        }
+      }
+    });
+  }
+  // Y = A^T M A + bias, clamped, for the block's tiles (outputs past the edge go to the job's scratch row).
+  void output(float* y, int64_t t0, int64_t nb, int64_t tiles_w, const Window& w, float lo, float hi) {
+    const int64_t K = k_;
+    op_.parallel_for((nb + 7) / 8, [&](int64_t job) {
+      float* scratch = scratch_.data() + job * K;
+      for (int64_t t = job * 8; t < std::min(nb, job * 8 + 8); ++t) {
+        const int64_t tile = t0 + t, oy = (tile / tiles_w) * M, ox = (tile % tiles_w) * M;
+        const float* mm = m_.data() + t * kP * K;
+        float* o[M * M];
+        for (int r = 0; r < M; ++r)
+          for (int q = 0; q < M; ++q) o[r * M + q] = oy + r < w.oh && ox + q < w.ow ? y + ((oy + r) * w.ow + ox + q) * K : scratch;
+        int64_t k = 0;
+        const V8 lo8 = V8{} + lo, hi8 = V8{} + hi;
+        for (; k + 8 <= K; k += 8) {
+          V8 a[kP], b[M * kA], e[M * M], bk;
+          for (int p = 0; p < kP; ++p) __builtin_memcpy(&a[p], mm + p * K + k, sizeof(V8));
+          for (int q = 0; q < kA; ++q) Winograd<M>::out(a + q, kA, b + q, kA);         // A^T m: columns
+          for (int r = 0; r < M; ++r) Winograd<M>::out(b + r * kA, 1, e + r * M, 1);    // (A^T m) A: rows
+          __builtin_memcpy(&bk, bias_.data() + k, sizeof(V8));
+          for (int p = 0; p < M * M; ++p) {
+            V8 y = e[p] + bk;
+            y = y < lo8 ? lo8 : y;
+            y = y > hi8 ? hi8 : y;
+            __builtin_memcpy(o[p] + k, &y, sizeof(V8));
+          }
+        }
+        for (; k < K; ++k) {
+          float a[kP], b[M * kA], e[M * M];
+          for (int p = 0; p < kP; ++p) a[p] = mm[p * K + k];
+          for (int q = 0; q < kA; ++q) Winograd<M>::out(a + q, kA, b + q, kA);
+          for (int r = 0; r < M; ++r) Winograd<M>::out(b + r * kA, 1, e + r * M, 1);
+          const float bk = bias_[static_cast<size_t>(k)];
+          for (int p = 0; p < M * M; ++p) o[p][k] = std::min(hi, std::max(lo, e[p] + bk));
+        }
+      }
+    });
+  }
+
+  const Op& op_;
+  int64_t c_, k_, tb_ = 0;
+  xnn_operator_t gemm_ = nullptr;
+  std::vector<float> bias_, v_, m_, zeros_, scratch_;
+};
+
+// Conv on NHWC input: weights OIHW (from the ONNX file) packed by XNNPACK. A dense 3x3 stride-1 float
+// convolution has two more candidates (kernel choice by measurement, engine/op.h): Winograd F(2x2, 3x3) and
+// F(4x4, 3x3). Only the chosen candidate's packed weights are kept: choose_kernel builds it and frees the others.
 class NhwcConvOp : public XnnOp {
  public:
   using XnnOp::XnnOp;
@@ -234,61 +431,45 @@ class NhwcConvOp : public XnnOp {
       bias = &need_const(in, 2, "bias");
       if (bias->dtype() != DType::f32 || bias->numel() != m) fail("bias " + shape_str(bias->shape()) + " does not match " + std::to_string(m) + " output channels");
     }
-    if (!op_ || w.pt != w_.pt || w.pl != w_.pl || w.pb != w_.pb || w.pr != w_.pr || c != c_ || xt != dtype_) {
-      release();
-      const int64_t ig = c / group, og = m / group, khw = w.kh * w.kw;
-      const std::vector<float> packed = to_ohwi(wt.ptr<float>(), m, ig, khw);
-      if (xt == DType::f16) {  // weights and bias rounded to float16 (exact for weights stored as float16)
-        std::vector<uint16_t> wh(packed.size()), bh(static_cast<size_t>(bias ? m : 0));
-        for (size_t i = 0; i < packed.size(); ++i) wh[i] = float_to_half(packed[i]);
-        for (size_t i = 0; i < bh.size(); ++i) bh[i] = float_to_half(bias->ptr<float>()[i]);
-        check(xnn_create_convolution2d_nhwc_f16(
-                  static_cast<uint32_t>(w.pt), static_cast<uint32_t>(w.pr), static_cast<uint32_t>(w.pb), static_cast<uint32_t>(w.pl),
-                  static_cast<uint32_t>(w.kh), static_cast<uint32_t>(w.kw), static_cast<uint32_t>(w.sh), static_cast<uint32_t>(w.sw),
-                  static_cast<uint32_t>(w.dh), static_cast<uint32_t>(w.dw), static_cast<uint32_t>(group), static_cast<size_t>(ig),
-                  static_cast<size_t>(og), static_cast<size_t>(c), static_cast<size_t>(m), wh.data(), bias ? bh.data() : nullptr, lo_, hi_, 0,
-                  EC_XNN_CACHES & op_),
-              "create float16 convolution");
-      } else
-      check(xnn_create_convolution2d_nhwc_f32(
-                static_cast<uint32_t>(w.pt), static_cast<uint32_t>(w.pr), static_cast<uint32_t>(w.pb), static_cast<uint32_t>(w.pl),
-                static_cast<uint32_t>(w.kh), static_cast<uint32_t>(w.kw), static_cast<uint32_t>(w.sh), static_cast<uint32_t>(w.sw),
-                static_cast<uint32_t>(w.dh), static_cast<uint32_t>(w.dw), static_cast<uint32_t>(group), static_cast<size_t>(ig),
-                static_cast<size_t>(og), static_cast<size_t>(c), static_cast<size_t>(m), packed.data(),
-                bias ? bias->ptr<float>() : nullptr, lo_, hi_, 0, EC_XNN_CACHES &op_),
-            "create convolution");
-    }
+    const bool geometry = !(w.pt == w_.pt && w.pl == w_.pl && w.pb == w_.pb && w.pr == w_.pr && c == c_ && xt == dtype_);
+    wt_ = wt;  // shared: the graph's initializer
+    bias_ = bias ? *bias : Tensor();
+    group_ = group;
     w_ = w;
     c_ = c;
     m_ = m;
     dtype_ = xt;
     dirty_ = true;
-    // Winograd F(2x2, 3x3): a second candidate for dense 3x3 stride-1 float convolutions (kernel choice by
-    // measurement, engine/op.h): 16 multiplies per 2x2 outputs and input channel instead of 36
     wino_ok_ = xt == DType::f32 && group == 1 && w.kh == 3 && w.kw == 3 && w.sh == 1 && w.sw == 1 && w.dh == 1 && w.dw == 1 && c >= 8 && m >= 8 &&
                w.oh >= 2 && w.ow >= 2;
-    if (wino_ok_) {
-      prepare_winograd(wt.ptr<float>(), bias ? bias->ptr<float>() : nullptr);
-    } else {
-      release_winograd();
-      use_wino_ = false;
-    }
+    if (!wino_ok_) kind_ = 0;
+    if (geometry) release();
+    build(kind_);
     out[0] = {xt, {x[0], w.oh, w.ow, m}};
   }
-  ~NhwcConvOp() override { release_winograd(); }
+  // Winograd streams kA^2/9 times the weights of the direct kernel (F(2,3): 1.8x, F(4,3): 4x). Measured one
+  // layer at a time its weights stay in cache, which they do not inside the model once they are large: ResNet-18's
+  // 512-channel layers took 1.3 ms alone and 3.3 ms in the model with F(4,3) (37.7 MB of transformed weights),
+  // against 1.9 ms for XNNPACK. So a form is offered only while its transformed weights stay within 16 MB.
+  static constexpr int64_t kWinogradMaxWeightBytes = int64_t{16} << 20;
   std::vector<std::string> kernel_candidates() const override {
-    if (wino_ok_ && wop_ && op_) return {"xnnpack", "winograd"};
-    return {};
+    if (!wino_ok_) return {};
+    std::vector<std::string> r = {"xnnpack"};
+    if (16 * c_ * m_ * 4 <= kWinogradMaxWeightBytes) r.push_back("winograd-f2");
+    if (36 * c_ * m_ * 4 <= kWinogradMaxWeightBytes) r.push_back("winograd-f4");
+    return r.size() > 1 ? r : std::vector<std::string>{};
   }
   void choose_kernel(size_t i) override {
-    use_wino_ = wino_ok_ && i == 1;
+    const auto names = kernel_candidates();
+    kind_ = i == 0 || i >= names.size() ? 0 : names[i] == "winograd-f2" ? 1 : 2;
+    build(kind_);
     dirty_ = true;
   }
-  size_t chosen_kernel() const override { return use_wino_ ? 1 : 0; }
-  void drop_other_kernels() override {
-    if (!wino_ok_) return;
-    if (use_wino_) release();
-    else release_winograd();
+  size_t chosen_kernel() const override {
+    if (kind_ == 0) return 0;
+    const auto names = kernel_candidates();
+    const std::string want = kind_ == 1 ? "winograd-f2" : "winograd-f4";
+    return static_cast<size_t>(std::find(names.begin(), names.end(), want) - names.begin());
   }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
     if (dtype_ == DType::f16) {
@@ -300,12 +481,12 @@ class NhwcConvOp : public XnnOp {
       return;
     }
     float* y = out[0]->ptr<float>();
-    if (use_wino_) {
-      run_winograd(in[0]->ptr<float>(), y, in[0]->dim(0));
+    if (kind_ != 0) {
+      if (kind_ == 1) wino2_->run(in[0]->ptr<float>(), y, in[0]->dim(0), w_, lo_, hi_, pool_);
+      else wino4_->run(in[0]->ptr<float>(), y, in[0]->dim(0), w_, lo_, hi_, pool_);
       if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
       return;
     }
-    if (!op_) fail("the XNNPACK kernel was released after the kernel choice");
     if (rebind(in[0]->data(), nullptr, y))
       check(xnn_setup_convolution2d_nhwc_f32(op_, static_cast<size_t>(in[0]->dim(0)), static_cast<size_t>(w_.ih), static_cast<size_t>(w_.iw),
                                              in[0]->ptr<float>(), y, pool_),
@@ -314,136 +495,48 @@ class NhwcConvOp : public XnnOp {
   }
 
  private:
-  // Weights U = G g G^T (4x4 per output k and input c) as one XNNPACK 1x1 convolution with 16 groups (one per
-  // position xi of the 4x4 transform): input pixels [xi][c] (16*C), output pixels [xi][k] (16*K), weights
-  // [xi][k][c]. A block of tiles is an image of Tb x 1 pixels, so one call does the 16 GEMMs.
-  void prepare_winograd(const float* g, const float* bias) {
-    release_winograd();
-    const int64_t C = c_, K = m_;
-    std::vector<float> wx(static_cast<size_t>(16 * K * C));
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t c = 0; c < C; ++c) {
-        const float* f = g + (k * C + c) * 9;
-        float gg[4][3];  // G g: rows g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2
-        for (int j = 0; j < 3; ++j) {
-          gg[0][j] = f[j];
-          gg[1][j] = 0.5f * (f[j] + f[3 + j] + f[6 + j]);
-          gg[2][j] = 0.5f * (f[j] - f[3 + j] + f[6 + j]);
-          gg[3][j] = f[6 + j];
-        }
-        for (int r = 0; r < 4; ++r) {  // (G g) G^T: the same on each row
-          const float u[4] = {gg[r][0], 0.5f * (gg[r][0] + gg[r][1] + gg[r][2]), 0.5f * (gg[r][0] - gg[r][1] + gg[r][2]), gg[r][2]};
-          for (int q = 0; q < 4; ++q) wx[static_cast<size_t>(((r * 4 + q) * K + k) * C + c)] = u[q];
-        }
-      }
-    check(xnn_create_convolution2d_nhwc_f32(0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 16, static_cast<size_t>(C), static_cast<size_t>(K), static_cast<size_t>(16 * C),
-                                            static_cast<size_t>(16 * K), wx.data(), nullptr, -kInf, kInf, 0, EC_XNN_CACHES & wop_),
-          "create Winograd GEMMs");
-    wbias_.assign(bias ? bias : nullptr, bias ? bias + K : nullptr);
-    wbias_.resize(static_cast<size_t>(K), 0.f);
-    // tiles per block: the transformed input and output of a block in about 1 MB (L2)
-    tb_ = std::clamp<int64_t>((int64_t{1} << 18) / (16 * (C + K)), 8, 256);
-    wv_.assign(static_cast<size_t>(tb_ * 16 * C), 0.f);
-    wm_.assign(static_cast<size_t>(tb_ * 16 * K), 0.f);
-    zeros_.assign(static_cast<size_t>(C), 0.f);
-    wscratch_.assign(static_cast<size_t>((tb_ + 7) / 8 * K), 0.f);
-  }
-  void release_winograd() {
-    if (wop_) xnn_delete_operator(wop_);
-    wop_ = nullptr;
-    std::vector<float>().swap(wv_);
-    std::vector<float>().swap(wm_);
-    std::vector<float>().swap(wscratch_);
-  }
-  // V = B^T d B for tiles [t0, t0 + nb) of image `x`: each tile's 4x4 input pixels (zeros outside), all
-  // channels at once (the inner loops run over contiguous channels).
-  void winograd_input(const float* x, int64_t t0, int64_t nb, int64_t tiles_w) {
+  // Makes candidate `kind` (0 XNNPACK, 1 Winograd F(2,3), 2 F(4,3)) if it is missing, and frees the others.
+  void build(int kind) {
+    if (kind != 0) release();
+    if (kind != 1) wino2_.reset();
+    if (kind != 2) wino4_.reset();
+    const float* b = bias_.numel() ? bias_.ptr<float>() : nullptr;
+    if (kind == 1 && !wino2_) wino2_ = std::make_unique<WinogradConv<2>>(wt_.ptr<float>(), b, c_, m_, *this);
+    if (kind == 2 && !wino4_) wino4_ = std::make_unique<WinogradConv<4>>(wt_.ptr<float>(), b, c_, m_, *this);
+    if (kind != 0 || op_) return;
     const Window& w = w_;
-    const int64_t C = c_;
-    parallel_for((nb + 7) / 8, [&](int64_t job) {
-      for (int64_t t = job * 8; t < std::min(nb, job * 8 + 8); ++t) {
-        const int64_t tile = t0 + t, iy0 = (tile / tiles_w) * 2 - w.pt, ix0 = (tile % tiles_w) * 2 - w.pl;
-        const float* d[16];
-        for (int r = 0; r < 4; ++r)
-          for (int q = 0; q < 4; ++q) {
-            const int64_t iy = iy0 + r, ix = ix0 + q;
-            d[r * 4 + q] = iy >= 0 && iy < w.ih && ix >= 0 && ix < w.iw ? x + (iy * w.iw + ix) * C : zeros_.data();
-          }
-        float* v = wv_.data() + t * 16 * C;
-        // the 16 sources and 16 destinations never overlap: vectorise over channels
-#pragma GCC ivdep
-        for (int64_t c = 0; c < C; ++c) {
-          float a[16];
-          for (int q = 0; q < 4; ++q) {  // B^T d: rows
-            a[0 * 4 + q] = d[0 * 4 + q][c] - d[2 * 4 + q][c];
-            a[1 * 4 + q] = d[1 * 4 + q][c] + d[2 * 4 + q][c];
-            a[2 * 4 + q] = d[2 * 4 + q][c] - d[1 * 4 + q][c];
-            a[3 * 4 + q] = d[1 * 4 + q][c] - d[3 * 4 + q][c];
-          }
-          for (int r = 0; r < 4; ++r) {  // (B^T d) B: columns
-            v[(r * 4 + 0) * C + c] = a[r * 4 + 0] - a[r * 4 + 2];
-            v[(r * 4 + 1) * C + c] = a[r * 4 + 1] + a[r * 4 + 2];
-            v[(r * 4 + 2) * C + c] = a[r * 4 + 2] - a[r * 4 + 1];
-            v[(r * 4 + 3) * C + c] = a[r * 4 + 1] - a[r * 4 + 3];
-          }
-        }
-      }
-    });
-  }
-  // Y = A^T M A + bias, clamped to the fused bounds, for the block's tiles (edge tiles write what fits).
-  void winograd_output(float* y, int64_t t0, int64_t nb, int64_t tiles_w) {
-    const Window& w = w_;
-    const int64_t K = m_;
-    const float lo = lo_, hi = hi_;
-    parallel_for((nb + 7) / 8, [&](int64_t job) {
-      for (int64_t t = job * 8; t < std::min(nb, job * 8 + 8); ++t) {
-        const int64_t tile = t0 + t, oy = (tile / tiles_w) * 2, ox = (tile % tiles_w) * 2;
-        const float* mm = wm_.data() + t * 16 * K;
-        float* o[4];  // outputs past the edge go to this job's scratch row
-        float* scratch = wscratch_.data() + job * K;
-        for (int r = 0; r < 2; ++r)
-          for (int q = 0; q < 2; ++q) o[r * 2 + q] = oy + r < w.oh && ox + q < w.ow ? y + ((oy + r) * w.ow + ox + q) * K : scratch;
-#pragma GCC ivdep
-        for (int64_t k = 0; k < K; ++k) {
-          float s[8];
-          for (int q = 0; q < 4; ++q) {  // A^T m: rows
-            const float m0 = mm[(0 * 4 + q) * K + k], m1 = mm[(1 * 4 + q) * K + k], m2 = mm[(2 * 4 + q) * K + k], m3 = mm[(3 * 4 + q) * K + k];
-            s[q] = m0 + m1 + m2;
-            s[4 + q] = m1 - m2 - m3;
-          }
-          const float b = wbias_[static_cast<size_t>(k)];
-          for (int r = 0; r < 2; ++r) {  // (A^T m) A: columns
-            const float y0 = s[r * 4 + 0] + s[r * 4 + 1] + s[r * 4 + 2] + b, y1 = s[r * 4 + 1] - s[r * 4 + 2] - s[r * 4 + 3] + b;
-            o[r * 2][k] = std::min(hi, std::max(lo, y0));
-            o[r * 2 + 1][k] = std::min(hi, std::max(lo, y1));
-          }
-        }
-      }
-    });
-  }
-  void run_winograd(const float* x, float* y, int64_t batch) {
-    const int64_t tiles_h = (w_.oh + 1) / 2, tiles_w = (w_.ow + 1) / 2, tiles = tiles_h * tiles_w;
-    for (int64_t n = 0; n < batch; ++n) {
-      const float* xn = x + n * w_.ih * w_.iw * c_;
-      float* yn = y + n * w_.oh * w_.ow * m_;
-      for (int64_t t0 = 0; t0 < tiles; t0 += tb_) {
-        const int64_t nb = std::min(tb_, tiles - t0);
-        winograd_input(xn, t0, nb, tiles_w);
-        check(xnn_setup_convolution2d_nhwc_f32(wop_, 1, static_cast<size_t>(nb), 1, wv_.data(), wm_.data(), pool_), "setup Winograd GEMMs");
-        check(xnn_run_operator(wop_, pool_), "run Winograd GEMMs");
-        winograd_output(yn, t0, nb, tiles_w);
-      }
+    const int64_t group = group_, c = c_, m = m_;
+    const int64_t ig = c / group, og = m / group, khw = w.kh * w.kw;
+    const std::vector<float> packed = to_ohwi(wt_.ptr<float>(), m, ig, khw);
+    if (dtype_ == DType::f16) {  // weights and bias rounded to float16 (exact for weights stored as float16)
+      std::vector<uint16_t> wh(packed.size()), bh(static_cast<size_t>(b ? m : 0));
+      for (size_t i = 0; i < packed.size(); ++i) wh[i] = float_to_half(packed[i]);
+      for (size_t i = 0; i < bh.size(); ++i) bh[i] = float_to_half(b[i]);
+      check(xnn_create_convolution2d_nhwc_f16(
+                static_cast<uint32_t>(w.pt), static_cast<uint32_t>(w.pr), static_cast<uint32_t>(w.pb), static_cast<uint32_t>(w.pl),
+                static_cast<uint32_t>(w.kh), static_cast<uint32_t>(w.kw), static_cast<uint32_t>(w.sh), static_cast<uint32_t>(w.sw),
+                static_cast<uint32_t>(w.dh), static_cast<uint32_t>(w.dw), static_cast<uint32_t>(group), static_cast<size_t>(ig),
+                static_cast<size_t>(og), static_cast<size_t>(c), static_cast<size_t>(m), wh.data(), b ? bh.data() : nullptr, lo_, hi_, 0,
+                EC_XNN_CACHES & op_),
+            "create float16 convolution");
+      return;
     }
-    dirty_ = true;  // the XNNPACK path must set up again if chosen later
+    check(xnn_create_convolution2d_nhwc_f32(
+              static_cast<uint32_t>(w.pt), static_cast<uint32_t>(w.pr), static_cast<uint32_t>(w.pb), static_cast<uint32_t>(w.pl),
+              static_cast<uint32_t>(w.kh), static_cast<uint32_t>(w.kw), static_cast<uint32_t>(w.sh), static_cast<uint32_t>(w.sw),
+              static_cast<uint32_t>(w.dh), static_cast<uint32_t>(w.dw), static_cast<uint32_t>(group), static_cast<size_t>(ig),
+              static_cast<size_t>(og), static_cast<size_t>(c), static_cast<size_t>(m), packed.data(), b, lo_, hi_, 0, EC_XNN_CACHES & op_),
+          "create convolution");
   }
 
   Window w_;
-  int64_t c_ = 0, m_ = 0;
+  int64_t c_ = 0, m_ = 0, group_ = 1;
   DType dtype_ = DType::f32;
-  bool wino_ok_ = false, use_wino_ = false;
-  xnn_operator_t wop_ = nullptr;
-  std::vector<float> wbias_, wv_, wm_, zeros_, wscratch_;
-  int64_t tb_ = 0;
+  Tensor wt_, bias_;
+  bool wino_ok_ = false;
+  int kind_ = 0;
+  std::unique_ptr<WinogradConv<2>> wino2_;
+  std::unique_ptr<WinogradConv<4>> wino4_;
 };
 
 // ConvTranspose on NHWC input (XNNPACK deconvolution): ONNX weights [C_in][C_out/G][KH][KW], explicit pads and

@@ -611,8 +611,9 @@ TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
     b.output(y);
     const Tensor x = random_tensor(xs, 2000 + i);
     auto ref = run_model(b.m, {x}, "native", 1, true, false);
-    for (int threads : {1, 2}) {
-      ForceKernel force("winograd");
+    for (int threads : {1, 2})
+      for (const std::string pick : {"winograd-f2", "winograd-f4"}) {
+      ForceKernel force(pick);
       EngineOptions o;
       o.threads = threads;
       o.kernel_cache = "-";
@@ -622,8 +623,9 @@ TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
       e->run();
       const KernelTuning t = e->kernel_tuning();
       ASSERT_EQ(t.layers.size(), 1u) << "case " << i;
-      EXPECT_EQ(t.layers[0].candidates[t.layers[0].chosen], "winograd") << "case " << i;
-      EXPECT_LE(max_abs_diff(ref[0], e->output(0)), sum_tolerance(ref[0], 4 * 9 * k.c)) << "case " << i << " threads " << threads;
+      EXPECT_EQ(t.layers[0].candidates[t.layers[0].chosen], pick) << "case " << i;
+      const double err = max_abs_diff(ref[0], e->output(0));
+      EXPECT_LE(err, sum_tolerance(ref[0], (pick == "winograd-f2" ? 4 : 64) * 9 * k.c)) << pick << " case " << i << " threads " << threads;
     }
     ++i;
   }
