@@ -1,8 +1,10 @@
 #include "ort_peer.h"
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +28,46 @@ std::string run_capture(const std::string& cmd) {
   return out;
 }
 
+std::string run_capture_argv(const std::vector<std::string>& argv, size_t* peak_rss_bytes) {
+  if (argv.empty()) throw Error("run_capture_argv: no program");
+  int fds[2];
+  if (pipe(fds) != 0) throw Error("cannot create a pipe for " + argv[0] + ": " + std::strerror(errno));
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    throw Error("cannot start " + argv[0] + ": " + std::strerror(errno));
+  }
+  if (pid == 0) {  // the child: stdout into the pipe, then the program (stderr stays ours)
+    dup2(fds[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    execvp(args[0], args.data());
+    std::fprintf(stderr, "edgecompress: cannot run %s: %s\n", args[0], std::strerror(errno));
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(fds[0], buf, sizeof buf);
+    if (n > 0) out.append(buf, static_cast<size_t>(n));
+    else if (n == 0 || errno != EINTR) break;
+  }
+  close(fds[0]);
+  int status = 0;
+  struct rusage ru {};
+  while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw Error("'" + argv[0] + "' failed with status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)));
+  if (peak_rss_bytes) *peak_rss_bytes = static_cast<size_t>(ru.ru_maxrss) * 1024;  // Linux reports KiB
+  return out;
+}
+
 OrtPeerResult run_ort_peer(const std::string& peer, const std::string& model, const Tensor& input, int threads, int runs, int warmup) {
   char dir_tmpl[] = "/tmp/ec-ort-XXXXXX";
   if (!mkdtemp(dir_tmpl)) throw Error("cannot create a temp folder for the ort peer");
@@ -37,10 +79,13 @@ OrtPeerResult run_ort_peer(const std::string& peer, const std::string& model, co
   write_file_bytes(dir + "/input.f32", std::string(static_cast<const char*>(input.data()), input.size_bytes()));
   std::string shape;
   for (int64_t d : input.shape()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
-  const std::string cmd = "'" + peer + "' '" + model + "' --threads " + std::to_string(threads) + " --runs " + std::to_string(runs) +
-                          " --warmup " + std::to_string(warmup) + " --shape " + shape + " --input '" + dir + "/input.f32' --dump '" + dir + "/out'";
-  auto j = nlohmann::json::parse(run_capture(cmd));
   OrtPeerResult r;
+  // through this program's --peak-rss-of (app/main.cpp): the peer's own peak, not this process's pages
+  const std::vector<std::string> argv = {"/proc/self/exe", "--peak-rss-of", dir + "/peak_kib", peer, model, "--threads", std::to_string(threads),
+                                         "--runs", std::to_string(runs), "--warmup", std::to_string(warmup), "--shape", shape, "--input",
+                                         dir + "/input.f32", "--dump", dir + "/out"};
+  auto j = nlohmann::json::parse(run_capture_argv(argv));
+  r.peak_rss_bytes = static_cast<size_t>(std::atoll(read_file_bytes(dir + "/peak_kib").c_str())) * 1024;
   r.min_ms = j["latency_ms"]["min"];
   r.median_ms = j["latency_ms"]["median"];
   r.p95_ms = j["latency_ms"]["p95"];

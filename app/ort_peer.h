@@ -15,11 +15,16 @@ struct OrtPeerResult {
   int runs = 0;
   std::vector<std::string> names;
   std::vector<Tensor> outputs;  // float32, as the peer dumped them
+  size_t peak_rss_bytes = 0;    // the peer process's peak resident memory (wait4 ru_maxrss), bytes
 };
 
 // Runs `peer` on `model` with `input` (float32) at `threads`, `warmup` untimed and `runs` timed runs.
 // Throws ec::Error when the peer fails or writes outputs of unexpected size.
 OrtPeerResult run_ort_peer(const std::string& peer, const std::string& model, const Tensor& input, int threads, int runs, int warmup);
+
+// Runs argv[0] (searched in PATH) with these arguments, no shell, and returns its stdout; throws with the exit
+// status when it fails. `peak_rss_bytes` (optional) receives the child's peak resident memory in bytes.
+std::string run_capture_argv(const std::vector<std::string>& argv, size_t* peak_rss_bytes = nullptr);
 
 // Runs a shell command and returns its stdout; throws with the exit status when it fails.
 std::string run_capture(const std::string& cmd);

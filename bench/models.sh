@@ -1,31 +1,81 @@
 #!/usr/bin/env bash
-# Whole-model latency and memory: native (XNNPACK) vs native-ref (reference kernels) vs OpenCV DNN vs ONNX
-# Runtime (../shared/peers/ort-peer), same seeded input, same threads, ratios from one run, at 1 and 2 threads.
-#   bench/models.sh [runs]
-# Models: BlazeFace-128/256 (fp32), BlazeFace-128 int8 QDQ (configs/recipes/int8-full.yaml; ONNX Runtime runs
-# the fp32 original in the same run: the int8 target is against ONNX Runtime's fp32), and MobileNetV2-,
-# ResNet-18- and YOLO-shaped models built in code (build/bench/bench_zoo, random weights).
+# Whole-model latency and peak memory of the native engine against ONNX Runtime (../shared/peers/ort-peer), for
+# every model the project benchmarks, float32 and int8, at 1 and 2 threads. Each row comes from one `bench` run:
+# the native engine and ONNX Runtime on the same seeded input, medians of the same number of timed runs after a
+# warm-up, so the ratios hold on a noisy machine even when the absolute times do not.
+#   bench/models.sh [runs] [MODEL...]            (default 50 runs; models: all of those below)
+# Models: BlazeFace-128 and -256 (models/, fetched by setup.sh), and the zoo built in code with random weights
+# (build/bench/bench_zoo): MobileNetV2-, ResNet-18- and YOLO-shaped, MobileNetV3-style (HardSwish, SE), a
+# segmentation head (ConvTranspose, bilinear Resize), YOLOv8-style (SiLU, C2f, SPPF, DFL) and SSD-style.
+# int8: each model compressed by configs/recipes/int8-full.yaml (calibrated on models/vtest.avi) into
+# build/bench-models/; ONNX Runtime runs the float32 original in the same `bench` (the goal is against its fp32).
+# Memory: the peak resident memory that loading, preparing and 3 runs add, each engine in a fresh process
+# (`bench --memory`; ONNX Runtime's measured as the peer's peak RSS minus the same peer's on a one-node model).
+# Prints a Markdown table with the CPU's name; the raw JSON of every run goes to build/bench-models/*.json.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-runs=${1:-100}
+runs=${1:-50}
+shift || true
 bin=./build/edgecompress
-peer=()
-if [[ -x ../shared/peers/ort-peer ]]; then peer=(--ort-peer ../shared/peers/ort-peer); else echo "no ort-peer: ONNX Runtime left out"; fi
-int8=models/blazeface128__int8-full.onnx
-[[ -f $int8 ]] || "$bin" compress -m models/blazeface128.onnx -r configs/recipes/int8-full.yaml -o "$int8"
-mkdir -p build/zoo
-[[ -f build/zoo/yolo.onnx ]] || ./build/bench/bench_zoo build/zoo
-for threads in 1 2; do
-  for model in models/blazeface128.onnx models/blazeface256.onnx; do
-    "$bin" bench --model "$model" --backend native,native-ref,opencv --threads "$threads" --runs "$runs" --warmup 10 --memory "${peer[@]}"
-    echo
-  done
-  "$bin" bench --model "$int8" --backend native,native-ref --threads "$threads" --runs "$runs" --warmup 10 --memory \
-    "${peer[@]}" ${peer:+--ort-model models/blazeface128.onnx}
-  echo
-  for model in build/zoo/mobilenetv2.onnx build/zoo/resnet18.onnx build/zoo/yolo.onnx; do
-    "$bin" bench --model "$model" --backend native,opencv --threads "$threads" --runs $((runs / 5 + 1)) --warmup 3 "${peer[@]}"
-    echo
+peer=../shared/peers/ort-peer
+out=build/bench-models
+[[ -x $peer ]] || { echo "models.sh: $peer not found: ONNX Runtime is the peer of every row" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "models.sh: python3 is needed to read the JSON of each run" >&2; exit 1; }
+mkdir -p "$out" build/zoo
+[[ -f build/zoo/yolov8.onnx ]] || ./build/bench/bench_zoo build/zoo >/dev/null
+
+declare -A path=(
+  [blazeface128]=models/blazeface128.onnx [blazeface256]=models/blazeface256.onnx
+  [mobilenetv2]=build/zoo/mobilenetv2.onnx [resnet18]=build/zoo/resnet18.onnx [yolo]=build/zoo/yolo.onnx
+  [mobilenetv3]=build/zoo/mobilenetv3.onnx [seghead]=build/zoo/seghead.onnx [yolov8]=build/zoo/yolov8.onnx [ssd]=build/zoo/ssd.onnx)
+models=("$@")
+((${#models[@]})) || models=(blazeface128 blazeface256 mobilenetv2 resnet18 yolo mobilenetv3 seghead yolov8 ssd)
+
+for m in "${models[@]}"; do
+  [[ -n ${path[$m]:-} ]] || { echo "models.sh: unknown model '$m'" >&2; exit 2; }
+  f=${path[$m]}
+  q=$out/$m.int8.onnx
+  if [[ ! -f $q || $q -ot $f || $q -ot $bin ]]; then
+    echo "[models] $m: compress int8-full" >&2
+    "$bin" compress -m "$f" -r configs/recipes/int8-full.yaml -o "$q" >/dev/null
+  fi
+  for t in 1 2; do
+    echo "[models] $m: $t thread(s)" >&2
+    "$bin" bench --model "$f" --backend native --threads "$t" --runs "$runs" --warmup 5 --memory --ort-peer "$peer" --json >"$out/$m.fp32.t$t.json"
+    "$bin" bench --model "$q" --backend native --threads "$t" --runs "$runs" --warmup 5 --memory --ort-peer "$peer" --ort-model "$f" --json \
+      >"$out/$m.int8.t$t.json"
   done
 done
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+family=$(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+[[ -n $cpu ]] || cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
+python3 - "$out" "$cpu${family:+ (family $family)}, $(nproc) cores, $(date -u +%F)" "$runs" "${models[@]}" <<'EOF'
+import json, sys
+out, cpu, runs, models = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+print(f"CPU: {cpu}; medians of {runs} runs after 5 warm-up, native and ONNX Runtime in the same `bench` run.")
+print("ratio = native median / ONNX Runtime fp32 median (goals: fp32 <= 0.90, int8 <= 0.60); memory: peak MiB added by load + prepare + 3 runs.")
+print()
+print("| model | threads | fp32 native ms | ORT fp32 ms | fp32 ratio | int8 native ms | ORT fp32 ms | int8 ratio | MiB native fp32 / int8 | MiB ORT fp32 |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+fails = []
+for m in models:
+    for t in (1, 2):
+        f = json.load(open(f"{out}/{m}.fp32.t{t}.json"))["results"]
+        q = json.load(open(f"{out}/{m}.int8.t{t}.json"))["results"]
+        nf, of = f[0], f[-1]
+        nq, oq = q[0], q[-1]
+        rf = nf["latency_ms"]["median"] / of["latency_ms"]["median"]
+        rq = nq["latency_ms"]["median"] / oq["latency_ms"]["median"]
+        mib = lambda r: r.get("peak_memory_bytes", 0) / 1048576
+        mark = lambda ok: "" if ok else " ✗"
+        print(f"| {m} | {t} | {nf['latency_ms']['median']:.3f} | {of['latency_ms']['median']:.3f} | {rf:.2f}{mark(rf <= 0.9)} | "
+              f"{nq['latency_ms']['median']:.3f} | {oq['latency_ms']['median']:.3f} | {rq:.2f}{mark(rq <= 0.6)} | "
+              f"{mib(nf):.1f} / {mib(nq):.1f} | {mib(of):.1f}{mark(max(mib(nf), mib(nq)) <= mib(of))} |")
+        if rf > 0.9: fails.append(f"{m} t{t} fp32 {rf:.2f}")
+        if rq > 0.6: fails.append(f"{m} t{t} int8 {rq:.2f}")
+        if max(mib(nf), mib(nq)) > mib(of): fails.append(f"{m} t{t} memory")
+print()
+print("rows off a goal (✗): " + (", ".join(fails) if fails else "none"))
+EOF

@@ -33,13 +33,18 @@ TEST(CompressCli, BlazeFaceInt8PtqFidelitySizeAndOnnxRuntime) {
   EXPECT_GT(ej["models"][1]["fidelity"]["reference_boxes"].get<int>(), 60);
   const std::string peer = shared_dir() + "/peers/ort-peer";
   if (std::system(("test -x '" + peer + "'").c_str()) != 0) GTEST_SKIP() << "no ONNX Runtime peer at " << peer;
-  CliResult o = run_cli("bench -m '" + d + "/int8.onnx' -r 3 -w 1 --ort-peer '" + peer + "' --compare-outputs --json");
+  CliResult o = run_cli("bench -m '" + d + "/int8.onnx' -r 3 -w 1 --memory --ort-peer '" + peer + "' --compare-outputs --json");
   if (o.rc != 0 && o.err.find("with status 3") != std::string::npos)
     GTEST_SKIP() << "ort-peer could not install onnxruntime-node (no npm or registry here): " << o.err;
   ASSERT_EQ(o.rc, 0) << o.err;
   auto oj = nlohmann::json::parse(o.out);
   ASSERT_EQ(oj["results"].size(), 2u);
   EXPECT_EQ(oj["results"][1]["backend"], "onnxruntime");
+  // --memory measures the peer too: what the model adds to its peak holds at least the model's weights
+  for (size_t r = 0; r < 2; ++r) {
+    EXPECT_GE(oj["results"][r]["peak_memory_bytes"].get<double>(), oj["weight_bytes"].get<double>()) << oj["results"][r]["backend"];
+    EXPECT_LT(oj["results"][r]["peak_memory_bytes"].get<double>(), 1024.0 * 1048576) << oj["results"][r]["backend"];
+  }
   for (auto& cmp : oj["compare"]) EXPECT_LE(cmp["max_diff_over_range"].get<double>(), 1e-3) << cmp.dump();
 }
 
