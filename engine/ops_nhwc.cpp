@@ -11,6 +11,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -297,12 +298,16 @@ class WinogradConv {
     if (st != xnn_status_success) throw Error(op.node().label() + ": XNNPACK create Winograd GEMMs failed (status " + std::to_string(static_cast<int>(st)) + ")");
     bias_.assign(static_cast<size_t>(K), 0.f);
     if (bias) std::copy(bias, bias + K, bias_.begin());
-    // tiles per block: the transformed input and output of a block in about 1 MB (L2)
-    tb_ = std::clamp<int64_t>((int64_t{1} << 18) / (kP * (C + K)), 8, 256);
-    v_.assign(static_cast<size_t>(tb_ * kP * C), 0.f);
-    m_.assign(static_cast<size_t>(tb_ * kP * K), 0.f);
+    tb_ = tiles_per_block(C, K);
     zeros_.assign(static_cast<size_t>(C), 0.f);
-    scratch_.assign(static_cast<size_t>((tb_ + 7) / 8 * K), 0.f);
+  }
+  // Tiles per block: the transformed input and output of a block in about 1 MB (L2).
+  static int64_t tiles_per_block(int64_t C, int64_t K) { return std::clamp<int64_t>((int64_t{1} << 18) / (kP * (C + K)), 8, 256); }
+  // The workspace run() needs, bytes: a block's transformed input and output, and a scratch row per job (the
+  // engine's shared workspace, so layers do not each keep their own).
+  static size_t workspace_bytes(int64_t C, int64_t K) {
+    const int64_t tb = tiles_per_block(C, K);
+    return static_cast<size_t>(tb * kP * (C + K) + (tb + 7) / 8 * K) * sizeof(float);
   }
   ~WinogradConv() {
     if (gemm_) xnn_delete_operator(gemm_);
@@ -310,19 +315,30 @@ class WinogradConv {
   WinogradConv(const WinogradConv&) = delete;
   WinogradConv& operator=(const WinogradConv&) = delete;
 
-  // y = conv(x) + bias, clamped to [lo, hi], for `batch` NHWC images of window `w`.
-  void run(const float* x, float* y, int64_t batch, const Window& w, float lo, float hi, pthreadpool_t pool) {
+  // y = conv(x) + bias, clamped to [lo, hi], for `batch` NHWC images of window `w`; then `act` (nullptr: none)
+  // over the output rows each block completes, while they are still in cache.
+  void run(const float* x, float* y, int64_t batch, const Window& w, float lo, float hi, pthreadpool_t pool,
+           const std::function<void(float*, size_t)>* act, void* ws) {
+    v_ = static_cast<float*>(ws);
+    m_ = v_ + tb_ * kP * c_;
+    scratch_ = m_ + tb_ * kP * k_;
     const int64_t tiles_h = (w.oh + M - 1) / M, tiles_w = (w.ow + M - 1) / M, tiles = tiles_h * tiles_w;
     for (int64_t n = 0; n < batch; ++n) {
       const float* xn = x + n * w.ih * w.iw * c_;
       float* yn = y + n * w.oh * w.ow * k_;
+      int64_t rows_done = 0;  // output rows the activation has run over
       for (int64_t t0 = 0; t0 < tiles; t0 += tb_) {
         const int64_t nb = std::min(tb_, tiles - t0);
         input(xn, t0, nb, tiles_w, w);
-        xnn_status st = xnn_setup_convolution2d_nhwc_f32(gemm_, 1, static_cast<size_t>(nb), 1, v_.data(), m_.data(), pool);
+        xnn_status st = xnn_setup_convolution2d_nhwc_f32(gemm_, 1, static_cast<size_t>(nb), 1, v_, m_, pool);
         if (st == xnn_status_success) st = xnn_run_operator(gemm_, pool);
         if (st != xnn_status_success) throw Error(op_.node().label() + ": XNNPACK Winograd GEMMs failed (status " + std::to_string(static_cast<int>(st)) + ")");
         output(yn, t0, nb, tiles_w, w, lo, hi);
+        if (act) {
+          const int64_t rows = t0 + nb == tiles ? w.oh : std::min(w.oh, (t0 + nb) / tiles_w * M);  // complete tile rows
+          if (rows > rows_done) (*act)(yn + rows_done * w.ow * k_, static_cast<size_t>((rows - rows_done) * w.ow * k_));
+          rows_done = std::max(rows_done, rows);
+        }
       }
     }
   }
@@ -340,7 +356,7 @@ class WinogradConv {
             const int64_t iy = iy0 + r, ix = ix0 + q;
             d[r * kA + q] = iy >= 0 && iy < w.ih && ix >= 0 && ix < w.iw ? x + (iy * w.iw + ix) * C : zeros_.data();
           }
-        float* v = v_.data() + t * kP * C;
+        float* v = v_ + t * kP * C;
         int64_t c = 0;
         for (; c + 8 <= C; c += 8) {  // 8 channels at a time in vector registers (GCC vector extension)
           V8 a[kP], b[kP], e[kP];
@@ -363,10 +379,10 @@ class WinogradConv {
   void output(float* y, int64_t t0, int64_t nb, int64_t tiles_w, const Window& w, float lo, float hi) {
     const int64_t K = k_;
     op_.parallel_for((nb + 7) / 8, [&](int64_t job) {
-      float* scratch = scratch_.data() + job * K;
+      float* scratch = scratch_ + job * K;
       for (int64_t t = job * 8; t < std::min(nb, job * 8 + 8); ++t) {
         const int64_t tile = t0 + t, oy = (tile / tiles_w) * M, ox = (tile % tiles_w) * M;
-        const float* mm = m_.data() + t * kP * K;
+        const float* mm = m_ + t * kP * K;
         float* o[M * M];
         for (int r = 0; r < M; ++r)
           for (int q = 0; q < M; ++q) o[r * M + q] = oy + r < w.oh && ox + q < w.ow ? y + ((oy + r) * w.ow + ox + q) * K : scratch;
@@ -400,7 +416,8 @@ class WinogradConv {
   const Op& op_;
   int64_t c_, k_, tb_ = 0;
   xnn_operator_t gemm_ = nullptr;
-  std::vector<float> bias_, v_, m_, zeros_, scratch_;
+  std::vector<float> bias_, zeros_;
+  float *v_ = nullptr, *m_ = nullptr, *scratch_ = nullptr;  // in the run's workspace
 };
 
 // Conv on NHWC input: weights OIHW (from the ONNX file) packed by XNNPACK. A dense 3x3 stride-1 float
@@ -444,7 +461,9 @@ class NhwcConvOp : public XnnOp {
                w.oh >= 2 && w.ow >= 2;
     if (!wino_ok_) kind_ = 0;
     if (geometry) release();
-    build(kind_);
+    // a layer with candidates gets its kernel when the engine chooses one (choose_kernel follows every
+    // prepare): building XNNPACK's packing first only to free it for a Winograd form would raise the peak
+    if (kernel_candidates().empty()) build(kind_);
     out[0] = {xt, {x[0], w.oh, w.ow, m}};
   }
   // Winograd streams kA^2/9 times the weights of the direct kernel (F(2,3): 1.8x, F(4,3): 4x). Measured one
@@ -465,13 +484,17 @@ class NhwcConvOp : public XnnOp {
     build(kind_);
     dirty_ = true;
   }
+  size_t workspace_bytes() const override {
+    if (!wino_ok_) return 0;
+    return std::max(WinogradConv<2>::workspace_bytes(c_, m_), WinogradConv<4>::workspace_bytes(c_, m_));
+  }
   size_t chosen_kernel() const override {
     if (kind_ == 0) return 0;
     const auto names = kernel_candidates();
     const std::string want = kind_ == 1 ? "winograd-f2" : "winograd-f4";
     return static_cast<size_t>(std::find(names.begin(), names.end(), want) - names.begin());
   }
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void* ws) override {
     if (dtype_ == DType::f16) {
       if (rebind(in[0]->data(), nullptr, out[0]->data()))
         check(xnn_setup_convolution2d_nhwc_f16(op_, static_cast<size_t>(in[0]->dim(0)), static_cast<size_t>(w_.ih), static_cast<size_t>(w_.iw),
@@ -481,10 +504,11 @@ class NhwcConvOp : public XnnOp {
       return;
     }
     float* y = out[0]->ptr<float>();
+    if (!op_ && !wino2_ && !wino4_) build(kind_);  // only if run without a kernel choice (never by NativeEngine)
     if (kind_ != 0) {
-      if (kind_ == 1) wino2_->run(in[0]->ptr<float>(), y, in[0]->dim(0), w_, lo_, hi_, pool_);
-      else wino4_->run(in[0]->ptr<float>(), y, in[0]->dim(0), w_, lo_, hi_, pool_);
-      if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
+      const std::function<void(float*, size_t)> act = [this](float* p, size_t n) { apply_activation(p, n); };
+      if (kind_ == 1) wino2_->run(in[0]->ptr<float>(), y, in[0]->dim(0), w_, lo_, hi_, pool_, post_ ? &act : nullptr, ws);
+      else wino4_->run(in[0]->ptr<float>(), y, in[0]->dim(0), w_, lo_, hi_, pool_, post_ ? &act : nullptr, ws);
       return;
     }
     if (rebind(in[0]->data(), nullptr, y))
