@@ -420,6 +420,92 @@ class WinogradConv {
   float *v_ = nullptr, *m_ = nullptr, *scratch_ = nullptr;  // in the run's workspace
 };
 
+// Depthwise K x K float convolution (one filter per channel, stride S = 1 or 2) on NHWC data, written for the
+// layers XNNPACK 2022 runs through an indirection buffer (one pointer per output pixel and tap: as many bytes
+// read again as the input itself at 3x3). Four output pixels of a row at a time, 8 channels per vector (GCC
+// vector extension): each input vector loaded once serves every tap of the four outputs that reads it, each
+// weight vector once per four outputs.
+class DepthwiseConv {
+  typedef float V8 __attribute__((vector_size(32)));
+
+ public:
+  // w: ONNX [C][1][K][K]; bias [C] or nullptr.
+  DepthwiseConv(const float* w, const float* bias, int64_t C, int k, int s) : c_(C), k_(k), s_(s) {
+    w_.resize(static_cast<size_t>(k * k * C));
+    for (int64_t c = 0; c < C; ++c)
+      for (int t = 0; t < k * k; ++t) w_[static_cast<size_t>(t * C + c)] = w[c * k * k + t];
+    b_.assign(static_cast<size_t>(C), 0.f);
+    if (bias) std::copy(bias, bias + C, b_.begin());
+  }
+  static bool supports(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw) {
+    return kh == kw && (kh == 3 || kh == 5) && sh == sw && (sh == 1 || sh == 2) && dh == 1 && dw == 1;
+  }
+  void run(const float* x, float* y, int64_t batch, const Window& w, float lo, float hi, const Op& op) const {
+    op.parallel_for(batch * w.oh, [&](int64_t row) {
+      const int64_t n = row / w.oh, oy = row % w.oh;
+      const float* xn = x + n * w.ih * w.iw * c_;
+      float* yr = y + (n * w.oh + oy) * w.ow * c_;
+      if (k_ == 3 && s_ == 1) return this->row<3, 1>(xn, yr, oy, w, lo, hi);
+      if (k_ == 3) return this->row<3, 2>(xn, yr, oy, w, lo, hi);
+      if (s_ == 1) return this->row<5, 1>(xn, yr, oy, w, lo, hi);
+      return this->row<5, 2>(xn, yr, oy, w, lo, hi);
+    });
+  }
+
+ private:
+  template <int K, int S>
+  void row(const float* x, float* y, int64_t oy, const Window& w, float lo, float hi) const {
+    constexpr int kSpan = 3 * S + K;  // input columns read by four outputs
+    const int64_t C = c_;
+    const V8 lo8 = V8{} + lo, hi8 = V8{} + hi, zero = V8{};
+    int64_t c0 = 0;
+    for (; c0 + 8 <= C; c0 += 8) {
+      V8 wv[K * K], bv;
+      for (int t = 0; t < K * K; ++t) __builtin_memcpy(&wv[t], w_.data() + t * C + c0, sizeof(V8));
+      __builtin_memcpy(&bv, b_.data() + c0, sizeof(V8));
+      for (int64_t ox0 = 0; ox0 < w.ow; ox0 += 4) {
+        V8 acc[4] = {bv, bv, bv, bv};
+        const int64_t ix0 = ox0 * S - w.pl;
+        for (int ky = 0; ky < K; ++ky) {
+          const int64_t iy = oy * S - w.pt + ky;
+          if (iy < 0 || iy >= w.ih) continue;
+          const float* r = x + iy * w.iw * C + c0;
+          V8 in[kSpan];
+          for (int t = 0; t < kSpan; ++t) {
+            const int64_t ix = ix0 + t;
+            if (ix >= 0 && ix < w.iw) __builtin_memcpy(&in[t], r + ix * C, sizeof(V8));
+            else in[t] = zero;
+          }
+          for (int j = 0; j < 4; ++j)
+            for (int kx = 0; kx < K; ++kx) acc[j] += in[j * S + kx] * wv[ky * K + kx];
+        }
+        for (int j = 0; j < 4 && ox0 + j < w.ow; ++j) {
+          V8 v = acc[j] < lo8 ? lo8 : acc[j];
+          v = v > hi8 ? hi8 : v;
+          __builtin_memcpy(y + (ox0 + j) * C + c0, &v, sizeof(V8));
+        }
+      }
+    }
+    for (; c0 < C; ++c0)  // channels past the last vector
+      for (int64_t ox = 0; ox < w.ow; ++ox) {
+        float acc = b_[static_cast<size_t>(c0)];
+        for (int ky = 0; ky < K; ++ky) {
+          const int64_t iy = oy * S - w.pt + ky;
+          if (iy < 0 || iy >= w.ih) continue;
+          for (int kx = 0; kx < K; ++kx) {
+            const int64_t ix = ox * S - w.pl + kx;
+            if (ix >= 0 && ix < w.iw) acc += x[(iy * w.iw + ix) * C + c0] * w_[static_cast<size_t>((ky * K + kx) * C + c0)];
+          }
+        }
+        y[ox * C + c0] = std::min(hi, std::max(lo, acc));
+      }
+  }
+
+  int64_t c_;
+  int k_, s_;
+  std::vector<float> w_, b_;
+};
+
 // Conv on NHWC input: weights OIHW (from the ONNX file) packed by XNNPACK. A dense 3x3 stride-1 float
 // convolution has two more candidates (kernel choice by measurement, engine/op.h): Winograd F(2x2, 3x3) and
 // F(4x4, 3x3). Only the chosen candidate's packed weights are kept: choose_kernel builds it and frees the others.
@@ -459,7 +545,8 @@ class NhwcConvOp : public XnnOp {
     dirty_ = true;
     wino_ok_ = xt == DType::f32 && group == 1 && w.kh == 3 && w.kw == 3 && w.sh == 1 && w.sw == 1 && w.dh == 1 && w.dw == 1 && c >= 8 && m >= 8 &&
                w.oh >= 2 && w.ow >= 2;
-    if (!wino_ok_) kind_ = 0;
+    dw_ok_ = xt == DType::f32 && group == c && m == c && DepthwiseConv::supports(w.kh, w.kw, w.sh, w.sw, w.dh, w.dw);
+    if (!wino_ok_ && !dw_ok_) kind_ = 0;
     if (geometry) release();
     // a layer with candidates gets its kernel when the engine chooses one (choose_kernel follows every
     // prepare): building XNNPACK's packing first only to free it for a Winograd form would raise the peak
@@ -472,6 +559,7 @@ class NhwcConvOp : public XnnOp {
   // against 1.9 ms for XNNPACK. So a form is offered only while its transformed weights stay within 16 MB.
   static constexpr int64_t kWinogradMaxWeightBytes = int64_t{16} << 20;
   std::vector<std::string> kernel_candidates() const override {
+    if (dw_ok_) return {"xnnpack", "ec-depthwise"};
     if (!wino_ok_) return {};
     std::vector<std::string> r = {"xnnpack"};
     if (16 * c_ * m_ * 4 <= kWinogradMaxWeightBytes) r.push_back("winograd-f2");
@@ -480,7 +568,7 @@ class NhwcConvOp : public XnnOp {
   }
   void choose_kernel(size_t i) override {
     const auto names = kernel_candidates();
-    kind_ = i == 0 || i >= names.size() ? 0 : names[i] == "winograd-f2" ? 1 : 2;
+    kind_ = i == 0 || i >= names.size() ? 0 : names[i] == "winograd-f2" ? 1 : names[i] == "winograd-f4" ? 2 : 3;
     build(kind_);
     dirty_ = true;
   }
@@ -491,7 +579,7 @@ class NhwcConvOp : public XnnOp {
   size_t chosen_kernel() const override {
     if (kind_ == 0) return 0;
     const auto names = kernel_candidates();
-    const std::string want = kind_ == 1 ? "winograd-f2" : "winograd-f4";
+    const std::string want = kind_ == 1 ? "winograd-f2" : kind_ == 2 ? "winograd-f4" : "ec-depthwise";
     return static_cast<size_t>(std::find(names.begin(), names.end(), want) - names.begin());
   }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void* ws) override {
@@ -504,7 +592,12 @@ class NhwcConvOp : public XnnOp {
       return;
     }
     float* y = out[0]->ptr<float>();
-    if (!op_ && !wino2_ && !wino4_) build(kind_);  // only if run without a kernel choice (never by NativeEngine)
+    if (!op_ && !wino2_ && !wino4_ && !dw_) build(kind_);
+    if (kind_ == 3) {
+      dw_->run(in[0]->ptr<float>(), y, in[0]->dim(0), w_, lo_, hi_, *this);
+      if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
+      return;
+    }  // only if run without a kernel choice (never by NativeEngine)
     if (kind_ != 0) {
       const std::function<void(float*, size_t)> act = [this](float* p, size_t n) { apply_activation(p, n); };
       if (kind_ == 1) wino2_->run(in[0]->ptr<float>(), y, in[0]->dim(0), w_, lo_, hi_, pool_, post_ ? &act : nullptr, ws);
@@ -524,6 +617,9 @@ class NhwcConvOp : public XnnOp {
     if (kind != 0) release();
     if (kind != 1) wino2_.reset();
     if (kind != 2) wino4_.reset();
+    if (kind != 3) dw_.reset();
+    if (kind == 3 && !dw_)
+      dw_ = std::make_unique<DepthwiseConv>(wt_.ptr<float>(), bias_.numel() ? bias_.ptr<float>() : nullptr, c_, static_cast<int>(w_.kh), static_cast<int>(w_.sh));
     const float* b = bias_.numel() ? bias_.ptr<float>() : nullptr;
     if (kind == 1 && !wino2_) wino2_ = std::make_unique<WinogradConv<2>>(wt_.ptr<float>(), b, c_, m_, *this);
     if (kind == 2 && !wino4_) wino4_ = std::make_unique<WinogradConv<4>>(wt_.ptr<float>(), b, c_, m_, *this);
@@ -561,6 +657,8 @@ class NhwcConvOp : public XnnOp {
   int kind_ = 0;
   std::unique_ptr<WinogradConv<2>> wino2_;
   std::unique_ptr<WinogradConv<4>> wino4_;
+  bool dw_ok_ = false;
+  std::unique_ptr<DepthwiseConv> dw_;
 };
 
 // ConvTranspose on NHWC input (XNNPACK deconvolution): ONNX weights [C_in][C_out/G][KH][KW], explicit pads and

@@ -642,6 +642,51 @@ TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
   }
 }
 
+// Depthwise 3x3 and 5x5 float convolutions, stride 1 and 2, have our own kernel beside XNNPACK's: forced, it
+// matches the reference kernels over channel counts on and off the 8-lane vectors, output widths off the
+// 4-pixel blocks, padding or none, Relu / Clip / HardSwish, and a batch of 2.
+TEST_F(Xnnpack, DepthwiseConvolutionsMatchReference) {
+  struct Case { int64_t n, c, h, w, k, s, pad; const char* act; };
+  const std::vector<Case> cases = {{1, 24, 17, 19, 3, 1, 1, ""}, {2, 13, 9, 10, 5, 1, 2, "Relu"}, {1, 48, 16, 16, 5, 2, 2, "Clip"},
+                                   {1, 8, 7, 5, 3, 2, 0, "HardSwish"}, {1, 32, 6, 13, 5, 1, 0, ""}};
+  int i = 0;
+  for (const Case& k : cases) {
+    GraphBuilder b;
+    const Shape xs{k.n, k.c, k.h, k.w};
+    std::string x = b.identity_conv(b.input("x", xs), k.c);  // NHWC from here
+    std::string y = b.node("Conv", {x, b.constant(random_tensor({k.c, 1, k.k, k.k}, 2100 + i)), b.constant(random_tensor({k.c}, 2150 + i))},
+                           {{"group", attr_i(k.c)}, {"strides", attr_ints({k.s, k.s})}, {"pads", attr_ints({k.pad, k.pad, k.pad, k.pad})}});
+    const std::string act = k.act;
+    if (act == "Relu") y = b.node("Relu", {y});
+    if (act == "Clip") y = b.node("Clip", {y, b.constant(Tensor::from_f32({}, {-0.5f})), b.constant(Tensor::from_f32({}, {0.5f}))});
+    if (act == "HardSwish") y = b.node("HardSwish", {y});
+    b.output(y);
+    b.m.opsets[""] = 14;
+    const Tensor x0 = random_tensor(xs, 2200 + i);
+    auto ref = run_model(b.m, {x0}, "native", 1, true, false);
+    for (int threads : {1, 2}) {
+      ForceKernel force("ec-depthwise");
+      EngineOptions o;
+      o.threads = threads;
+      o.kernel_cache = "-";
+      auto e = create_engine("native", b.m, o);
+      e->prepare({});
+      std::memcpy(e->input(0).data(), x0.data(), x0.size_bytes());
+      e->run();
+      const KernelTuning t = e->kernel_tuning();
+      int dw = 0;
+      for (const KernelChoice& c : t.layers)
+        if (std::find(c.candidates.begin(), c.candidates.end(), "ec-depthwise") != c.candidates.end()) {
+          ++dw;
+          EXPECT_EQ(c.candidates[c.chosen], "ec-depthwise") << "case " << i;
+        }
+      EXPECT_EQ(dw, 1) << "case " << i;
+      EXPECT_LE(max_abs_diff(ref[0], e->output(0)), sum_tolerance(ref[0], 2 * k.k * k.k + k.c)) << "case " << i << " threads " << threads;
+    }
+    ++i;
+  }
+}
+
 // ConvTranspose runs on NHWC data (XNNPACK deconvolution) over strides, pads, output_padding, dilations and
 // groups, with bias and a fused Relu; one with output_shape stays NCHW (transposed around it).
 TEST_F(Xnnpack, ConvTransposeRunsInNhwc) {
