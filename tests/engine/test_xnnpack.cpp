@@ -743,11 +743,14 @@ TEST_F(Xnnpack, KernelsAreChosenByMeasurementAndCached) {
     auto e = prepare(o);
     const KernelTuning t = e->kernel_tuning();
     EXPECT_EQ(t.how, "measured");
-    ASSERT_GE(t.layers.size(), 3u) << "BlazeFace-128 has three 1x1 convolutions with their residual Add";
+    size_t with_pick = 0;  // layers offering `pick` (depthwise layers offer xnnpack and ec-depthwise)
     for (const KernelChoice& c : t.layers) {
       ASSERT_EQ(c.ms.size(), c.candidates.size()) << c.node;
+      if (std::find(c.candidates.begin(), c.candidates.end(), pick) == c.candidates.end()) continue;
+      ++with_pick;
       EXPECT_EQ(c.candidates[c.chosen], pick) << c.node;
     }
+    EXPECT_GE(with_pick, 3u) << "BlazeFace-128 has three 1x1 convolutions with their residual Add";
     outs.push_back(e->output(0).clone());
   }
   EXPECT_LE(max_abs_diff(outs[1], outs[0]), sum_tolerance(outs[1], 2000)) << "the two kernels compute the same layers";
