@@ -163,7 +163,7 @@ size_t engine_peak_bytes(const std::string& backend, const Model& m, const Bench
 
 // Runs this program again as a --memory child for `backend`, so every backend starts from a fresh heap.
 size_t measure_peak_in_child(const std::string& backend, const BenchOptions& o) {
-  std::string cmd = "'/proc/" + std::to_string(getpid()) + "/exe' bench --memory-child --model '" + o.model + "' --backend " + backend +
+  std::string cmd = "'" + self_exe_path() + "' bench --memory-child --model '" + o.model + "' --backend " + backend +
                     " --threads " + std::to_string(o.threads) + " --seed " + std::to_string(o.seed) + " --precision " + o.precision +
                     " --kernels " + o.kernels;
   for (auto& s : o.shapes) cmd += " --shape '" + s + "'";

@@ -106,3 +106,12 @@ double now_ms() {
 }
 
 }  // namespace ec
+
+namespace ec {
+std::string self_exe_path() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "/proc/self/exe";
+  return std::string(buf, static_cast<size_t>(n));
+}
+}  // namespace ec

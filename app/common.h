@@ -24,6 +24,10 @@ struct LatencyStats {
 // Summarises per-run latencies (ms). Quantile q is the sorted sample at floor(q * n).
 LatencyStats summarize_ms(std::vector<double> ms);
 
+// The path of this program's executable (readlink of /proc/self/exe, which qemu-user also answers with the
+// emulated program), for running it again as a child; "/proc/self/exe" when it cannot be read.
+std::string self_exe_path();
+
 // Peak resident set size of this process so far, in bytes (getrusage).
 size_t peak_rss_bytes();
 // Current resident set size in bytes (/proc/self/statm), 0 when unavailable.

@@ -81,7 +81,7 @@ OrtPeerResult run_ort_peer(const std::string& peer, const std::string& model, co
   for (int64_t d : input.shape()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
   OrtPeerResult r;
   // through this program's --peak-rss-of (app/main.cpp): the peer's own peak, not this process's pages
-  const std::vector<std::string> argv = {"/proc/self/exe", "--peak-rss-of", dir + "/peak_kib", peer, model, "--threads", std::to_string(threads),
+  const std::vector<std::string> argv = {self_exe_path(), "--peak-rss-of", dir + "/peak_kib", peer, model, "--threads", std::to_string(threads),
                                          "--runs", std::to_string(runs), "--warmup", std::to_string(warmup), "--shape", shape, "--input",
                                          dir + "/input.f32", "--dump", dir + "/out"};
   auto j = nlohmann::json::parse(run_capture_argv(argv));
