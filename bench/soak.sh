@@ -8,8 +8,9 @@
 #   - CPU time per frame in the first and the last window (about 5 minutes, or a quarter of a shorter run; the
 #     first minute's warm-up excluded): bound: the last at most 5 % above the first (runs under 10 minutes: 15 %,
 #     their windows are too short to average a shared machine's noise), after dividing out the change of a
-#     control: a fresh `edgecompress bench` process timing the same model every minute (every 15 s in runs under
-#     10 minutes) beside the run, to control.csv; where the source outruns the machine (over 20 % dropped), the
+#     control: a fresh `edgecompress bench` process timing the same model every minute (every 5 s, 300 runs, in
+#     runs under 10 minutes, so each 15-s window has about three samples and one slowed by a reload's
+#     preparation does not set the window's median) beside the run, to control.csv; where the source outruns the machine (over 20 % dropped), the
 #     processed frame rate gets that bound instead;
 #   - frames dropped by the realtime source in the same two windows; bound: no drift, the last window's no
 #     more than the first's + 2 % of its frames (runs under 10 minutes: + 10 %, a shared machine's load moves
@@ -74,12 +75,13 @@ start=$(date +%s.%N)
 # CTRL_S seconds while the run goes on, to control.csv. A shared machine's speed drifts by several per cent in an
 # hour (seen: -8 % and +7 %); what the soak looks for is the long-lived run slowing *against* a fresh engine
 # timed at the same moments, so the CPU-per-frame bound applies to the run's change divided by the control's.
-ctrl_s=$((minutes >= 10 ? 60 : 15))
+ctrl_s=$((minutes >= 10 ? 60 : 5))
+ctrl_runs=$((minutes >= 10 ? 1000 : 300))
 echo "t_s,median_ms" >"$work/control.csv"
 ( sleep 5
   while kill -0 $pid 2>/dev/null; do
     t0=$(date +%s.%N)
-    j=$("$bin" bench -m "$model" -t 1 -r 1000 -w 50 --json 2>/dev/null || true)
+    j=$("$bin" bench -m "$model" -t 1 -r "$ctrl_runs" -w 50 --json 2>/dev/null || true)
     med=$(grep -o '"median": [0-9.eE+-]*' <<<"$j" | head -n 1 | awk '{ print $2 }')
     tc=$(awk -v a="$t0" -v b="$start" 'BEGIN { printf "%.1f", a - b }')
     [[ -n $med ]] && kill -0 $pid 2>/dev/null && echo "$tc,$med" >>"$work/control.csv"
