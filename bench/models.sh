@@ -23,7 +23,10 @@ out=build/bench-models
 [[ -x $peer ]] || { echo "models.sh: $peer not found: ONNX Runtime is the peer of every row" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "models.sh: python3 is needed to read the JSON of each run" >&2; exit 1; }
 mkdir -p "$out" build/zoo
-[[ -f build/zoo/yolov8.onnx ]] || ./build/bench/bench_zoo build/zoo >/dev/null
+if [[ ! -f build/zoo/yolov8.onnx ]]; then
+  cmake --build build --target bench_zoo >/dev/null
+  ./build/bench/bench_zoo build/zoo >/dev/null
+fi
 
 declare -A path=(
   [blazeface128]=models/blazeface128.onnx [blazeface256]=models/blazeface256.onnx

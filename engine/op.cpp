@@ -6,6 +6,7 @@
 
 #include <omp.h>
 
+#include "act.h"
 #include "denormals.h"
 
 #ifdef EC_HAVE_XNNPACK
@@ -14,7 +15,29 @@
 
 namespace ec {
 
+namespace {
+bool cpu_has_avx512f() {
+#if defined(EC_HAVE_ACT_AVX512)
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has;
+#else
+  return false;
+#endif
+}
+bool g_act_vector = true;
+}  // namespace
+
+const char* activation_kernel() { return g_act_vector && cpu_has_avx512f() ? "avx512" : "auto-vectorised"; }
+void set_activation_vector_kernel(bool enabled) { g_act_vector = enabled; }
+
 void Activation::apply(float* p, size_t n) const {
+#if defined(EC_HAVE_ACT_AVX512)
+  if ((kind == Kind::silu || kind == Kind::sigmoid) && g_act_vector && cpu_has_avx512f()) {
+    if (kind == Kind::silu) silu_avx512(p, n);
+    else sigmoid_avx512(p, n);
+    return;
+  }
+#endif
   switch (kind) {
     case Kind::none: return;
     case Kind::relu: for (size_t i = 0; i < n; ++i) p[i] = p[i] > 0 ? p[i] : 0; return;

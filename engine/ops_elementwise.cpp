@@ -193,7 +193,13 @@ class UnaryOp : public Op {
     switch (un_) {
       case Un::relu: for (size_t i = 0; i < n; ++i) y[i] = x[i] > 0 ? x[i] : 0.f; break;
       case Un::leaky_relu: for (size_t i = 0; i < n; ++i) y[i] = x[i] >= 0 ? x[i] : x[i] * al; break;
-      case Un::sigmoid: for (size_t i = 0; i < n; ++i) y[i] = sigmoid_approx(x[i]); break;
+      case Un::sigmoid: {  // in place on y: the vector kernel where the CPU has one (Activation::apply)
+        if (y != x) std::memcpy(y, x, n * sizeof(float));
+        Activation s;
+        s.kind = Activation::Kind::sigmoid;
+        s.apply(y, n);
+        break;
+      }
       case Un::hard_sigmoid: for (size_t i = 0; i < n; ++i) y[i] = std::min(1.f, std::max(0.f, al * x[i] + be)); break;
       case Un::hard_swish: for (size_t i = 0; i < n; ++i) y[i] = x[i] * std::min(1.f, std::max(0.f, x[i] / 6.f + 0.5f)); break;
       case Un::tanh: for (size_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]); break;

@@ -8,6 +8,12 @@
 #include "broadcast.h"
 #include "op.h"
 
+#if defined(__AVX__)
+#include <immintrin.h>
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#endif
+
 namespace ec {
 namespace {
 
@@ -190,6 +196,55 @@ void interleave_rows(const T* x, T* y, int64_t b, int64_t c) {
   }
 }
 
+// A square block of 4-byte elements transposed in registers: y[j * ys + i] = x[i * xs + j] for i, j < kRegBlock
+// (AVX: 8 x 8 by unpack / shuffle / lane permutes; NEON: 4 x 4 by trn and combine; else 4 x 4 plain copies).
+#if defined(__AVX__)
+constexpr int64_t kRegBlock = 8;
+template <typename T>
+inline void transpose_reg_block(const T* x, int64_t xs, T* y, int64_t ys) {
+  static_assert(sizeof(T) == 4, "4-byte elements");
+  const float* xf = reinterpret_cast<const float*>(x);
+  float* yf = reinterpret_cast<float*>(y);
+  __m256 a[8], t[8], s[8];
+  for (int k = 0; k < 8; ++k) a[k] = _mm256_loadu_ps(xf + k * xs);
+  for (int k = 0; k < 8; k += 2) {
+    t[k] = _mm256_unpacklo_ps(a[k], a[k + 1]);      // a0k a1k pairs of columns 0,1 | 4,5
+    t[k + 1] = _mm256_unpackhi_ps(a[k], a[k + 1]);  // columns 2,3 | 6,7
+  }
+  for (int k = 0; k < 8; k += 4) {
+    s[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);      // column 0 | 4 of four rows
+    s[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);  // column 1 | 5
+    s[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);  // column 2 | 6
+    s[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);  // column 3 | 7
+  }
+  for (int k = 0; k < 4; ++k) {
+    _mm256_storeu_ps(yf + k * ys, _mm256_permute2f128_ps(s[k], s[k + 4], 0x20));
+    _mm256_storeu_ps(yf + (k + 4) * ys, _mm256_permute2f128_ps(s[k], s[k + 4], 0x31));
+  }
+}
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+constexpr int64_t kRegBlock = 4;
+template <typename T>
+inline void transpose_reg_block(const T* x, int64_t xs, T* y, int64_t ys) {
+  static_assert(sizeof(T) == 4, "4-byte elements");
+  const uint32_t* xu = reinterpret_cast<const uint32_t*>(x);
+  uint32_t* yu = reinterpret_cast<uint32_t*>(y);
+  const uint32x4x2_t p = vtrnq_u32(vld1q_u32(xu), vld1q_u32(xu + xs));           // a00 a10 a02 a12 | a01 a11 a03 a13
+  const uint32x4x2_t q = vtrnq_u32(vld1q_u32(xu + 2 * xs), vld1q_u32(xu + 3 * xs));  // rows 2, 3 alike
+  vst1q_u32(yu, vcombine_u32(vget_low_u32(p.val[0]), vget_low_u32(q.val[0])));
+  vst1q_u32(yu + ys, vcombine_u32(vget_low_u32(p.val[1]), vget_low_u32(q.val[1])));
+  vst1q_u32(yu + 2 * ys, vcombine_u32(vget_high_u32(p.val[0]), vget_high_u32(q.val[0])));
+  vst1q_u32(yu + 3 * ys, vcombine_u32(vget_high_u32(p.val[1]), vget_high_u32(q.val[1])));
+}
+#else
+constexpr int64_t kRegBlock = 4;
+template <typename T>
+inline void transpose_reg_block(const T* x, int64_t xs, T* y, int64_t ys) {
+  for (int64_t i = 0; i < 4; ++i)
+    for (int64_t j = 0; j < 4; ++j) y[j * ys + i] = x[i * xs + j];
+}
+#endif
+
 // y[bi][j][i] = x[bi][i][j] for i < r, j < c, in 16 x 16 tiles (each tile's reads and writes stay in L1); one
 // call per (batch, row tile): `for_each(jobs, fn)` runs them (on the op's threads above 64 Ki elements).
 template <typename T, typename ForEach>
@@ -204,8 +259,16 @@ void batched_transpose(const T* x, T* y, int64_t b, int64_t r, int64_t c, ForEac
     T* yb = y + bi * r * c;
     for (int64_t j0 = 0; j0 < c; j0 += kT) {
       const int64_t j1 = std::min(c, j0 + kT);
+      int64_t iv = i0, jv = j0;  // the part covered by register blocks (4-byte elements only)
+      if constexpr (sizeof(T) == 4) {
+        iv = i0 + (i1 - i0) / kRegBlock * kRegBlock;
+        jv = j0 + (j1 - j0) / kRegBlock * kRegBlock;
+        for (int64_t i = i0; i < iv; i += kRegBlock)
+          for (int64_t j = j0; j < jv; j += kRegBlock) transpose_reg_block(xb + i * c + j, c, yb + j * r + i, r);
+      }
+      // the edges: rows past iv for every column, and columns past jv for the block's rows
       for (int64_t j = j0; j < j1; ++j)
-        for (int64_t i = i0; i < i1; ++i) yb[j * r + i] = xb[i * c + j];
+        for (int64_t i = (j < jv ? iv : i0); i < i1; ++i) yb[j * r + i] = xb[i * c + j];
     }
   });
 }

@@ -5,11 +5,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <string>
 
+#include "act.h"
 #include "denormals.h"
 #include "helpers.h"
 #include "lut.h"
 #include "naive.h"
+#include "op.h"
 
 using namespace ec;
 using namespace ec::test;
@@ -341,6 +345,54 @@ TEST(Lut, Int8KernelMatchesThePlainLoop) {
   for (int i = 0; i < 256; ++i) all[static_cast<size_t>(i)] = static_cast<int8_t>(i - 128);
   lut_int8_scalar(all.data(), table.data(), out.data(), 256);
   EXPECT_EQ(out, table);
+}
+
+// Sigmoid and SiLU as Activation::apply runs them on this CPU (the AVX-512 kernel where present) and as the plain
+// loops run them, against double precision: inputs across [-100, 100] (saturated ends included), lengths around
+// the 16/32-lane steps (tails), bytes after the end untouched. Relative error bound: 16 float epsilons.
+TEST(Activation, SigmoidAndSiluKernelsMatchDoublePrecision) {
+  std::vector<float> xs;
+  for (int i = -20000; i <= 20000; ++i) xs.push_back(static_cast<float>(i) * 0.005f);  // [-100, 100]
+  for (float v : {0.f, -0.f, 1e-30f, -1e-30f, 87.f, -87.f, 88.7f, -88.7f}) xs.push_back(v);
+  const float eps = std::numeric_limits<float>::epsilon();
+  for (bool vector : {true, false}) {
+    set_activation_vector_kernel(vector);
+    const std::string kernel = activation_kernel();
+    if (!vector) EXPECT_EQ(kernel, "auto-vectorised");
+    for (auto kind : {Activation::Kind::sigmoid, Activation::Kind::silu}) {
+      Activation a;
+      a.kind = kind;
+      std::vector<float> y = xs;
+      a.apply(y.data(), y.size());
+      int64_t bad = 0;
+      double worst = 0;
+      for (size_t i = 0; i < xs.size(); ++i) {
+        const double x = xs[i], s = 1.0 / (1.0 + std::exp(-x)), want = kind == Activation::Kind::silu ? x * s : s;
+        if (x < -80) {  // the true value is below 1e-33: both kernels return 0 or a value of that size
+          bad += !(std::fabs(y[i]) <= 1e-30);
+          continue;
+        }
+        const double rel = std::fabs(y[i] - want) / std::max(std::fabs(want), 1e-37);
+        worst = std::max(worst, rel);
+        bad += !(rel <= 16 * eps);
+      }
+      EXPECT_EQ(bad, 0) << kernel << " " << a.name() << ": worst relative error " << worst;
+      for (size_t n : {size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{31}, size_t{32}, size_t{33}, size_t{47}}) {
+        std::vector<float> t(xs.begin() + 19990, xs.begin() + 19990 + static_cast<long>(n) + 1), ref = t;
+        a.apply(t.data(), n);
+        EXPECT_EQ(t[n], ref[n]) << kernel << " n=" << n << ": wrote past the end";
+        for (size_t i = 0; i < n; ++i) {
+          const double x = ref[i], s = 1.0 / (1.0 + std::exp(-x)), want = kind == Activation::Kind::silu ? x * s : s;
+          EXPECT_LE(std::fabs(t[i] - want), 16 * eps * std::fabs(want) + 1e-37) << kernel << " n=" << n << " i=" << i;
+        }
+      }
+    }
+  }
+  set_activation_vector_kernel(true);
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx512f") && std::string(activation_kernel()) != "avx512")
+    ADD_FAILURE() << "the CPU has AVX-512 F but Activation::apply does not use the AVX-512 kernel (" << activation_kernel() << ")";
+#endif
 }
 
 // Every permutation of rank 4, on shapes with size-1 dimensions (merged away by the batched-transpose path) and

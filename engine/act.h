@@ -1,0 +1,22 @@
+// Vector kernels for the activations a convolution's output goes through when XNNPACK cannot fuse them.
+// Activation::apply (op.h) dispatches here; the plain loops in op.cpp remain the reference and the fallback.
+#pragma once
+#include <cstddef>
+
+namespace ec {
+
+// Which kernel Activation::apply uses for Sigmoid and SiLU on this CPU: "avx512" or "auto-vectorised".
+const char* activation_kernel();
+
+// Overrides the run-time choice for tests: false = the plain loops even where AVX-512 is present.
+void set_activation_vector_kernel(bool enabled);
+
+#if defined(EC_HAVE_ACT_AVX512)
+// In place over n floats: p[i] = 1 / (1 + e^-p[i]) (sigmoid) or p[i] * that (silu); relative error below 1e-6
+// against exact arithmetic for inputs in [-87, 88] (outside, the result saturates as the plain loops do).
+// Require AVX-512 F at run time.
+void sigmoid_avx512(float* p, size_t n);
+void silu_avx512(float* p, size_t n);
+#endif
+
+}  // namespace ec
