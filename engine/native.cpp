@@ -249,47 +249,73 @@ class NativeEngine : public Engine {
       if (it == ids_.end()) throw Error(where_ + ": graph output '" + o.name + "' is never computed");
       slots_[it->second].pinned = true;
     }
-    // Pass 2: arena offsets, first fit over live intervals.
-    struct Live { size_t off, bytes; int64_t end; };
-    std::vector<Live> live;
-    size_t arena = 0;
+    // Pass 2: arena offsets. An element-wise op that may write over an input dying at it (same size) shares that
+    // input's block: such chains form one group with the union of their live intervals. Groups are then placed
+    // largest first, each at the lowest offset free of every placed group whose interval overlaps its own
+    // ("greedy by size", as TFLite's arena planner; first fit in definition order leaves holes where a small block
+    // defined early sits below a large one: ResNet-18 4.98 -> 4.40 MiB, YOLO 5.31 -> 4.77), or in definition order
+    // when that packs tighter.
     std::vector<size_t> order;
     for (size_t i = 0; i < slots_.size(); ++i)
       if (!slots_[i].is_const) order.push_back(i);
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return slots_[a].def < slots_[b].def; });
     const int64_t forever = static_cast<int64_t>(steps_.size()) + 1;
+    struct Group { size_t bytes = 0, off = 0; int64_t begin = 0, end = 0; };
+    std::vector<Group> groups;
+    std::vector<size_t> group_of(slots_.size(), SIZE_MAX);
     size_t inplace = 0;
     for (size_t id : order) {
       Slot& s = slots_[id];
       s.bytes = (std::max<size_t>(s.t.size_bytes(), 1) + kAlign - 1) / kAlign * kAlign;
       const int64_t end = s.pinned ? forever : s.last_use;
-      // free blocks whose last use is before this definition
-      live.erase(std::remove_if(live.begin(), live.end(), [&](const Live& l) { return l.end < s.def; }), live.end());
-      // element-wise ops write over an input that dies here (same size), extending its block
       if (s.def >= 0 && !step_outs_[static_cast<size_t>(s.def)].empty() && step_outs_[static_cast<size_t>(s.def)][0] == id) {
         const int k = ops_[steps_[static_cast<size_t>(s.def)].node]->inplace_input();
         const auto& ins = step_ins_[static_cast<size_t>(s.def)];
         if (k >= 0 && static_cast<size_t>(k) < ins.size() && ins[static_cast<size_t>(k)] != SIZE_MAX) {
-          Slot& in = slots_[ins[static_cast<size_t>(k)]];
-          auto it = std::find_if(live.begin(), live.end(), [&](const Live& l) { return l.off == in.offset && l.end == s.def; });
-          if (!in.is_const && !in.pinned && in.last_use == s.def && in.bytes == s.bytes && it != live.end()) {
-            s.offset = in.offset;
-            it->end = end;
+          const size_t iid = ins[static_cast<size_t>(k)];
+          const Slot& in = slots_[iid];
+          if (!in.is_const && !in.pinned && in.last_use == s.def && in.bytes == s.bytes && group_of[iid] != SIZE_MAX &&
+              groups[group_of[iid]].end == s.def) {
+            group_of[id] = group_of[iid];
+            groups[group_of[id]].end = end;
             ++inplace;
             continue;
           }
         }
       }
-      std::sort(live.begin(), live.end(), [](const Live& a, const Live& b) { return a.off < b.off; });
-      size_t off = 0;
-      for (const Live& l : live) {
-        if (off + s.bytes <= l.off) break;
-        off = std::max(off, l.off + l.bytes);
-      }
-      s.offset = off;
-      live.push_back({off, s.bytes, end});
-      arena = std::max(arena, off + s.bytes);
+      group_of[id] = groups.size();
+      groups.push_back({s.bytes, 0, s.def, end});
     }
+    // place groups in `seq` order at the lowest offset free of every placed group alive at the same time;
+    // returns the arena size and leaves the offsets in groups
+    auto place = [&groups](const std::vector<size_t>& seq) {
+      size_t arena = 0;
+      std::vector<size_t> placed;  // indices into groups, kept sorted by offset
+      for (size_t g : seq) {
+        Group& gr = groups[g];
+        size_t off = 0;
+        for (size_t p : placed) {
+          const Group& o = groups[p];
+          if (o.end < gr.begin || gr.end < o.begin) continue;  // not alive at the same time
+          if (off + gr.bytes <= o.off) break;
+          off = std::max(off, o.off + o.bytes);
+        }
+        gr.off = off;
+        placed.insert(std::upper_bound(placed.begin(), placed.end(), g, [&](size_t a, size_t b) { return groups[a].off < groups[b].off; }), g);
+        arena = std::max(arena, off + gr.bytes);
+      }
+      return arena;
+    };
+    // both orders (neither always wins: MobileNetV3's arena is smaller in definition order), the smaller kept
+    std::vector<size_t> by_def(groups.size());
+    for (size_t g = 0; g < groups.size(); ++g) by_def[g] = g;
+    std::vector<size_t> by_size = by_def;
+    std::stable_sort(by_size.begin(), by_size.end(), [&](size_t a, size_t b) { return groups[a].bytes > groups[b].bytes; });
+    const size_t arena_def = place(by_def);
+    const size_t arena_size = place(by_size);
+    const size_t arena = std::min(arena_def, arena_size);
+    if (arena_def < arena_size) place(by_def);
+    for (size_t id : order) slots_[id].offset = groups[group_of[id]].off;
     arena_.assign(arena + kAlign, 0);
     uint8_t* base = arena_.data();
     base += (kAlign - reinterpret_cast<uintptr_t>(base) % kAlign) % kAlign;

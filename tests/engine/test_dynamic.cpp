@@ -105,3 +105,51 @@ TEST(Dynamic, BlazeFaceWithSymbolicBatchRunsOnceShapeIsGiven) {
   auto ref = run_model(m, {x});
   for (size_t i = 0; i < ref.size(); ++i) EXPECT_EQ(max_abs_diff(ref[i], eng->output(i)), 0.0);
 }
+
+// The activation arena is planned so that a large block can use the hole a dead block left: p (3 KiB) dies when r
+// (4 KiB) is made, q (3 KiB) lives on. First fit in definition order puts r above p's hole (17472 bytes); the
+// plan reaches the most bytes ever alive at once, 14400 (at the Concat: X 64 + q 3072 + r 4096 + y 7168).
+TEST(Arena, PlanReachesThePeakOfLiveBytesWhenFirstFitLeavesAHole) {
+  Model m;
+  m.opsets[""] = 13;
+  m.path = "arena-test";
+  m.graph.inputs.push_back(value("X", DType::f32, {16}));
+  auto reps = [](int64_t k) {
+    Tensor t(DType::i64, {1});
+    t.ptr<int64_t>()[0] = k;
+    return t;
+  };
+  m.graph.initializers["r48"] = reps(48);
+  m.graph.initializers["r1"] = reps(1);
+  m.graph.initializers["r64"] = reps(64);
+  auto node = [&](const std::string& op, std::vector<std::string> ins, const std::string& out, std::map<std::string, Attribute> a = {}) {
+    Node n;
+    n.name = out + "_node";
+    n.op_type = op;
+    n.inputs = std::move(ins);
+    n.outputs = {out};
+    n.attrs = std::move(a);
+    m.graph.nodes.push_back(n);
+  };
+  node("Tile", {"X", "r48"}, "p");  // 768 floats, last read by q
+  node("Tile", {"p", "r1"}, "q");   // 768, read by the Concat
+  node("Tile", {"X", "r64"}, "r");  // 1024, made after p died
+  node("Concat", {"q", "r"}, "y", {{"axis", attr_i(0)}});
+  ValueInfo yv;
+  yv.name = "y";
+  m.graph.outputs.push_back(yv);
+  EngineOptions o;
+  o.optimize = false;
+  o.xnnpack = false;
+  auto e = create_engine("native", m, o);
+  e->prepare({{"X", {16}}});
+  EXPECT_EQ(e->activation_bytes(), 14400u);
+  Tensor x = random_tensor({16}, 5);
+  std::memcpy(e->input(0).data(), x.data(), x.size_bytes());
+  e->run();
+  const Tensor& y = e->output(0);
+  ASSERT_EQ(y.numel(), 1792);
+  int64_t bad = 0;
+  for (int64_t i = 0; i < 1792; ++i) bad += y.ptr<float>()[i] != x.ptr<float>()[(i < 768 ? i : i - 768) % 16];
+  EXPECT_EQ(bad, 0);
+}
