@@ -313,6 +313,28 @@ class Converter {
       int8_pads_[out_.back().outputs[0]] = {g_.nodes[qi].outputs[0], out_.back().inputs[0]};
       return true;
     }
+    if (n.op_type == "Concat" && n.outputs.size() == 1) {  // every input at the output's scale (passes.h int8_concats)
+      const int64_t axis = n.attr_i("axis", 0);
+      if (axis < -4 || axis >= 4) return false;
+      std::vector<std::string> qs;
+      for (const std::string& v : n.inputs) {
+        std::string q;
+        QParam p;
+        if (!int8_source(v, q, p) || !has_nhwc(q) || p.s != yp.s || p.z != yp.z) return false;
+        qs.push_back(q);
+      }
+      Node c = n;
+      c.inputs = qs;
+      c.outputs = {g_.nodes[qi].outputs[0]};
+      c.attrs["axis"].kind = Attribute::Kind::i;
+      c.attrs["axis"].i = kPos[axis < 0 ? axis + 4 : axis];
+      std::vector<size_t> idx(qs.size());
+      for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+      absorbed_.insert(qi);
+      emit_nhwc(c, idx, false);
+      ++stats_.int8_concats;
+      return true;
+    }
     return false;
   }
 
@@ -733,7 +755,8 @@ LayoutStats convert_to_nhwc(Graph& g, bool fuse_pointwise) {
 std::string to_string(const LayoutStats& s) {
   return std::to_string(s.nhwc_nodes) + " NHWC nodes, " + std::to_string(s.transposes) + " transposes inserted, " +
          std::to_string(s.folded) + " folded" + (s.pointwise_add ? ", " + std::to_string(s.pointwise_add) + " 1x1 convolutions with their residual Add fused" : "") +
-         (s.qconv_add ? ", " + std::to_string(s.qconv_add) + " int8 1x1 convolutions with their residual Add fused" : "");
+         (s.qconv_add ? ", " + std::to_string(s.qconv_add) + " int8 1x1 convolutions with their residual Add fused" : "") +
+         (s.int8_concats ? ", " + std::to_string(s.int8_concats) + " int8 Concats" : "");
 }
 
 }  // namespace ec

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -418,15 +419,97 @@ int fuse_int8_lookup_tables(Graph& g) {
   return count;
 }
 
+int int8_concats(Graph& g) {
+  int count = 0;
+  auto cons = consumers(g);
+  std::map<std::string, size_t> prod;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (auto& o : g.nodes[i].outputs) prod[o] = i;
+  std::vector<Node> out;
+  std::set<size_t> drop;
+  std::vector<std::pair<size_t, std::vector<Node>>> before;  // new nodes to place before node index
+  for (size_t ci = 0; ci < g.nodes.size(); ++ci) {
+    const Node& c = g.nodes[ci];
+    if (c.op_type != "Concat" || !c.domain.empty() || c.inputs.size() < 2 || c.outputs.size() != 1 || is_graph_output(g, c.outputs[0])) continue;
+    const auto& cc = cons[c.outputs[0]];
+    if (cc.size() != 1) continue;
+    const Node& q = g.nodes[cc[0]];
+    double ys = 0;
+    int32_t yz = 0;
+    if (q.op_type != "QuantizeLinear" || !q.domain.empty() || !int8_params(g, q, ys, yz, false)) continue;
+    // every input: DequantizeLinear (per tensor) of int8 data made by a QuantizeLinear to int8 or a lookup table
+    bool ok = true, any = false;
+    std::vector<std::pair<double, int32_t>> params;
+    for (const std::string& v : c.inputs) {
+      auto pit = prod.find(v);
+      double xs = 0;
+      int32_t xz = 0;
+      if (v.empty() || pit == prod.end()) { ok = false; break; }
+      const Node& dq = g.nodes[pit->second];
+      if (dq.op_type != "DequantizeLinear" || !dq.domain.empty() || !int8_params(g, dq, xs, xz, true)) { ok = false; break; }
+      auto sp = prod.find(dq.in(0));
+      if (sp == prod.end()) { ok = false; break; }
+      const Node& src = g.nodes[sp->second];
+      double s2 = 0;
+      int32_t z2 = 0;
+      if (!((src.op_type == "QuantizeLinear" && src.domain.empty() && int8_params(g, src, s2, z2, false)) ||
+            (src.op_type == "QLut" && src.domain == kEcDomain))) { ok = false; break; }
+      params.push_back({xs, xz});
+      any = any || xs != ys || xz != yz;
+    }
+    if (!ok || !any) continue;  // (all inputs already at the output's scale: the layout pass takes it as it is)
+    Node nc = c;
+    std::vector<Node> added;
+    for (size_t i = 0; i < c.inputs.size(); ++i) {
+      const double xs = params[i].first;
+      const int32_t xz = params[i].second;
+      if (xs == ys && xz == yz) continue;
+      const size_t dqi = prod.at(c.inputs[i]);
+      const Node& dq = g.nodes[dqi];
+      // Q(DQ(x)) for each of the 256 int8 values in the float arithmetic of the two operators (DequantizeLinear:
+      // (x - zero) * scale; QuantizeLinear: x / scale rounded half to even, plus zero, saturated): bit-exact
+      Tensor table(DType::i8, {256});
+      for (int k = 0; k < 256; ++k) {
+        const float v = static_cast<float>(k - 128 - xz) * static_cast<float>(xs);
+        const float r = std::nearbyint(v / static_cast<float>(ys)) + static_cast<float>(yz);
+        table.ptr<int8_t>()[k] = static_cast<int8_t>(std::clamp(r, -128.f, 127.f));
+      }
+      const std::string base = c.outputs[0] + "#in" + std::to_string(i);
+      g.initializers[base + "#lut"] = table;
+      added.push_back(Node{base + "#lut", "QLut", kEcDomain, {dq.in(0), base + "#lut", q.in(1), q.in(2)}, {base + "#q"}, {}});
+      added.push_back(Node{base + "#dq", "DequantizeLinear", "", {base + "#q", q.in(1), q.in(2)}, {base}, {}});
+      nc.inputs[i] = base;
+      // the old DequantizeLinear goes when this Concat was all that read it
+      bool used = is_graph_output(g, c.inputs[i]);
+      for (size_t k : cons[c.inputs[i]]) used = used || k != ci;
+      if (!used) drop.insert(dqi);
+    }
+    g.nodes[ci] = nc;
+    before.push_back({ci, std::move(added)});
+    ++count;
+  }
+  if (!count) return 0;
+  std::map<size_t, std::vector<Node>> at(std::make_move_iterator(before.begin()), std::make_move_iterator(before.end()));
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    auto it = at.find(i);
+    if (it != at.end())
+      for (Node& n : it->second) out.push_back(std::move(n));
+    if (!drop.count(i)) out.push_back(std::move(g.nodes[i]));
+  }
+  g.nodes = std::move(out);
+  return count;
+}
+
 std::string optimize_for_native(Graph& g) {
   int c = constants_to_initializers(g);
   int cast = fold_weight_casts(g);
   int id = remove_identities(g);
   int bn = fold_batchnorm(g);
   int lut = fuse_int8_lookup_tables(g);
+  int cat = int8_concats(g);
   int act = fuse_activations(g);
   return std::to_string(c) + " constants, " + std::to_string(cast) + " weight casts folded, " + std::to_string(id) + " identities removed, " + std::to_string(bn) +
-         " BN folded, " + std::to_string(lut) + " int8 lookup tables, " + std::to_string(act) + " activations fused";
+         " BN folded, " + std::to_string(lut) + " int8 lookup tables, " + std::to_string(cat) + " int8 concats, " + std::to_string(act) + " activations fused";
 }
 
 }  // namespace ec

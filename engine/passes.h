@@ -27,6 +27,12 @@ int fuse_activations(Graph& g);
 // inputs, computed in double and quantized as QuantizeLinear does. The int8 data then never goes through float
 // (TFLite runs non-linear int8 activations the same way). Returns how many were made.
 int fuse_int8_lookup_tables(Graph& g);
+// int8 QDQ graphs: a Concat of DequantizeLinear outputs (int8 data from a QuantizeLinear or QLut) read only by one
+// QuantizeLinear to int8: each input at another scale or zero point than that Q gets a QLut requantizing it
+// (table = Q(DQ(x)) for the 256 values in the operators' float arithmetic: bit-exact) and a DequantizeLinear at the Q's
+// parameters, so every input arrives at the output's scale and the layout pass concatenates the int8 data
+// (ONNX Runtime's QLinearConcat). Returns the number of Concats rewritten.
+int int8_concats(Graph& g);
 // Runs the passes above in order; returns a one-line summary ("folded 3 BN, fused 12 activations").
 std::string optimize_for_native(Graph& g);
 

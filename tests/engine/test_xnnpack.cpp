@@ -415,6 +415,47 @@ TEST_F(Xnnpack, Int8ActivationsBecomeLookupTablesWithQdqResults) {
   EXPECT_EQ(count_domain(g.graph, "QLut"), 0);
 }
 
+// A Concat of int8 branches at three scales, quantized once after it (YOLOv8's C2f): the inputs at another scale
+// get a requantizing table and the Concat runs on int8 NHWC data. Every output value must be what the QDQ
+// operators give in float from the branches' dequantized values (bit-exact), on XNNPACK and the reference, 1 and 2
+// threads.
+TEST_F(Xnnpack, Int8ConcatRequantizesItsInputsAsQdqDoes) {
+  QdqBuilder b;
+  std::string x = b.qdq(b.input("x", {1, 8, 9, 11}), 0.02f, 3);
+  auto conv = [&](int64_t m, int seed) {
+    return b.node("Conv", {x, b.qweight({m, 8, 3, 3}, seed), b.constant(random_tensor({m}, seed + 50, -0.3f, 0.3f))}, {{"pads", attr_ints({1, 1, 1, 1})}});
+  };
+  const float sa = 0.05f, sb = 0.013f, ys = 0.04f;
+  const int8_t za = -2, zb = 5, yz = -10;
+  std::string a = b.qdq(conv(16, 2100), sa, za), bb = b.qdq(conv(8, 2200), sb, zb), c = b.qdq(conv(4, 2300), ys, yz);
+  std::string y = b.qdq(b.node("Concat", {a, bb, c}, {{"axis", attr_i(1)}}), ys, yz);
+  b.output(a);
+  b.output(bb);
+  b.output(c);
+  b.output(y);
+  Model g = b.m;
+  optimize_for_native(g.graph);
+  EXPECT_EQ(count_domain(g.graph, "QLut"), 2);  // a and b requantized, c already at the output's scale
+  EXPECT_EQ(convert_to_nhwc(g.graph).int8_concats, 1);
+  Tensor in0 = random_tensor({1, 8, 9, 11}, 2400, -2.f, 2.f);
+  for (bool xnn : {true, false})
+    for (int threads : {1, 2}) {
+      auto out = run_model(b.m, {in0}, "native", threads, true, xnn);
+      ASSERT_EQ(out.size(), 4u);
+      ASSERT_EQ(shape_str(out[3].shape()), "[1,28,9,11]");
+      int64_t off = 0;
+      for (int64_t ch = 0; ch < 28; ++ch)
+        for (int64_t p = 0; p < 99; ++p) {
+          const Tensor& src = ch < 16 ? out[0] : ch < 24 ? out[1] : out[2];
+          const int64_t sc = ch < 16 ? ch : ch < 24 ? ch - 16 : ch - 24;
+          const float v = src.ptr<float>()[sc * 99 + p];  // the branch's dequantized value
+          const float r = std::clamp(std::nearbyint(v / ys) + static_cast<float>(yz), -128.f, 127.f);  // QuantizeLinear
+          off += out[3].ptr<float>()[ch * 99 + p] != (r - static_cast<float>(yz)) * ys;                  // DequantizeLinear
+        }
+      EXPECT_EQ(off, 0) << "xnnpack " << xnn << " threads " << threads;
+    }
+}
+
 // int8 Conv (depthwise, grouped, strided, padded, 1x1, with Relu/Clip) and Add, MaxPool and channel zero
 // padding on int8 data against the reference: the same QDQ graph computed in float by the reference kernels.
 // Integer accumulation and float rescaling may round a tie the other way: at most one step apart.
