@@ -338,6 +338,34 @@ class Converter {
     return false;
   }
 
+  // Split of int8 data whose every output is read only by a QuantizeLinear at the input's scale (the compressor
+  // gives C2f's halves their input's scale): the Split runs on the int8 NHWC data.
+  bool try_int8_split(const Node& n) {
+    std::string xq;
+    QParam xp;
+    if (!int8_source(n.in(0), xq, xp) || !has_nhwc(xq) || (n.inputs.size() > 1 && !n.in(1).empty() && !init(n.in(1)))) return false;
+    const int64_t axis = n.attr_i("axis", 0);
+    if (axis < -4 || axis >= 4) return false;
+    std::vector<size_t> qis;
+    std::vector<std::string> outs;
+    for (const std::string& o : n.outputs) {
+      size_t qi = 0;
+      QParam yp;
+      if (o.empty() || !int8_sink(o, qi, yp) || yp.s != xp.s || yp.z != xp.z) return false;
+      qis.push_back(qi);
+      outs.push_back(g_.nodes[qi].outputs[0]);
+    }
+    Node c = n;
+    c.inputs[0] = xq;
+    c.outputs = outs;
+    c.attrs["axis"].kind = Attribute::Kind::i;
+    c.attrs["axis"].i = kPos[axis < 0 ? axis + 4 : axis];
+    for (size_t qi : qis) absorbed_.insert(qi);
+    emit_nhwc(c, {0}, false);
+    ++stats_.int8_splits;
+    return true;
+  }
+
   // Name of the NHWC version of `v`, emitting a Transpose (or a re-laid-out constant) the first time.
   std::string to_nhwc(const std::string& v) {
     auto it = nhwc_.find(v);
@@ -622,7 +650,7 @@ class Converter {
       }
       return emit_nchw(n);
     }
-    if ((op == "Add" && try_int8_add(n)) || ((op == "MaxPool" || op == "Concat") && try_int8_movement(n))) return;
+    if ((op == "Add" && try_int8_add(n)) || ((op == "MaxPool" || op == "Concat") && try_int8_movement(n)) || (op == "Split" && try_int8_split(n))) return;
     if ((op == "QuantizeLinear" || op == "DequantizeLinear") && n.outputs.size() == 1) {
       // per-tensor int8: XNNPACK convert, layout-free (NHWC when the input is)
       const bool int8 = scalar_init(n.in(1), DType::f32) && (op == "QuantizeLinear" ? scalar_init(n.in(2), DType::i8) != nullptr
@@ -756,7 +784,8 @@ std::string to_string(const LayoutStats& s) {
   return std::to_string(s.nhwc_nodes) + " NHWC nodes, " + std::to_string(s.transposes) + " transposes inserted, " +
          std::to_string(s.folded) + " folded" + (s.pointwise_add ? ", " + std::to_string(s.pointwise_add) + " 1x1 convolutions with their residual Add fused" : "") +
          (s.qconv_add ? ", " + std::to_string(s.qconv_add) + " int8 1x1 convolutions with their residual Add fused" : "") +
-         (s.int8_concats ? ", " + std::to_string(s.int8_concats) + " int8 Concats" : "");
+         (s.int8_concats ? ", " + std::to_string(s.int8_concats) + " int8 Concats" : "") +
+         (s.int8_splits ? ", " + std::to_string(s.int8_splits) + " int8 Splits" : "");
 }
 
 }  // namespace ec

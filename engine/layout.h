@@ -15,6 +15,7 @@ struct LayoutStats {
   int pointwise_add = 0;  // 1x1 convolutions with the following residual Add fused (PointwiseAdd)
   int qconv_add = 0;      // int8 1x1 convolutions with the following int8 Add fused (QConvAdd)
   int int8_concats = 0;   // Concats of int8 data (every input at the output's scale)
+  int int8_splits = 0;    // Splits of int8 data (every output at the input's scale)
 };
 
 // Rewrites `g` in place. Every value keeps its name where it is still visible in NCHW (graph outputs

@@ -456,6 +456,44 @@ TEST_F(Xnnpack, Int8ConcatRequantizesItsInputsAsQdqDoes) {
     }
 }
 
+// A Split of int8 data whose halves are quantized again at the input's scale (C2f) runs on the int8 data: each
+// output equals its channels of the input's dequantized values exactly; with one half at another scale the Split
+// stays float and that half is requantized as the QDQ operators do.
+TEST_F(Xnnpack, Int8SplitRunsOnInt8DataAtTheInputsScale) {
+  for (bool same : {true, false}) {
+    QdqBuilder b;
+    std::string x = b.qdq(b.input("x", {1, 8, 9, 11}), 0.02f, 3);
+    std::string c = b.node("Conv", {x, b.qweight({12, 8, 3, 3}, 2500), b.constant(random_tensor({12}, 2550, -0.3f, 0.3f))}, {{"pads", attr_ints({1, 1, 1, 1})}});
+    const float s = 0.05f, s1 = same ? s : 0.03f;
+    const int8_t z = -4;
+    std::string cq = b.qdq(c, s, z);
+    Node sp{"split", "Split", "", {cq, b.constant(Tensor::from_i64({2}, {4, 8}))}, {"h0", "h1"}, {{"axis", attr_i(1)}}};
+    b.m.graph.nodes.push_back(sp);
+    b.output(cq);
+    b.output(b.qdq("h0", s, z));
+    b.output(b.qdq("h1", s1, z));
+    Model g = b.m;
+    optimize_for_native(g.graph);
+    EXPECT_EQ(convert_to_nhwc(g.graph).int8_splits, same ? 1 : 0);
+    Tensor in0 = random_tensor({1, 8, 9, 11}, 2600, -2.f, 2.f);
+    for (bool xnn : {true, false})
+      for (int threads : {1, 2}) {
+        auto out = run_model(b.m, {in0}, "native", threads, true, xnn);
+        ASSERT_EQ(out.size(), 3u);
+        int64_t off = 0;
+        for (int64_t ch = 0; ch < 12; ++ch)
+          for (int64_t p = 0; p < 99; ++p) {
+            const float v = out[0].ptr<float>()[ch * 99 + p];
+            const float sc = ch < 4 ? s : s1;
+            const float r = std::clamp(std::nearbyint(v / sc) + static_cast<float>(z), -128.f, 127.f);
+            const float want = (r - static_cast<float>(z)) * sc;
+            off += (ch < 4 ? out[1].ptr<float>()[ch * 99 + p] : out[2].ptr<float>()[(ch - 4) * 99 + p]) != want;
+          }
+        EXPECT_EQ(off, 0) << "same scale " << same << " xnnpack " << xnn << " threads " << threads;
+      }
+  }
+}
+
 // int8 Conv (depthwise, grouped, strided, padded, 1x1, with Relu/Clip) and Add, MaxPool and channel zero
 // padding on int8 data against the reference: the same QDQ graph computed in float by the reference kernels.
 // Integer accumulation and float rescaling may round a tie the other way: at most one step apart.
