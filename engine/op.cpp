@@ -93,15 +93,21 @@ void Op::parallel_for(int64_t n, const std::function<void(int64_t)>& body) const
   }
 #ifdef EC_HAVE_XNNPACK
   if (thread_pool_) {
-    auto task = [](void* ctx, size_t i) { (*static_cast<const std::function<void(int64_t)>*>(ctx))(static_cast<int64_t>(i)); };
+    auto task = [](void* ctx, size_t i) {
+      const TsanTask mark;
+      (*static_cast<const std::function<void(int64_t)>*>(ctx))(static_cast<int64_t>(i));
+    };
+    const TsanRegion region;
     pthreadpool_parallelize_1d(static_cast<pthreadpool_t>(thread_pool_), task, const_cast<std::function<void(int64_t)>*>(&body),
                                static_cast<size_t>(n), PTHREADPOOL_FLAG_DISABLE_DENORMALS);
     return;
   }
 #endif
   const int nt = static_cast<int>(std::min<int64_t>(threads_, n));
+  const TsanRegion region;
 #pragma omp parallel num_threads(nt)
   {
+    const TsanTask mark;
     const DenormalsAsZero flush;  // each thread of the region
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < n; ++i) body(i);

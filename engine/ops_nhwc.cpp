@@ -1194,9 +1194,11 @@ class NhwcQConvOp : public XnnOp {
     const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(pixels / 64, static_cast<int64_t>(threads) * 4));
     const int64_t per = ((pixels + tasks - 1) / tasks + 3) / 4 * 4;
     GemmTask t{&qgemm_, x, y, pixels, per, r, cr};
+    const TsanRegion region;
     pthreadpool_parallelize_1d(
         pool_,
         [](void* ctx, size_t i) {
+          const TsanTask mark;
           auto* t = static_cast<GemmTask*>(ctx);
           const int64_t p0 = static_cast<int64_t>(i) * t->per_task, p1 = std::min(t->pixels, p0 + t->per_task);
           if (p0 < p1) qgemm_vnni(*t->l, t->x, t->y, p0, p1, t->r, t->cr);
@@ -1254,9 +1256,11 @@ class NhwcQConvOp : public XnnOp {
     const int64_t m = qgemm_.n;
     for (int64_t b = 0; b < batch; ++b) {
       BandTask t{this, x + b * w_.ih * w_.iw * c_, y + b * w_.oh * w_.ow * m, bands, bands_.size()};
+      const TsanRegion region;
       pthreadpool_parallelize_1d(
           pool_,
           [](void* ctx, size_t worker) {
+            const TsanTask mark;
             auto* t = static_cast<BandTask*>(ctx);
             NhwcQConvOp& op = *t->self;
             int8_t* buf = op.bands_[worker].data();
@@ -1407,9 +1411,11 @@ class NhwcQAddOp : public XnnOp {
     const size_t threads = pool_ ? pthreadpool_get_threads_count(pool_) : 1;
     const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(rows_total / 64, static_cast<int64_t>(threads) * 4));
     Task t{this, a, b, y, rows_total, ca, cb, (rows_total + tasks - 1) / tasks};
+    const TsanRegion region;
     pthreadpool_parallelize_1d(
         pool_,
         [](void* ctx, size_t i) {
+          const TsanTask mark;
           auto* k = static_cast<Task*>(ctx);
           const int64_t r0 = static_cast<int64_t>(i) * k->rows_per_task, r1 = std::min(k->rows, r0 + k->rows_per_task);
           if (r0 < r1) k->self->rows(k->a, k->b, k->y, r0, r1, k->ca, k->cb);
@@ -1549,11 +1555,16 @@ class NhwcPointwiseOp : public XnnOp {
     // tiles of whole kernel blocks (48 rows: a multiple of 16, 12, 8 and 6), about 4 per thread
     const size_t tile = static_cast<size_t>(std::max<int64_t>(48, (rows / static_cast<int64_t>(4 * threads) + 47) / 48 * 48));
     auto body = [](void* p, size_t start, size_t count) {
+      const TsanTask mark;
       const Ctx& k = *static_cast<const Ctx*>(p);
       pointwise_run(*k.layer, k.x, k.r, k.cr, k.y, static_cast<int64_t>(start), static_cast<int64_t>(start + count));
     };
-    if (threads > 1 && static_cast<size_t>(rows) > tile) pthreadpool_parallelize_1d_tile_1d(pool_, body, &c, static_cast<size_t>(rows), tile, PTHREADPOOL_FLAG_DISABLE_DENORMALS);
-    else body(&c, 0, static_cast<size_t>(rows));
+    if (threads > 1 && static_cast<size_t>(rows) > tile) {
+      const TsanRegion region;
+      pthreadpool_parallelize_1d_tile_1d(pool_, body, &c, static_cast<size_t>(rows), tile, PTHREADPOOL_FLAG_DISABLE_DENORMALS);
+    } else {
+      body(&c, 0, static_cast<size_t>(rows));
+    }
     float* y = out[0]->ptr<float>();
     if (!direct_) add_broadcast_residual(in[3]->ptr<float>(), y, y);
     if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
@@ -1592,6 +1603,7 @@ class NhwcPointwiseOp : public XnnOp {
         float lo, hi;
       } k{c, r, y, y_[3], r_[3], lo_, hi_};
       auto body = [](void* p, size_t start, size_t count) {
+        const TsanTask mark;
         const Ctx& k = *static_cast<const Ctx*>(p);
         for (size_t px = start; px < start + count; ++px) {
           const float* cp = k.c + static_cast<int64_t>(px) * k.m;
@@ -1602,6 +1614,7 @@ class NhwcPointwiseOp : public XnnOp {
         }
       };
       const size_t pixels = static_cast<size_t>(y_[0] * y_[1] * y_[2]);
+      const TsanRegion region;
       pthreadpool_parallelize_1d_tile_1d(pool_, body, &k, pixels, 256, PTHREADPOOL_FLAG_DISABLE_DENORMALS);
     }
     if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));

@@ -155,8 +155,10 @@ class ConvOp : public Op {
   void run_depthwise(const float* x, const float* wt, const float* bias, float* y) const {
     const Window w = w_;
     const int64_t ihw = w.ih * w.iw, ohw = w.oh * w.ow;
+    const TsanRegion tsan_region;  // op.h: the pool's hand-off, for ThreadSanitizer builds
 #pragma omp parallel num_threads(threads_)
     {
+      const TsanTask tsan_task;
       const DenormalsAsZero flush;  // each thread of the region (base/denormals.h)
 #pragma omp for schedule(static)
       for (int64_t c = 0; c < c_; ++c) {
@@ -200,8 +202,10 @@ class ConvOp : public Op {
     blk_size = std::max<int64_t>(blk_size, std::min<int64_t>(ohw, 64));
     const int64_t nblk = (ohw + blk_size - 1) / blk_size;
     const int64_t jobs = group_ * nblk;
+    const TsanRegion tsan_region;  // op.h: the pool's hand-off, for ThreadSanitizer builds
 #pragma omp parallel num_threads(threads_)
     {
+      const TsanTask tsan_task;
       const DenormalsAsZero flush;  // each thread of the region (base/denormals.h)
 #pragma omp for schedule(dynamic)
       for (int64_t job = 0; job < jobs; ++job) {
@@ -340,8 +344,10 @@ class ConvTransposeOp : public Op {
         Eigen::Map<const MatCM> wt(in[1]->ptr<float>() + g * cig * kt, kt, cig);  // [cig][kt] row-major
         Eigen::Map<MatCM> ct(col, ihw, kt);
         gemm_parallel(xt, wt.transpose(), ct, *this, threads_);
+        const TsanRegion tsan_region;  // op.h: the pool's hand-off, for ThreadSanitizer builds
 #pragma omp parallel num_threads(threads_)
         {
+          const TsanTask tsan_task;
           const DenormalsAsZero flush;  // each thread of the region (base/denormals.h)
 #pragma omp for schedule(static)
           for (int64_t co = 0; co < cog; ++co) {
@@ -442,8 +448,10 @@ class PoolOp : public Op {
     const Window w = w_;
     if (max_ && w.kh == 2 && w.kw == 2 && w.sh == 2 && w.sw == 2 && w.dh == 1 && w.dw == 1 && w.pt == 0 && w.pl == 0 &&
         w.oh * 2 <= w.ih && w.ow * 2 <= w.iw) {  // the common 2x2 stride-2 max pool: no bounds checks
+      const TsanRegion tsan_region;  // op.h: the pool's hand-off, for ThreadSanitizer builds
 #pragma omp parallel num_threads(threads_)
       {
+        const TsanTask tsan_task;
         const DenormalsAsZero flush;  // each thread of the region (base/denormals.h)
 #pragma omp for schedule(static)
         for (int64_t p = 0; p < planes; ++p) {
@@ -459,8 +467,10 @@ class PoolOp : public Op {
       }
       return;
     }
+    const TsanRegion tsan_region;  // op.h: the pool's hand-off, for ThreadSanitizer builds
 #pragma omp parallel num_threads(threads_)
     {
+      const TsanTask tsan_task;
       const DenormalsAsZero flush;  // each thread of the region (base/denormals.h)
 #pragma omp for schedule(static)
       for (int64_t p = 0; p < planes; ++p) {
@@ -581,8 +591,10 @@ class MatMulOp : public Op {
       return;
     }
     auto bst = contiguous_strides(batch_);
+    const TsanRegion tsan_region;  // op.h: the pool's hand-off, for ThreadSanitizer builds
 #pragma omp parallel num_threads(threads_)
     {
+      const TsanTask tsan_task;
       const DenormalsAsZero flush;  // each thread of the region (base/denormals.h)
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < nb; ++i) {

@@ -358,7 +358,9 @@ TEST(Activation, SigmoidAndSiluKernelsMatchDoublePrecision) {
   for (bool vector : {true, false}) {
     set_activation_vector_kernel(vector);
     const std::string kernel = activation_kernel();
-    if (!vector) EXPECT_EQ(kernel, "auto-vectorised");
+    if (!vector) {
+      EXPECT_EQ(kernel, "auto-vectorised");
+    }
     for (auto kind : {Activation::Kind::sigmoid, Activation::Kind::silu}) {
       Activation a;
       a.kind = kind;
