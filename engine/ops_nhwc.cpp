@@ -8,6 +8,7 @@
 // DequantizeLinear as XNNPACK converts.
 
 #include <algorithm>
+#include <atomic>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <unistd.h>
 
 #include "op.h"
 #include "pointwise.h"
@@ -512,6 +514,9 @@ class DepthwiseConv {
 class NhwcConvOp : public XnnOp {
  public:
   using XnnOp::XnnOp;
+  ~NhwcConvOp() override { release_parts(); }
+  NhwcConvOp(const NhwcConvOp&) = delete;
+  NhwcConvOp& operator=(const NhwcConvOp&) = delete;
   void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
     if (!in.has(0)) fail("input is missing");
     const DType xt = in.t[0]->dtype();
@@ -546,8 +551,12 @@ class NhwcConvOp : public XnnOp {
     wino_ok_ = xt == DType::f32 && group == 1 && w.kh == 3 && w.kw == 3 && w.sh == 1 && w.sw == 1 && w.dh == 1 && w.dw == 1 && c >= 8 && m >= 8 &&
                w.oh >= 2 && w.ow >= 2;
     dw_ok_ = xt == DType::f32 && group == c && m == c && DepthwiseConv::supports(w.kh, w.kw, w.sh, w.sw, w.dh, w.dw);
-    if (!wino_ok_ && !dw_ok_) kind_ = 0;
-    if (geometry) release();
+    parts_n_ = xt == DType::f32 && group == 1 ? split_parts(c * m * w.kh * w.kw * 4, m, w.oh * w.ow) : 1;
+    if (!wino_ok_ && !dw_ok_ && parts_n_ < 2) kind_ = 0;
+    if (geometry) {
+      release();
+      release_parts();
+    }
     // a layer with candidates gets its kernel when the engine chooses one (choose_kernel follows every
     // prepare): building XNNPACK's packing first only to free it for a Winograd form would raise the peak
     if (kernel_candidates().empty()) build(kind_);
@@ -560,17 +569,37 @@ class NhwcConvOp : public XnnOp {
   static constexpr int64_t kWinogradMaxWeightBytes = int64_t{16} << 20;
   std::vector<std::string> kernel_candidates() const override {
     if (dw_ok_) return {"xnnpack", "ec-depthwise"};
-    if (!wino_ok_) return {};
     std::vector<std::string> r = {"xnnpack"};
-    if (16 * c_ * m_ * 4 <= kWinogradMaxWeightBytes) r.push_back("winograd-f2");
-    if (36 * c_ * m_ * 4 <= kWinogradMaxWeightBytes) r.push_back("winograd-f4");
+    if (wino_ok_ && 16 * c_ * m_ * 4 <= kWinogradMaxWeightBytes) r.push_back("winograd-f2");
+    if (wino_ok_ && 36 * c_ * m_ * 4 <= kWinogradMaxWeightBytes) r.push_back("winograd-f4");
+    if (parts_n_ > 1) r.push_back("xnnpack-split");
     return r.size() > 1 ? r : std::vector<std::string>{};
   }
   void choose_kernel(size_t i) override {
     const auto names = kernel_candidates();
-    kind_ = i == 0 || i >= names.size() ? 0 : names[i] == "winograd-f2" ? 1 : names[i] == "winograd-f4" ? 2 : 3;
+    kind_ = i == 0 || i >= names.size()  ? 0
+            : names[i] == "winograd-f2"  ? 1
+            : names[i] == "winograd-f4"  ? 2
+            : names[i] == "xnnpack-split" ? 4
+                                          : 3;
     build(kind_);
     dirty_ = true;
+  }
+  // How many output-channel slices make a convolution's weights fit the core's cache: XNNPACK's GEMM walks the
+  // output pixels in tiles of a few rows and streams all of the operator's packed weights for each tile, so a
+  // layer whose weights exceed L2 reads them from L3 or memory once per tile (ResNet-18's 512-channel 3x3
+  // layers: 9.4 MB, 7 tiles of 7 pixels). Sliced into operators of at most half of L2 each, every slice's weights
+  // stay in L2 across its tiles. 1 (no slicing) when the weights already fit, when there are too few pixels for
+  // a second tile, or when a slice would have fewer than 16 output channels (one AVX-512 register's width).
+  static int64_t split_parts(int64_t weight_bytes, int64_t m, int64_t pixels) {
+    static const int64_t l2 = [] {
+      const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);  // 0 or -1 where the C library cannot tell (aarch64)
+      return v > 0 ? static_cast<int64_t>(v) : int64_t{512} << 10;
+    }();
+    if (pixels < 16) return 1;
+    int64_t p = 1;
+    while (weight_bytes / p > l2 / 2 && m % (2 * p) == 0 && m / (2 * p) >= 16) p *= 2;
+    return p;
   }
   size_t workspace_bytes() const override {
     if (!wino_ok_) return 0;
@@ -579,7 +608,7 @@ class NhwcConvOp : public XnnOp {
   size_t chosen_kernel() const override {
     if (kind_ == 0) return 0;
     const auto names = kernel_candidates();
-    const std::string want = kind_ == 1 ? "winograd-f2" : kind_ == 2 ? "winograd-f4" : "ec-depthwise";
+    const std::string want = kind_ == 1 ? "winograd-f2" : kind_ == 2 ? "winograd-f4" : kind_ == 4 ? "xnnpack-split" : "ec-depthwise";
     return static_cast<size_t>(std::find(names.begin(), names.end(), want) - names.begin());
   }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void* ws) override {
@@ -592,7 +621,23 @@ class NhwcConvOp : public XnnOp {
       return;
     }
     float* y = out[0]->ptr<float>();
-    if (!op_ && !wino2_ && !wino4_ && !dw_) build(kind_);
+    if (!op_ && !wino2_ && !wino4_ && !dw_ && parts_.empty()) build(kind_);
+    if (kind_ == 4) {  // the slices are shared out among the threads, each slice run on one thread
+      const int64_t og = m_ / static_cast<int64_t>(parts_.size());
+      if (rebind(in[0]->data(), nullptr, y))
+        for (size_t p = 0; p < parts_.size(); ++p)
+          check(xnn_setup_convolution2d_nhwc_f32(parts_[p], static_cast<size_t>(in[0]->dim(0)), static_cast<size_t>(w_.ih),
+                                                 static_cast<size_t>(w_.iw), in[0]->ptr<float>(), y + static_cast<int64_t>(p) * og, nullptr),
+                "setup a slice of a convolution");
+      std::atomic<int> status{static_cast<int>(xnn_status_success)};  // no exception may leave a pool's task
+      parallel_for(static_cast<int64_t>(parts_.size()), [&](int64_t p) {
+        const xnn_status st = xnn_run_operator(parts_[static_cast<size_t>(p)], nullptr);
+        if (st != xnn_status_success) status = static_cast<int>(st);
+      });
+      check(static_cast<xnn_status>(status.load()), "run a slice of a convolution");
+      if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
+      return;
+    }
     if (kind_ == 3) {
       dw_->run(in[0]->ptr<float>(), y, in[0]->dim(0), w_, lo_, hi_, *this);
       if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
@@ -612,9 +657,15 @@ class NhwcConvOp : public XnnOp {
   }
 
  private:
-  // Makes candidate `kind` (0 XNNPACK, 1 Winograd F(2,3), 2 F(4,3)) if it is missing, and frees the others.
+  void release_parts() {
+    for (xnn_operator_t p : parts_) xnn_delete_operator(p);
+    parts_.clear();
+  }
+  // Makes candidate `kind` (0 XNNPACK, 1 Winograd F(2,3), 2 F(4,3), 3 our depthwise, 4 XNNPACK in output-channel
+  // slices) if it is missing, and frees the others.
   void build(int kind) {
     if (kind != 0) release();
+    if (kind != 4) release_parts();
     if (kind != 1) wino2_.reset();
     if (kind != 2) wino4_.reset();
     if (kind != 3) dw_.reset();
@@ -623,6 +674,22 @@ class NhwcConvOp : public XnnOp {
     const float* b = bias_.numel() ? bias_.ptr<float>() : nullptr;
     if (kind == 1 && !wino2_) wino2_ = std::make_unique<WinogradConv<2>>(wt_.ptr<float>(), b, c_, m_, *this);
     if (kind == 2 && !wino4_) wino4_ = std::make_unique<WinogradConv<4>>(wt_.ptr<float>(), b, c_, m_, *this);
+    if (kind == 4 && parts_.empty()) {
+      const Window& w = w_;
+      const int64_t og = m_ / parts_n_, khw = w.kh * w.kw;
+      const std::vector<float> packed = to_ohwi(wt_.ptr<float>(), m_, c_, khw);
+      for (int64_t p = 0; p < parts_n_; ++p) {
+        xnn_operator_t part = nullptr;
+        check(xnn_create_convolution2d_nhwc_f32(
+                  static_cast<uint32_t>(w.pt), static_cast<uint32_t>(w.pr), static_cast<uint32_t>(w.pb), static_cast<uint32_t>(w.pl),
+                  static_cast<uint32_t>(w.kh), static_cast<uint32_t>(w.kw), static_cast<uint32_t>(w.sh), static_cast<uint32_t>(w.sw),
+                  static_cast<uint32_t>(w.dh), static_cast<uint32_t>(w.dw), 1, static_cast<size_t>(c_), static_cast<size_t>(og),
+                  static_cast<size_t>(c_), static_cast<size_t>(m_), packed.data() + p * og * khw * c_, b ? b + p * og : nullptr, lo_, hi_, 0,
+                  EC_XNN_CACHES & part),
+              "create a slice of a convolution");
+        parts_.push_back(part);
+      }
+    }
     if (kind != 0 || op_) return;
     const Window& w = w_;
     const int64_t group = group_, c = c_, m = m_;
@@ -659,6 +726,8 @@ class NhwcConvOp : public XnnOp {
   std::unique_ptr<WinogradConv<4>> wino4_;
   bool dw_ok_ = false;
   std::unique_ptr<DepthwiseConv> dw_;
+  int64_t parts_n_ = 1;                // output-channel slices of the "xnnpack-split" candidate (split_parts)
+  std::vector<xnn_operator_t> parts_;  // its operators, one per slice, when it is the chosen kernel
 };
 
 // ConvTranspose on NHWC input (XNNPACK deconvolution): ONNX weights [C_in][C_out/G][KH][KW], explicit pads and

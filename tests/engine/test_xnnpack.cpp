@@ -721,6 +721,65 @@ TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
   }
 }
 
+// A float convolution whose weights exceed half of L2 and that has 16 or more output pixels gets the candidate
+// "xnnpack-split": XNNPACK's convolution in output-channel slices, each writing its channels of the output. Each
+// slice runs the same GEMM on the same data, so forced it gives exactly XNNPACK's outputs, with fused Relu and
+// SiLU, stride 2 and a batch of 2, at 1 and 2 threads (the slices then shared out among the threads); a layer
+// with too few pixels for a second GEMM tile, or small weights, has no such candidate.
+TEST_F(Xnnpack, SlicedConvolutionsGiveXnnpacksOutputs) {
+  struct Case { int64_t n, c, h, w, m, k, stride; const char* act; };
+  const std::vector<Case> cases = {{1, 256, 7, 7, 512, 3, 1, ""}, {2, 192, 9, 9, 512, 3, 2, "Relu"}, {1, 1024, 6, 5, 384, 1, 1, "SiLU"}};
+  int i = 0;
+  for (const Case& k : cases) {
+    GraphBuilder b;
+    const Shape xs{k.n, k.c, k.h, k.w};
+    const int64_t p = k.k / 2;
+    std::string y = b.node("Conv", {b.input("x", xs), b.constant(random_tensor({k.m, k.c, k.k, k.k}, 2100 + i)), b.constant(random_tensor({k.m}, 2150 + i))},
+                           {{"pads", attr_ints({p, p, p, p})}, {"strides", attr_ints({k.stride, k.stride})}});
+    const std::string act = k.act;
+    if (act == "Relu") y = b.node("Relu", {y});
+    if (act == "SiLU") y = b.node("Mul", {y, b.node("Sigmoid", {y})});
+    b.output(y);
+    const Tensor x = random_tensor(xs, 2200 + i);
+    for (int threads : {1, 2}) {
+      std::vector<Tensor> outs;
+      for (const std::string pick : {"xnnpack-split", "xnnpack"}) {
+        // ForceKernel matches a prefix, which "xnnpack" is of both
+        set_kernel_timing_hook([pick](const std::string&, const std::string& cand, double ms) { return cand == pick ? ms * 1e-6 : ms; });
+        EngineOptions o;
+        o.threads = threads;
+        o.kernel_cache = "-";
+        auto e = create_engine("native", b.m, o);
+        e->prepare({});
+        std::memcpy(e->input(0).data(), x.data(), x.size_bytes());
+        e->run();
+        const KernelTuning t = e->kernel_tuning();
+        ASSERT_EQ(t.layers.size(), 1u) << "case " << i;
+        const auto& cands = t.layers[0].candidates;
+        ASSERT_NE(std::find(cands.begin(), cands.end(), "xnnpack-split"), cands.end()) << "case " << i;
+        EXPECT_EQ(cands[t.layers[0].chosen], pick) << "case " << i;
+        outs.push_back(e->output(0).clone());
+        set_kernel_timing_hook(nullptr);
+      }
+      EXPECT_EQ(max_abs_diff(outs[0], outs[1]), 0.0) << "case " << i << " threads " << threads;
+      const auto ref = run_model(b.m, {x}, "native", 1, true, false);
+      EXPECT_LE(max_abs_diff(ref[0], outs[0]), sum_tolerance(ref[0], k.k * k.k * k.c)) << "case " << i << " threads " << threads;
+    }
+    ++i;
+  }
+  for (const Shape& xs : {Shape{1, 256, 3, 3}, Shape{1, 8, 16, 16}}) {  // 9 output pixels; 8x8x3x3 weights
+    GraphBuilder b;
+    const int64_t m = xs[1] == 8 ? 8 : 512;
+    b.output(b.node("Conv", {b.input("x", xs), b.constant(random_tensor({m, xs[1], 3, 3}, 5))}, {{"pads", attr_ints({1, 1, 1, 1})}}));
+    EngineOptions o;
+    o.kernel_cache = "-";
+    auto e = create_engine("native", b.m, o);
+    e->prepare({});
+    for (const auto& l : e->kernel_tuning().layers)
+      EXPECT_EQ(std::find(l.candidates.begin(), l.candidates.end(), "xnnpack-split"), l.candidates.end()) << shape_str(xs);
+  }
+}
+
 // Depthwise 3x3 and 5x5 float convolutions, stride 1 and 2, have our own kernel beside XNNPACK's: forced, it
 // matches the reference kernels over channel counts on and off the 8-lane vectors, output widths off the
 // 4-pixel blocks, padding or none, Relu / Clip / HardSwish, and a batch of 2.
