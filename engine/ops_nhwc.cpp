@@ -20,6 +20,7 @@
 
 #include "op.h"
 #include "pointwise.h"
+#include "stem.h"
 #include "qgemm.h"
 #include "window.h"
 #include "xnn_build.h"
@@ -552,7 +553,8 @@ class NhwcConvOp : public XnnOp {
                w.oh >= 2 && w.ow >= 2;
     dw_ok_ = xt == DType::f32 && group == c && m == c && DepthwiseConv::supports(w.kh, w.kw, w.sh, w.sw, w.dh, w.dw);
     parts_n_ = xt == DType::f32 && group == 1 ? split_parts(c * m * w.kh * w.kw * 4, m, w.oh * w.ow) : 1;
-    if (!wino_ok_ && !dw_ok_ && parts_n_ < 2) kind_ = 0;
+    stem_ok_ = xt == DType::f32 && group == 1 && c <= 4 && m >= 8 && w.dh == 1 && w.dw == 1 && stem_conv_available();
+    if (!wino_ok_ && !dw_ok_ && parts_n_ < 2 && !stem_ok_) kind_ = 0;
     if (geometry) {
       release();
       release_parts();
@@ -573,6 +575,7 @@ class NhwcConvOp : public XnnOp {
     if (wino_ok_ && 16 * c_ * m_ * 4 <= kWinogradMaxWeightBytes) r.push_back("winograd-f2");
     if (wino_ok_ && 36 * c_ * m_ * 4 <= kWinogradMaxWeightBytes) r.push_back("winograd-f4");
     if (parts_n_ > 1) r.push_back("xnnpack-split");
+    if (stem_ok_) r.push_back("ec-direct");
     return r.size() > 1 ? r : std::vector<std::string>{};
   }
   void choose_kernel(size_t i) override {
@@ -581,6 +584,7 @@ class NhwcConvOp : public XnnOp {
             : names[i] == "winograd-f2"  ? 1
             : names[i] == "winograd-f4"  ? 2
             : names[i] == "xnnpack-split" ? 4
+            : names[i] == "ec-direct"     ? 5
                                           : 3;
     build(kind_);
     dirty_ = true;
@@ -602,13 +606,19 @@ class NhwcConvOp : public XnnOp {
     return p;
   }
   size_t workspace_bytes() const override {
-    if (!wino_ok_) return 0;
-    return std::max(WinogradConv<2>::workspace_bytes(c_, m_), WinogradConv<4>::workspace_bytes(c_, m_));
+    size_t b = 0;
+    if (wino_ok_) b = std::max(WinogradConv<2>::workspace_bytes(c_, m_), WinogradConv<4>::workspace_bytes(c_, m_));
+    if (stem_ok_) b = std::max(b, static_cast<size_t>((w_.ih + w_.pt + w_.pb) * (w_.iw + w_.pl + w_.pr) * c_) * sizeof(float));
+    return b;
   }
   size_t chosen_kernel() const override {
     if (kind_ == 0) return 0;
     const auto names = kernel_candidates();
-    const std::string want = kind_ == 1 ? "winograd-f2" : kind_ == 2 ? "winograd-f4" : kind_ == 4 ? "xnnpack-split" : "ec-depthwise";
+    const std::string want = kind_ == 1   ? "winograd-f2"
+                             : kind_ == 2 ? "winograd-f4"
+                             : kind_ == 4 ? "xnnpack-split"
+                             : kind_ == 5 ? "ec-direct"
+                                          : "ec-depthwise";
     return static_cast<size_t>(std::find(names.begin(), names.end(), want) - names.begin());
   }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void* ws) override {
@@ -621,7 +631,12 @@ class NhwcConvOp : public XnnOp {
       return;
     }
     float* y = out[0]->ptr<float>();
-    if (!op_ && !wino2_ && !wino4_ && !dw_ && parts_.empty()) build(kind_);
+    if (!op_ && !wino2_ && !wino4_ && !dw_ && parts_.empty() && !stem_) build(kind_);
+    if (kind_ == 5) {
+      run_direct(in[0]->ptr<float>(), y, in[0]->dim(0), static_cast<float*>(ws));
+      if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
+      return;
+    }
     if (kind_ == 4) {  // the slices are shared out among the threads, each slice run on one thread
       const int64_t og = m_ / static_cast<int64_t>(parts_.size());
       if (rebind(in[0]->data(), nullptr, y))
@@ -657,6 +672,29 @@ class NhwcConvOp : public XnnOp {
   }
 
  private:
+  // The direct kernel (stem.h) image by image: the input zero-padded into the workspace, then blocks of output
+  // rows on the threads.
+  void run_direct(const float* x, float* y, int64_t batch, float* xp) const {
+    const Window& w = w_;
+    const int64_t ihp = w.ih + w.pt + w.pb, iwp = w.iw + w.pl + w.pr, c = c_;
+    const int64_t blocks = std::min<int64_t>(w.oh, 4 * threads_);
+    for (int64_t b = 0; b < batch; ++b) {
+      const float* xb = x + b * w.ih * w.iw * c;
+      parallel_for(ihp, [&](int64_t r) {
+        float* row = xp + r * iwp * c;
+        const int64_t iy = r - w.pt;
+        if (iy < 0 || iy >= w.ih) {
+          std::fill(row, row + iwp * c, 0.f);
+          return;
+        }
+        std::fill(row, row + w.pl * c, 0.f);
+        std::memcpy(row + w.pl * c, xb + iy * w.iw * c, static_cast<size_t>(w.iw * c) * sizeof(float));
+        std::fill(row + (w.pl + w.iw) * c, row + iwp * c, 0.f);
+      });
+      float* yb = y + b * w.oh * w.ow * m_;
+      parallel_for(blocks, [&](int64_t k) { stem_conv_run(*stem_, xp, iwp, yb, w.ow, k * w.oh / blocks, (k + 1) * w.oh / blocks); });
+    }
+  }
   void release_parts() {
     for (xnn_operator_t p : parts_) xnn_delete_operator(p);
     parts_.clear();
@@ -666,6 +704,10 @@ class NhwcConvOp : public XnnOp {
   void build(int kind) {
     if (kind != 0) release();
     if (kind != 4) release_parts();
+    if (kind != 5) stem_.reset();
+    if (kind == 5 && !stem_)
+      stem_ = std::make_unique<StemConvLayer>(stem_conv_pack(wt_.ptr<float>(), m_, c_, w_.kh, w_.kw, w_.sh, w_.sw,
+                                                             bias_.numel() ? bias_.ptr<float>() : nullptr, lo_, hi_));
     if (kind != 1) wino2_.reset();
     if (kind != 2) wino4_.reset();
     if (kind != 3) dw_.reset();
@@ -728,6 +770,8 @@ class NhwcConvOp : public XnnOp {
   std::unique_ptr<DepthwiseConv> dw_;
   int64_t parts_n_ = 1;                // output-channel slices of the "xnnpack-split" candidate (split_parts)
   std::vector<xnn_operator_t> parts_;  // its operators, one per slice, when it is the chosen kernel
+  bool stem_ok_ = false;               // the "ec-direct" candidate: few input channels, AVX-512 (stem.h)
+  std::unique_ptr<StemConvLayer> stem_;
 };
 
 // ConvTranspose on NHWC input (XNNPACK deconvolution): ONNX weights [C_in][C_out/G][KH][KW], explicit pads and

@@ -22,6 +22,7 @@
 #include "passes.h"
 #include "pointwise.h"
 #include "qgemm.h"
+#include "stem.h"
 #include "naive.h"
 #include "xnn.h"
 
@@ -718,6 +719,46 @@ TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
     auto e = create_engine("native", b.m, o);
     e->prepare({});
     EXPECT_TRUE(e->kernel_tuning().layers.empty()) << attrs.begin()->first;
+  }
+}
+
+// A float convolution of 1 to 4 input channels (a CNN's first layer) has our direct kernel beside XNNPACK's on
+// CPUs with AVX-512: forced, it matches the reference kernels for 7x7 / 3x3 / 5x1 windows, strides 1 and 2,
+// padding or none, output channel counts that fill 1 to 4 vectors or leave a tail (24, 100), output widths off
+// the pixel blocks, Relu / Clip / SiLU, a batch of 2, at 1 and 2 threads.
+TEST_F(Xnnpack, DirectConvolutionsOfFewChannelsMatchReference) {
+  if (!stem_conv_available()) GTEST_SKIP() << "no direct few-channel kernel on this CPU (it needs AVX-512 F)";
+  struct Case { int64_t n, c, h, w, m, kh, kw, s, pad; const char* act; };
+  const std::vector<Case> cases = {{1, 3, 38, 41, 64, 7, 7, 2, 3, "Relu"}, {2, 3, 17, 23, 32, 3, 3, 2, 1, "Clip"}, {1, 1, 9, 30, 24, 3, 3, 1, 0, ""},
+                                   {1, 4, 12, 13, 100, 5, 1, 1, 2, "SiLU"}, {1, 2, 10, 10, 16, 3, 3, 1, 1, ""}, {1, 3, 16, 16, 8, 3, 3, 2, 1, ""}};
+  int i = 0;
+  for (const Case& k : cases) {
+    GraphBuilder b;
+    const Shape xs{k.n, k.c, k.h, k.w};
+    std::string y = b.node("Conv", {b.input("x", xs), b.constant(random_tensor({k.m, k.c, k.kh, k.kw}, 2300 + i)), b.constant(random_tensor({k.m}, 2350 + i))},
+                           {{"pads", attr_ints({k.pad, k.pad, k.pad, k.pad})}, {"strides", attr_ints({k.s, k.s})}});
+    const std::string act = k.act;
+    if (act == "Relu") y = b.node("Relu", {y});
+    if (act == "Clip") y = b.node("Clip", {y, b.constant(Tensor::from_f32({}, {-0.5f})), b.constant(Tensor::from_f32({}, {0.5f}))});
+    if (act == "SiLU") y = b.node("Mul", {y, b.node("Sigmoid", {y})});
+    b.output(y);
+    const Tensor x = random_tensor(xs, 2400 + i);
+    const auto ref = run_model(b.m, {x}, "native", 1, true, false);
+    for (int threads : {1, 2}) {
+      ForceKernel force("ec-direct");
+      EngineOptions o;
+      o.threads = threads;
+      o.kernel_cache = "-";
+      auto e = create_engine("native", b.m, o);
+      e->prepare({});
+      std::memcpy(e->input(0).data(), x.data(), x.size_bytes());
+      e->run();
+      const KernelTuning t = e->kernel_tuning();
+      ASSERT_EQ(t.layers.size(), 1u) << "case " << i;
+      EXPECT_EQ(t.layers[0].candidates[t.layers[0].chosen], "ec-direct") << "case " << i;
+      EXPECT_LE(max_abs_diff(ref[0], e->output(0)), sum_tolerance(ref[0], k.kh * k.kw * k.c)) << "case " << i << " threads " << threads;
+    }
+    ++i;
   }
 }
 
