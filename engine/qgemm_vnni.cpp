@@ -24,19 +24,30 @@ template <int NB, int PX>
 void tile(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p, int np, int64_t nb0) {
   const int64_t k = l.k, n = l.n, k4n = (k + 3) / 4, kfull = k / 4;
   const __m512i flip = _mm512_set1_epi32(static_cast<int32_t>(0x80808080u));  // int8 -> uint8 (+128)
+  // Every loop over r and b has a constant trip count and is unrolled, so the accumulators stay in registers
+  // (a loop to the run-time np indexed them in memory: 2-3x slower); rows past np repeat the last row and are
+  // not stored.
   __m512i acc[PX][NB];
+#pragma GCC unroll 8
   for (int r = 0; r < PX; ++r)
+#pragma GCC unroll 6
     for (int b = 0; b < NB; ++b) acc[r][b] = _mm512_setzero_si512();
   const int8_t* wp = l.packed;
+  const int8_t* xrow[PX];
+#pragma GCC unroll 8
+  for (int r = 0; r < PX; ++r) xrow[r] = x + (p + (r < np ? r : np - 1)) * k;
   for (int64_t q = 0; q < k4n; ++q) {
     __m512i w[NB];
+#pragma GCC unroll 6
     for (int b = 0; b < NB; ++b) w[b] = _mm512_loadu_si512(wp + ((nb0 + b) * k4n + q) * 64);
-    for (int r = 0; r < np; ++r) {
-      const int8_t* xr = x + (p + r) * k;
+#pragma GCC unroll 8
+    for (int r = 0; r < PX; ++r) {
+      const int8_t* xr = xrow[r];
       int32_t v;
       if (q < kfull) __builtin_memcpy(&v, xr + q * 4, 4);
       else v = load4(xr, q * 4, k);
       const __m512i a = _mm512_xor_si512(_mm512_set1_epi32(v), flip);
+#pragma GCC unroll 6
       for (int b = 0; b < NB; ++b) acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], a, w[b]);
     }
   }
@@ -45,13 +56,16 @@ void tile(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p, int np, int
   const __m512 ka = _mm512_set1_ps(l.ka), kb = _mm512_set1_ps(l.kb), off = _mm512_set1_ps(l.off);
   const __m512 alo = _mm512_set1_ps(static_cast<float>(l.add_lo)), ahi = _mm512_set1_ps(static_cast<float>(l.add_hi));
   const __m512i rz = _mm512_set1_epi32(l.rz);
+#pragma GCC unroll 6
   for (int b = 0; b < NB; ++b) {
     const int64_t n0 = (nb0 + b) * 16;
     const int64_t cnt = min64(16, n - n0);
     const __mmask16 m = static_cast<__mmask16>((1u << cnt) - 1u);
     const __m512i bias = _mm512_loadu_si512(l.bias_adj + n0);
     const __m512 sc = _mm512_loadu_ps(l.scale + n0);
-    for (int r = 0; r < np; ++r) {
+#pragma GCC unroll 8
+    for (int r = 0; r < PX; ++r) {
+      if (r >= np) break;
       // full-mask maskz forms: GCC 12's plain forms trip a false -Wuninitialized in its headers (PR 105593)
       const __mmask16 all = 0xFFFF;
       __m512 f = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_add_epi32(acc[r][b], bias)), sc);
