@@ -553,7 +553,9 @@ class NhwcConvOp : public XnnOp {
                w.oh >= 2 && w.ow >= 2;
     dw_ok_ = xt == DType::f32 && group == c && m == c && DepthwiseConv::supports(w.kh, w.kw, w.sh, w.sw, w.dh, w.dw);
     parts_n_ = xt == DType::f32 && group == 1 ? split_parts(c * m * w.kh * w.kw * 4, m, w.oh * w.ow) : 1;
-    stem_ok_ = xt == DType::f32 && group == 1 && c <= 4 && m >= 8 && w.dh == 1 && w.dw == 1 && stem_conv_available();
+    // the direct kernel rereads a 64-channel block's weights for every 6 pixels: offered while they stay within
+    // 64 KB (kh * kw * c <= 256), where it beat XNNPACK (stems; YOLO's 16 -> 32 3x3 stride 2); with more it lost
+    stem_ok_ = xt == DType::f32 && group == 1 && m >= 8 && w.dh == 1 && w.dw == 1 && w.kh * w.kw * c <= 256 && stem_conv_available();
     if (!wino_ok_ && !dw_ok_ && parts_n_ < 2 && !stem_ok_) kind_ = 0;
     if (geometry) {
       release();
@@ -608,7 +610,6 @@ class NhwcConvOp : public XnnOp {
   size_t workspace_bytes() const override {
     size_t b = 0;
     if (wino_ok_) b = std::max(WinogradConv<2>::workspace_bytes(c_, m_), WinogradConv<4>::workspace_bytes(c_, m_));
-    if (stem_ok_) b = std::max(b, static_cast<size_t>((w_.ih + w_.pt + w_.pb) * (w_.iw + w_.pl + w_.pr) * c_) * sizeof(float));
     return b;
   }
   size_t chosen_kernel() const override {
@@ -633,8 +634,7 @@ class NhwcConvOp : public XnnOp {
     float* y = out[0]->ptr<float>();
     if (!op_ && !wino2_ && !wino4_ && !dw_ && parts_.empty() && !stem_) build(kind_);
     if (kind_ == 5) {
-      run_direct(in[0]->ptr<float>(), y, in[0]->dim(0), static_cast<float*>(ws));
-      if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
+      run_direct(in[0]->ptr<float>(), y, in[0]->dim(0));
       return;
     }
     if (kind_ == 4) {  // the slices are shared out among the threads, each slice run on one thread
@@ -672,27 +672,19 @@ class NhwcConvOp : public XnnOp {
   }
 
  private:
-  // The direct kernel (stem.h) image by image: the input zero-padded into the workspace, then blocks of output
-  // rows on the threads.
-  void run_direct(const float* x, float* y, int64_t batch, float* xp) const {
+  // The direct kernel (stem.h) on blocks of output rows on the threads, with the activation XNNPACK cannot fuse
+  // applied to each block while it is in cache.
+  void run_direct(const float* x, float* y, int64_t batch) const {
     const Window& w = w_;
-    const int64_t ihp = w.ih + w.pt + w.pb, iwp = w.iw + w.pl + w.pr, c = c_;
-    const int64_t blocks = std::min<int64_t>(w.oh, 4 * threads_);
+    const int64_t blocks = std::min<int64_t>(w.oh, 4 * threads_), row = w.ow * m_;
     for (int64_t b = 0; b < batch; ++b) {
-      const float* xb = x + b * w.ih * w.iw * c;
-      parallel_for(ihp, [&](int64_t r) {
-        float* row = xp + r * iwp * c;
-        const int64_t iy = r - w.pt;
-        if (iy < 0 || iy >= w.ih) {
-          std::fill(row, row + iwp * c, 0.f);
-          return;
-        }
-        std::fill(row, row + w.pl * c, 0.f);
-        std::memcpy(row + w.pl * c, xb + iy * w.iw * c, static_cast<size_t>(w.iw * c) * sizeof(float));
-        std::fill(row + (w.pl + w.iw) * c, row + iwp * c, 0.f);
+      const float* xb = x + b * w.ih * w.iw * c_;
+      float* yb = y + b * w.oh * row;
+      parallel_for(blocks, [&](int64_t k) {
+        const int64_t r0 = k * w.oh / blocks, r1 = (k + 1) * w.oh / blocks;
+        stem_conv_run(*stem_, xb, w.ih, w.iw, w.pt, w.pl, yb, w.ow, r0, r1);
+        if (post_) act_.apply(yb + r0 * row, static_cast<size_t>((r1 - r0) * row));
       });
-      float* yb = y + b * w.oh * w.ow * m_;
-      parallel_for(blocks, [&](int64_t k) { stem_conv_run(*stem_, xp, iwp, yb, w.ow, k * w.oh / blocks, (k + 1) * w.oh / blocks); });
     }
   }
   void release_parts() {
@@ -770,7 +762,7 @@ class NhwcConvOp : public XnnOp {
   std::unique_ptr<DepthwiseConv> dw_;
   int64_t parts_n_ = 1;                // output-channel slices of the "xnnpack-split" candidate (split_parts)
   std::vector<xnn_operator_t> parts_;  // its operators, one per slice, when it is the chosen kernel
-  bool stem_ok_ = false;               // the "ec-direct" candidate: few input channels, AVX-512 (stem.h)
+  bool stem_ok_ = false;               // the "ec-direct" candidate: small windows of few channels, AVX-512 (stem.h)
   std::unique_ptr<StemConvLayer> stem_;
 };
 

@@ -1,6 +1,8 @@
-// The few-input-channel direct convolution (stem.h) on 16-lane AVX-512 F registers: P output pixels x NB
-// vectors of 16 output channels of accumulators (P * NB <= 24), NB weight vectors and one broadcast input value
-// in the 32 registers. No library templates here: their instances would carry AVX-512 code into other files.
+// The direct convolution (stem.h) on 16-lane AVX-512 F registers: P output pixels x NB vectors of 16 output
+// channels of accumulators (P * NB <= 24), NB weight vectors and one broadcast input value in the 32
+// registers. Window rows above or below the input are skipped and window columns beyond its sides are
+// clipped (padding is zero, so both add nothing): pixels whose window is whole go in blocks of P, the few at
+// the sides one at a time. No library templates here: their instances would carry AVX-512 code into other files.
 #include <immintrin.h>
 
 #include "stem.h"
@@ -13,10 +15,21 @@ namespace {
 inline __m512 max16(__m512 a, __m512 b) { return _mm512_mask_max_ps(a, 0xFFFF, a, b); }
 inline __m512 min16(__m512 a, __m512 b) { return _mm512_mask_min_ps(a, 0xFFFF, a, b); }
 
-// Pixels [ox0, ox0 + P) of output row oy, channels [c0, c0 + 16 NB); `rem` valid channels in the last vector.
+inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+struct Geometry {
+  const float* x;  // one image [ih][iw][cin]
+  int64_t ih, iw, pt, pl;
+  float* y;  // one image [oh][ow][m]
+  int64_t ow;
+};
+
+// Pixels [ox0, ox0 + P) of output row oy, channels [c0, c0 + 16 NB) (`rem` valid lanes in the last vector),
+// window rows [ky0, ky1) and columns [kx0, kx1), which the caller keeps inside the input for every pixel.
 template <int P, int NB>
-__attribute__((always_inline)) inline void tile(const StemConvView& l, const float* xp, int64_t iwp, float* yrow, int64_t oy, int64_t ox0, int64_t c0,
-                                                int64_t rem) {
+__attribute__((always_inline)) inline void tile(const StemConvView& l, const Geometry& g, int64_t oy, int64_t ox0, int64_t c0, int64_t rem,
+                                                int64_t ky0, int64_t ky1, int64_t kx0, int64_t kx1) {
   __m512 acc[P][NB];
 #pragma GCC unroll 4
   for (int j = 0; j < NB; ++j) {
@@ -24,11 +37,11 @@ __attribute__((always_inline)) inline void tile(const StemConvView& l, const flo
 #pragma GCC unroll 24
     for (int p = 0; p < P; ++p) acc[p][j] = b;
   }
-  const int64_t span = l.kw * l.cin;    // one window row: kw pixels x cin channels, contiguous in xp
-  const int64_t step = l.sw * l.cin;    // from one output pixel's window to the next
-  for (int64_t ky = 0; ky < l.kh; ++ky) {
-    const float* x = xp + ((oy * l.sh + ky) * iwp + ox0 * l.sw) * l.cin;
-    const float* w = l.w + ky * span * l.mpad + c0;
+  const int64_t span = (kx1 - kx0) * l.cin;  // a window row's values: contiguous in x (NHWC)
+  const int64_t step = l.sw * l.cin;         // from one pixel's window to the next
+  for (int64_t ky = ky0; ky < ky1; ++ky) {
+    const float* x = g.x + ((oy * l.sh - g.pt + ky) * g.iw + ox0 * l.sw - g.pl + kx0) * l.cin;
+    const float* w = l.w + ((ky * l.kw + kx0) * l.cin) * l.mpad + c0;
     for (int64_t t = 0; t < span; ++t) {
       __m512 wv[NB];
 #pragma GCC unroll 4
@@ -45,7 +58,7 @@ __attribute__((always_inline)) inline void tile(const StemConvView& l, const flo
   const __mmask16 tail = static_cast<__mmask16>((1u << rem) - 1u);
 #pragma GCC unroll 24
   for (int p = 0; p < P; ++p) {
-    float* y = yrow + (ox0 + p) * l.m + c0;
+    float* y = g.y + (oy * g.ow + ox0 + p) * l.m + c0;
 #pragma GCC unroll 4
     for (int j = 0; j < NB; ++j) {
       const __m512 v = min16(max16(acc[p][j], lo), hi);
@@ -55,31 +68,44 @@ __attribute__((always_inline)) inline void tile(const StemConvView& l, const flo
   }
 }
 
-// One output row, channels [c0, c0 + 16 NB): blocks of P pixels, then the last < P one at a time.
+// One output row, channels [c0, c0 + 16 NB).
 template <int P, int NB>
-void row(const StemConvView& l, const float* xp, int64_t iwp, float* yrow, int64_t oy, int64_t ow, int64_t c0, int64_t rem) {
-  int64_t ox = 0;
-  for (; ox + P <= ow; ox += P) tile<P, NB>(l, xp, iwp, yrow, oy, ox, c0, rem);
-  for (; ox < ow; ++ox) tile<1, NB>(l, xp, iwp, yrow, oy, ox, c0, rem);
+void row(const StemConvView& l, const Geometry& g, int64_t oy, int64_t c0, int64_t rem) {
+  const int64_t iy0 = oy * l.sh - g.pt;
+  const int64_t ky0 = max64(0, -iy0), ky1 = min64(l.kh, g.ih - iy0);
+  // pixels whose window columns all lie inside the input: [lo, hi)
+  const int64_t lo = min64(g.ow, (g.pl + l.sw - 1) / l.sw);
+  const int64_t hi = max64(lo, min64(g.ow, g.iw + g.pl - l.kw >= 0 ? (g.iw + g.pl - l.kw) / l.sw + 1 : 0));
+  auto side = [&](int64_t ox) {
+    const int64_t ix0 = ox * l.sw - g.pl;
+    const int64_t kx0 = max64(0, -ix0), kx1 = min64(l.kw, g.iw - ix0);
+    if (kx0 < kx1) tile<1, NB>(l, g, oy, ox, c0, rem, ky0, ky1, kx0, kx1);
+    else tile<1, NB>(l, g, oy, ox, c0, rem, 0, 0, 0, 0);  // the window misses the input: bias only
+  };
+  for (int64_t ox = 0; ox < lo; ++ox) side(ox);
+  int64_t ox = lo;
+  for (; ox + P <= hi; ox += P) tile<P, NB>(l, g, oy, ox, c0, rem, ky0, ky1, 0, l.kw);
+  for (; ox < hi; ++ox) tile<1, NB>(l, g, oy, ox, c0, rem, ky0, ky1, 0, l.kw);
+  for (ox = hi; ox < g.ow; ++ox) side(ox);
 }
 
 }  // namespace
 
-void stem_conv_rows(const StemConvView& l, const float* xp, int64_t iwp, float* y, int64_t ow, int64_t oy0, int64_t oy1) {
-  for (int64_t oy = oy0; oy < oy1; ++oy) {
-    float* yrow = y + oy * ow * l.m;
+void stem_conv_rows(const StemConvView& l, const float* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, float* y, int64_t ow, int64_t oy0,
+                    int64_t oy1) {
+  const Geometry g{x, ih, iw, pt, pl, y, ow};
+  for (int64_t oy = oy0; oy < oy1; ++oy)
     for (int64_t c0 = 0; c0 < l.m; c0 += 64) {
       const int64_t left = l.m - c0;
       const int nb = left >= 64 ? 4 : static_cast<int>((left + 15) / 16);
       const int64_t rem = left >= 64 ? 16 : left - 16 * (nb - 1);
       switch (nb) {
-        case 4: row<6, 4>(l, xp, iwp, yrow, oy, ow, c0, rem); break;
-        case 3: row<8, 3>(l, xp, iwp, yrow, oy, ow, c0, rem); break;
-        case 2: row<12, 2>(l, xp, iwp, yrow, oy, ow, c0, rem); break;
-        default: row<12, 1>(l, xp, iwp, yrow, oy, ow, c0, rem); break;
+        case 4: row<6, 4>(l, g, oy, c0, rem); break;
+        case 3: row<8, 3>(l, g, oy, c0, rem); break;
+        case 2: row<12, 2>(l, g, oy, c0, rem); break;
+        default: row<12, 1>(l, g, oy, c0, rem); break;
       }
     }
-  }
 }
 
 }  // namespace ec
