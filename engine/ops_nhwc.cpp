@@ -1236,9 +1236,7 @@ class NhwcQConvOp : public XnnOp {
         for (int64_t o = 0; o < m; ++o) req[static_cast<size_t>(o)] = xs * kscale[static_cast<size_t>(o)] / ys;
         qgemm_ = qgemm_pack(packed.data(), m, khw * ig, bias.data(), xz, req.data(), yz, lo, hi);  // OHWI = [m][kh*kw*c]
         xz_ = static_cast<int8_t>(xz);
-        const size_t workers = pool_ ? pthreadpool_get_threads_count(pool_) : 1;
         band_rows_ = std::max<int64_t>(1, 32 * 1024 / std::max<int64_t>(1, w.ow * khw * ig));  // ~32 KB of patches per band
-        bands_.assign(im2col_ ? workers : 0, std::vector<int8_t>(static_cast<size_t>(band_rows_ * w.ow * khw * ig)));
       }
       {  // XNNPACK's int8 convolution: the only kernel, or the other candidate of the VNNI GEMM (engine/tuning.h)
         check(xnn_create_convolution2d_nhwc_qc8(
@@ -1353,29 +1351,30 @@ class NhwcQConvOp : public XnnOp {
     const int8_t* x;
     int8_t* y;
     int64_t bands;
-    size_t workers;
   };
-  // Each worker takes every workers-th band of output rows with its own patch buffer.
+  // One task per band of output rows, so a worker that wakes late finds bands left to take (with one task per
+  // worker, the calling thread took the sleeping worker's share too: the YOLO-shaped stem ran no faster at 2
+  // threads); each thread builds a band's patches in its own buffer (thread_local: one band, ~32 KB, per thread).
   void run_im2col(const int8_t* x, int8_t* y, int64_t batch) {
     const int64_t bands = (w_.oh + band_rows_ - 1) / band_rows_;
     const int64_t m = qgemm_.n;
     for (int64_t b = 0; b < batch; ++b) {
-      BandTask t{this, x + b * w_.ih * w_.iw * c_, y + b * w_.oh * w_.ow * m, bands, bands_.size()};
+      BandTask t{this, x + b * w_.ih * w_.iw * c_, y + b * w_.oh * w_.ow * m, bands};
       const TsanRegion region;
       pthreadpool_parallelize_1d(
           pool_,
-          [](void* ctx, size_t worker) {
+          [](void* ctx, size_t band) {
             const TsanTask mark;
             auto* t = static_cast<BandTask*>(ctx);
             NhwcQConvOp& op = *t->self;
-            int8_t* buf = op.bands_[worker].data();
-            for (int64_t band = static_cast<int64_t>(worker); band < t->bands; band += static_cast<int64_t>(t->workers)) {
-              const int64_t r0 = band * op.band_rows_, r1 = std::min(op.w_.oh, r0 + op.band_rows_);
-              op.im2col(t->x, buf, r0, r1);
-              qgemm_vnni(op.qgemm_, buf, t->y + r0 * op.w_.ow * op.qgemm_.n, 0, (r1 - r0) * op.w_.ow);
-            }
+            static thread_local std::vector<int8_t> buf;
+            const int64_t r0 = static_cast<int64_t>(band) * op.band_rows_, r1 = std::min(op.w_.oh, r0 + op.band_rows_);
+            const size_t need = static_cast<size_t>((r1 - r0) * op.w_.ow * op.w_.kh * op.w_.kw * op.c_);
+            if (buf.size() < need) buf.resize(need);
+            op.im2col(t->x, buf.data(), r0, r1);
+            qgemm_vnni(op.qgemm_, buf.data(), t->y + r0 * op.w_.ow * op.qgemm_.n, 0, (r1 - r0) * op.w_.ow);
           },
-          &t, bands_.size(), 0);
+          &t, static_cast<size_t>(bands), 0);
     }
   }
 
@@ -1385,8 +1384,7 @@ class NhwcQConvOp : public XnnOp {
   bool use_xnn_ = false;  // the VNNI path exists but XNNPACK's kernel was measured faster
   QGemmLayer qgemm_;
   int8_t xz_ = 0;
-  int64_t band_rows_ = 1;
-  std::vector<std::vector<int8_t>> bands_;
+  int64_t band_rows_ = 1;  // output rows per im2col task (~32 KB of patches)
 };
 
 // int8 Add (as com.microsoft QLinearAdd) with a fused Relu/Clip. Inputs: a int8, b int8, a_scale, a_zero,
