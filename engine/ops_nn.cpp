@@ -81,7 +81,9 @@ std::vector<int64_t> spatial(const Shape& s) { return std::vector<int64_t>(s.beg
 template <class A, class B, class Y>
 void gemm_parallel(const A& a, const B& b, Y&& y, const Op& op, int threads) {
   const int64_t m = y.rows(), n = y.cols(), k = a.cols();
-  const int64_t parts = m * n * k < (int64_t{1} << 18) ? 1 : std::min<int64_t>(threads, std::max<int64_t>(1, std::max(m, n) / 8));
+  // 4 parts per thread: with one per thread, a worker still asleep when the region starts leaves its part to the
+  // caller (ResNet-18's classifier, a 512x1000 GEMV: 0.08 ms at 1 thread, 0.22 at 2)
+  const int64_t parts = m * n * k < (int64_t{1} << 18) ? 1 : std::min<int64_t>(4 * threads, std::max<int64_t>(1, std::max(m, n) / 8));
   if (parts <= 1) {
     y.noalias() = a * b;
     return;
