@@ -870,6 +870,46 @@ TEST_F(Xnnpack, DepthwiseConvolutionsMatchReference) {
   }
 }
 
+// On 2 threads an NHWC ConvTranspose has two kernels, XNNPACK's deconvolution on the threads or on the calling
+// thread alone (its sub-convolutions interleave output pixels: with one output channel the threads share cache
+// lines); forced, each gives the same outputs bit for bit, with bias and a fused Relu. On 1 thread there is no choice.
+TEST_F(Xnnpack, ConvTransposeOnOneThreadOrTwoGivesTheSameOutputs) {
+  GraphBuilder b;
+  const Shape xs{1, 16, 20, 18};
+  std::string x = b.identity_conv(b.input("x", xs), 16);
+  std::string y = b.node("ConvTranspose", {x, b.constant(random_tensor({16, 1, 2, 2}, 1490)), b.constant(random_tensor({1}, 1491))},
+                         {{"strides", attr_ints({2, 2})}});
+  b.output(b.node("Relu", {y}));
+  const Tensor in = random_tensor(xs, 1492);
+  std::vector<Tensor> outs;
+  for (const std::string pick : {"xnnpack", "xnnpack-1-thread"}) {
+    set_kernel_timing_hook([pick](const std::string&, const std::string& cand, double ms) { return cand == pick ? ms * 1e-6 : ms; });
+    EngineOptions o;
+    o.threads = 2;
+    o.kernel_cache = "-";
+    auto e = create_engine("native", b.m, o);
+    e->prepare({});
+    std::memcpy(e->input(0).data(), in.data(), in.size_bytes());
+    e->run();
+    set_kernel_timing_hook(nullptr);
+    const KernelTuning t = e->kernel_tuning();
+    std::string chosen;
+    for (const KernelChoice& c : t.layers)
+      if (std::find(c.candidates.begin(), c.candidates.end(), "xnnpack-1-thread") != c.candidates.end()) chosen = c.candidates[c.chosen];
+    EXPECT_EQ(chosen, pick);
+    outs.push_back(e->output(0).clone());
+  }
+  EXPECT_EQ(max_abs_diff(outs[0], outs[1]), 0.0);
+  const auto ref = run_model(b.m, {in}, "native", 1, true, false);
+  EXPECT_LE(max_abs_diff(ref[0], outs[1]), sum_tolerance(ref[0], 16 * 4 + 1));
+  EngineOptions one;
+  one.kernel_cache = "-";
+  auto e = create_engine("native", b.m, one);
+  e->prepare({});
+  for (const KernelChoice& c : e->kernel_tuning().layers)
+    EXPECT_EQ(std::find(c.candidates.begin(), c.candidates.end(), "xnnpack-1-thread"), c.candidates.end()) << c.node;
+}
+
 // ConvTranspose runs on NHWC data (XNNPACK deconvolution) over strides, pads, output_padding, dilations and
 // groups, with bias and a fused Relu; one with output_shape stays NCHW (transposed around it).
 TEST_F(Xnnpack, ConvTransposeRunsInNhwc) {
