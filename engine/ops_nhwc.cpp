@@ -575,7 +575,9 @@ class NhwcConvOp : public XnnOp {
     if (dw_ok_) return {"xnnpack", "ec-depthwise"};
     std::vector<std::string> r = {"xnnpack"};
     if (wino_ok_ && 16 * c_ * m_ * 4 <= kWinogradMaxWeightBytes) r.push_back("winograd-f2");
-    if (wino_ok_ && 36 * c_ * m_ * 4 <= kWinogradMaxWeightBytes) r.push_back("winograd-f4");
+    // F(4,3) holds 4x the weights and saves multiplies per output pixel: on a small map the saving does not pay for
+    // the memory (the segmentation head's 160-channel layer at 8x8: 3.7 MB of transformed weights for 64 pixels)
+    if (wino_ok_ && 36 * c_ * m_ * 4 <= kWinogradMaxWeightBytes && w_.oh * w_.ow >= 128) r.push_back("winograd-f4");
     if (parts_n_ > 1) r.push_back("xnnpack-split");
     if (stem_ok_) r.push_back("ec-direct");
     return r.size() > 1 ? r : std::vector<std::string>{};

@@ -669,14 +669,16 @@ TEST_F(Xnnpack, ChannelSplitRunsInNhwc) {
   }
 }
 
-// Dense 3x3 stride-1 float convolutions have a second kernel, Winograd F(2x2, 3x3): forced on every such layer
+// Dense 3x3 stride-1 float convolutions have Winograd kernels, F(2x2, 3x3) and, on maps of 128 or more output
+// pixels, F(4x4, 3x3): forced on every such layer
 // it matches the reference kernels over odd output sizes (edge tiles), padding or none, bias or none, fused
 // Relu / Clip / SiLU, channels off the vector widths, a batch of 2 and more tiles than one block holds. The
 // transforms add and halve values of the inputs' magnitude: the bound is that of a sum 4x longer.
 TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
   struct Case { int64_t n, c, h, w, m, pad; bool bias; const char* act; };
   const std::vector<Case> cases = {{1, 8, 9, 11, 16, 1, true, ""},     {2, 13, 7, 6, 21, 0, false, "Relu"}, {1, 64, 14, 14, 64, 1, true, "Clip"},
-                                   {1, 16, 45, 47, 8, 1, true, "SiLU"}, {1, 70, 5, 5, 9, 1, true, ""},       {1, 8, 3, 3, 8, 1, true, ""}};
+                                   {1, 16, 45, 47, 8, 1, true, "SiLU"}, {1, 70, 5, 5, 9, 1, true, ""},       {1, 8, 3, 3, 8, 1, true, ""},
+                                   {2, 13, 15, 14, 21, 0, false, "Relu"}, {1, 70, 13, 11, 9, 1, true, ""}};
   int i = 0;
   for (const Case& k : cases) {
     GraphBuilder b;
@@ -703,7 +705,13 @@ TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
       e->run();
       const KernelTuning t = e->kernel_tuning();
       ASSERT_EQ(t.layers.size(), 1u) << "case " << i;
-      EXPECT_EQ(t.layers[0].candidates[t.layers[0].chosen], pick) << "case " << i;
+      const auto& cands = t.layers[0].candidates;
+      const int64_t pixels = (k.h + 2 * k.pad - 2) * (k.w + 2 * k.pad - 2);
+      if (pick == "winograd-f4" && pixels < 128) {  // F(4,3) only on maps of 128 or more output pixels
+        EXPECT_EQ(std::find(cands.begin(), cands.end(), pick), cands.end()) << "case " << i;
+        continue;
+      }
+      EXPECT_EQ(cands[t.layers[0].chosen], pick) << "case " << i;
       const double err = max_abs_diff(ref[0], e->output(0));
       EXPECT_LE(err, sum_tolerance(ref[0], (pick == "winograd-f2" ? 4 : 64) * 9 * k.c)) << pick << " case " << i << " threads " << threads;
     }
