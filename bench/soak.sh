@@ -16,7 +16,10 @@
 #     lower quartile of its 1-s sampling intervals, taken separately for intervals with one variant running and
 #     with two (an interval across a reload belongs to neither), and the control is the median of its samples'
 #     fastest runs: both are the speed of the window's quieter seconds. Work that accumulates in the run raises
-#     every interval, the quiet ones too, so the bound still sees it;
+#     every interval, the quiet ones too, so the bound still sees it. Even so a 15-s window can be contended
+#     throughout; a run under 10 minutes whose CPU or dropped-frames bound fails goes on for another minute
+#     (twice at most) and is judged again with its last window at the new end: accumulated work stays, a
+#     neighbour's burst passes;
 #   - frames dropped by the realtime source in the same two windows; bound: no drift, the last window's no
 #     more than the first's + 2 % of its frames (runs under 10 minutes: + 10 %, a shared machine's load moves
 #     drops that much).
@@ -64,11 +67,16 @@ EOF
 }
 config true >"$work/c.yaml"
 seconds=$((minutes * 60))
+# Runs under 10 minutes may be lengthened twice by a minute to confirm a failed CPU or dropped-frames bound (see
+# the end); the run is given that time and stopped with SIGTERM, as a service manager stops it, when the
+# verdict is in.
+extra_max=$((minutes < 10 ? 120 : 0))
+ext_s=60
 # The run's exit status goes to a file from a small subshell that waits for it alone: the sampling loop below
 # starts thousands of short processes, and a shell may forget a background job's status among them ("wait:
 # pid N is not a child of this shell", seen in the Debian 13 lane).
 rm -f "$work/run.pid" "$work/run.rc"
-( "$bin" run -c "$work/c.yaml" --quiet --session-dir "$work/session" --http "127.0.0.1:$port" --duration "$seconds" >"$work/run.out" 2>"$work/run.log" &
+( "$bin" run -c "$work/c.yaml" --quiet --session-dir "$work/session" --http "127.0.0.1:$port" --duration "$((seconds + extra_max + 60))" >"$work/run.out" 2>"$work/run.log" &
   echo $! >"$work/run.pid"
   wait $!
   echo $? >"$work/run.rc" ) &
@@ -100,36 +108,39 @@ echo "t_s,rss_kb,cpu_ticks,frames,dropped,infer_a_s,infer_a_n,infer_b_s,infer_b_
 period=${EC_SOAK_RELOAD_S:-60}
 next_reload=$period
 second_on=true
-while kill -0 $pid 2>/dev/null; do
-  now=$(date +%s.%N)
-  t=$(awk -v a="$now" -v b="$start" 'BEGIN { printf "%.1f", a - b }')
-  m=$(curl -s --max-time 2 "http://127.0.0.1:$port/metrics" || true)
-  frames=$(awk '$1 == "ec_frames_total" { print $2 }' <<<"$m")
-  dropped=$(awk '$1 == "ec_dropped_frames_total" { print $2 }' <<<"$m")
-  rss=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
-  ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || true)
-  # each variant's cumulative engine time and inference count: the windows' mean inference time per variant
-  # tells the engine's share of a change in CPU per frame from the rest of the loop's
-  inf=$(awk '$1 ~ /^ec_inference_latency_seconds_(sum|count)\{variant="bf128-[ab]"\}$/ { v[$1] = $2 }
-             END { printf "%s,%s,%s,%s", v["ec_inference_latency_seconds_sum{variant=\"bf128-a\"}"] + 0, v["ec_inference_latency_seconds_count{variant=\"bf128-a\"}"] + 0,
-                   v["ec_inference_latency_seconds_sum{variant=\"bf128-b\"}"] + 0, v["ec_inference_latency_seconds_count{variant=\"bf128-b\"}"] + 0 }' <<<"$m")
-  if [[ -n $frames && -n $rss && -n $ticks ]]; then echo "$t,$rss,$ticks,$frames,${dropped:-0},$inf" >>"$work/soak.csv"; fi
-  if awk -v t="$t" -v n="$next_reload" 'BEGIN { exit !(t >= n) }' && ((next_reload < seconds)); then
-    if [[ $second_on == true ]]; then second_on=false; else second_on=true; fi
-    config $second_on >"$work/c.yaml"
-    kill -HUP $pid 2>/dev/null || true
-    next_reload=$((next_reload + period))
-  fi
-  sleep 1
-done
-kill $ctrl_pid 2>/dev/null || true
-wait || true
-rc=$(cat "$work/run.rc" 2>/dev/null || echo "unknown")
-[[ $rc == 0 ]] || { echo "soak: the run failed (exit status $rc):" >&2; tail -n 5 "$work/run.log" >&2; exit 1; }
-trap - EXIT
-
+# sample_until END_S: a sample a second to soak.csv, and the reloads, while the run lives, until END_S seconds
+sample_until() {
+  local end=$1 now t m frames dropped rss ticks inf
+  while kill -0 $pid 2>/dev/null; do
+    now=$(date +%s.%N)
+    t=$(awk -v a="$now" -v b="$start" 'BEGIN { printf "%.1f", a - b }')
+    awk -v t="$t" -v e="$end" 'BEGIN { exit !(t >= e) }' && return 0
+    m=$(curl -s --max-time 2 "http://127.0.0.1:$port/metrics" || true)
+    frames=$(awk '$1 == "ec_frames_total" { print $2 }' <<<"$m")
+    dropped=$(awk '$1 == "ec_dropped_frames_total" { print $2 }' <<<"$m")
+    rss=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+    ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || true)
+    # each variant's cumulative engine time and inference count: the windows' mean inference time per variant
+    # tells the engine's share of a change in CPU per frame from the rest of the loop's
+    inf=$(awk '$1 ~ /^ec_inference_latency_seconds_(sum|count)\{variant="bf128-[ab]"\}$/ { v[$1] = $2 }
+               END { printf "%s,%s,%s,%s", v["ec_inference_latency_seconds_sum{variant=\"bf128-a\"}"] + 0, v["ec_inference_latency_seconds_count{variant=\"bf128-a\"}"] + 0,
+                     v["ec_inference_latency_seconds_sum{variant=\"bf128-b\"}"] + 0, v["ec_inference_latency_seconds_count{variant=\"bf128-b\"}"] + 0 }' <<<"$m")
+    if [[ -n $frames && -n $rss && -n $ticks ]]; then echo "$t,$rss,$ticks,$frames,${dropped:-0},$inf" >>"$work/soak.csv"; fi
+    if awk -v t="$t" -v n="$next_reload" 'BEGIN { exit !(t >= n) }' && ((next_reload < end)); then
+      if [[ $second_on == true ]]; then second_on=false; else second_on=true; fi
+      config $second_on >"$work/c.yaml"
+      kill -HUP $pid 2>/dev/null || true
+      next_reload=$((next_reload + period))
+    fi
+    sleep 1
+  done
+}
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-awk -F, -v minutes="$minutes" -v period="$period" -v hz="$hz" -v cpu="$cpu_model" -v out="$work/soak.json" '
+# evaluate: the figures and bounds over the samples so far (the last window ends at the last sample); exit status
+# 0 when every bound holds, 2 when only the CPU or the dropped-frames bound fails (what a shared machine's load
+# can do), 1 otherwise
+evaluate() {
+awk -F, -v minutes="$minutes" -v extra="$1" -v period="$period" -v hz="$hz" -v cpu="$cpu_model" -v out="$work/soak.json" '
 FNR == 1 { next }
 FILENAME ~ /control[.]csv$/ { ct[cn] = $1; cm[cn] = $3; cn++; next }
 { t[n] = $1; rss[n] = $2; cpu_t[n] = $3; fr[n] = $4; dr[n] = $5; ia[n] = $6; na[n] = $7; ib[n] = $8; nb[n] = $9; n++ }
@@ -220,7 +231,8 @@ END {
   # (the processed rate carries the bound there, as for CPU)
   drop_bound = minutes >= 10 ? 0.02 : 0.10
   ok_drop = d_last <= d_first + drop_bound * (saturated ? fr_last + d_last : fr_last)
-  printf "soak: %d min, %s, test source 640x480 at 200 fps, 2 x BlazeFace-128 (1 thread each), --record, /metrics at 1 Hz, reload + toggle every minute\n", minutes, cpu
+  if (extra > 0) printf "soak, lengthened by %d s to confirm the failed bound below:\n", extra
+  printf "soak: %d min, %s, test source 640x480 at 200 fps, 2 x BlazeFace-128 (1 thread each), --record, /metrics at 1 Hz, reload + toggle every %d s\n", minutes, cpu, period
   printf "  windows: first %.0f-%.0f s, last %.0f-%.0f s (%s)\n", t[f0], t[f1], t[l0], t[l1], aligned ? "whole pairs of reload periods: the same on/off mix" : "shorter than two reload periods: not aligned"
   printf "  RSS after 1 min %.1f MB, at the end %.1f MB: growth %.3f MB (bound < 1 MB) %s\n", rss[i60] / 1024, rss[n - 1] / 1024, rss_growth_mb, ok_rss ? "ok" : "FAIL"
   if (ctrl_first > 0) printf "  control (a fresh process timing the same engine, 1 thread, median of the fastest run of each of its samples in a window): %.3f ms -> %.3f ms: %+.1f %% (the drift of the machine)\n", ctrl_first, ctrl_last, 100 * ctrl_change
@@ -237,6 +249,32 @@ END {
   else printf "  dropped frames: first %.0f s after the first minute %d of %d, last %.0f s %d of %d %s\n", wd, d_first, fr_first, wd, d_last, fr_last, ok_drop ? "ok" : "FAIL"
   printf "  frames %d in %.0f s (%.1f fps)\n", fr[n - 1], total, fr[n - 1] / total
   printf "{\"minutes\": %d, \"cpu\": \"%s\", \"rss_mb_after_1min\": %.3f, \"rss_mb_end\": %.3f, \"rss_growth_mb\": %.3f, \"cpu_ms_per_frame_first\": %.4f, \"cpu_ms_per_frame_last\": %.4f, \"cpu_change\": %.4f, \"control_ms_first\": %.4f, \"control_ms_last\": %.4f, \"control_change\": %.4f, \"cpu_change_vs_control\": %.4f, \"saturated\": %s, \"fps_first\": %.2f, \"fps_last\": %.2f, \"window_s\": %.0f, \"first_window_start_s\": %.1f, \"last_window_start_s\": %.1f, \"aligned\": %s, \"drop_window_s\": %.0f, \"dropped_first\": %d, \"dropped_last\": %d, \"frames\": %d, \"ok\": %s}\n", minutes, cpu, rss[i60] / 1024, rss[n - 1] / 1024, rss_growth_mb, cpu_first, cpu_last, cpu_change, ctrl_first, ctrl_last, ctrl_change, cpu_vs, saturated ? "true" : "false", fps_first, fps_last, win, t[f0], t[l0], aligned ? "true" : "false", wd, d_first, d_last, fr[n - 1], (ok_rss && ok_cpu && ok_drop) ? "true" : "false" > out
-  exit !(ok_rss && ok_cpu && ok_drop)
+  exit (ok_rss && ok_cpu && ok_drop) ? 0 : (ok_rss ? 2 : 1)
 }' "$work/control.csv" "$work/soak.csv"
+}
+# The verdict. A short run's windows are 15 s, and a shared machine's load can slow a whole one (seen in CI on
+# the Debian 11 lane: the last window's quiet seconds 18 % slower than the first's and its dropped frames 2.3
+# times as many, while the fresh process's fastest runs had not changed: +0.1 %). Work that accumulates in the run does not go away, so where only the CPU
+# or the dropped-frames bound fails, the run goes on for another minute and is judged again with its last
+# window at the new end (and all windows a quarter of the longer run): it passes only when a later window holds
+# the bound. The memory bound is never retried.
+end=$seconds
+sample_until $end
+while :; do
+  set +e; evaluate $((end - seconds)); verdict=$?; set -e
+  if ((verdict == 2 && end < seconds + extra_max)) && kill -0 $pid 2>/dev/null; then
+    end=$((end + ext_s))
+    echo "soak: a bound that the machine's load can break failed: running to $end s to judge again"
+    sample_until $end
+    continue
+  fi
+  break
+done
+kill -TERM $pid 2>/dev/null || true
+kill $ctrl_pid 2>/dev/null || true
+wait || true
+rc=$(cat "$work/run.rc" 2>/dev/null || echo "unknown")
+[[ $rc == 0 ]] || { echo "soak: the run failed (exit status $rc):" >&2; tail -n 5 "$work/run.log" >&2; exit 1; }
+trap - EXIT
 echo "  samples: $work/soak.csv, figures: $work/soak.json, session: $work/session"
+((verdict == 0)) || exit 1
