@@ -6,8 +6,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <elf.h>
 #include <filesystem>
 #include <fstream>
+#include <link.h>
 #include <map>
 #include <mutex>
 #include <set>
@@ -52,6 +54,40 @@ std::string cpu_identity() {
     for (const char* k : keys)
       if (key == k) id += line + "\n";
   }
+  return id;
+}
+
+// The running program's GNU build ID (hex; "" if it was linked without one), so choices measured with other
+// kernels (another build of the program) are measured afresh rather than read back.
+std::string program_build_id() {
+  std::string id;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* out) {
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+          if (ph.p_type != PT_NOTE) continue;
+          const auto* p = reinterpret_cast<const unsigned char*>(info->dlpi_addr + ph.p_vaddr);
+          const unsigned char* end = p + ph.p_memsz;
+          while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const auto* n = reinterpret_cast<const ElfW(Nhdr)*>(p);
+            const unsigned char* name = p + sizeof(ElfW(Nhdr));
+            const unsigned char* desc = name + ((n->n_namesz + 3) & ~3u);
+            if (desc + n->n_descsz > end) break;
+            if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0) {
+              auto& s = *static_cast<std::string*>(out);
+              for (unsigned k = 0; k < n->n_descsz; ++k) {
+                char b[3];
+                std::snprintf(b, sizeof b, "%02x", desc[k]);
+                s += b;
+              }
+              return 1;
+            }
+            p = desc + ((n->n_descsz + 3) & ~3u);
+          }
+        }
+        return 1;  // the first object is the program itself: stop there
+      },
+      &id);
   return id;
 }
 
@@ -409,7 +445,8 @@ class NativeEngine : public Engine {
     }
     const std::string dir = kernel_cache_dir(opts_.kernel_cache);
     if (!dir.empty() && !hook) {
-      tuning_.cache_file = dir + "/" + fnv_hex(cpu_identity() + problem) + ".txt";
+      static const std::string build = program_build_id();
+      tuning_.cache_file = dir + "/" + fnv_hex(cpu_identity() + build + "\n" + problem) + ".txt";
       // the file: the problem text, "--", then one chosen candidate name per layer
       std::ifstream f(tuning_.cache_file);
       std::stringstream ss;

@@ -1249,6 +1249,14 @@ class NhwcQConvOp : public XnnOp {
       // stems (few input channels): XNNPACK's int8 kernels step channels by 8; patches of kh*kw*c bytes
       // per output pixel through the same GEMM kernel do not
       im2col_ = vnni && !gemm_ && group == 1;
+      // depthwise: 4 horizontal taps per vpdpbusd lane (qgemm.h); XNNPACK 2022's int8 depthwise kernels
+      // multiply one tap per lane
+      dw_ = vnni && !im2col_ && group == c && m == c && w.dh == 1 && w.dw == 1 && w.kw <= 8 && w.kh <= 16;
+      if (dw_) {
+        std::vector<float> req(static_cast<size_t>(m));
+        for (int64_t o = 0; o < m; ++o) req[static_cast<size_t>(o)] = xs * kscale[static_cast<size_t>(o)] / ys;
+        qdw_ = qdw_pack(wt.ptr<int8_t>(), m, w.kh, w.kw, w.sh, w.sw, bias.data(), xz, req.data(), yz, lo, hi);
+      }
       if (gemm_ || im2col_) {
         std::vector<float> req(static_cast<size_t>(m));
         for (int64_t o = 0; o < m; ++o) req[static_cast<size_t>(o)] = xs * kscale[static_cast<size_t>(o)] / ys;
@@ -1272,7 +1280,7 @@ class NhwcQConvOp : public XnnOp {
     out[0] = {DType::i8, {x[0], w.oh, w.ow, m}};
   }
   std::vector<std::string> kernel_candidates() const override {
-    if ((gemm_ || im2col_) && op_) return {gemm_ ? "vnni-gemm" : "vnni-im2col", "xnnpack"};
+    if ((gemm_ || im2col_ || dw_) && op_) return {gemm_ ? "vnni-gemm" : im2col_ ? "vnni-im2col" : "vnni-depthwise", "xnnpack"};
     return {};
   }
   void choose_kernel(size_t i) override {
@@ -1282,7 +1290,7 @@ class NhwcQConvOp : public XnnOp {
   size_t chosen_kernel() const override { return use_xnn_ ? 1 : 0; }
   // The VNNI layer stays when XNNPACK won (int8 weights, small; the next reshape reuses it).
   void drop_other_kernels() override {
-    if ((gemm_ || im2col_) && !use_xnn_) release();
+    if ((gemm_ || im2col_ || dw_) && !use_xnn_) release();
   }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
     if (gemm_ && !use_xnn_) {
@@ -1291,6 +1299,10 @@ class NhwcQConvOp : public XnnOp {
     }
     if (im2col_ && !use_xnn_) {
       run_im2col(in[0]->ptr<int8_t>(), out[0]->ptr<int8_t>(), in[0]->dim(0));
+      return;
+    }
+    if (dw_ && !use_xnn_) {
+      run_depthwise(in[0]->ptr<int8_t>(), out[0]->ptr<int8_t>(), in[0]->dim(0));
       return;
     }
     if (rebind(in[0]->data(), nullptr, out[0]->data()))
@@ -1396,9 +1408,42 @@ class NhwcQConvOp : public XnnOp {
     }
   }
 
+  struct DwTask {
+    const NhwcQConvOp* self;
+    const int8_t* x;
+    int8_t* y;
+    int64_t rows;  // output rows per task
+  };
+  // Bands of output rows across the pool: one band on one thread (each band rearranges the kh - sh input rows
+  // it shares with the band above again), a few per thread otherwise; each thread's quad rows in its own buffer.
+  void run_depthwise(const int8_t* x, int8_t* y, int64_t batch) const {
+    const size_t threads = pool_ ? pthreadpool_get_threads_count(pool_) : 1;
+    const int64_t tasks = threads <= 1 ? 1 : std::min<int64_t>(w_.oh, static_cast<int64_t>(threads) * 3);
+    const int64_t rows = (w_.oh + tasks - 1) / tasks;
+    for (int64_t b = 0; b < batch; ++b) {
+      DwTask t{this, x + b * w_.ih * w_.iw * c_, y + b * w_.oh * w_.ow * c_, rows};
+      const TsanRegion region;
+      pthreadpool_parallelize_1d(
+          pool_,
+          [](void* ctx, size_t i) {
+            const TsanTask mark;
+            auto* t = static_cast<DwTask*>(ctx);
+            const NhwcQConvOp& op = *t->self;
+            const int64_t r0 = static_cast<int64_t>(i) * t->rows, r1 = std::min(op.w_.oh, r0 + t->rows);
+            if (r0 >= r1) return;
+            static thread_local std::vector<int8_t> buf;
+            const size_t need = qdw_work_bytes(op.qdw_, op.w_.ow);
+            if (buf.size() < need) buf.resize(need);
+            qdw_vnni(op.qdw_, t->x, op.w_.ih, op.w_.iw, op.w_.pt, op.w_.pl, t->y, op.w_.ow, r0, r1, buf.data());
+          },
+          &t, static_cast<size_t>((w_.oh + rows - 1) / rows), 0);
+    }
+  }
+
   Window w_;
   int64_t c_ = 0;
-  bool gemm_ = false, im2col_ = false;
+  bool gemm_ = false, im2col_ = false, dw_ = false;
+  QDwLayer qdw_;  // the "vnni-depthwise" candidate
   bool use_xnn_ = false;  // the VNNI path exists but XNNPACK's kernel was measured faster
   QGemmLayer qgemm_;
   int8_t xz_ = 0;

@@ -17,10 +17,54 @@ void qgemm_vnni(const QGemmLayer& l, const int8_t* x, int8_t* y, int64_t p0, int
                     l.add ? r : nullptr, cr, l.ka, l.kb, l.off, l.rz, l.add_lo, l.add_hi};
   qgemm_vnni_rows(v, x, y, p0, p1);
 }
+void qdw_vnni_rows(const QDwView& l, const int8_t* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, int8_t* y, int64_t ow, int64_t oy0,
+                   int64_t oy1, int8_t* work);
+void qdw_vnni(const QDwLayer& l, const int8_t* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, int8_t* y, int64_t ow, int64_t oy0,
+              int64_t oy1, int8_t* work) {
+  const QDwView v{l.packed.data(), l.bias_adj.data(), l.scale.data(), l.c, l.blocks, l.kh, l.kw, l.sh, l.sw, l.groups, l.zy, l.zx, l.lo, l.hi};
+  qdw_vnni_rows(v, x, ih, iw, pt, pl, y, ow, oy0, oy1, work);
+}
 #else
 bool qgemm_vnni_available() { return false; }
 void qgemm_vnni(const QGemmLayer&, const int8_t*, int8_t*, int64_t, int64_t, const int8_t*, int64_t) {}
+void qdw_vnni(const QDwLayer&, const int8_t*, int64_t, int64_t, int64_t, int64_t, int8_t*, int64_t, int64_t, int64_t, int8_t*) {}
 #endif
+
+QDwLayer qdw_pack(const int8_t* w, int64_t c, int64_t kh, int64_t kw, int64_t sh, int64_t sw, const int32_t* bias, int32_t zx,
+                  const float* scale, int32_t zy, int8_t lo, int8_t hi) {
+  QDwLayer l;
+  l.c = c;
+  l.blocks = (c + 15) / 16;
+  l.kh = kh;
+  l.kw = kw;
+  l.sh = sh;
+  l.sw = sw;
+  l.groups = (kw + 3) / 4;
+  l.zx = static_cast<int8_t>(zx);
+  l.zy = zy;
+  l.lo = lo;
+  l.hi = hi;
+  l.packed.assign(static_cast<size_t>(l.blocks * kh * l.groups * 64), 0);
+  l.bias_adj.assign(static_cast<size_t>(l.blocks * 16), 0);
+  l.scale.assign(static_cast<size_t>(l.blocks * 16), 0.f);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    int64_t wsum = 0;
+    for (int64_t ky = 0; ky < kh; ++ky)
+      for (int64_t kx = 0; kx < kw; ++kx) {
+        const int8_t v = w[(ch * kh + ky) * kw + kx];
+        wsum += v;
+        l.packed[static_cast<size_t>((((ch / 16) * kh + ky) * l.groups + kx / 4) * 64 + (ch % 16) * 4 + kx % 4)] = v;
+      }
+    l.bias_adj[static_cast<size_t>(ch)] = static_cast<int32_t>((bias ? bias[ch] : 0) - (zx + 128) * wsum);
+    l.scale[static_cast<size_t>(ch)] = scale[ch];
+  }
+  return l;
+}
+
+size_t qdw_work_bytes(const QDwLayer& l, int64_t ow) {
+  const int64_t tw = (ow - 1) * l.sw + 4 * (l.groups - 1) + 1;
+  return static_cast<size_t>((l.kh + 1) * l.blocks * tw * 64);
+}
 
 QGemmLayer qgemm_pack(const int8_t* w, int64_t n, int64_t k, const int32_t* bias, int32_t zx, const float* scale, int32_t zy, int8_t lo,
                       int8_t hi) {

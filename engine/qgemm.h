@@ -54,3 +54,46 @@ QGemmLayer qgemm_pack(const int8_t* w, int64_t n, int64_t k, const int32_t* bias
 void qgemm_vnni(const QGemmLayer& l, const int8_t* x, int8_t* y, int64_t p0, int64_t p1, const int8_t* r = nullptr, int64_t cr = 0);
 
 }  // namespace ec
+
+namespace ec {
+
+// int8 depthwise convolution (one kh x kw filter per channel, kw <= 8, any stride, no dilation) on VNNI:
+// vpdpbusd multiplies 4 bytes per 32-bit lane, so each lane holds one channel and 4 horizontal taps of its
+// window. A padded input row is rearranged once into "quads" (for every column, each channel's 4 consecutive
+// values side by side) and read by the kh output rows that use it: a 5x5 window is 10 instructions per 16
+// channels of a pixel, a 3x3 window 3. y[oy][ox][c] = clamp(round(scale[c] * (sum (x - zx) w + bias[c])) + zy,
+// lo, hi), exactly as XNNPACK's int8 depthwise convolution; padding holds zx (a real 0).
+struct QDwLayer {
+  int64_t c = 0, blocks = 0;      // channels, ceil(c / 16)
+  int64_t kh = 0, kw = 0, sh = 1, sw = 1, groups = 1;  // groups = ceil(kw / 4) quads per window row
+  std::vector<int8_t> packed;     // [blocks][kh][groups][16][4]: taps kx = 4g .. 4g+3 (0 beyond kw) of 16 channels
+  std::vector<int32_t> bias_adj;  // [blocks*16]: bias[c] - (zx + 128) * sum of c's weights (inputs go in as x + 128)
+  std::vector<float> scale;       // [blocks*16]: x_scale * w_scale[c] / y_scale
+  int32_t zy = 0;
+  int8_t zx = 0, lo = -128, hi = 127;
+};
+
+// Plain pointers into a QDwLayer for the AVX-512 translation unit.
+struct QDwView {
+  const int8_t* packed;
+  const int32_t* bias_adj;
+  const float* scale;
+  int64_t c, blocks, kh, kw, sh, sw, groups;
+  int32_t zy;
+  int8_t zx, lo, hi;
+};
+
+// Packs depthwise weights w [c][1][kh][kw] (ONNX, group = c) with their bias (nullptr = 0) and scales.
+QDwLayer qdw_pack(const int8_t* w, int64_t c, int64_t kh, int64_t kw, int64_t sh, int64_t sw, const int32_t* bias, int32_t zx,
+                  const float* scale, int32_t zy, int8_t lo, int8_t hi);
+
+// Scratch bytes qdw_vnni needs for output rows `ow` wide (kh + 1 rows of quads: the ring and a row of padding).
+size_t qdw_work_bytes(const QDwLayer& l, int64_t ow);
+
+// Output rows [oy0, oy1) of one image: y [oh][ow][c] from x [ih][iw][c], with pt rows and pl columns of
+// padding before the input (and as many after it as the output size implies). `work`: qdw_work_bytes(l, ow)
+// bytes, 64-byte aligned, private to the calling thread. Needs qgemm_vnni_available().
+void qdw_vnni(const QDwLayer& l, const int8_t* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, int8_t* y, int64_t ow, int64_t oy0,
+              int64_t oy1, int8_t* work);
+
+}  // namespace ec

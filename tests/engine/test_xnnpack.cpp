@@ -101,6 +101,22 @@ struct ForceKernel {
   ~ForceKernel() { set_kernel_timing_hook(nullptr); }
 };
 
+// Runs `m` (one input, one layer with a choice of kernels) with the candidate named `pick` forced and no
+// cache: a copy of output 0 and the kernel that layer got ("N tunable layers" when it is not one).
+std::pair<Tensor, std::string> run_forced(const Model& m, const Tensor& x, const std::string& pick, int threads) {
+  ForceKernel force(pick);
+  EngineOptions o;
+  o.threads = threads;
+  o.kernel_cache = "-";
+  auto e = create_engine("native", m, o);
+  e->prepare({});
+  std::memcpy(e->input(0).data(), x.data(), x.size_bytes());
+  e->run();
+  const KernelTuning t = e->kernel_tuning();
+  std::string got = t.layers.size() == 1 ? t.layers[0].candidates[t.layers[0].chosen] : std::to_string(t.layers.size()) + " tunable layers";
+  return {e->output(0).clone(), got};  // the engine owns its output buffer
+}
+
 int count_op(const Graph& g, const std::string& op, const std::string& domain = "") {
   int n = 0;
   for (auto& node : g.nodes) n += node.op_type == op && node.domain == domain;
@@ -617,6 +633,49 @@ TEST_F(Xnnpack, Int8PointwiseConvWithResidualAddMatchesTheQdqReference) {
       }
 }
 
+// The int8 depthwise kernel on VNNI ("vnni-depthwise", qgemm.h), forced by the kernel choice, against the
+// QDQ reference within one output step and bit-equal to XNNPACK's int8 depthwise convolution forced the same
+// way (both requantize in float and round half to even): 3x3 and 5x5 windows (the unrolled forms), 7x7 and
+// 1x3 (the general one), strides 1 and 2, padding on all sides or one, rows shorter than a tile, channel
+// counts of one 16-channel block, a partial one, and many, reached through each of the three ways quads are
+// built (c = 16, c % 4 == 0 and small, the rest), a zero point far from 0 (padding holds it), fused Relu
+// and Clip, a batch of 2, 1 and 2 threads.
+TEST_F(Xnnpack, Int8DepthwiseOnVnniMatchesXnnpackAndTheQdqReference) {
+  if (!qgemm_vnni_available()) GTEST_SKIP() << "no VNNI on this CPU (or EC_NO_VNNI set): the kernel is not offered";
+  struct Case { int64_t n, c, h, w, kh, kw, s, pt, pl, pb, pr; const char* act; };
+  const std::vector<Case> cases = {
+      {1, 24, 16, 16, 3, 3, 1, 1, 1, 1, 1, ""},     {1, 24, 17, 15, 3, 3, 2, 1, 1, 1, 1, "Relu"}, {1, 240, 14, 14, 5, 5, 1, 2, 2, 2, 2, ""},
+      {2, 96, 15, 13, 5, 5, 2, 2, 2, 2, 2, "Clip"}, {1, 16, 9, 9, 3, 3, 1, 1, 1, 1, 1, ""},      {1, 8, 5, 7, 3, 3, 1, 1, 1, 1, 1, "Relu"},
+      {1, 40, 6, 6, 5, 5, 2, 2, 2, 2, 2, ""},       {1, 32, 12, 12, 3, 3, 2, 0, 0, 1, 1, ""},     {1, 20, 11, 30, 7, 7, 1, 3, 3, 3, 3, ""},
+      {1, 6, 8, 9, 1, 3, 1, 0, 1, 0, 1, "Relu"},    {1, 100, 10, 19, 3, 3, 1, 1, 1, 1, 1, ""},    {1, 36, 30, 29, 3, 3, 1, 1, 1, 1, 1, "Clip"}};
+  int i = 0;
+  for (const Case& k : cases) {
+    QdqBuilder b;
+    const float ys = 0.05f;
+    const Shape xs{k.n, k.c, k.h, k.w};
+    std::string x = b.qdq(b.input("x", xs), 0.02f, 37);
+    std::map<std::string, Attribute> a = {{"strides", attr_ints({k.s, k.s})}, {"pads", attr_ints({k.pt, k.pl, k.pb, k.pr})}, {"group", attr_i(k.c)}};
+    std::string y = b.node("Conv", {x, b.qweight({k.c, 1, k.kh, k.kw}, 2500 + i), b.constant(random_tensor({k.c}, 2550 + i, -0.3f, 0.3f))}, a);
+    const std::string act = k.act;
+    if (act == "Relu") y = b.node("Relu", {y});
+    if (act == "Clip") y = b.node("Clip", {y, b.constant(Tensor::from_f32({}, {-1.f})), b.constant(Tensor::from_f32({}, {2.f}))});
+    b.output(b.qdq(y, ys, -5));
+    const Tensor in = random_tensor(xs, 2600 + i, -2.f, 2.f);
+    const auto ref = run_model(b.m, {in}, "native", 1, true, false);
+    for (int threads : {1, 2}) {
+      std::vector<Tensor> outs;
+      for (const char* pick : {"vnni-depthwise", "xnnpack"}) {
+        auto [y, got] = run_forced(b.m, in, pick, threads);
+        EXPECT_EQ(got, pick) << "case " << i;
+        EXPECT_LE(diff_in_steps(ref[0], y, ys), 1.0001) << "case " << i << " " << pick << " threads " << threads;
+        outs.push_back(std::move(y));
+      }
+      EXPECT_EQ(max_abs_diff(outs[0], outs[1]), 0.0) << "case " << i << " threads " << threads << ": VNNI and XNNPACK differ";
+    }
+    ++i;
+  }
+}
+
 // Nearest-neighbour Resize runs on NHWC data with its scales or sizes permuted (no Transposes around it);
 // linear Resize goes back to NCHW. Exact against the reference kernels.
 // Nearest and linear Resize run on NHWC data (only the graph's input and output are transposed): nearest
@@ -757,18 +816,9 @@ TEST_F(Xnnpack, DirectConvolutionsOfFewChannelsMatchReference) {
     const Tensor x = random_tensor(xs, 2400 + i);
     const auto ref = run_model(b.m, {x}, "native", 1, true, false);
     for (int threads : {1, 2}) {
-      ForceKernel force("ec-direct");
-      EngineOptions o;
-      o.threads = threads;
-      o.kernel_cache = "-";
-      auto e = create_engine("native", b.m, o);
-      e->prepare({});
-      std::memcpy(e->input(0).data(), x.data(), x.size_bytes());
-      e->run();
-      const KernelTuning t = e->kernel_tuning();
-      ASSERT_EQ(t.layers.size(), 1u) << "case " << i;
-      EXPECT_EQ(t.layers[0].candidates[t.layers[0].chosen], "ec-direct") << "case " << i;
-      EXPECT_LE(max_abs_diff(ref[0], e->output(0)), sum_tolerance(ref[0], k.kh * k.kw * k.c)) << "case " << i << " threads " << threads;
+      const auto [y, got] = run_forced(b.m, x, "ec-direct", threads);
+      EXPECT_EQ(got, "ec-direct") << "case " << i;
+      EXPECT_LE(max_abs_diff(ref[0], y), sum_tolerance(ref[0], k.kh * k.kw * k.c)) << "case " << i << " threads " << threads;
     }
     ++i;
   }

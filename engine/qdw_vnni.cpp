@@ -1,0 +1,206 @@
+// The AVX-512 VNNI int8 depthwise convolution of qgemm.h. Built with -mavx512f -mavx512bw -mavx512vl
+// -mavx512vnni like qgemm_vnni.cpp, called only after qgemm_vnni_available(), and free of inline library code.
+//
+// Data: T, one input row padded to the window's reach and rearranged as quads: for column xp and channel block
+// b, 64 bytes whose 32-bit lane j holds channel 16b + j at padded columns xp .. xp+3, as unsigned bytes (x + 128;
+// zx + 128 outside the input). One vpdpbusd of a quad and the packed weights adds 4 taps of 16 channels. The kh
+// rows of T an output row needs live in a ring indexed by input row, so each input row is rearranged once
+// however many output rows read it.
+#include <immintrin.h>
+
+#include "qgemm.h"
+
+namespace ec {
+
+namespace {
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+struct Rows {
+  int64_t ih, iw, pt, pl, ow;
+  int64_t tw;  // quad columns
+};
+
+// Input row `xrow` (nullptr: a row of padding) as quads T [blocks][tw][64], at the columns the windows start
+// from (every sw-th when sw divides 4). Column xp of the padded row is input column xp - pl; outside the input
+// it holds zx. Bytes go in as x + 128 (unsigned, what vpdpbusd multiplies); channel lanes beyond c hold
+// something, which their zero weights ignore.
+void make_quads(const QDwView& l, const Rows& g, const int8_t* xrow, uint8_t* t) {
+  // (full-mask maskz forms here and below: GCC 12's plain forms trip a false -Wuninitialized, PR 105593)
+  // a 4x4 transpose of 32-bit words across the 128-bit lanes, then of bytes within each lane: byte 4c + j of
+  // the result is byte c of column xp + j
+  const __m512i words = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+  const __m512i bytes = _mm512_maskz_broadcast_i32x4(0xFFFF, _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m128i zx = _mm_set1_epi8(static_cast<char>(l.zx));
+  const int64_t step = 4 % l.sw == 0 ? l.sw : 1;
+  const int64_t c = l.c;
+  if (!xrow) {
+    const __m512i pad = _mm512_xor_si512(_mm512_maskz_broadcast_i32x4(0xFFFF, zx), flip);
+    for (int64_t i = 0; i < l.blocks * g.tw; ++i) _mm512_storeu_si512(t + i * 64, pad);
+    return;
+  }
+  // columns whose 4 values all lie inside the input: [in0, in1)
+  const int64_t in0 = g.pl, in1 = g.iw - 3 + g.pl > in0 ? g.iw - 3 + g.pl : in0;
+  for (int64_t b = 0; b < l.blocks; ++b) {
+    uint8_t* tb = t + b * g.tw * 64;
+    const int64_t c0 = b * 16;
+    const __mmask16 m = c - c0 >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (c - c0)) - 1u);
+    const int8_t* xb = xrow + c0;
+    auto chunk = [&](int64_t ix) { return ix < 0 || ix >= g.iw ? zx : _mm_maskz_loadu_epi8(m, xb + ix * c); };
+    auto put = [&](int64_t xp, __m512i z) {
+      z = _mm512_shuffle_epi8(_mm512_maskz_permutexvar_epi32(0xFFFF, words, z), bytes);
+      _mm512_storeu_si512(tb + xp * 64, _mm512_xor_si512(z, flip));
+    };
+    int64_t xp = 0;
+    for (; xp < g.tw && xp < in0; xp += step) {
+      const int64_t ix = xp - g.pl;
+      __m512i z = _mm512_castsi128_si512(chunk(ix));
+      z = _mm512_inserti32x4(z, chunk(ix + 1), 1);
+      z = _mm512_inserti32x4(z, chunk(ix + 2), 2);
+      put(xp, _mm512_inserti32x4(z, chunk(ix + 3), 3));
+    }
+    if (c == 16) {  // the 4 columns are 64 contiguous bytes
+      for (; xp < g.tw && xp < in1; xp += step) put(xp, _mm512_loadu_si512(xb + (xp - g.pl) * 16));
+    } else if (c % 4 == 0 && 3 * c + 16 <= 128) {
+      // the 4 columns' 16-channel chunks lie within 128 bytes: two (masked: nothing read past the 4th chunk)
+      // loads, and one two-source word permute gathers the chunks into the 4 lanes
+      const int64_t need = (3 * c + min64(16, c - c0)) / 4;  // words
+      const __mmask16 ma = static_cast<__mmask16>(need >= 16 ? 0xFFFF : (1u << need) - 1u);
+      const __mmask16 mb = static_cast<__mmask16>(need <= 16 ? 0 : (1u << (need - 16)) - 1u);
+      alignas(64) int32_t idx[16];
+      for (int j = 0; j < 4; ++j)
+        for (int q = 0; q < 4; ++q) idx[4 * q + j] = static_cast<int32_t>(j * c / 4 + q);  // word q of column j's chunk
+      const __m512i gather = _mm512_load_si512(idx);
+      for (; xp < g.tw && xp < in1; xp += step) {
+        const int8_t* s = xb + (xp - g.pl) * c;
+        const __m512i a = _mm512_maskz_loadu_epi32(ma, s), bb = _mm512_maskz_loadu_epi32(mb, s + 64);
+        const __m512i z = _mm512_shuffle_epi8(_mm512_permutex2var_epi32(a, gather, bb), bytes);
+        _mm512_storeu_si512(tb + xp * 64, _mm512_xor_si512(z, flip));
+      }
+    } else {
+      for (; xp < g.tw && xp < in1; xp += step) {
+        const int8_t* s = xb + (xp - g.pl) * c;
+        __m512i z = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(m, s));
+        z = _mm512_inserti32x4(z, _mm_maskz_loadu_epi8(m, s + c), 1);
+        z = _mm512_inserti32x4(z, _mm_maskz_loadu_epi8(m, s + 2 * c), 2);
+        put(xp, _mm512_inserti32x4(z, _mm_maskz_loadu_epi8(m, s + 3 * c), 3));
+      }
+    }
+    for (; xp < g.tw; xp += step) {
+      const int64_t ix = xp - g.pl;
+      __m512i z = _mm512_castsi128_si512(chunk(ix));
+      z = _mm512_inserti32x4(z, chunk(ix + 1), 1);
+      z = _mm512_inserti32x4(z, chunk(ix + 2), 2);
+      put(xp, _mm512_inserti32x4(z, chunk(ix + 3), 3));
+    }
+  }
+}
+
+struct Epilogue {
+  __m512i bias;
+  __m512 sc, lo, hi;
+  __m512i zy;
+  __mmask16 store;
+};
+
+// Requantizes 16 channels of one pixel and stores them.
+__attribute__((always_inline)) inline void finish(const Epilogue& e, __m512i acc, int8_t* y) {
+  const __mmask16 all = 0xFFFF;
+  __m512 f = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_add_epi32(acc, e.bias)), e.sc);
+  f = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, f, e.lo), e.hi);  // clamp before converting: no int32 overflow
+  const __m512i q = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, f), e.zy);  // round to nearest even
+  _mm_mask_storeu_epi8(y, e.store, _mm512_maskz_cvtsepi32_epi8(all, q));
+}
+
+// Output row oy, channel block b, from the kh quad rows `rows` (already offset to block b): tiles of P
+// pixels, KH x G weight vectors in registers (KH = 0: kh from the layer, weights read per use). A row
+// shorter than P goes one pixel at a time; the last tile of a longer one ends at the row's end and overlaps
+// the tile before it (writing the same values again), so every tile has constant offsets.
+template <int KH, int G, int P>
+void out_row(const QDwView& l, const Rows& g, const uint8_t* const* rows, int64_t b, int8_t* yrow) {
+  const int8_t* wb = l.packed + b * l.kh * G * 64;
+  const int64_t c0 = b * 16, kh = KH ? KH : l.kh, sw64 = l.sw * 64;
+  Epilogue e;
+  e.bias = _mm512_loadu_si512(l.bias_adj + c0);
+  e.sc = _mm512_loadu_ps(l.scale + c0);
+  e.lo = _mm512_set1_ps(static_cast<float>(l.lo - l.zy));
+  e.hi = _mm512_set1_ps(static_cast<float>(l.hi - l.zy));
+  e.zy = _mm512_set1_epi32(l.zy);
+  e.store = static_cast<__mmask16>((1u << min64(16, l.c - c0)) - 1u);
+  __m512i w[KH ? KH * G : 1];
+  if (KH) {
+#pragma GCC unroll 16
+    for (int i = 0; i < KH * G; ++i) w[i] = _mm512_loadu_si512(wb + i * 64);
+  }
+  if (g.ow < P) {
+    for (int64_t ox = 0; ox < g.ow; ++ox) {
+      __m512i acc = _mm512_setzero_si512();
+      for (int64_t ky = 0; ky < kh; ++ky)
+        for (int q = 0; q < G; ++q)
+          acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(rows[ky] + ox * sw64 + q * 256), _mm512_loadu_si512(wb + (ky * G + q) * 64));
+      finish(e, acc, yrow + ox * l.c + c0);
+    }
+    return;
+  }
+  for (int64_t ox0 = 0; ox0 < g.ow; ox0 += P) {
+    if (ox0 + P > g.ow) ox0 = g.ow - P;
+    const int64_t base = ox0 * sw64;
+    __m512i acc[P];
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) acc[p] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int64_t ky = 0; ky < kh; ++ky) {
+      const uint8_t* r = rows[ky] + base;
+#pragma GCC unroll 2
+      for (int q = 0; q < G; ++q) {
+        const __m512i wv = KH ? w[ky * G + q] : _mm512_loadu_si512(wb + (ky * G + q) * 64);
+#pragma GCC unroll 16
+        for (int p = 0; p < P; ++p) acc[p] = _mm512_dpbusd_epi32(acc[p], _mm512_loadu_si512(r + p * sw64 + q * 256), wv);
+      }
+    }
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) finish(e, acc[p], yrow + (ox0 + p) * l.c + c0);
+  }
+}
+
+}  // namespace
+
+void qdw_vnni_rows(const QDwView& l, const int8_t* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, int8_t* y, int64_t ow, int64_t oy0,
+                   int64_t oy1, int8_t* work) {
+  const Rows g{ih, iw, pt, pl, ow, (ow - 1) * l.sw + 4 * (l.groups - 1) + 1};
+  const int64_t trow = l.blocks * g.tw * 64;  // bytes of one row of quads
+  uint8_t* pad = reinterpret_cast<uint8_t*>(work);
+  uint8_t* ring = pad + trow;
+  make_quads(l, g, nullptr, pad);
+  int64_t held[16];  // the input row in each ring slot (kh <= 16)
+  for (int64_t k = 0; k < l.kh; ++k) held[k] = -1;
+  const uint8_t* rows[16];
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
+    for (int64_t ky = 0; ky < l.kh; ++ky) {
+      const int64_t iy = oy * l.sh - pt + ky;
+      if (iy < 0 || iy >= ih) {
+        rows[ky] = pad;
+        continue;
+      }
+      const int64_t s = iy % l.kh;  // kh consecutive rows land in kh different slots
+      uint8_t* t = ring + s * trow;
+      if (held[s] != iy) {
+        make_quads(l, g, x + iy * iw * l.c, t);
+        held[s] = iy;
+      }
+      rows[ky] = t;
+    }
+    int8_t* yrow = y + oy * ow * l.c;
+    for (int64_t b = 0; b < l.blocks; ++b) {
+      const uint8_t* rb[16];
+      for (int64_t ky = 0; ky < l.kh; ++ky) rb[ky] = rows[ky] + b * g.tw * 64;
+      if (l.kh == 3 && l.groups == 1) out_row<3, 1, 12>(l, g, rb, b, yrow);
+      else if (l.kh == 5 && l.groups == 2) out_row<5, 2, 8>(l, g, rb, b, yrow);
+      else if (l.groups == 1) out_row<0, 1, 8>(l, g, rb, b, yrow);
+      else out_row<0, 2, 8>(l, g, rb, b, yrow);
+    }
+  }
+}
+
+}  // namespace ec
