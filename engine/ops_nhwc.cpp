@@ -20,6 +20,7 @@
 
 #include "op.h"
 #include "pointwise.h"
+#include "convgemm.h"
 #include "stem.h"
 #include "qgemm.h"
 #include "window.h"
@@ -556,7 +557,8 @@ class NhwcConvOp : public XnnOp {
     // the direct kernel rereads a 64-channel block's weights for every 6 pixels: offered while they stay within
     // 64 KB (kh * kw * c <= 256), where it beat XNNPACK (stems; YOLO's 16 -> 32 3x3 stride 2); with more it lost
     stem_ok_ = xt == DType::f32 && group == 1 && m >= 8 && w.dh == 1 && w.dw == 1 && w.kh * w.kw * c <= 256 && stem_conv_available();
-    if (!wino_ok_ && !dw_ok_ && parts_n_ < 2 && !stem_ok_) kind_ = 0;
+    gemm_ok_ = xt == DType::f32 && group == 1 && w.dh == 1 && w.dw == 1 && conv_gemm_available();
+    if (!wino_ok_ && !dw_ok_ && parts_n_ < 2 && !stem_ok_ && !gemm_ok_) kind_ = 0;
     if (geometry) {
       release();
       release_parts();
@@ -580,6 +582,7 @@ class NhwcConvOp : public XnnOp {
     if (wino_ok_ && 36 * c_ * m_ * 4 <= kWinogradMaxWeightBytes && w_.oh * w_.ow >= 128) r.push_back("winograd-f4");
     if (parts_n_ > 1) r.push_back("xnnpack-split");
     if (stem_ok_) r.push_back("ec-direct");
+    if (gemm_ok_) r.push_back("ec-gemm");
     return r.size() > 1 ? r : std::vector<std::string>{};
   }
   void choose_kernel(size_t i) override {
@@ -589,6 +592,7 @@ class NhwcConvOp : public XnnOp {
             : names[i] == "winograd-f4"  ? 2
             : names[i] == "xnnpack-split" ? 4
             : names[i] == "ec-direct"     ? 5
+            : names[i] == "ec-gemm"       ? 6
                                           : 3;
     build(kind_);
     dirty_ = true;
@@ -621,6 +625,7 @@ class NhwcConvOp : public XnnOp {
                              : kind_ == 2 ? "winograd-f4"
                              : kind_ == 4 ? "xnnpack-split"
                              : kind_ == 5 ? "ec-direct"
+                             : kind_ == 6 ? "ec-gemm"
                                           : "ec-depthwise";
     return static_cast<size_t>(std::find(names.begin(), names.end(), want) - names.begin());
   }
@@ -634,9 +639,14 @@ class NhwcConvOp : public XnnOp {
       return;
     }
     float* y = out[0]->ptr<float>();
-    if (!op_ && !wino2_ && !wino4_ && !dw_ && parts_.empty() && !stem_) build(kind_);
+    if (!op_ && !wino2_ && !wino4_ && !dw_ && parts_.empty() && !stem_ && !gemm_) build(kind_);
     if (kind_ == 5) {
       run_direct(in[0]->ptr<float>(), y, in[0]->dim(0));
+      return;
+    }
+    if (kind_ == 6) {
+      run_gemm(in[0]->ptr<float>(), y, in[0]->dim(0));
+      if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
       return;
     }
     if (kind_ == 4) {  // the slices are shared out among the threads, each slice run on one thread
@@ -689,16 +699,39 @@ class NhwcConvOp : public XnnOp {
       });
     }
   }
+  // The blocked GEMM (convgemm.h): tasks of (image, range of 32-channel panels, block of output pixels). With
+  // fewer pixel blocks than 4 per thread the panels are cut into contiguous ranges, so that each thread reads its
+  // own share of the weights (a range's weights are read once per pixel block).
+  void run_gemm(const float* x, float* y, int64_t batch) const {
+    const ConvGemmLayer& l = *gemm_;
+    const Window& w = w_;
+    const int64_t pixels = w.oh * w.ow, per = conv_gemm_pixels(l), blocks = (pixels + per - 1) / per, panels = l.mpad / 32;
+    const int64_t want = 4 * threads_;
+    const int64_t chunks = threads_ > 1 && batch * blocks < want ? std::min(panels, (want + batch * blocks - 1) / (batch * blocks)) : 1;
+    const int64_t per_image = chunks * blocks;
+    const size_t work_floats = static_cast<size_t>(conv_gemm_work_floats(l));
+    parallel_for(batch * per_image, [&](int64_t t) {
+      const int64_t b = t / per_image, r = t % per_image, ch = r / blocks, bl = r % blocks;
+      thread_local std::vector<float> work;
+      if (work.size() < work_floats) work.resize(work_floats);
+      const ConvGemmImage g{x + b * w.ih * w.iw * c_, w.ih, w.iw, w.pt, w.pl, y + b * pixels * m_, w.oh, w.ow};
+      conv_gemm_run(l, g, bl * per, std::min(pixels, (bl + 1) * per), ch * panels / chunks, (ch + 1) * panels / chunks, work.data());
+    });
+  }
   void release_parts() {
     for (xnn_operator_t p : parts_) xnn_delete_operator(p);
     parts_.clear();
   }
   // Makes candidate `kind` (0 XNNPACK, 1 Winograd F(2,3), 2 F(4,3), 3 our depthwise, 4 XNNPACK in output-channel
-  // slices) if it is missing, and frees the others.
+  // slices, 5 the direct few-channel kernel, 6 the blocked GEMM) if it is missing, and frees the others.
   void build(int kind) {
     if (kind != 0) release();
     if (kind != 4) release_parts();
     if (kind != 5) stem_.reset();
+    if (kind != 6) gemm_.reset();
+    if (kind == 6 && !gemm_)
+      gemm_ = std::make_unique<ConvGemmLayer>(conv_gemm_pack(wt_.ptr<float>(), m_, c_, w_.kh, w_.kw, w_.sh, w_.sw,
+                                                             bias_.numel() ? bias_.ptr<float>() : nullptr, lo_, hi_));
     if (kind == 5 && !stem_)
       stem_ = std::make_unique<StemConvLayer>(stem_conv_pack(wt_.ptr<float>(), m_, c_, w_.kh, w_.kw, w_.sh, w_.sw,
                                                              bias_.numel() ? bias_.ptr<float>() : nullptr, lo_, hi_));
@@ -766,6 +799,8 @@ class NhwcConvOp : public XnnOp {
   std::vector<xnn_operator_t> parts_;  // its operators, one per slice, when it is the chosen kernel
   bool stem_ok_ = false;               // the "ec-direct" candidate: small windows of few channels, AVX-512 (stem.h)
   std::unique_ptr<StemConvLayer> stem_;
+  bool gemm_ok_ = false;  // the "ec-gemm" candidate: dense, undilated, AVX-512 (convgemm.h)
+  std::unique_ptr<ConvGemmLayer> gemm_;
 };
 
 // ConvTranspose on NHWC input (XNNPACK deconvolution): ONNX weights [C_in][C_out/G][KH][KW], explicit pads and

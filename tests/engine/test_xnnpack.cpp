@@ -22,6 +22,7 @@
 #include "passes.h"
 #include "pointwise.h"
 #include "qgemm.h"
+#include "convgemm.h"
 #include "stem.h"
 #include "naive.h"
 #include "xnn.h"
@@ -819,6 +820,44 @@ TEST_F(Xnnpack, DirectConvolutionsOfFewChannelsMatchReference) {
       const auto [y, got] = run_forced(b.m, x, "ec-direct", threads);
       EXPECT_EQ(got, "ec-direct") << "case " << i;
       EXPECT_LE(max_abs_diff(ref[0], y), sum_tolerance(ref[0], k.kh * k.kw * k.c)) << "case " << i << " threads " << threads;
+    }
+    ++i;
+  }
+}
+
+// A dense float convolution has the blocked GEMM (convgemm.h) beside XNNPACK's on CPUs with AVX-512: forced, it
+// matches the reference kernels for a 3x3 window over 512 channels (reduction 4608, cut into blocks of 512), one
+// over 200 channels (blocks that end inside a window position), strides 1 and 2 with padding, 1x1 layers read
+// in place and 1x1 stride 2 (gathered), output channels that leave a tail in a 32-channel panel (8, 100, 255),
+// more pixels than one block holds (40x40), Relu / Clip / SiLU, a batch of 2, at 1 and 2 threads (2 threads cut
+// the panels of a layer with one pixel block into ranges).
+TEST_F(Xnnpack, BlockedGemmConvolutionsMatchReference) {
+  if (!conv_gemm_available()) GTEST_SKIP() << "no blocked GEMM convolution on this CPU (it needs AVX-512 F)";
+  struct Case { int64_t n, c, h, w, m, k, s, pad; const char* act; };
+  const std::vector<Case> cases = {{1, 512, 7, 7, 64, 3, 1, 1, "Relu"},  {2, 200, 9, 8, 100, 3, 2, 1, "Clip"}, {1, 64, 10, 10, 255, 1, 1, 0, ""},
+                                   {1, 48, 13, 11, 8, 1, 2, 0, "SiLU"},   {1, 16, 40, 40, 32, 3, 1, 1, "Relu"}, {1, 96, 6, 5, 130, 3, 1, 0, ""},
+                                   {2, 1100, 3, 3, 40, 1, 1, 0, "Relu"}};
+  int i = 0;
+  for (const Case& k : cases) {
+    GraphBuilder b, bare;  // bare: the convolution alone, whose outputs give the magnitude of the sums
+    const Shape xs{k.n, k.c, k.h, k.w};
+    const Tensor wt = random_tensor({k.m, k.c, k.k, k.k}, 2500 + i), bias = random_tensor({k.m}, 2550 + i);
+    const std::map<std::string, Attribute> attrs = {{"pads", attr_ints({k.pad, k.pad, k.pad, k.pad})}, {"strides", attr_ints({k.s, k.s})}};
+    std::string y = b.node("Conv", {b.input("x", xs), b.constant(wt), b.constant(bias)}, attrs);
+    bare.output(bare.node("Conv", {bare.input("x", xs), bare.constant(wt), bare.constant(bias)}, attrs));
+    const std::string act = k.act;
+    if (act == "Relu") y = b.node("Relu", {y});
+    if (act == "Clip") y = b.node("Clip", {y, b.constant(Tensor::from_f32({}, {-0.5f})), b.constant(Tensor::from_f32({}, {0.5f}))});
+    if (act == "SiLU") y = b.node("Mul", {y, b.node("Sigmoid", {y})});
+    b.output(y);
+    const Tensor x = random_tensor(xs, 2600 + i);
+    const auto ref = run_model(b.m, {x}, "native", 1, true, false);
+    const double tol = sum_tolerance(run_model(bare.m, {x}, "native", 1, true, false)[0], k.k * k.k * k.c);
+    for (int threads : {1, 2}) {
+      const auto [y, got] = run_forced(b.m, x, "ec-gemm", threads);
+      EXPECT_EQ(got, "ec-gemm") << "case " << i;
+      ASSERT_EQ(y.shape(), ref[0].shape()) << "case " << i;
+      EXPECT_LE(max_abs_diff(ref[0], y), tol) << "case " << i << " threads " << threads;
     }
     ++i;
   }

@@ -1,0 +1,57 @@
+#include "convgemm.h"
+
+#include <algorithm>
+
+namespace ec {
+
+#if defined(__x86_64__) && defined(EC_HAVE_CONV_GEMM_KERNEL)
+bool conv_gemm_available() {
+  static const bool cpu = __builtin_cpu_supports("avx512f");
+  return cpu;
+}
+void conv_gemm_block(const ConvGemmView& l, const ConvGemmImage& g, int64_t kc, int64_t p0, int64_t p1, int64_t n0, int64_t n1,
+                     float* work);  // convgemm_avx512.cpp
+void conv_gemm_run(const ConvGemmLayer& l, const ConvGemmImage& g, int64_t p0, int64_t p1, int64_t n0, int64_t n1, float* work) {
+  const ConvGemmView v{l.w.data(), l.bias.data(), l.c, l.m, l.mpad, l.kh, l.kw, l.sh, l.sw, l.k, l.lo, l.hi};
+  conv_gemm_block(v, g, conv_gemm_kc(l), p0, p1, n0, n1, work);
+}
+#else
+bool conv_gemm_available() { return false; }
+void conv_gemm_run(const ConvGemmLayer&, const ConvGemmImage&, int64_t, int64_t, int64_t, int64_t, float*) {}
+#endif
+
+int64_t conv_gemm_kc(const ConvGemmLayer& l) { return l.k <= 1024 ? l.k : 512; }
+
+int64_t conv_gemm_pixels(const ConvGemmLayer& l) {
+  const int64_t p = (int64_t{64} << 10) / std::max<int64_t>(1, conv_gemm_kc(l)) / 7 * 7;
+  return std::min<int64_t>(252, std::max<int64_t>(7, p));
+}
+
+int64_t conv_gemm_work_floats(const ConvGemmLayer& l) { return conv_gemm_pixels(l) * conv_gemm_kc(l); }
+
+ConvGemmLayer conv_gemm_pack(const float* w, int64_t m, int64_t c, int64_t kh, int64_t kw, int64_t sh, int64_t sw, const float* bias,
+                             float lo, float hi) {
+  ConvGemmLayer l;
+  l.c = c;
+  l.m = m;
+  l.mpad = (m + 31) / 32 * 32;
+  l.kh = kh;
+  l.kw = kw;
+  l.sh = sh;
+  l.sw = sw;
+  l.k = kh * kw * c;
+  l.w.assign(static_cast<size_t>(l.mpad * l.k), 0.f);
+  for (int64_t o = 0; o < m; ++o) {
+    float* panel = l.w.data() + (o / 32) * l.k * 32 + o % 32;
+    for (int64_t ci = 0; ci < c; ++ci)
+      for (int64_t i = 0; i < kh; ++i)
+        for (int64_t j = 0; j < kw; ++j) panel[((i * kw + j) * c + ci) * 32] = w[((o * c + ci) * kh + i) * kw + j];
+  }
+  l.bias.assign(static_cast<size_t>(l.mpad), 0.f);
+  if (bias) std::copy(bias, bias + m, l.bias.begin());
+  l.lo = lo;
+  l.hi = hi;
+  return l;
+}
+
+}  // namespace ec
