@@ -72,6 +72,7 @@ class Op {
 
   const Node& node() const { return node_; }
   void set_threads(int n) { threads_ = n < 1 ? 1 : n; }
+  int threads() const { return threads_; }
   // The engine's pthreadpool (a pthreadpool_t; nullptr = none): XNNPACK-backed ops run on it, parallel_for too.
   virtual void set_threadpool(void* pool) { thread_pool_ = pool; }
   // Runs body(i) for every i in [0, n), split over the engine's threads_: on its pthreadpool when it has one
