@@ -4,19 +4,26 @@
 
 namespace ec {
 
-#if defined(__x86_64__) && defined(EC_HAVE_CONV_GEMM_KERNEL)
+#if (defined(__x86_64__) || defined(__aarch64__)) && defined(EC_HAVE_CONV_GEMM_KERNEL)
+#if defined(__x86_64__)
 bool conv_gemm_available() {
   static const bool cpu = __builtin_cpu_supports("avx512f");
   return cpu;
 }
+int64_t conv_gemm_nr() { return 32; }
+#else
+bool conv_gemm_available() { return true; }  // NEON is part of ARMv8-A
+int64_t conv_gemm_nr() { return 16; }
+#endif
 void conv_gemm_block(const ConvGemmView& l, const ConvGemmImage& g, int64_t kc, int64_t p0, int64_t p1, int64_t n0, int64_t n1,
-                     float* work);  // convgemm_avx512.cpp
+                     float* work);  // convgemm_avx512.cpp, convgemm_neon.cpp
 void conv_gemm_run(const ConvGemmLayer& l, const ConvGemmImage& g, int64_t p0, int64_t p1, int64_t n0, int64_t n1, float* work) {
-  const ConvGemmView v{l.w.data(), l.bias.data(), l.c, l.m, l.mpad, l.kh, l.kw, l.sh, l.sw, l.k, l.lo, l.hi};
+  const ConvGemmView v{l.w.data(), l.bias.data(), l.c, l.m, l.mpad, l.kh, l.kw, l.sh, l.sw, l.k, l.nr, l.lo, l.hi};
   conv_gemm_block(v, g, conv_gemm_kc(l), p0, p1, n0, n1, work);
 }
 #else
 bool conv_gemm_available() { return false; }
+int64_t conv_gemm_nr() { return 32; }
 void conv_gemm_run(const ConvGemmLayer&, const ConvGemmImage&, int64_t, int64_t, int64_t, int64_t, float*) {}
 #endif
 
@@ -34,7 +41,8 @@ ConvGemmLayer conv_gemm_pack(const float* w, int64_t m, int64_t c, int64_t kh, i
   ConvGemmLayer l;
   l.c = c;
   l.m = m;
-  l.mpad = (m + 31) / 32 * 32;
+  l.nr = conv_gemm_nr();
+  l.mpad = (m + l.nr - 1) / l.nr * l.nr;
   l.kh = kh;
   l.kw = kw;
   l.sh = sh;
@@ -42,10 +50,10 @@ ConvGemmLayer conv_gemm_pack(const float* w, int64_t m, int64_t c, int64_t kh, i
   l.k = kh * kw * c;
   l.w.assign(static_cast<size_t>(l.mpad * l.k), 0.f);
   for (int64_t o = 0; o < m; ++o) {
-    float* panel = l.w.data() + (o / 32) * l.k * 32 + o % 32;
+    float* panel = l.w.data() + (o / l.nr) * l.k * l.nr + o % l.nr;
     for (int64_t ci = 0; ci < c; ++ci)
       for (int64_t i = 0; i < kh; ++i)
-        for (int64_t j = 0; j < kw; ++j) panel[((i * kw + j) * c + ci) * 32] = w[((o * c + ci) * kh + i) * kw + j];
+        for (int64_t j = 0; j < kw; ++j) panel[((i * kw + j) * c + ci) * l.nr] = w[((o * c + ci) * kh + i) * kw + j];
   }
   l.bias.assign(static_cast<size_t>(l.mpad), 0.f);
   if (bias) std::copy(bias, bias + m, l.bias.begin());

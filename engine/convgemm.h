@@ -3,14 +3,16 @@
 // stride-2 3x3 layers of YOLO-shaped detectors, MobileNetV2's last 1x1 layers. XNNPACK's indirect GEMM walks
 // the output in tiles of 7 pixels and streams all of an operator's packed weights for each tile, from L3 once
 // they exceed L2; and its threads split the pixel tiles, so each thread streams all of them. Here:
-//   - the weights are packed in panels of 32 output channels, [panel][k][32], k = (ky, kx, c);
+//   - the weights are packed in panels of nr output channels, [panel][k][nr], k = (ky, kx, c) (nr = 32 for
+//     AVX-512, 16 for NEON);
 //   - the reduction is cut into blocks of at most 512 (one window position of a 512-channel input); for each
 //     block, the block's slice of the input is gathered once (im2col of up to 252 pixels) and every panel's
 //     slice of weights (64 KB) is read once and used for every 7-pixel tile while it is in L1/L2;
 //   - threads take contiguous ranges of panels when there are few pixels, so each weight is read by one thread.
 // A 7-pixel x 32-channel tile keeps 14 accumulators in the 32 AVX-512 registers (7 broadcasts and 2 weight
-// loads per 14 multiply-adds). Bias, then clamping to [lo, hi] (Relu/Clip) on the last block. One file built
-// for AVX-512 F, used only when the CPU has it (checked at run time); elsewhere the layer stays on XNNPACK.
+// loads per 14 multiply-adds); on aarch64 a 6-pixel x 16-channel tile keeps 24 in the 32 NEON registers (the
+// Jetsons' Cortex-A57 and A78AE). Bias, then clamping to [lo, hi] (Relu/Clip) on the last block. x86-64: one
+// file built for AVX-512 F, used only when the CPU has it (checked at run time); other x86 CPUs keep XNNPACK.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -19,10 +21,11 @@
 namespace ec {
 
 struct ConvGemmLayer {
-  int64_t c = 0, m = 0, mpad = 0;  // input channels, output channels, m rounded up to 32
+  int64_t c = 0, m = 0, mpad = 0;  // input channels, output channels, m rounded up to nr
+  int64_t nr = 32;                 // output channels per panel (conv_gemm_nr)
   int64_t kh = 0, kw = 0, sh = 1, sw = 1;
   int64_t k = 0;            // kh * kw * c: the reduction length
-  std::vector<float> w;     // [mpad / 32][k][32], k in (ky, kx, c) order, zero-padded channels
+  std::vector<float> w;     // [mpad / nr][k][nr], k in (ky, kx, c) order, zero-padded channels
   std::vector<float> bias;  // [mpad], zero-padded
   float lo = -INFINITY, hi = INFINITY;
 };
@@ -31,7 +34,7 @@ struct ConvGemmLayer {
 struct ConvGemmView {
   const float* w;
   const float* bias;
-  int64_t c, m, mpad, kh, kw, sh, sw, k;
+  int64_t c, m, mpad, kh, kw, sh, sw, k, nr;
   float lo, hi;
 };
 
@@ -43,8 +46,10 @@ struct ConvGemmImage {
   int64_t oh, ow;
 };
 
-// True when this CPU runs the kernel (x86-64 with AVX-512 F, compiled in).
+// True when this CPU runs the kernel (x86-64 with AVX-512 F, or aarch64; compiled in).
 bool conv_gemm_available();
+// Output channels per weight panel on this CPU: 32 (AVX-512), 16 (NEON).
+int64_t conv_gemm_nr();
 
 // Packs ONNX weights [m][c][kh][kw] (OIHW) and an optional bias [m]; outputs are clamped to [lo, hi].
 ConvGemmLayer conv_gemm_pack(const float* w, int64_t m, int64_t c, int64_t kh, int64_t kw, int64_t sh, int64_t sw, const float* bias,
@@ -58,7 +63,7 @@ int64_t conv_gemm_pixels(const ConvGemmLayer& l);
 int64_t conv_gemm_work_floats(const ConvGemmLayer& l);
 
 // Output pixels [p0, p1) (p = oy * ow + ox, p1 - p0 <= conv_gemm_pixels) of panels [n0, n1) (output channels
-// [32 n0, min(32 n1, m))) of one image. `work`: conv_gemm_work_floats floats, unused by 1x1 stride-1 layers
+// [nr n0, min(nr n1, m))) of one image. `work`: conv_gemm_work_floats floats, unused by 1x1 stride-1 layers
 // without padding (their input rows are read in place). Needs conv_gemm_available().
 void conv_gemm_run(const ConvGemmLayer& l, const ConvGemmImage& g, int64_t p0, int64_t p1, int64_t n0, int64_t n1, float* work);
 

@@ -750,13 +750,13 @@ class NhwcConvOp : public XnnOp {
       });
     }
   }
-  // The blocked GEMM (convgemm.h): tasks of (image, range of 32-channel panels, block of output pixels). With
+  // The blocked GEMM (convgemm.h): tasks of (image, range of weight panels, block of output pixels). With
   // fewer pixel blocks than 4 per thread the panels are cut into contiguous ranges, so that each thread reads its
   // own share of the weights (a range's weights are read once per pixel block).
   void run_gemm(const float* x, float* y, int64_t batch) const {
     const ConvGemmLayer& l = *gemm_;
     const Window& w = w_;
-    const int64_t pixels = w.oh * w.ow, per = conv_gemm_pixels(l), blocks = (pixels + per - 1) / per, panels = l.mpad / 32;
+    const int64_t pixels = w.oh * w.ow, per = conv_gemm_pixels(l), blocks = (pixels + per - 1) / per, panels = l.mpad / l.nr;
     const int64_t want = 4 * threads_;
     const int64_t chunks = threads_ > 1 && batch * blocks < want ? std::min(panels, (want + batch * blocks - 1) / (batch * blocks)) : 1;
     const int64_t per_image = chunks * blocks;

@@ -825,14 +825,15 @@ TEST_F(Xnnpack, DirectConvolutionsOfFewChannelsMatchReference) {
   }
 }
 
-// A dense float convolution has the blocked GEMM (convgemm.h) beside XNNPACK's on CPUs with AVX-512: forced, it
-// matches the reference kernels for a 3x3 window over 512 channels (reduction 4608, cut into blocks of 512), one
-// over 200 channels (blocks that end inside a window position), strides 1 and 2 with padding, 1x1 layers read
-// in place and 1x1 stride 2 (gathered), output channels that leave a tail in a 32-channel panel (8, 100, 255),
+// A dense float convolution has the blocked GEMM (convgemm.h) beside XNNPACK's on CPUs with AVX-512 and on
+// AArch64 (NEON): forced, it matches the reference kernels for a 3x3 window over 512 channels (reduction 4608,
+// cut into blocks of 512), one over 200 channels (blocks that end inside a window position), strides 1 and 2
+// with padding, 1x1 layers read in place and 1x1 stride 2 (gathered), output channels that leave a tail in the
+// last panel of 32 (AVX-512) or 16 (NEON) channels (8, 40, 100, 130, 255),
 // more pixels than one block holds (40x40), Relu / Clip / SiLU, a batch of 2, at 1 and 2 threads (2 threads cut
 // the panels of a layer with one pixel block into ranges).
 TEST_F(Xnnpack, BlockedGemmConvolutionsMatchReference) {
-  if (!conv_gemm_available()) GTEST_SKIP() << "no blocked GEMM convolution on this CPU (it needs AVX-512 F)";
+  if (!conv_gemm_available()) GTEST_SKIP() << "no blocked GEMM convolution on this CPU (it needs AVX-512 F on x86-64)";
   struct Case { int64_t n, c, h, w, m, k, s, pad; const char* act; };
   const std::vector<Case> cases = {{1, 512, 7, 7, 64, 3, 1, 1, "Relu"},  {2, 200, 9, 8, 100, 3, 2, 1, "Clip"}, {1, 64, 10, 10, 255, 1, 1, 0, ""},
                                    {1, 48, 13, 11, 8, 1, 2, 0, "SiLU"},   {1, 16, 40, 40, 32, 3, 1, 1, "Relu"}, {1, 96, 6, 5, 130, 3, 1, 0, ""},
