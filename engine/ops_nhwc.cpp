@@ -286,7 +286,8 @@ class WinogradConv {
 
  public:
   static constexpr int kA = Winograd<M>::kA, kP = kA * kA;
-  WinogradConv(const float* g, const float* bias, int64_t C, int64_t K, const Op& op) : op_(op), c_(C), k_(K) {
+  // `tiles`: output tiles per image (how the threads share a run depends on it: mode_for).
+  WinogradConv(const float* g, const float* bias, int64_t C, int64_t K, int64_t tiles, const Op& op) : op_(op), c_(C), k_(K) {
     std::vector<float> u(static_cast<size_t>(kP * K * C));
     for (int64_t k = 0; k < K; ++k)
       for (int64_t c = 0; c < C; ++c) {
@@ -296,12 +297,24 @@ class WinogradConv {
         for (int r = 0; r < kA; ++r) Winograd<M>::weight(gg + r * 3, 1, uu + r * kA, 1);  // (G g) G^T: rows
         for (int p = 0; p < kP; ++p) u[static_cast<size_t>((p * K + k) * C + c)] = static_cast<float>(uu[p]);
       }
-    // one GEMM operator per thread: at 2 threads or more each thread runs whole blocks with its own
-    gemms_.assign(static_cast<size_t>(std::max(1, op.threads())), nullptr);
-    for (xnn_operator_t& g : gemms_) {
-      xnn_status st = xnn_create_convolution2d_nhwc_f32(0, 0, 0, 0, 1, 1, 1, 1, 1, 1, kP, static_cast<size_t>(C), static_cast<size_t>(K),
-                                                        static_cast<size_t>(kP * C), static_cast<size_t>(kP * K), u.data(), nullptr, -kInf, kInf, 0,
-                                                        EC_XNN_CACHES & g);
+    // The GEMM operators (mode_for). 1 thread: one. More: one per thread with its slice of the output channels
+    // (each thread takes every block for its channels; the weights are not held twice), or with all the weights
+    // (each thread takes whole blocks).
+    const int64_t T = std::max(1, op.threads());
+    mode_ = mode_for(C, K, T, tiles);
+    const int64_t ops = mode_ == Mode::steps ? 1 : T, kn = mode_ == Mode::channels ? K / T : K;
+    gemms_.assign(static_cast<size_t>(ops), nullptr);
+    std::vector<float> part;
+    for (int64_t i = 0; i < ops; ++i) {
+      const float* weights = u.data();
+      if (mode_ == Mode::channels) {  // [kP][kn][C]: this thread's output channels of every GEMM
+        part.resize(static_cast<size_t>(kP * kn * C));
+        for (int64_t p = 0; p < kP; ++p) std::copy_n(u.data() + (p * K + i * kn) * C, kn * C, part.data() + p * kn * C);
+        weights = part.data();
+      }
+      xnn_status st = xnn_create_convolution2d_nhwc_f32(0, 0, 0, 0, 1, 1, 1, 1, 1, 1, kP, static_cast<size_t>(C), static_cast<size_t>(kn),
+                                                        static_cast<size_t>(kP * C), static_cast<size_t>(kP * kn), weights, nullptr, -kInf, kInf, 0,
+                                                        EC_XNN_CACHES & gemms_[static_cast<size_t>(i)]);
       if (st != xnn_status_success) throw Error(op.node().label() + ": XNNPACK create Winograd GEMMs failed (status " + std::to_string(static_cast<int>(st)) + ")");
     }
     bias_.assign(static_cast<size_t>(K), 0.f);
@@ -313,9 +326,15 @@ class WinogradConv {
   static int64_t tiles_per_block(int64_t C, int64_t K) { return std::clamp<int64_t>((int64_t{1} << 18) / (kP * (C + K)), 8, 256); }
   // The workspace run() needs, bytes: per thread, a block's transformed input and output and a scratch row per
   // job of 8 tiles (the engine's shared workspace, so layers do not each keep their own).
+  // A slice per thread whenever the mode could be one with a slice per thread (whatever the map: an object built
+  // for an earlier input size keeps its mode).
   static size_t workspace_bytes(int64_t C, int64_t K, int threads) {
-    return static_cast<size_t>(std::max(1, threads)) * slice_floats(C, K) * sizeof(float);
+    const int64_t T = std::max(1, threads);
+    const bool one = mode_for(C, K, T, std::numeric_limits<int64_t>::max()) == Mode::steps;
+    return static_cast<size_t>(one ? 1 : T) * slice_floats(C, K) * sizeof(float);
   }
+  // Output tiles of an image of oh x ow pixels.
+  static int64_t tiles_of(int64_t oh, int64_t ow) { return ((oh + M - 1) / M) * ((ow + M - 1) / M); }
   ~WinogradConv() {
     for (xnn_operator_t g : gemms_)
       if (g) xnn_delete_operator(g);
@@ -325,17 +344,41 @@ class WinogradConv {
 
   // y = conv(x) + bias, clamped to [lo, hi], for `batch` NHWC images of window `w`; then `act` (nullptr: none)
   // over the outputs each block completes, while they are still in cache.
-  // One thread: blocks one after the other. More: the blocks are shared out among the threads, each thread taking
-  // its blocks through the input transform, its own GEMM operator and the output transform alone, in its own
-  // slice of the workspace. Split the other way (every block's three steps over all threads), each step reads
-  // what the other core wrote in the step before and waits for the slower thread three times per block: at 2
-  // threads ResNet-18's Winograd layers ran at 1.0-1.3x of 1 thread whenever the other tenant of the machine was
-  // busy.
+  // One thread: blocks one after the other. More: each thread takes its blocks (Mode::blocks) or its output
+  // channels of every block (Mode::channels) through the input transform, its own GEMM operator and the output
+  // transform alone, in its own slice of the workspace. Split the other way (every block's three steps over all
+  // threads, Mode::steps), each step reads what the other core wrote in the step before and waits for the slower
+  // thread three times per block: at 2 threads ResNet-18's Winograd layers ran at 1.0-1.3x of 1 thread whenever
+  // the other tenant of the machine was busy.
   void run(const float* x, float* y, int64_t batch, const Window& w, float lo, float hi, pthreadpool_t pool,
            const std::function<void(float*, size_t)>* act, void* ws) {
     const int64_t tiles_h = (w.oh + M - 1) / M, tiles_w = (w.ow + M - 1) / M, tiles = tiles_h * tiles_w;
     const int64_t T = static_cast<int64_t>(gemms_.size());
-    if (T > 1 && pool) {
+    if (mode_ == Mode::channels) {
+      const int64_t blocks = (tiles + tb_ - 1) / tb_, kn = k_ / T;
+      std::atomic<int> status{static_cast<int>(xnn_status_success)};  // no exception may leave a pool's task
+      op_.parallel_for(T, [&](int64_t i) {
+        float* v = static_cast<float*>(ws) + i * slice_floats(c_, k_);
+        float* m = v + tb_ * kP * c_;
+        float* scratch = m + tb_ * kP * k_;
+        xnn_operator_t gemm = gemms_[static_cast<size_t>(i)];
+        for (int64_t j = 0; j < batch * blocks; ++j) {
+          const int64_t n = j / blocks, t0 = (j % blocks) * tb_, nb = std::min(tb_, tiles - t0);
+          input(x + n * w.ih * w.iw * c_, t0, nb, tiles_w, w, v, true);
+          xnn_status st = xnn_setup_convolution2d_nhwc_f32(gemm, 1, static_cast<size_t>(nb), 1, v, m, nullptr);
+          if (st == xnn_status_success) st = xnn_run_operator(gemm, nullptr);
+          if (st != xnn_status_success) {
+            status = static_cast<int>(st);
+            return;
+          }
+          output(y + n * w.oh * w.ow * k_, t0, nb, tiles_w, w, lo, hi, m, scratch, true, act, i * kn, kn);
+        }
+      });
+      if (status.load() != static_cast<int>(xnn_status_success))
+        throw Error(op_.node().label() + ": XNNPACK Winograd GEMMs failed (status " + std::to_string(status.load()) + ")");
+      return;
+    }
+    if (mode_ == Mode::blocks) {
       // blocks per image: a multiple of the threads, of equal size, each at most tb_ tiles
       const int64_t per = ((tiles + tb_ - 1) / tb_ + T - 1) / T * T, tb = (tiles + per - 1) / per, total = batch * per;
       std::atomic<int> status{static_cast<int>(xnn_status_success)};  // no exception may leave a pool's task
@@ -355,7 +398,7 @@ class WinogradConv {
             status = static_cast<int>(st);
             return;
           }
-          output(yn, t0, nb, tiles_w, w, lo, hi, m, scratch, true, act);
+          output(yn, t0, nb, tiles_w, w, lo, hi, m, scratch, true, act, 0, k_);
         }
       });
       if (status.load() != static_cast<int>(xnn_status_success))
@@ -376,7 +419,7 @@ class WinogradConv {
         xnn_status st = xnn_setup_convolution2d_nhwc_f32(gemm, 1, static_cast<size_t>(nb), 1, v, m, pool);
         if (st == xnn_status_success) st = xnn_run_operator(gemm, pool);
         if (st != xnn_status_success) throw Error(op_.node().label() + ": XNNPACK Winograd GEMMs failed (status " + std::to_string(static_cast<int>(st)) + ")");
-        output(yn, t0, nb, tiles_w, w, lo, hi, m, scratch, false, nullptr);
+        output(yn, t0, nb, tiles_w, w, lo, hi, m, scratch, false, nullptr, 0, k_);
         if (act) {
           const int64_t rows = t0 + nb == tiles ? w.oh : std::min(w.oh, (t0 + nb) / tiles_w * M);  // complete tile rows
           if (rows > rows_done) (*act)(yn + rows_done * w.ow * k_, static_cast<size_t>((rows - rows_done) * w.ow * k_));
@@ -387,6 +430,17 @@ class WinogradConv {
   }
 
  private:
+  enum class Mode { steps, blocks, channels };  // how the threads share a run (run())
+  // More than one thread: output channels per thread while each thread still gets 64 or more (fewer make the
+  // GEMMs narrow: ResNet-18's 64-channel layers ran 10 % slower that way); else whole blocks on maps of more than
+  // one block while the copy of the transformed weights each thread then holds stays within 1 MB (on smaller
+  // maps the steps split waits only three times per run, and the copies added 12 MB to YOLOv8's peak at 2
+  // threads); else the steps split.
+  static Mode mode_for(int64_t C, int64_t K, int64_t T, int64_t tiles) {
+    if (T == 1) return Mode::steps;
+    if (K % (16 * T) == 0 && K / T >= 64) return Mode::channels;
+    return tiles > tiles_per_block(C, K) && kP * C * K * 4 <= (int64_t{1} << 20) ? Mode::blocks : Mode::steps;
+  }
   static int64_t slice_floats(int64_t C, int64_t K) {
     const int64_t tb = tiles_per_block(C, K);
     return tb * kP * (C + K) + (tb + 7) / 8 * K;
@@ -427,11 +481,12 @@ class WinogradConv {
       }
     });
   }
-  // Y = A^T M A + bias, clamped, for the block's tiles from m_ (outputs past the edge go to the job's scratch
-  // row); then `act` (nullptr: none) over each tile's rows of output pixels.
+  // Y = A^T M A + bias, clamped, for the block's tiles from mbuf ([tile][kP][kn]), output channels [k0, k0 + kn)
+  // (outputs past the edge go to the job's scratch row); then `act` (nullptr: none) over each tile's output pixels.
   void output(float* y, int64_t t0, int64_t nb, int64_t tiles_w, const Window& w, float lo, float hi, const float* mbuf, float* sbuf, bool serial,
-              const std::function<void(float*, size_t)>* act) {
-    const int64_t K = k_;
+              const std::function<void(float*, size_t)>* act, int64_t k0, int64_t kn) {
+    const int64_t K = kn, Y = k_;  // channels here, channels per output pixel
+    const float* bias = bias_.data() + k0;
     each((nb + 7) / 8, serial, [&](int64_t job) {
       float* scratch = sbuf + job * K;
       for (int64_t t = job * 8; t < std::min(nb, job * 8 + 8); ++t) {
@@ -439,7 +494,7 @@ class WinogradConv {
         const float* mm = mbuf + t * kP * K;
         float* o[M * M];
         for (int r = 0; r < M; ++r)
-          for (int q = 0; q < M; ++q) o[r * M + q] = oy + r < w.oh && ox + q < w.ow ? y + ((oy + r) * w.ow + ox + q) * K : scratch;
+          for (int q = 0; q < M; ++q) o[r * M + q] = oy + r < w.oh && ox + q < w.ow ? y + ((oy + r) * w.ow + ox + q) * Y + k0 : scratch;
         int64_t k = 0;
         const V8 lo8 = V8{} + lo, hi8 = V8{} + hi;
         for (; k + 8 <= K; k += 8) {
@@ -447,7 +502,7 @@ class WinogradConv {
           for (int p = 0; p < kP; ++p) __builtin_memcpy(&a[p], mm + p * K + k, sizeof(V8));
           for (int q = 0; q < kA; ++q) Winograd<M>::out(a + q, kA, b + q, kA);         // A^T m: columns
           for (int r = 0; r < M; ++r) Winograd<M>::out(b + r * kA, 1, e + r * M, 1);    // (A^T m) A: rows
-          __builtin_memcpy(&bk, bias_.data() + k, sizeof(V8));
+          __builtin_memcpy(&bk, bias + k, sizeof(V8));
           for (int p = 0; p < M * M; ++p) {
             V8 y = e[p] + bk;
             y = y < lo8 ? lo8 : y;
@@ -460,18 +515,22 @@ class WinogradConv {
           for (int p = 0; p < kP; ++p) a[p] = mm[p * K + k];
           for (int q = 0; q < kA; ++q) Winograd<M>::out(a + q, kA, b + q, kA);
           for (int r = 0; r < M; ++r) Winograd<M>::out(b + r * kA, 1, e + r * M, 1);
-          const float bk = bias_[static_cast<size_t>(k)];
+          const float bk = bias[k];
           for (int p = 0; p < M * M; ++p) o[p][k] = std::min(hi, std::max(lo, e[p] + bk));
         }
-        if (act)
-          for (int64_t r = 0; r < M && oy + r < w.oh; ++r) (*act)(y + ((oy + r) * w.ow + ox) * K, static_cast<size_t>(std::min<int64_t>(M, w.ow - ox) * K));
+        if (act && K == Y)
+          for (int64_t r = 0; r < M && oy + r < w.oh; ++r) (*act)(y + ((oy + r) * w.ow + ox) * Y, static_cast<size_t>(std::min<int64_t>(M, w.ow - ox) * Y));
+        else if (act)  // a slice of the channels: pixel by pixel
+          for (int64_t r = 0; r < M && oy + r < w.oh; ++r)
+            for (int64_t q = 0; q < M && ox + q < w.ow; ++q) (*act)(y + ((oy + r) * w.ow + ox + q) * Y + k0, static_cast<size_t>(K));
       }
     });
   }
 
   const Op& op_;
   int64_t c_, k_, tb_ = 0;
-  std::vector<xnn_operator_t> gemms_;  // the 36 (F(4,3)) or 16 (F(2,3)) GEMMs as one grouped 1x1 convolution, one per thread
+  Mode mode_ = Mode::steps;
+  std::vector<xnn_operator_t> gemms_;  // the 36 (F(4,3)) or 16 (F(2,3)) GEMMs as one grouped 1x1 convolution (per thread)
   std::vector<float> bias_, zeros_;
 };
 
@@ -792,8 +851,8 @@ class NhwcConvOp : public XnnOp {
     if (kind == 3 && !dw_)
       dw_ = std::make_unique<DepthwiseConv>(wt_.ptr<float>(), bias_.numel() ? bias_.ptr<float>() : nullptr, c_, static_cast<int>(w_.kh), static_cast<int>(w_.sh));
     const float* b = bias_.numel() ? bias_.ptr<float>() : nullptr;
-    if (kind == 1 && !wino2_) wino2_ = std::make_unique<WinogradConv<2>>(wt_.ptr<float>(), b, c_, m_, *this);
-    if (kind == 2 && !wino4_) wino4_ = std::make_unique<WinogradConv<4>>(wt_.ptr<float>(), b, c_, m_, *this);
+    if (kind == 1 && !wino2_) wino2_ = std::make_unique<WinogradConv<2>>(wt_.ptr<float>(), b, c_, m_, WinogradConv<2>::tiles_of(w_.oh, w_.ow), *this);
+    if (kind == 2 && !wino4_) wino4_ = std::make_unique<WinogradConv<4>>(wt_.ptr<float>(), b, c_, m_, WinogradConv<4>::tiles_of(w_.oh, w_.ow), *this);
     if (kind == 4 && parts_.empty()) {
       const Window& w = w_;
       const int64_t og = m_ / parts_n_, khw = w.kh * w.kw;

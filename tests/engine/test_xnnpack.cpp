@@ -732,13 +732,17 @@ TEST_F(Xnnpack, ChannelSplitRunsInNhwc) {
 // Dense 3x3 stride-1 float convolutions have Winograd kernels, F(2x2, 3x3) and, on maps of 128 or more output
 // pixels, F(4x4, 3x3): forced on every such layer
 // it matches the reference kernels over odd output sizes (edge tiles), padding or none, bias or none, fused
-// Relu / Clip / SiLU, channels off the vector widths, a batch of 2 and more tiles than one block holds. The
-// transforms add and halve values of the inputs' magnitude: the bound is that of a sum 4x longer.
+// Relu / Clip / SiLU, channels off the vector widths, a batch of 2 and more tiles than one block holds, at 1 and
+// 2 threads (2 threads: each thread takes whole blocks, or, with 128 or more output channels, its share of the
+// output channels of every block). The transforms add and halve values of the inputs' magnitude: the bound is
+// that of a sum 4x longer.
 TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
   struct Case { int64_t n, c, h, w, m, pad; bool bias; const char* act; };
   const std::vector<Case> cases = {{1, 8, 9, 11, 16, 1, true, ""},     {2, 13, 7, 6, 21, 0, false, "Relu"}, {1, 64, 14, 14, 64, 1, true, "Clip"},
                                    {1, 16, 45, 47, 8, 1, true, "SiLU"}, {1, 70, 5, 5, 9, 1, true, ""},       {1, 8, 3, 3, 8, 1, true, ""},
-                                   {2, 13, 15, 14, 21, 0, false, "Relu"}, {1, 70, 13, 11, 9, 1, true, ""}};
+                                   {2, 13, 15, 14, 21, 0, false, "Relu"}, {1, 70, 13, 11, 9, 1, true, ""},
+                                   // 128 or more output channels: at 2 threads each thread takes its share of them
+                                   {1, 96, 12, 13, 128, 1, true, "SiLU"}, {2, 128, 9, 9, 160, 1, false, "Relu"}};
   int i = 0;
   for (const Case& k : cases) {
     GraphBuilder b;
