@@ -395,10 +395,14 @@ class NativeEngine : public Engine {
   // the calling thread. Split over the pool, such an operator spends more on handing out its few small tiles and
   // waking the worker than it saves, and reads half of its data from the other core's cache: MobileNetV3's
   // squeeze-excitation Mul, Quantize/DequantizeLinear and pooling took 0.09 ms per run at 1 thread, 0.42 at 2.
+  // Concat and Split share their copy by contiguous row ranges from 64 KiB (ops_shape.cpp copy_parts), each thread
+  // copying the rows the layer before it wrote on the same core.
   static bool light_on_caller(const std::string& op, size_t input_bytes) {
     static const std::set<std::string> light = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish",
-                                                "QuantizeLinear", "DequantizeLinear", "QAdd", "QLut", "Concat", "Split", "Transpose",
+                                                "QuantizeLinear", "DequantizeLinear", "QAdd", "QLut", "Transpose",
                                                 "GlobalAveragePool", "Resize", "Pad", "Slice"};
+    static const std::set<std::string> copies = {"Concat", "Split"};
+    if (copies.count(op)) return input_bytes < (size_t{1} << 16);
     return input_bytes < (size_t{1} << 20) && light.count(op) > 0;
   }
 

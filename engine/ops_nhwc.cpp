@@ -432,14 +432,18 @@ class WinogradConv {
  private:
   enum class Mode { steps, blocks, channels };  // how the threads share a run (run())
   // More than one thread: output channels per thread while each thread still gets 64 or more (fewer make the
-  // GEMMs narrow: ResNet-18's 64-channel layers ran 10 % slower that way); else whole blocks on maps of more than
-  // one block while the copy of the transformed weights each thread then holds stays within 1 MB (on smaller
-  // maps the steps split waits only three times per run, and the copies added 12 MB to YOLOv8's peak at 2
-  // threads); else the steps split.
+  // GEMMs narrow: ResNet-18's 64-channel layers ran 10 % slower that way); else whole blocks, on maps of more
+  // than one block while the copy of the transformed weights each thread then holds stays within 1 MB (larger
+  // copies added 12 MB to YOLOv8's peak at 2 threads), and on maps of one block with 8 or more tiles per thread
+  // while the copy stays within 320 KB (the steps split ran YOLOv8's 32-channel layers at 40 x 40 slower at 2
+  // threads than at 1; copies up to 1 MB there, its 64-channel F(4,3) layers, made YOLOv8 4 % faster and put
+  // 11 MB on its peak, 39 MiB against ONNX Runtime's 44); else the steps split.
   static Mode mode_for(int64_t C, int64_t K, int64_t T, int64_t tiles) {
     if (T == 1) return Mode::steps;
     if (K % (16 * T) == 0 && K / T >= 64) return Mode::channels;
-    return tiles > tiles_per_block(C, K) && kP * C * K * 4 <= (int64_t{1} << 20) ? Mode::blocks : Mode::steps;
+    const int64_t bytes = kP * C * K * 4;  // the transformed weights, each thread's copy in Mode::blocks
+    const bool blocks = (tiles > tiles_per_block(C, K) && bytes <= (int64_t{1} << 20)) || (tiles >= 8 * T && bytes <= (int64_t{320} << 10));
+    return blocks ? Mode::blocks : Mode::steps;
   }
   static int64_t slice_floats(int64_t C, int64_t K) {
     const int64_t tb = tiles_per_block(C, K);

@@ -469,6 +469,43 @@ TEST(Movement, TransposeConcatSplitSliceMatchNaive) {
   }
 }
 
+// Concat and Split large enough (64 KiB and more) to share the copy over two threads, both ways they share it:
+// by whole rows (NHWC channel concat: one row per pixel) and, with fewer rows than threads, by byte ranges of
+// every row (axis 0 and 1 of one image, rows of odd lengths so the ranges do not fall on element boundaries of
+// the other inputs). Every element is checked against index arithmetic, at 1 and 2 threads.
+TEST(Movement, ConcatSplitSharedOverThreadsMatchIndexArithmetic) {
+  struct Case {
+    Shape a, b;
+    int64_t axis;
+  };
+  for (const Case& c : {Case{{1, 40, 41, 24}, {1, 40, 41, 13}, 3}, Case{{1, 37, 33, 29}, {1, 5, 33, 29}, 1},
+                        Case{{1, 101, 173}, {3, 101, 173}, 0}}) {
+    Tensor a = random_tensor(c.a, 31), b = random_tensor(c.b, 32);
+    Shape o = c.a;
+    o[static_cast<size_t>(c.axis)] += c.b[static_cast<size_t>(c.axis)];
+    for (int threads : {1, 2}) {
+      auto cat = run_single("Concat", {in(a), in(b)}, {{"axis", attr_i(c.axis)}}, 1, 13, threads);
+      ASSERT_EQ(shape_str(cat[0].shape()), shape_str(o));
+      int64_t bad = 0;
+      for (int64_t i = 0; i < cat[0].numel(); ++i) {
+        auto idx = naive::unravel(i, o);
+        const int64_t na = c.a[static_cast<size_t>(c.axis)];
+        const bool from_a = idx[static_cast<size_t>(c.axis)] < na;
+        if (!from_a) idx[static_cast<size_t>(c.axis)] -= na;
+        const Tensor& src = from_a ? a : b;
+        int64_t k = 0;
+        for (size_t d = 0; d < idx.size(); ++d) k = k * src.shape()[d] + idx[d];
+        bad += cat[0].ptr<float>()[i] != src.ptr<float>()[k];
+      }
+      EXPECT_EQ(bad, 0) << "Concat " << shape_str(o) << " axis " << c.axis << ", " << threads << " thread(s)";
+      auto parts = run_single("Split", {in(cat[0]), cst(Tensor::from_i64({2}, {c.a[static_cast<size_t>(c.axis)], c.b[static_cast<size_t>(c.axis)]}))},
+                              {{"axis", attr_i(c.axis)}}, 2, 13, threads);
+      EXPECT_EQ(max_abs_diff(a, parts[0]), 0.0) << "Split " << shape_str(o) << " axis " << c.axis << ", " << threads << " thread(s)";
+      EXPECT_EQ(max_abs_diff(b, parts[1]), 0.0) << "Split " << shape_str(o) << " axis " << c.axis << ", " << threads << " thread(s)";
+    }
+  }
+}
+
 TEST(Movement, ReshapeFamily) {
   Tensor x = random_tensor({2, 3, 4}, 15);
   auto r = run_single("Reshape", {in(x), cst(Tensor::from_i64({3}, {0, -1, 2}))}, {});

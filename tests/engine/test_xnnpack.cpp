@@ -733,8 +733,9 @@ TEST_F(Xnnpack, ChannelSplitRunsInNhwc) {
 // pixels, F(4x4, 3x3): forced on every such layer
 // it matches the reference kernels over odd output sizes (edge tiles), padding or none, bias or none, fused
 // Relu / Clip / SiLU, channels off the vector widths, a batch of 2 and more tiles than one block holds, at 1 and
-// 2 threads (2 threads: each thread takes whole blocks, or, with 128 or more output channels, its share of the
-// output channels of every block). The transforms add and halve values of the inputs' magnitude: the bound is
+// 2 threads (2 threads: each thread takes whole blocks of a map of 8 or more tiles per thread, one block or
+// several, or, with 128 or more output channels, its share of the output channels of every block; smaller maps
+// split each block's steps). The transforms add and halve values of the inputs' magnitude: the bound is
 // that of a sum 4x longer.
 TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
   struct Case { int64_t n, c, h, w, m, pad; bool bias; const char* act; };
