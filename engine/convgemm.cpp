@@ -34,7 +34,7 @@ int64_t conv_gemm_pixels(const ConvGemmLayer& l) {
   return std::min<int64_t>(252, std::max<int64_t>(7, p));
 }
 
-int64_t conv_gemm_work_floats(const ConvGemmLayer& l) { return conv_gemm_pixels(l) * conv_gemm_kc(l); }
+int64_t conv_gemm_work_floats(const ConvGemmLayer& l) { return conv_gemm_pixels(l) * (conv_gemm_kc(l) + l.nr); }
 
 ConvGemmLayer conv_gemm_pack(const float* w, int64_t m, int64_t c, int64_t kh, int64_t kw, int64_t sh, int64_t sw, const float* bias,
                              float lo, float hi) {

@@ -38,12 +38,14 @@ struct ConvGemmView {
   float lo, hi;
 };
 
-// One image's geometry: x [ih][iw][c] with pt rows and pl columns of zero padding before it; y [oh][ow][m].
+// One image's geometry: x [ih][iw][c] with pt rows and pl columns of zero padding before it; y [oh][ow][m], or
+// [m][oh][ow] when nchw (only for layers whose reduction is one block: conv_gemm_kc(l) == l.k).
 struct ConvGemmImage {
   const float* x;
   int64_t ih, iw, pt, pl;
   float* y;
   int64_t oh, ow;
+  bool nchw = false;
 };
 
 // True when this CPU runs the kernel (x86-64 with AVX-512 F, or aarch64; compiled in).
@@ -59,7 +61,8 @@ ConvGemmLayer conv_gemm_pack(const float* w, int64_t m, int64_t c, int64_t kh, i
 // 7, at most 252, the block's gathered input within 256 KB).
 int64_t conv_gemm_kc(const ConvGemmLayer& l);
 int64_t conv_gemm_pixels(const ConvGemmLayer& l);
-// Floats of work space one call of conv_gemm_run needs: conv_gemm_pixels * conv_gemm_kc.
+// Floats of work space one call of conv_gemm_run needs: conv_gemm_pixels * (conv_gemm_kc + nr) (the gathered
+// input, and one panel's tiles before they are stored as NCHW rows).
 int64_t conv_gemm_work_floats(const ConvGemmLayer& l);
 
 // Output pixels [p0, p1) (p = oy * ow + ox, p1 - p0 <= conv_gemm_pixels) of panels [n0, n1) (output channels

@@ -13,6 +13,10 @@ namespace {
 // -Wmaybe-uninitialized reports (GCC bug 105593); the masked forms with every lane set compute the same.
 inline __m512 max16(__m512 a, __m512 b) { return _mm512_mask_max_ps(a, 0xFFFF, a, b); }
 inline __m512 min16(__m512 a, __m512 b) { return _mm512_mask_min_ps(a, 0xFFFF, a, b); }
+inline __m512 unpacklo16(__m512 a, __m512 b) { return _mm512_mask_unpacklo_ps(a, 0xFFFF, a, b); }
+inline __m512 unpackhi16(__m512 a, __m512 b) { return _mm512_mask_unpackhi_ps(a, 0xFFFF, a, b); }
+template <int kImm>
+inline __m512 lanes16(__m512 a, __m512 b) { return _mm512_mask_shuffle_f32x4(a, 0xFFFF, a, b, kImm); }
 
 // y[r][0..32) (row stride ldy, lanes of mask0/mask1 only) of R pixels: starts from the bias (first) or from y,
 // adds a [R][kc] (row stride lda) times b [kc][32], clamps to [lo, hi] when last. Meanwhile asks for the
@@ -81,6 +85,39 @@ inline void zero16(float* d, int64_t n) {
   if (i < n) _mm512_mask_storeu_ps(d + i, static_cast<__mmask16>((1u << (n - i)) - 1u), _mm512_setzero_ps());
 }
 
+// y[j * ldy + i] = s[i * lds + j] for i < rows, j < cols: blocks of 16 x 16 transposed in registers (unpack,
+// shuffle, two rounds of 128-bit lane shuffles), the rows past `rows` read as zeros and not stored.
+void store_rows16(const float* s, int64_t rows, int64_t cols, int64_t lds, float* y, int64_t ldy) {
+  for (int64_t i0 = 0; i0 < rows; i0 += 16) {
+    const int64_t ni = cg_min(16, rows - i0);
+    const __mmask16 im = static_cast<__mmask16>((1u << ni) - 1u);
+    for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+      const int64_t nj = cg_min(16, cols - j0);
+      __m512 r[16], t[16];
+      for (int k = 0; k < 16; ++k) r[k] = k < ni ? _mm512_loadu_ps(s + (i0 + k) * lds + j0) : _mm512_setzero_ps();
+      for (int k = 0; k < 16; k += 2) {  // row pairs: (a0 b0 a1 b1 | a4 b4 a5 b5 | ...), (a2 b2 a3 b3 | ...)
+        t[k] = unpacklo16(r[k], r[k + 1]);
+        t[k + 1] = unpackhi16(r[k], r[k + 1]);
+      }
+      for (int k = 0; k < 16; k += 4) {  // four rows per 128-bit lane: columns c, c + 4, c + 8, c + 12 (c = 0..3)
+        r[k] = _mm512_shuffle_ps(t[k], t[k + 2], 0x44);
+        r[k + 1] = _mm512_shuffle_ps(t[k], t[k + 2], 0xEE);
+        r[k + 2] = _mm512_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+        r[k + 3] = _mm512_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
+      }
+      for (int c = 0; c < 4; ++c) {  // r[4q + c]: rows 4q..4q+3 of columns c, c + 4, c + 8, c + 12 (one per lane)
+        const __m512 v0 = lanes16<0x88>(r[c], r[4 + c]), v1 = lanes16<0xDD>(r[c], r[4 + c]);
+        const __m512 w0 = lanes16<0x88>(r[8 + c], r[12 + c]), w1 = lanes16<0xDD>(r[8 + c], r[12 + c]);
+        t[c] = lanes16<0x88>(v0, w0);       // column c
+        t[c + 8] = lanes16<0xDD>(v0, w0);   // column c + 8
+        t[c + 4] = lanes16<0x88>(v1, w1);   // column c + 4
+        t[c + 12] = lanes16<0xDD>(v1, w1);  // column c + 12
+      }
+      for (int64_t j = 0; j < nj; ++j) _mm512_mask_storeu_ps(y + (j0 + j) * ldy + i0, im, t[j]);
+    }
+  }
+}
+
 struct Avx512Kernel {
   static constexpr int64_t kMR = 7;
   static void tile(int r, const float* a, int64_t lda, const float* b, int64_t kc, float* y, int64_t ldy, const float* bias, int64_t cols, bool first,
@@ -94,6 +131,7 @@ struct Avx512Kernel {
   }
   static void copy(float* d, const float* s, int64_t n) { copy16(d, s, n); }
   static void zero(float* d, int64_t n) { zero16(d, n); }
+  static void store_rows(const float* s, int64_t rows, int64_t cols, int64_t lds, float* y, int64_t ldy) { store_rows16(s, rows, cols, lds, y, ldy); }
 };
 
 }  // namespace

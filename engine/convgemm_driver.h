@@ -43,7 +43,9 @@ void cg_gather(const ConvGemmView& l, const ConvGemmImage& g, int64_t k0, int64_
 // Output pixels [p0, p1) of panels [n0, n1) (conv_gemm_run), in tiles of Kernel::kMR pixels x l.nr channels:
 // Kernel::tile(rows, a, lda, b, kc, y, ldy, bias, cols, first, last, lo, hi, pf, pf_lines) adds a [rows][kc] x
 // b [kc][nr] to y (from the bias when first; clamped when last; `cols` valid columns) and meanwhile asks for the
-// pf_lines 64-byte lines from pf: the weights the next tiles read.
+// pf_lines 64-byte lines from pf: the weights the next tiles read. NCHW output (g.nchw, one reduction block): a
+// panel's tiles go to work space [pixel][nr] (in L1: 252 x 32 floats), which Kernel::store_rows(s, rows, cols,
+// lds, y, ldy) then writes as `cols` channel rows y[j * ldy + i] = s[i * lds + j].
 template <class Kernel>
 void cg_block(const ConvGemmView& l, const ConvGemmImage& g, int64_t kc, int64_t p0, int64_t p1, int64_t n0, int64_t n1, float* work) {
   constexpr int64_t mr = Kernel::kMR;
@@ -63,6 +65,9 @@ void cg_block(const ConvGemmView& l, const ConvGemmImage& g, int64_t kc, int64_t
       lda = kb;
     }
     const bool first = k0 == 0, last = k0 + kb == l.k;
+    const int64_t hw = g.oh * g.ow;
+    float* const staged = g.nchw ? work + (p1 - p0) * kb : nullptr;  // past the gathered input
+    const int64_t ldy = g.nchw ? nr : l.m;
     for (int64_t n = n0; n < n1; ++n) {
       const int64_t cols = cg_min(nr, l.m - nr * n);
       const float* b = l.w + n * l.k * nr + k0 * nr;
@@ -74,9 +79,11 @@ void cg_block(const ConvGemmView& l, const ConvGemmImage& g, int64_t kc, int64_t
       for (int64_t p = p0, i = 0; p < p1; p += mr, ++i) {
         const int r = static_cast<int>(cg_min(mr, p1 - p));
         const int64_t from = cg_min(lines, i * per_tile);
-        Kernel::tile(r, a + (p - p0) * lda, lda, b, kb, g.y + p * l.m + nr * n, l.m, l.bias + nr * n, cols, first, last, l.lo, l.hi,
+        float* y = g.nchw ? staged + (p - p0) * nr : g.y + p * l.m + nr * n;
+        Kernel::tile(r, a + (p - p0) * lda, lda, b, kb, y, ldy, l.bias + nr * n, cols, first, last, l.lo, l.hi,
                      next ? reinterpret_cast<const char*>(next) + 64 * from : nullptr, cg_min(per_tile, lines - from));
       }
+      if (g.nchw) Kernel::store_rows(staged, p1 - p0, cols, nr, g.y + nr * n * hw + p0, hw);
     }
   }
 }

@@ -83,6 +83,11 @@ struct NeonKernel {
   }
   static void copy(float* d, const float* s, int64_t n) { std::memcpy(d, s, static_cast<size_t>(n) * sizeof(float)); }
   static void zero(float* d, int64_t n) { std::memset(d, 0, static_cast<size_t>(n) * sizeof(float)); }
+  // y[j * ldy + i] = s[i * lds + j]: one channel row at a time (NCHW heads only; their GEMM dominates)
+  static void store_rows(const float* s, int64_t rows, int64_t cols, int64_t lds, float* y, int64_t ldy) {
+    for (int64_t j = 0; j < cols; ++j)
+      for (int64_t i = 0; i < rows; ++i) y[j * ldy + i] = s[i * lds + j];
+  }
 };
 
 }  // namespace

@@ -16,6 +16,7 @@ struct LayoutStats {
   int qconv_add = 0;      // int8 1x1 convolutions with the following int8 Add fused (QConvAdd)
   int int8_concats = 0;   // Concats of int8 data (every input at the output's scale)
   int int8_splits = 0;    // Splits of int8 data (every output at the input's scale)
+  int nchw_outputs = 0;   // float Convs writing NCHW for a reader in NCHW (their Transpose back dropped)
 };
 
 // Rewrites `g` in place. Every value keeps its name where it is still visible in NCHW (graph outputs

@@ -197,5 +197,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const Node& n);
 std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out);
 // Row-major contiguous strides of a shape.
 std::vector<int64_t> contiguous_strides(const Shape& s);
+// y[bi][j][i] = x[bi][i][j] for bi < b, i < r, j < c, elements of `es` bytes (1, 2, 4 or 8): NHWC [b][hw][ch] ->
+// NCHW [b][ch][hw] and back; in cache-sized tiles, on op's threads above 64 Ki elements (the Transpose kernel).
+void transpose_batched(const Op& op, const void* x, void* y, size_t es, int64_t b, int64_t r, int64_t c);
 
 }  // namespace ec

@@ -687,7 +687,9 @@ class NhwcConvOp : public XnnOp {
     // a layer with candidates gets its kernel when the engine chooses one (choose_kernel follows every
     // prepare): building XNNPACK's packing first only to free it for a Winograd form would raise the peak
     if (kernel_candidates().empty()) build(kind_);
-    out[0] = {xt, {x[0], w.oh, w.ow, m}};
+    nchw_out_ = node_.attr_i("_nchw_out", 0) != 0;
+    staging_bytes_ = nchw_out_ ? static_cast<size_t>(x[0] * w.oh * w.ow * m) * dtype_size(xt) : 0;
+    out[0] = {xt, nchw_out_ ? Shape{x[0], m, w.oh, w.ow} : Shape{x[0], w.oh, w.ow, m}};
   }
   // Winograd streams kA^2/9 times the weights of the direct kernel (F(2,3): 1.8x, F(4,3): 4x). Measured one
   // layer at a time its weights stay in cache, which they do not inside the model once they are large: ResNet-18's
@@ -734,10 +736,12 @@ class NhwcConvOp : public XnnOp {
     while (weight_bytes / p > l2 / 2 && m % (2 * p) == 0 && m / (2 * p) >= 16) p *= 2;
     return p;
   }
-  size_t workspace_bytes() const override {
+  size_t workspace_bytes() const override { return staging_offset() + staging_bytes_; }
+  // Where the NHWC output of an NCHW-writing convolution is staged in the workspace (after Winograd's part).
+  size_t staging_offset() const {
     size_t b = 0;
     if (wino_ok_) b = std::max(WinogradConv<2>::workspace_bytes(c_, m_, threads_), WinogradConv<4>::workspace_bytes(c_, m_, threads_));
-    return b;
+    return (b + 63) / 64 * 64;
   }
   size_t chosen_kernel() const override {
     if (kind_ == 0) return 0;
@@ -751,6 +755,24 @@ class NhwcConvOp : public XnnOp {
     return static_cast<size_t>(std::find(names.begin(), names.end(), want) - names.begin());
   }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void* ws) override {
+    if (!nchw_out_) return run_nhwc(in, out[0], ws);
+    if (kind_ == 6 && !gemm_) build(kind_);
+    if (dtype_ == DType::f32 && kind_ == 6 && gemm_ && conv_gemm_kc(*gemm_) == gemm_->k) {  // the GEMM stores NCHW itself
+      float* y = out[0]->ptr<float>();
+      run_gemm(in[0]->ptr<float>(), y, in[0]->dim(0), true);
+      if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
+      return;
+    }
+    // the others write NHWC into the workspace, then it is transposed into the output
+    const Shape& o = out[0]->shape();
+    Tensor staged = Tensor::view(dtype_, {o[0], o[2], o[3], o[1]}, static_cast<uint8_t*>(ws) + staging_offset());
+    run_nhwc(in, &staged, ws);
+    transpose_batched(*this, staged.data(), out[0]->data(), dtype_size(dtype_), o[0], o[2] * o[3], o[1]);
+  }
+
+ private:
+  void run_nhwc(const std::vector<const Tensor*>& in, Tensor* out0, void* ws) {
+    const std::vector<Tensor*> out{out0};
     if (dtype_ == DType::f16) {
       if (rebind(in[0]->data(), nullptr, out[0]->data()))
         check(xnn_setup_convolution2d_nhwc_f16(op_, static_cast<size_t>(in[0]->dim(0)), static_cast<size_t>(w_.ih), static_cast<size_t>(w_.iw),
@@ -804,7 +826,6 @@ class NhwcConvOp : public XnnOp {
     execute(y, static_cast<size_t>(out[0]->numel()));
   }
 
- private:
   // The direct kernel (stem.h) on blocks of output rows on the threads, with the activation XNNPACK cannot fuse
   // applied to each block while it is in cache.
   void run_direct(const float* x, float* y, int64_t batch) const {
@@ -823,7 +844,7 @@ class NhwcConvOp : public XnnOp {
   // The blocked GEMM (convgemm.h): tasks of (image, range of weight panels, block of output pixels). With
   // fewer pixel blocks than 4 per thread the panels are cut into contiguous ranges, so that each thread reads its
   // own share of the weights (a range's weights are read once per pixel block).
-  void run_gemm(const float* x, float* y, int64_t batch) const {
+  void run_gemm(const float* x, float* y, int64_t batch, bool nchw = false) const {
     const ConvGemmLayer& l = *gemm_;
     const Window& w = w_;
     const int64_t pixels = w.oh * w.ow, per = conv_gemm_pixels(l), blocks = (pixels + per - 1) / per, panels = l.mpad / l.nr;
@@ -835,7 +856,7 @@ class NhwcConvOp : public XnnOp {
       const int64_t b = t / per_image, r = t % per_image, ch = r / blocks, bl = r % blocks;
       thread_local std::vector<float> work;
       if (work.size() < work_floats) work.resize(work_floats);
-      const ConvGemmImage g{x + b * w.ih * w.iw * c_, w.ih, w.iw, w.pt, w.pl, y + b * pixels * m_, w.oh, w.ow};
+      const ConvGemmImage g{x + b * w.ih * w.iw * c_, w.ih, w.iw, w.pt, w.pl, y + b * pixels * m_, w.oh, w.ow, nchw};
       conv_gemm_run(l, g, bl * per, std::min(pixels, (bl + 1) * per), ch * panels / chunks, (ch + 1) * panels / chunks, work.data());
     });
   }
@@ -922,6 +943,8 @@ class NhwcConvOp : public XnnOp {
   std::unique_ptr<StemConvLayer> stem_;
   bool gemm_ok_ = false;  // the "ec-gemm" candidate: dense, undilated, AVX-512 (convgemm.h)
   std::unique_ptr<ConvGemmLayer> gemm_;
+  bool nchw_out_ = false;     // "_nchw_out" (layout pass): the output is [N][M][OH][OW]
+  size_t staging_bytes_ = 0;  // the NHWC output of the kernels that cannot write NCHW, in the workspace
 };
 
 // ConvTranspose on NHWC input (XNNPACK deconvolution): ONNX weights [C_in][C_out/G][KH][KW], explicit pads and

@@ -312,18 +312,7 @@ class TransposeOp : public Op {
         std::memcpy(y, x, in[0]->size_bytes());
         return;
       }
-      const bool threaded = tb * tr * tc >= (int64_t{1} << 16);
-      auto for_each = [&](int64_t jobs, const std::function<void(int64_t)>& fn) {
-        if (threaded) return parallel_for(jobs, fn);
-        for (int64_t j = 0; j < jobs; ++j) fn(j);
-      };
-      switch (es) {
-        case 1: return batched_transpose(x, y, tb, tr, tc, for_each);
-        case 2: return batched_transpose(reinterpret_cast<const uint16_t*>(x), reinterpret_cast<uint16_t*>(y), tb, tr, tc, for_each);
-        case 4: return batched_transpose(reinterpret_cast<const uint32_t*>(x), reinterpret_cast<uint32_t*>(y), tb, tr, tc, for_each);
-        case 8: return batched_transpose(reinterpret_cast<const uint64_t*>(x), reinterpret_cast<uint64_t*>(y), tb, tr, tc, for_each);
-        default: break;
-      }
+      if (es == 1 || es == 2 || es == 4 || es == 8) return transpose_batched(*this, x, y, es, tb, tr, tc);
     }
     auto ist = contiguous_strides(s);
     std::vector<int64_t> st(r);  // input stride for each output dim
@@ -339,6 +328,25 @@ class TransposeOp : public Op {
   }
   std::vector<int64_t> perm_;
 };
+
+}  // namespace
+
+void transpose_batched(const Op& op, const void* xv, void* yv, size_t es, int64_t b, int64_t r, int64_t c) {
+  const bool threaded = b * r * c >= (int64_t{1} << 16);
+  auto for_each = [&](int64_t jobs, const std::function<void(int64_t)>& fn) {
+    if (threaded) return op.parallel_for(jobs, fn);
+    for (int64_t j = 0; j < jobs; ++j) fn(j);
+  };
+  switch (es) {
+    case 1: return batched_transpose(static_cast<const uint8_t*>(xv), static_cast<uint8_t*>(yv), b, r, c, for_each);
+    case 2: return batched_transpose(static_cast<const uint16_t*>(xv), static_cast<uint16_t*>(yv), b, r, c, for_each);
+    case 4: return batched_transpose(static_cast<const uint32_t*>(xv), static_cast<uint32_t*>(yv), b, r, c, for_each);
+    case 8: return batched_transpose(static_cast<const uint64_t*>(xv), static_cast<uint64_t*>(yv), b, r, c, for_each);
+    default: throw Error("transpose_batched: element size " + std::to_string(es) + " is not supported");
+  }
+}
+
+namespace {
 
 class ConcatOp : public Op {
  public:
