@@ -6,8 +6,11 @@
 # Samples (1 Hz) of the run's resident memory, CPU time and frame counters go to soak.csv; the figures:
 #   - RSS after the first minute and at the end (bound: growth < 1 MB, whatever the length);
 #   - CPU time per frame in the first and the last window (about 5 minutes, or a quarter of a shorter run; the
-#     first minute's warm-up excluded): bound: the last at most 5 % above the first (runs under 10 minutes: 15 %,
-#     their windows are too short to average a shared machine's noise), after dividing out the change of a
+#     first minute's warm-up excluded): bound: the last at most 5 % above the first (runs under 10 minutes: 30 %,
+#     their windows are too short to average a shared machine's noise: a CI run's three verdicts at 2, 3 and 4
+#     minutes were +15.6, +48.1 and +16.6 % against the control with nothing accumulating, so a short run catches
+#     only gross accumulation, e.g. per-frame work over what the run has kept, and the hour-long run the rest),
+#     after dividing out the change of a
 #     control: a fresh `edgecompress bench` process timing the same model every minute (every 5 s, 300 runs, in
 #     runs under 10 minutes) beside the run, to control.csv; where the source outruns the machine (over 20 %
 #     dropped), the processed frame rate gets that bound instead.
@@ -201,7 +204,7 @@ END {
     }
   }
   if (phases == "") { cpu_change = cpu_first > 0 ? (cpu_last - cpu_first) / cpu_first : 0; phases = "no phase in both windows: whole windows" }
-  cpu_bound = minutes >= 10 ? 0.05 : 0.15
+  cpu_bound = minutes >= 10 ? 0.05 : 0.30
   # the drift of the machine itself, from the fresh-process control timed in the same windows
   ctrl_first = ctrl_ms(t[f0], t[f1]); ctrl_last = ctrl_ms(t[l0], t[l1])
   ctrl_change = (ctrl_first > 0 && ctrl_last > 0) ? ctrl_last / ctrl_first - 1 : 0
