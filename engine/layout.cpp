@@ -71,7 +71,10 @@ class Converter {
       }
     }
     if (stats_.nhwc_nodes == 0) return stats_;
-    if (fuse_pointwise_ && pointwise_available()) fuse_pointwise_add();
+    if (fuse_pointwise_ && pointwise_available()) {
+      fuse_pointwise_add();
+      fuse_depthwise_pointwise();
+    }
     if (qgemm_vnni_available()) fuse_qconv_add();
     fuse_nchw_outputs();
     // Drop nodes whose outputs nobody reads any more (the original ConstantOfShape of a re-laid-out pad).
@@ -496,6 +499,43 @@ class Converter {
     drop(dropped);
   }
 
+  // A float depthwise Conv (one filter per channel, 3x3 or 5x5, stride 1 or 2, no dilation, activation none,
+  // Relu or Clip) read only by a PointwiseAdd: one DwPointwiseAdd node (ops_nhwc.cpp) at the PointwiseAdd's
+  // place, inputs {x, depthwise weight, depthwise bias, pointwise weight, pointwise bias, residual}, the
+  // depthwise's window attributes and its activation as "_dw_act" ("_dw_act_a", "_dw_act_b"). Its kernel runs
+  // the depthwise rows of a band and the pointwise GEMM on them while they are in cache.
+  void fuse_depthwise_pointwise() {
+    const std::map<std::string, size_t> prod = out_producers();
+    std::map<std::string, int> reads = live_reads();
+    std::set<size_t> dropped;
+    for (Node& p : out_) {
+      if (p.domain != kEcDomain || p.op_type != "PointwiseAdd" || p.inputs.size() != 4) continue;
+      auto pd = prod.find(p.inputs[0]);
+      if (pd == prod.end() || dropped.count(pd->second) || reads[p.inputs[0]] != 1) continue;
+      const Node& d = out_[pd->second];
+      const Tensor* w = d.inputs.size() > 1 ? init(d.in(1)) : nullptr;
+      if (d.domain != kEcDomain || d.op_type != "Conv" || d.outputs.size() != 1 || d.has("_nchw_out") || !w || w->dtype() != DType::f32 ||
+          w->rank() != 4 || w->dim(1) != 1 || w->dim(2) != w->dim(3) || (w->dim(2) != 3 && w->dim(2) != 5) || d.attr_i("group", 1) != w->dim(0) ||
+          (!d.in(2).empty() && !init(d.in(2))))
+        continue;
+      const auto strides = d.attr_ints("strides", {1, 1});
+      bool ok = strides.size() == 2 && strides[0] == strides[1] && (strides[0] == 1 || strides[0] == 2);
+      for (int64_t x : d.attr_ints("dilations", {1, 1})) ok = ok && x == 1;
+      const std::string act = d.attr_s("_act", "");
+      if (!ok || (!act.empty() && act != "relu" && act != "clip")) continue;
+      Node f{p.name, "DwPointwiseAdd", kEcDomain, {d.inputs[0], d.in(1), d.in(2), p.inputs[1], p.inputs[2], p.inputs[3]}, p.outputs, {}};
+      for (const auto& [k, v] : d.attrs)
+        if (k == "_act" || k == "_act_a" || k == "_act_b") f.attrs["_dw" + k] = v;
+        else if (k.empty() || k[0] != '_') f.attrs[k] = v;  // kernel_shape, strides, pads, auto_pad, dilations, group
+      for (const char* at : {"_act", "_act_a", "_act_b"})
+        if (p.has(at)) f.attrs[at] = p.attrs.at(at);
+      dropped.insert(pd->second);
+      p = f;
+      ++stats_.dw_pointwise;
+    }
+    drop(dropped);
+  }
+
   // A float Conv (one group, no dilation) whose NHWC output only goes back to NCHW (a detector's raw heads, any
   // graph output made by a Conv): the Conv writes NCHW itself (attribute "_nchw_out"; the blocked GEMM stores each
   // 7-pixel tile's channels as rows, the other kernels write NHWC into the workspace and transpose it there) and
@@ -818,6 +858,7 @@ LayoutStats convert_to_nhwc(Graph& g, bool fuse_pointwise) {
 std::string to_string(const LayoutStats& s) {
   return std::to_string(s.nhwc_nodes) + " NHWC nodes, " + std::to_string(s.transposes) + " transposes inserted, " +
          std::to_string(s.folded) + " folded" + (s.pointwise_add ? ", " + std::to_string(s.pointwise_add) + " 1x1 convolutions with their residual Add fused" : "") +
+         (s.dw_pointwise ? ", " + std::to_string(s.dw_pointwise) + " depthwise convolutions fused into them" : "") +
          (s.qconv_add ? ", " + std::to_string(s.qconv_add) + " int8 1x1 convolutions with their residual Add fused" : "") +
          (s.int8_concats ? ", " + std::to_string(s.int8_concats) + " int8 Concats" : "") +
          (s.int8_splits ? ", " + std::to_string(s.int8_splits) + " int8 Splits" : "") +

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "op.h"
+#include "depthwise.h"
 #include "pointwise.h"
 #include "convgemm.h"
 #include "stem.h"
@@ -568,13 +569,23 @@ class DepthwiseConv {
   void run(const float* x, float* y, int64_t batch, const Window& w, float lo, float hi, const Op& op) const {
     op.parallel_for(batch * w.oh, [&](int64_t row) {
       const int64_t n = row / w.oh, oy = row % w.oh;
-      const float* xn = x + n * w.ih * w.iw * c_;
-      float* yr = y + (n * w.oh + oy) * w.ow * c_;
-      if (k_ == 3 && s_ == 1) return this->row<3, 1>(xn, yr, oy, w, lo, hi);
-      if (k_ == 3) return this->row<3, 2>(xn, yr, oy, w, lo, hi);
-      if (s_ == 1) return this->row<5, 1>(xn, yr, oy, w, lo, hi);
-      return this->row<5, 2>(xn, yr, oy, w, lo, hi);
+      rows(x + n * w.ih * w.iw * c_, y + (n * w.oh + oy) * w.ow * c_, oy, oy + 1, w, lo, hi);
     });
+  }
+  // Output rows [oy0, oy1) of one image x ([ih][iw][C]) into y, one row of ow x C floats after the other,
+  // clamped to [lo, hi].
+  void rows(const float* x, float* y, int64_t oy0, int64_t oy1, const Window& w, float lo, float hi) const {
+    if (wide_) {
+      const DepthwiseView v{w_.data(), b_.data(), c_, k_, s_, w.ih, w.iw, w.oh, w.ow, w.pt, w.pl, lo, hi};
+      return depthwise_rows_avx512(v, x, y, oy0, oy1);
+    }
+    for (int64_t oy = oy0; oy < oy1; ++oy) {
+      float* yr = y + (oy - oy0) * w.ow * c_;
+      if (k_ == 3 && s_ == 1) this->row<3, 1>(x, yr, oy, w, lo, hi);
+      else if (k_ == 3) this->row<3, 2>(x, yr, oy, w, lo, hi);
+      else if (s_ == 1) this->row<5, 1>(x, yr, oy, w, lo, hi);
+      else this->row<5, 2>(x, yr, oy, w, lo, hi);
+    }
   }
 
  private:
@@ -629,6 +640,9 @@ class DepthwiseConv {
   int64_t c_;
   int k_, s_;
   std::vector<float> w_, b_;
+  // 16-float vectors (depthwise.h) where the CPU has AVX-512: 24 channels in two instructions per tap instead
+  // of three, 28 in two instead of three and four scalar channels
+  bool wide_ = depthwise_avx512_available();
 };
 
 // Conv on NHWC input: weights OIHW (from the ONNX file) packed by XNNPACK. A dense 3x3 stride-1 float
@@ -1889,12 +1903,18 @@ class NhwcPointwiseOp : public XnnOp {
       run_xnnpack(in, out, static_cast<float*>(ws));
       return;
     }
+    run_ec(in[0]->ptr<float>(), in[3]->ptr<float>(), out[0]->ptr<float>());
+  }
+
+ protected:
+  // Our kernel over the whole output: y = pointwise(x) + r (r as given to reshape), then the activation.
+  void run_ec(const float* x, const float* r, float* y) const {
     struct Ctx {
       const PointwiseLayer* layer;
       const float *x, *r;
       float* y;
       int64_t cr;
-    } c{&layer_, in[0]->ptr<float>(), direct_ ? in[3]->ptr<float>() : nullptr, out[0]->ptr<float>(), direct_ ? r_[3] : 0};
+    } c{&layer_, x, direct_ ? r : nullptr, y, direct_ ? r_[3] : 0};
     const int64_t rows = y_[0] * y_[1] * y_[2];
     const size_t threads = pool_ ? pthreadpool_get_threads_count(pool_) : 1;
     // tiles of whole kernel blocks (48 rows: a multiple of 16, 12, 8 and 6), about 4 per thread
@@ -1910,12 +1930,14 @@ class NhwcPointwiseOp : public XnnOp {
     } else {
       body(&c, 0, static_cast<size_t>(rows));
     }
-    float* y = out[0]->ptr<float>();
-    if (!direct_) add_broadcast_residual(in[3]->ptr<float>(), y, y);
-    if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
+    finish(r, y);
+  }
+  // After the kernel: a residual that broadcasts is added here, then the activation the kernel could not clamp.
+  void finish(const float* r, float* y) const {
+    if (!direct_) add_broadcast_residual(r, y, y);
+    if (post_) apply_activation(y, static_cast<size_t>(numel(y_)));
   }
 
- private:
   // y = clamp(c + r) with r broadcast to the output shape (c may be y).
   void add_broadcast_residual(const float* r, const float* c, float* y) const {
     int64_t st[4] = {0, 0, 0, 0}, s = 1;
@@ -1971,6 +1993,95 @@ class NhwcPointwiseOp : public XnnOp {
   bool use_xnn_ = false;
 };
 
+// A depthwise convolution whose output only feeds a PointwiseAdd (layout pass: "DwPointwiseAdd"): inputs x
+// [N,H,W,C], the depthwise weight [C,1,K,K] (K 3 or 5, stride 1 or 2) and bias (optional), the pointwise weight
+// [n,C,1,1] and bias (optional), the residual; the depthwise convolution's attributes and its clamp ("_dw_act",
+// Relu or Clip), the Add's activation. Candidates:
+//   "ec-dw-pw": bands of output rows on the threads; each band's depthwise rows go to the thread's buffer (a few
+//     tens of KB, in L1/L2) and the pointwise kernel reads them from there, so the depthwise map never goes out to
+//     memory (BlazeFace-256's 24-32-channel maps at 128 x 128: 1.5 MB written and read back per block);
+//   "separate": the whole depthwise map into the workspace, then the pointwise kernel over it (what the two
+//     nodes did before the fusion, with our kernels).
+// The output never shares the residual's buffer: the residual is usually x itself, whose rows the next bands'
+// depthwise windows still read.
+class NhwcDwPointwiseOp : public NhwcPointwiseOp {
+ public:
+  NhwcDwPointwiseOp(const Node& n, int64_t o) : NhwcPointwiseOp(n, o) {
+    Node a = n;  // the depthwise convolution's own activation, under the names Activation reads
+    a.attrs.clear();
+    for (const char* at : {"_act", "_act_a", "_act_b"})
+      if (n.has(std::string("_dw") + at)) a.attrs[at] = n.attrs.at(std::string("_dw") + at);
+    bool post = false;
+    fused_bounds(Activation::from_node(a), dlo_, dhi_, post);
+    if (post) fail("the depthwise convolution's activation " + a.attr_s("_act", "") + " is not a clamp");
+  }
+  void reshape(const OpInputs& in, std::vector<TensorSpec>& out) override {
+    if (in.size() != 6) fail("expects 6 inputs, has " + std::to_string(in.size()));
+    need_f32(in, 0);
+    const Tensor& wt = need_const(in, 1, "depthwise weight");
+    const Shape& x = in.t[0]->shape();
+    const Shape& ws = wt.shape();
+    if (x.size() != 4 || ws.size() != 4 || wt.dtype() != DType::f32 || ws[0] != x[3] || ws[1] != 1 || ws[2] != ws[3] || node_.attr_i("group", 1) != x[3])
+      fail("NHWC input " + shape_str(x) + " and weight " + shape_str(ws) + " are not a depthwise convolution");
+    const auto kernel = node_.attr_ints("kernel_shape", {ws[2], ws[3]});
+    if (kernel != std::vector<int64_t>{ws[2], ws[3]}) fail("kernel_shape " + shape_str(kernel) + " does not match weight " + shape_str(ws));
+    const Window w = make_window(node_, as_nchw(x), kernel, false);
+    if (!DepthwiseConv::supports(w.kh, w.kw, w.sh, w.sw, w.dh, w.dw))
+      fail("depthwise window " + std::to_string(w.kh) + "x" + std::to_string(w.kw) + " stride " + std::to_string(w.sh) + " is not supported");
+    const Tensor* bias = in.has(2) ? &need_const(in, 2, "depthwise bias") : nullptr;
+    if (bias && (bias->dtype() != DType::f32 || bias->numel() != ws[0])) fail("depthwise bias " + shape_str(bias->shape()) + " does not match the weight");
+    w_ = w;
+    c_ = x[3];
+    dw_ = std::make_unique<DepthwiseConv>(wt.ptr<float>(), bias ? bias->ptr<float>() : nullptr, c_, static_cast<int>(w.kh), static_cast<int>(w.sh));
+    d_ = Tensor::view(DType::f32, {x[0], w.oh, w.ow, c_}, nullptr);  // the depthwise map: its shape, for the pointwise part
+    OpInputs pw;
+    pw.t = {&d_, in.t[3], in.t[4], in.t[5]};
+    for (size_t i : {size_t{0}, size_t{3}, size_t{4}, size_t{5}}) pw.is_const.push_back(i > 0 && i < in.is_const.size() && in.is_const[i]);
+    NhwcPointwiseOp::reshape(pw, out);
+    release();  // XNNPACK's 1x1 convolution is not a candidate here
+  }
+  int inplace_input() const override { return -1; }
+  size_t workspace_bytes() const override { return static_cast<size_t>(numel(d_.shape())) * sizeof(float); }
+  std::vector<std::string> kernel_candidates() const override { return {"ec-dw-pw", "separate"}; }
+  void choose_kernel(size_t i) override { fused_ = i == 0; }
+  size_t chosen_kernel() const override { return fused_ ? 0 : 1; }
+  void drop_other_kernels() override {}
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void* ws) override {
+    const float* x = in[0]->ptr<float>();
+    const float* r = in[5]->ptr<float>();
+    float* y = out[0]->ptr<float>();
+    const Window& w = w_;
+    const int64_t batch = y_[0];
+    if (!fused_) {
+      float* d = static_cast<float*>(ws);
+      dw_->run(x, d, batch, w, dlo_, dhi_, *this);
+      run_ec(d, r, y);
+      return;
+    }
+    // bands of about 32 KB of depthwise output (at least one row)
+    const int64_t band = std::clamp<int64_t>(8192 / (w.ow * c_), 1, w.oh), bands = (w.oh + band - 1) / band;
+    const int64_t n = y_[3], cr = direct_ ? r_[3] : 0;
+    const size_t floats = static_cast<size_t>(band * w.ow * c_);
+    parallel_for(batch * bands, [&](int64_t t) {
+      const int64_t b = t / bands, oy0 = (t % bands) * band, oy1 = std::min(w.oh, oy0 + band);
+      thread_local std::vector<float> buf;
+      if (buf.size() < floats) buf.resize(floats);
+      dw_->rows(x + b * w.ih * w.iw * c_, buf.data(), oy0, oy1, w, dlo_, dhi_);
+      const int64_t p0 = (b * w.oh + oy0) * w.ow;
+      pointwise_run(layer_, buf.data(), direct_ ? r + p0 * cr : nullptr, cr, y + p0 * n, 0, (oy1 - oy0) * w.ow);
+    });
+    finish(r, y);
+  }
+
+ private:
+  Window w_;
+  int64_t c_ = 0;
+  float dlo_ = -kInf, dhi_ = kInf;  // the depthwise output's clamp
+  std::unique_ptr<DepthwiseConv> dw_;
+  Tensor d_;  // shape of the depthwise map (no data)
+  bool fused_ = true;
+};
+
 template <class T, auto K>
 std::unique_ptr<Op> make_kind(const Node& n, int64_t o) {
   return std::make_unique<T>(n, o, K);
@@ -1981,6 +2092,7 @@ std::unique_ptr<Op> make_qconv(const Node& n, int64_t o) { return std::make_uniq
 std::unique_ptr<Op> make_qadd(const Node& n, int64_t o) { return std::make_unique<NhwcQAddOp>(n, o); }
 std::unique_ptr<Op> make_qconv_add(const Node& n, int64_t o) { return std::make_unique<NhwcQConvAddOp>(n, o); }
 std::unique_ptr<Op> make_pointwise(const Node& n, int64_t o) { return std::make_unique<NhwcPointwiseOp>(n, o); }
+std::unique_ptr<Op> make_dw_pointwise(const Node& n, int64_t o) { return std::make_unique<NhwcDwPointwiseOp>(n, o); }
 
 }  // namespace
 
@@ -1994,6 +2106,7 @@ void register_nhwc_ops(std::map<std::string, OpFactory>& r) {
   r["QAdd"] = make_qadd;
   r["QConvAdd"] = make_qconv_add;
   r["PointwiseAdd"] = make_pointwise;
+  r["DwPointwiseAdd"] = make_dw_pointwise;
   r["Cast"] = [](const Node& n, int64_t o) -> std::unique_ptr<Op> { return std::make_unique<XnnCastOp>(n, o); };
   r["QuantizeLinear"] = make_kind<XnnConvertOp, true>;
   r["DequantizeLinear"] = make_kind<XnnConvertOp, false>;

@@ -12,7 +12,7 @@
 namespace ec {
 
 struct PointwiseLayer {
-  int64_t k = 0, n = 0, npad = 0;  // input channels, output channels, n rounded up to 8
+  int64_t k = 0, n = 0, npad = 0;  // input channels, output channels, n rounded up to 8 (n <= 8) or 16
   std::vector<float> w;            // [k][npad], zero-padded
   std::vector<float> bias;         // [npad], zero-padded
   float lo = -INFINITY, hi = INFINITY;

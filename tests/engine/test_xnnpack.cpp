@@ -229,9 +229,12 @@ TEST_F(Xnnpack, LayoutPassKeepsBlazeFaceStyleGraphsExactAndAddsNoTransposesInsid
   LayoutStats st = convert_to_nhwc(conv.graph);
   // with the fused kernel the pointwise conv, the Add and the zero padding of the residual become one node
   const int fused = pointwise_available() ? 1 : 0;
+  // and the depthwise convolution before it too (DwPointwiseAdd)
   EXPECT_EQ(st.pointwise_add, fused);
-  EXPECT_EQ(count_op(conv.graph, "Conv", kEcDomain), 4 - fused);
-  EXPECT_EQ(count_op(conv.graph, "PointwiseAdd", kEcDomain), fused);
+  EXPECT_EQ(st.dw_pointwise, fused);
+  EXPECT_EQ(count_op(conv.graph, "Conv", kEcDomain), 4 - 2 * fused);
+  EXPECT_EQ(count_op(conv.graph, "PointwiseAdd", kEcDomain), 0);
+  EXPECT_EQ(count_op(conv.graph, "DwPointwiseAdd", kEcDomain), fused);
   EXPECT_EQ(count_op(conv.graph, "Add", kEcDomain), 1 - fused);
   EXPECT_EQ(count_op(conv.graph, "MaxPool", kEcDomain), 1);
   EXPECT_EQ(count_op(conv.graph, "Pad", kEcDomain), 1);
@@ -296,6 +299,66 @@ TEST_F(Xnnpack, PointwiseConvWithResidualAddMatchesReference) {
           }
         }
   EXPECT_GT(fused_total, 100);
+}
+
+// A depthwise convolution read only by a fused pointwise + residual Add (DwPointwiseAdd) against the reference
+// kernels, with each of its two kernels forced: the band kernel (depthwise rows into a thread's buffer, the
+// pointwise GEMM from there) and the separate one (the whole depthwise map, then the GEMM). Windows 3x3 and 5x5,
+// strides 1 and 2, padded and not, the depthwise's own Relu / Clip / none, channels around the vector widths,
+// maps of one band and of many (bands are ~8192 floats), residuals of the output's shape, channel-padded and
+// broadcast, batch 2; and a depthwise read twice (not fused).
+TEST_F(Xnnpack, DepthwiseFusedIntoPointwiseAddMatchesReference) {
+  if (!pointwise_available()) GTEST_SKIP() << "no fused pointwise kernel on this CPU (needs AVX-512 F/VL) or EC_NO_POINTWISE set";
+  struct Case {
+    int64_t c, n, h, w, k, s, p;
+    int dw_act, res;  // dw_act: 0 none, 1 Relu, 2 Clip; res: 0 output-shaped, 1 channel-padded, 2 broadcast, 3 dw read twice
+  };
+  const std::vector<Case> cases = {
+      {24, 24, 40, 40, 5, 1, 2, 0, 0}, {24, 28, 33, 37, 5, 1, 2, 1, 1}, {8, 8, 9, 5, 3, 1, 1, 2, 0},   {28, 32, 40, 40, 3, 2, 1, 0, 1},
+      {32, 32, 17, 23, 5, 2, 0, 1, 2}, {12, 20, 64, 64, 3, 1, 1, 0, 0}, {16, 16, 6, 6, 3, 1, 1, 0, 3}, {3, 8, 11, 13, 5, 2, 2, 2, 0},
+  };
+  int seed = 1300, fused_total = 0;
+  for (const Case& k : cases) {
+    GraphBuilder b;
+    const Shape xs{2, k.c, k.h, k.w};
+    std::string x = b.identity_conv(b.input("x", xs), k.c);
+    std::string d = b.node("Conv", {x, b.constant(random_tensor({k.c, 1, k.k, k.k}, seed++)), b.constant(random_tensor({k.c}, seed++))},
+                           {{"group", attr_i(k.c)}, {"strides", attr_ints({k.s, k.s})}, {"pads", attr_ints({k.p, k.p, k.p, k.p})}});
+    if (k.dw_act == 1) d = b.node("Relu", {d});
+    if (k.dw_act == 2) d = b.node("Clip", {d, b.constant(Tensor::from_f32({}, {-0.25f})), b.constant(Tensor::from_f32({}, {0.5f}))});
+    const int64_t oh = (k.h + 2 * k.p - k.k) / k.s + 1, ow = (k.w + 2 * k.p - k.k) / k.s + 1;
+    std::string pw = b.node("Conv", {d, b.constant(random_tensor({k.n, k.c, 1, 1}, seed++)), b.constant(random_tensor({k.n}, seed++))});
+    std::string res;
+    if (k.res == 0 || k.res == 1) {  // from the input, pooled to the output's size where the stride is 2
+      ASSERT_EQ(2 * k.p + 1, k.k) << "a residual from the input needs the depthwise's 'same' padding";
+      std::string src = k.s == 1 ? x : b.node("AveragePool", {x}, {{"kernel_shape", attr_ints({1, 1})}, {"strides", attr_ints({k.s, k.s})}});
+      const int64_t cr = k.res == 0 ? k.n : std::min(k.c, k.n - 1);
+      res = b.node("Conv", {src, b.constant(random_tensor({cr, k.c, 1, 1}, seed++))});
+      if (k.res == 1) res = b.node("Concat", {res, b.node("ConstantOfShape", {b.constant(Tensor::from_i64({4}, {2, k.n - cr, oh, ow}))})}, {{"axis", attr_i(1)}});
+    } else if (k.res == 2) {
+      res = b.constant(random_tensor({1, k.n, 1, 1}, seed++));
+    } else {
+      res = b.node("Conv", {d, b.constant(random_tensor({k.n, k.c, 1, 1}, seed++))});
+    }
+    b.output(b.node("Relu", {b.node("Add", {pw, res})}));
+    Model conv = b.m;
+    optimize_for_native(conv.graph);
+    const LayoutStats st = convert_to_nhwc(conv.graph);
+    const std::string what = "c " + std::to_string(k.c) + " n " + std::to_string(k.n) + " " + std::to_string(k.h) + "x" + std::to_string(k.w) + " k " +
+                             std::to_string(k.k) + " s " + std::to_string(k.s) + " p " + std::to_string(k.p) + " act " + std::to_string(k.dw_act) +
+                             " res " + std::to_string(k.res);
+    if (k.res == 3) {
+      EXPECT_EQ(st.dw_pointwise, 0) << what << ": " << to_string(st);
+    }
+    fused_total += st.dw_pointwise;
+    // identity k.c, depthwise k*k, pointwise k.c, the residual's conv k.c, bias and residual 2
+    const Tensor xin = random_tensor(xs, seed++);
+    for (const char* kernel : {"ec-dw-pw", "separate"}) {
+      ForceKernel force(kernel);
+      expect_same(b.m, {xin}, 3 * k.c + k.k * k.k + 2, std::string(kernel) + " " + what);
+    }
+  }
+  EXPECT_GE(fused_total, 6);
 }
 
 TEST_F(Xnnpack, GraphsWithoutConvolutionsAreLeftAlone) {
@@ -1068,19 +1131,20 @@ TEST_F(Xnnpack, KernelsAreChosenByMeasurementAndCached) {
   EngineOptions o;
   o.kernel_cache = "-";
   std::vector<Tensor> outs;
-  for (const char* pick : {"xnnpack", "ec-pointwise"}) {
+  // BlazeFace's blocks (depthwise, 1x1, residual Add) are DwPointwiseAdd layers: the band kernel or the separate one
+  for (const char* pick : {"separate", "ec-dw-pw"}) {
     ForceKernel force(pick);
     auto e = prepare(o);
     const KernelTuning t = e->kernel_tuning();
     EXPECT_EQ(t.how, "measured");
-    size_t with_pick = 0;  // layers offering `pick` (depthwise layers offer xnnpack and ec-depthwise)
+    size_t with_pick = 0;  // layers offering `pick`
     for (const KernelChoice& c : t.layers) {
       ASSERT_EQ(c.ms.size(), c.candidates.size()) << c.node;
       if (std::find(c.candidates.begin(), c.candidates.end(), pick) == c.candidates.end()) continue;
       ++with_pick;
       EXPECT_EQ(c.candidates[c.chosen], pick) << c.node;
     }
-    EXPECT_GE(with_pick, 3u) << "BlazeFace-128 has three 1x1 convolutions with their residual Add";
+    EXPECT_GE(with_pick, 3u) << "BlazeFace-128 has three depthwise + 1x1 convolutions with their residual Add";
     outs.push_back(e->output(0).clone());
   }
   EXPECT_LE(max_abs_diff(outs[1], outs[0]), sum_tolerance(outs[1], 2000)) << "the two kernels compute the same layers";
