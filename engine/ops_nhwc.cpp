@@ -2001,7 +2001,9 @@ class NhwcPointwiseOp : public XnnOp {
 //     tens of KB, in L1/L2) and the pointwise kernel reads them from there, so the depthwise map never goes out to
 //     memory (BlazeFace-256's 24-32-channel maps at 128 x 128: 1.5 MB written and read back per block);
 //   "separate": the whole depthwise map into the workspace, then the pointwise kernel over it (what the two
-//     nodes did before the fusion, with our kernels).
+//     nodes did before the fusion, with our kernels);
+//   "xnnpack-dw": the same with XNNPACK's depthwise convolution (MobileNetV2's 144-channel layers chose it
+//     over ours before the fusion).
 // The output never shares the residual's buffer: the residual is usually x itself, whose rows the next bands'
 // depthwise windows still read.
 class NhwcDwPointwiseOp : public NhwcPointwiseOp {
@@ -2038,23 +2040,44 @@ class NhwcDwPointwiseOp : public NhwcPointwiseOp {
     pw.t = {&d_, in.t[3], in.t[4], in.t[5]};
     for (size_t i : {size_t{0}, size_t{3}, size_t{4}, size_t{5}}) pw.is_const.push_back(i > 0 && i < in.is_const.size() && in.is_const[i]);
     NhwcPointwiseOp::reshape(pw, out);
-    release();  // XNNPACK's 1x1 convolution is not a candidate here
+    // the third candidate: XNNPACK's depthwise convolution (in place of the base's 1x1 one)
+    release();
+    const std::vector<float> packed = to_ohwi(wt.ptr<float>(), c_, 1, w.kh * w.kw);
+    check(xnn_create_convolution2d_nhwc_f32(static_cast<uint32_t>(w.pt), static_cast<uint32_t>(w.pr), static_cast<uint32_t>(w.pb),
+                                            static_cast<uint32_t>(w.pl), static_cast<uint32_t>(w.kh), static_cast<uint32_t>(w.kw),
+                                            static_cast<uint32_t>(w.sh), static_cast<uint32_t>(w.sw), 1, 1, static_cast<uint32_t>(c_), 1, 1,
+                                            static_cast<size_t>(c_), static_cast<size_t>(c_), packed.data(), bias ? bias->ptr<float>() : nullptr,
+                                            dlo_, dhi_, 0, EC_XNN_CACHES & op_),
+          "create depthwise convolution");
+    dirty_ = true;
+    mode_ = 0;
   }
   int inplace_input() const override { return -1; }
   size_t workspace_bytes() const override { return static_cast<size_t>(numel(d_.shape())) * sizeof(float); }
-  std::vector<std::string> kernel_candidates() const override { return {"ec-dw-pw", "separate"}; }
-  void choose_kernel(size_t i) override { fused_ = i == 0; }
-  size_t chosen_kernel() const override { return fused_ ? 0 : 1; }
-  void drop_other_kernels() override {}
+  std::vector<std::string> kernel_candidates() const override { return {"ec-dw-pw", "separate", "xnnpack-dw"}; }
+  void choose_kernel(size_t i) override { mode_ = static_cast<int>(std::min<size_t>(i, 2)); }
+  size_t chosen_kernel() const override { return static_cast<size_t>(mode_); }
+  void drop_other_kernels() override {
+    if (mode_ != 2) release();
+  }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void* ws) override {
     const float* x = in[0]->ptr<float>();
     const float* r = in[5]->ptr<float>();
     float* y = out[0]->ptr<float>();
     const Window& w = w_;
     const int64_t batch = y_[0];
-    if (!fused_) {
+    if (mode_ == 1) {
       float* d = static_cast<float*>(ws);
       dw_->run(x, d, batch, w, dlo_, dhi_, *this);
+      run_ec(d, r, y);
+      return;
+    }
+    if (mode_ == 2) {
+      float* d = static_cast<float*>(ws);
+      if (rebind(x, nullptr, d))
+        check(xnn_setup_convolution2d_nhwc_f32(op_, static_cast<size_t>(batch), static_cast<size_t>(w.ih), static_cast<size_t>(w.iw), x, d, pool_),
+              "setup depthwise convolution");
+      check(xnn_run_operator(op_, pool_), "run depthwise convolution");
       run_ec(d, r, y);
       return;
     }
@@ -2078,8 +2101,8 @@ class NhwcDwPointwiseOp : public NhwcPointwiseOp {
   int64_t c_ = 0;
   float dlo_ = -kInf, dhi_ = kInf;  // the depthwise output's clamp
   std::unique_ptr<DepthwiseConv> dw_;
-  Tensor d_;  // shape of the depthwise map (no data)
-  bool fused_ = true;
+  Tensor d_;      // shape of the depthwise map (no data)
+  int mode_ = 0;  // the kernel: 0 ec-dw-pw, 1 separate, 2 xnnpack-dw (XNNPACK's depthwise, then our pointwise)
 };
 
 template <class T, auto K>
