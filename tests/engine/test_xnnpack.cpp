@@ -1118,6 +1118,45 @@ TEST_F(Xnnpack, ConvTransposeRunsInNhwc) {
 // either candidate look faster (the timing hook) and checks it is picked for every such layer, with the same
 // outputs. Without the hook the choice is measured once and cached per CPU, threads and layers; a cache
 // that names an unknown kernel is measured again; "default" keeps the built-in rule without timing.
+// Layers of the same problem (operator, candidates, input and output shapes) get one kernel: the fastest by the
+// minimum over all their measurements. Here the timing hook makes the blocked GEMM look fast on the first of two
+// identical 3x3 convolutions only, and Winograd F(2,3) on a third convolution of another width: the second takes
+// the first's kernel, the third keeps its own.
+TEST_F(Xnnpack, LayersOfTheSameProblemGetTheSameKernel) {
+  GraphBuilder b;
+  std::string v = b.input("x", {1, 16, 20, 20});
+  const std::map<std::string, Attribute> pad1 = {{"pads", attr_ints({1, 1, 1, 1})}};
+  v = b.node("Conv", {v, b.constant(random_tensor({16, 16, 3, 3}, 1)), b.constant(random_tensor({16}, 2))}, pad1);
+  v = b.node("Conv", {v, b.constant(random_tensor({16, 16, 3, 3}, 3)), b.constant(random_tensor({16}, 4))}, pad1);
+  v = b.node("Conv", {v, b.constant(random_tensor({24, 16, 3, 3}, 5)), b.constant(random_tensor({24}, 6))}, pad1);
+  b.output(v);
+  const std::string first = b.m.graph.nodes[0].name, second = b.m.graph.nodes[1].name, third = b.m.graph.nodes[2].name;
+  set_kernel_timing_hook([&](const std::string& node, const std::string& cand, double ms) {
+    return (node == first && cand == "ec-gemm") || (node == third && cand == "winograd-f2") ? ms * 1e-6 : ms;
+  });
+  EngineOptions o;
+  o.kernel_cache = "-";
+  auto e = create_engine("native", b.m, o);
+  e->prepare({});
+  set_kernel_timing_hook(nullptr);
+  const KernelTuning t = e->kernel_tuning();
+  std::map<std::string, const KernelChoice*> by;
+  for (const KernelChoice& c : t.layers) by[c.node] = &c;
+  if (!by.count(first) || !by.count(third)) GTEST_SKIP() << "these convolutions have one kernel on this CPU";
+  auto has = [](const KernelChoice* c, const char* k) { return std::find(c->candidates.begin(), c->candidates.end(), k) != c->candidates.end(); };
+  if (!has(by[first], "ec-gemm") || !has(by[third], "winograd-f2")) GTEST_SKIP() << "no blocked GEMM or Winograd candidate on this CPU";
+  ASSERT_TRUE(by.count(second));
+  EXPECT_EQ(by[first]->candidates[by[first]->chosen], "ec-gemm");
+  EXPECT_EQ(by[second]->candidates[by[second]->chosen], "ec-gemm") << "the same problem as the first layer";
+  EXPECT_EQ(by[third]->candidates[by[third]->chosen], "winograd-f2") << "another problem: its own measurement";
+  // and the engine runs with those choices: the same outputs as the reference kernels
+  const Tensor x = random_tensor({1, 16, 20, 20}, 7);
+  std::memcpy(e->input(0).data(), x.data(), x.size_bytes());
+  e->run();
+  const auto ref = run_model(b.m, {x}, "native", 1, true, false);
+  EXPECT_LE(max_abs_diff(ref[0], e->output(0)), sum_tolerance(ref[0], 3 * 144));
+}
+
 TEST_F(Xnnpack, KernelsAreChosenByMeasurementAndCached) {
   if (!pointwise_available()) GTEST_SKIP() << "no second kernel for float 1x1 convolutions on this CPU (the fused pointwise kernel needs AVX-512 F/VL)";
   const Model m = load_onnx(models_dir() + "/blazeface128.onnx");
