@@ -2000,10 +2000,10 @@ class NhwcPointwiseOp : public XnnOp {
 //   "ec-dw-pw": bands of output rows on the threads; each band's depthwise rows go to the thread's buffer (a few
 //     tens of KB, in L1/L2) and the pointwise kernel reads them from there, so the depthwise map never goes out to
 //     memory (BlazeFace-256's 24-32-channel maps at 128 x 128: 1.5 MB written and read back per block);
-//   "separate": the whole depthwise map into the workspace, then the pointwise kernel over it (what the two
-//     nodes did before the fusion, with our kernels);
-//   "xnnpack-dw": the same with XNNPACK's depthwise convolution (MobileNetV2's 144-channel layers chose it
-//     over ours before the fusion).
+//   "xnnpack-dw": XNNPACK's depthwise convolution over the whole map into the workspace, then the pointwise
+//     kernel over it (MobileNetV2's 144-channel layers chose XNNPACK's depthwise before the fusion).
+// (Our depthwise over the whole map, then the pointwise kernel, was a candidate too: timed alone it won some
+// layers by a few per cent, and BlazeFace-256 ran 4 % slower with those choices than with "ec-dw-pw".)
 // The output never shares the residual's buffer: the residual is usually x itself, whose rows the next bands'
 // depthwise windows still read.
 class NhwcDwPointwiseOp : public NhwcPointwiseOp {
@@ -2050,15 +2050,14 @@ class NhwcDwPointwiseOp : public NhwcPointwiseOp {
                                             dlo_, dhi_, 0, EC_XNN_CACHES & op_),
           "create depthwise convolution");
     dirty_ = true;
-    mode_ = 0;
   }
   int inplace_input() const override { return -1; }
   size_t workspace_bytes() const override { return static_cast<size_t>(numel(d_.shape())) * sizeof(float); }
-  std::vector<std::string> kernel_candidates() const override { return {"ec-dw-pw", "separate", "xnnpack-dw"}; }
-  void choose_kernel(size_t i) override { mode_ = static_cast<int>(std::min<size_t>(i, 2)); }
-  size_t chosen_kernel() const override { return static_cast<size_t>(mode_); }
+  std::vector<std::string> kernel_candidates() const override { return {"ec-dw-pw", "xnnpack-dw"}; }
+  void choose_kernel(size_t i) override { xnn_dw_ = i == 1; }
+  size_t chosen_kernel() const override { return xnn_dw_ ? 1 : 0; }
   void drop_other_kernels() override {
-    if (mode_ != 2) release();
+    if (!xnn_dw_) release();
   }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void* ws) override {
     const float* x = in[0]->ptr<float>();
@@ -2066,13 +2065,7 @@ class NhwcDwPointwiseOp : public NhwcPointwiseOp {
     float* y = out[0]->ptr<float>();
     const Window& w = w_;
     const int64_t batch = y_[0];
-    if (mode_ == 1) {
-      float* d = static_cast<float*>(ws);
-      dw_->run(x, d, batch, w, dlo_, dhi_, *this);
-      run_ec(d, r, y);
-      return;
-    }
-    if (mode_ == 2) {
+    if (xnn_dw_) {
       float* d = static_cast<float*>(ws);
       if (rebind(x, nullptr, d))
         check(xnn_setup_convolution2d_nhwc_f32(op_, static_cast<size_t>(batch), static_cast<size_t>(w.ih), static_cast<size_t>(w.iw), x, d, pool_),
@@ -2101,8 +2094,8 @@ class NhwcDwPointwiseOp : public NhwcPointwiseOp {
   int64_t c_ = 0;
   float dlo_ = -kInf, dhi_ = kInf;  // the depthwise output's clamp
   std::unique_ptr<DepthwiseConv> dw_;
-  Tensor d_;      // shape of the depthwise map (no data)
-  int mode_ = 0;  // the kernel: 0 ec-dw-pw, 1 separate, 2 xnnpack-dw (XNNPACK's depthwise, then our pointwise)
+  Tensor d_;             // shape of the depthwise map (no data)
+  bool xnn_dw_ = false;  // the kernel: "xnnpack-dw" (else "ec-dw-pw")
 };
 
 template <class T, auto K>

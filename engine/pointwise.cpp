@@ -26,7 +26,7 @@ PointwiseLayer pointwise_pack(const float* w, int64_t n, int64_t k, const float*
   PointwiseLayer l;
   l.k = k;
   l.n = n;
-  l.npad = n <= 8 ? 8 : (n + 15) / 16 * 16;  // 16-float vectors past 8 outputs (pointwise_avx512.cpp)
+  l.npad = (n + 15) / 16 * 16;  // 16-float vectors (pointwise_avx512.cpp)
   l.w.assign(static_cast<size_t>(k * l.npad), 0.f);
   for (int64_t o = 0; o < n; ++o)
     for (int64_t i = 0; i < k; ++i) l.w[static_cast<size_t>(i * l.npad + o)] = w[o * k + i];

@@ -1,9 +1,9 @@
 // fp32 pointwise (1x1, stride 1) convolution on NHWC data as a small GEMM with a fused epilogue: bias, a
 // residual tensor added (read with fewer channels than the output when the graph zero-padded it along
 // channels; the missing channels count as 0), then clamping (Relu/Clip). It replaces XNNPACK's convolution
-// plus a separate Add pass in residual blocks (BlazeFace, MobileNetV2). The kernel keeps up to 8 rows x 24
-// outputs in registers, which needs the 32 vector registers of AVX-512VL (on 256-bit vectors, so 24
-// channels cost no masked lanes): one file built for it, used only when the CPU has it (checked at run time).
+// plus a separate Add pass in residual blocks (BlazeFace, MobileNetV2). The kernel keeps 12 rows x 32 outputs
+// (16 x 16 for up to 16 outputs) in 16-float AVX-512 registers, outputs past n masked: one file built for it,
+// used only when the CPU has AVX-512 F and VL (checked at run time).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -12,7 +12,7 @@
 namespace ec {
 
 struct PointwiseLayer {
-  int64_t k = 0, n = 0, npad = 0;  // input channels, output channels, n rounded up to 8 (n <= 8) or 16
+  int64_t k = 0, n = 0, npad = 0;  // input channels, output channels, n rounded up to 16
   std::vector<float> w;            // [k][npad], zero-padded
   std::vector<float> bias;         // [npad], zero-padded
   float lo = -INFINITY, hi = INFINITY;

@@ -1,88 +1,24 @@
-// The fused pointwise kernel (pointwise.h), compiled with AVX-512 F/VL: GCC vector extensions of 16 floats
-// (8 for layers of up to 8 outputs), MR rows x NV vectors of accumulators, the weight vectors and a broadcast
-// in the 32 registers. No library templates here: their instances
-// would carry AVX-512 code into other files.
+// The fused pointwise kernel (pointwise.h), compiled with AVX-512 F/VL: GCC vector extensions of 16 floats,
+// MR rows x NZ vectors of accumulators, the weight vectors and a broadcast in the 32 registers. No library
+// templates here: their instances would carry AVX-512 code into other files.
 #include <immintrin.h>
-
-#include <cstring>
 
 #include "pointwise.h"
 
 namespace ec {
 namespace {
 
-typedef float v8 __attribute__((vector_size(32)));
 typedef float v16 __attribute__((vector_size(64)));
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-inline v8 load(const float* p) {
-  v8 v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store(float* p, v8 v) { __builtin_memcpy(p, &v, sizeof v); }
-inline v8 splat(float x) { return v8{x, x, x, x, x, x, x, x}; }
-// Up to 8 floats (fewer at a channel tail), the rest 0.
-inline v8 load_part(const float* p, int64_t m) {
-  if (m >= 8) return load(p);
-  v8 v = splat(0.f);
-  for (int64_t i = 0; i < m; ++i) v[i] = p[i];
-  return v;
-}
-inline void store_part(float* p, v8 v, int64_t m) {
-  if (m >= 8) return store(p, v);
-  for (int64_t i = 0; i < m; ++i) p[i] = v[i];
-}
-
-template <int MR, int NV>
-__attribute__((always_inline)) inline void tile(const PointwiseView& l, const float* x, const float* r, int64_t cr, float* y, int64_t p, int64_t rows,
-                                                int64_t c0) {
-  v8 acc[MR][NV];
-#pragma GCC unroll 4
-  for (int j = 0; j < NV; ++j) {
-    const v8 b = load(l.bias + c0 + 8 * j);
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) acc[i][j] = b;
-  }
-  const float* xr[MR];
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) xr[i] = x + (p + min64(i, rows - 1)) * l.k;  // short tiles repeat their last row
-  const float* w = l.w + c0;
-  for (int64_t kk = 0; kk < l.k; ++kk, w += l.npad) {
-    v8 wv[NV];
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) wv[j] = load(w + 8 * j);
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      const v8 a = splat(xr[i][kk]);
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[i][j] += a * wv[j];
-    }
-  }
-  const v8 lo = splat(l.lo), hi = splat(l.hi);
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
-    if (i >= rows) break;
-    float* yr = y + (p + i) * l.n;
-    const float* rr = r ? r + (p + i) * cr : nullptr;
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) {
-      const int64_t c = c0 + 8 * j;
-      v8 v = acc[i][j];
-      if (rr) v += load_part(rr + c, cr - c);  // read before the store: y may be r
-      v = v < lo ? lo : v;
-      v = v > hi ? hi : v;
-      store_part(yr + c, v, l.n - c);
-    }
-  }
-}
 
 // Lanes [0, m) of 16 (m clipped to 0..16) as a mask.
 inline __mmask16 lanes16(int64_t m) { return m >= 16 ? static_cast<__mmask16>(0xffff) : m <= 0 ? 0 : static_cast<__mmask16>((1u << m) - 1); }
 
 // MR rows x 16 NZ outputs from column c0 (outputs past n masked): on a CPU with full-width 512-bit units (AMD
-// Zen 5) a 16-float multiply-add costs what an 8-float one does. 24 outputs padded to 32 ran 1.2x the 8-float
-// kernel's three vectors (in L1: 56 against 46 GMAC/s) and a 16 + 8 split 50; 32 outputs 1.7x (83 against 50).
+// Zen 5) a 16-float multiply-add costs what an 8-float one does. 24 outputs padded to 32 ran 1.2x the earlier
+// kernel's three 8-float vectors (in L1: 56 against 46 GMAC/s) and a 16 + 8 split 50; 32 outputs 1.7x (83
+// against 50).
 template <int MR, int NZ>
 __attribute__((always_inline)) inline void tile_wide(const PointwiseView& l, const float* x, const float* r, int64_t cr, float* y, int64_t p,
                                                      int64_t rows, int64_t c0) {
@@ -129,23 +65,13 @@ void columns_wide(const PointwiseView& l, const float* x, const float* r, int64_
   for (int64_t p = p0; p < p1; p += MR) tile_wide<MR, NZ>(l, x, r, cr, y, p, min64(MR, p1 - p), c0);
 }
 
-template <int NV>
-void columns(const PointwiseView& l, const float* x, const float* r, int64_t cr, float* y, int64_t p0, int64_t p1, int64_t c0) {
-  constexpr int MR = NV == 1 ? 16 : NV == 2 ? 12 : NV == 3 ? 8 : 6;  // MR*NV + NV + 1 <= 32 registers
-  for (int64_t p = p0; p < p1; p += MR) tile<MR, NV>(l, x, r, cr, y, p, min64(MR, p1 - p), c0);
-}
-
 }  // namespace
 
 void pointwise_rows(const PointwiseView& l, const float* x, const float* r, int64_t cr, float* y, int64_t p0, int64_t p1) {
-  // column blocks of 32 outputs, the last one 8..32 wide; 24 outputs are one block of 3 vectors
+  // column blocks of 32 outputs, the last one 16 or 32 wide (npad: a multiple of 16)
   for (int64_t c0 = 0; c0 < l.npad; c0 += 32) {
-    // npad: 8, or a multiple of 16
-    switch (min64(4, (l.npad - c0) / 8)) {
-      case 1: columns<1>(l, x, r, cr, y, p0, p1, c0); break;
-      case 2: columns_wide<16, 1>(l, x, r, cr, y, p0, p1, c0); break;
-      default: columns_wide<12, 2>(l, x, r, cr, y, p0, p1, c0); break;
-    }
+    if (l.npad - c0 >= 32) columns_wide<12, 2>(l, x, r, cr, y, p0, p1, c0);
+    else columns_wide<16, 1>(l, x, r, cr, y, p0, p1, c0);
   }
 }
 

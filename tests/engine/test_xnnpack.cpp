@@ -302,9 +302,8 @@ TEST_F(Xnnpack, PointwiseConvWithResidualAddMatchesReference) {
 }
 
 // A depthwise convolution read only by a fused pointwise + residual Add (DwPointwiseAdd) against the reference
-// kernels, with each of its three kernels forced: the band kernel (depthwise rows into a thread's buffer, the
-// pointwise GEMM from there), the separate one (the whole depthwise map, then the GEMM) and the latter with
-// XNNPACK's depthwise convolution. Windows 3x3 and 5x5,
+// kernels, with each of its two kernels forced: the band kernel (depthwise rows into a thread's buffer, the
+// pointwise GEMM from there) and XNNPACK's depthwise convolution over the whole map, then the GEMM. Windows 3x3 and 5x5,
 // strides 1 and 2, padded and not, the depthwise's own Relu / Clip / none, channels around the vector widths,
 // maps of one band and of many (bands are ~8192 floats), residuals of the output's shape, channel-padded and
 // broadcast, batch 2; and a depthwise read twice (not fused).
@@ -354,7 +353,7 @@ TEST_F(Xnnpack, DepthwiseFusedIntoPointwiseAddMatchesReference) {
     fused_total += st.dw_pointwise;
     // identity k.c, depthwise k*k, pointwise k.c, the residual's conv k.c, bias and residual 2
     const Tensor xin = random_tensor(xs, seed++);
-    for (const char* kernel : {"ec-dw-pw", "separate", "xnnpack-dw"}) {
+    for (const char* kernel : {"ec-dw-pw", "xnnpack-dw"}) {
       ForceKernel force(kernel);
       expect_same(b.m, {xin}, 3 * k.c + k.k * k.k + 2, std::string(kernel) + " " + what);
     }
@@ -1171,8 +1170,8 @@ TEST_F(Xnnpack, KernelsAreChosenByMeasurementAndCached) {
   EngineOptions o;
   o.kernel_cache = "-";
   std::vector<Tensor> outs;
-  // BlazeFace's blocks (depthwise, 1x1, residual Add) are DwPointwiseAdd layers: the band kernel or the separate one
-  for (const char* pick : {"separate", "ec-dw-pw"}) {
+  // BlazeFace's blocks (depthwise, 1x1, residual Add) are DwPointwiseAdd layers: the band kernel or XNNPACK's depthwise
+  for (const char* pick : {"xnnpack-dw", "ec-dw-pw"}) {
     ForceKernel force(pick);
     auto e = prepare(o);
     const KernelTuning t = e->kernel_tuning();
