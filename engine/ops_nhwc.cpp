@@ -280,6 +280,9 @@ struct Winograd<4> {
 // output k and input c) as one XNNPACK 1x1 convolution with kA^2 groups, one per transform position xi (input
 // pixels [xi][c], output pixels [xi][k], weights [xi][k][c]); a block of tiles is an image of Tb x 1 pixels,
 // so one XNNPACK call does the kA^2 GEMMs. Per m x m outputs and input channel: kA^2 multiplies instead of 9 m^2.
+// Or (`ec`) the kA^2 GEMMs on our blocked GEMM kernel (convgemm.h), one packed 1x1 layer per position, whose
+// weights all threads read in place: XNNPACK's operators bind their buffers, so sharing a block split between
+// threads needs one operator, with its own copy of the weights, per thread.
 template <int M>
 class WinogradConv {
   // 8 floats as one value (GCC vector extension: AVX ymm, two SSE or NEON registers); only ever in locals
@@ -288,7 +291,9 @@ class WinogradConv {
  public:
   static constexpr int kA = Winograd<M>::kA, kP = kA * kA;
   // `tiles`: output tiles per image (how the threads share a run depends on it: mode_for).
-  WinogradConv(const float* g, const float* bias, int64_t C, int64_t K, int64_t tiles, const Op& op) : op_(op), c_(C), k_(K) {
+  // `ec`: the GEMMs on our blocked GEMM kernel (convgemm.h; needs conv_gemm_available()) instead of XNNPACK's.
+  WinogradConv(const float* g, const float* bias, int64_t C, int64_t K, int64_t tiles, const Op& op, bool ec = false)
+      : op_(op), c_(C), k_(K), ec_(ec) {
     std::vector<float> u(static_cast<size_t>(kP * K * C));
     for (int64_t k = 0; k < K; ++k)
       for (int64_t c = 0; c < C; ++c) {
@@ -302,8 +307,18 @@ class WinogradConv {
     // (each thread takes every block for its channels; the weights are not held twice), or with all the weights
     // (each thread takes whole blocks).
     const int64_t T = std::max(1, op.threads());
-    mode_ = mode_for(C, K, T, tiles);
-    const int64_t ops = mode_ == Mode::steps ? 1 : T, kn = mode_ == Mode::channels ? K / T : K;
+    mode_ = mode_for(C, K, T, tiles, ec);
+    slots_ = mode_ == Mode::steps ? 1 : T;
+    bias_.assign(static_cast<size_t>(K), 0.f);
+    if (bias) std::copy(bias, bias + K, bias_.begin());
+    tb_ = tiles_per_block(C, K);
+    zeros_.assign(static_cast<size_t>(C), 0.f);
+    if (ec) {  // one weight panel set per transform position, read by every thread
+      ec_gemms_.reserve(kP);
+      for (int64_t p = 0; p < kP; ++p) ec_gemms_.push_back(conv_gemm_pack(u.data() + p * K * C, K, C, 1, 1, 1, 1, nullptr, -kInf, kInf));
+      return;
+    }
+    const int64_t ops = slots_, kn = mode_ == Mode::channels ? K / T : K;
     gemms_.assign(static_cast<size_t>(ops), nullptr);
     std::vector<float> part;
     for (int64_t i = 0; i < ops; ++i) {
@@ -318,20 +333,17 @@ class WinogradConv {
                                                         EC_XNN_CACHES & gemms_[static_cast<size_t>(i)]);
       if (st != xnn_status_success) throw Error(op.node().label() + ": XNNPACK create Winograd GEMMs failed (status " + std::to_string(static_cast<int>(st)) + ")");
     }
-    bias_.assign(static_cast<size_t>(K), 0.f);
-    if (bias) std::copy(bias, bias + K, bias_.begin());
-    tb_ = tiles_per_block(C, K);
-    zeros_.assign(static_cast<size_t>(C), 0.f);
   }
+  bool ec() const { return ec_; }
   // Tiles per block: the transformed input and output of a block in about 1 MB (L2).
   static int64_t tiles_per_block(int64_t C, int64_t K) { return std::clamp<int64_t>((int64_t{1} << 18) / (kP * (C + K)), 8, 256); }
   // The workspace run() needs, bytes: per thread, a block's transformed input and output and a scratch row per
   // job of 8 tiles (the engine's shared workspace, so layers do not each keep their own).
   // A slice per thread whenever the mode could be one with a slice per thread (whatever the map: an object built
   // for an earlier input size keeps its mode).
-  static size_t workspace_bytes(int64_t C, int64_t K, int threads) {
+  static size_t workspace_bytes(int64_t C, int64_t K, int threads, bool ec) {
     const int64_t T = std::max(1, threads);
-    const bool one = mode_for(C, K, T, std::numeric_limits<int64_t>::max()) == Mode::steps;
+    const bool one = mode_for(C, K, T, std::numeric_limits<int64_t>::max(), ec) == Mode::steps;
     return static_cast<size_t>(one ? 1 : T) * slice_floats(C, K) * sizeof(float);
   }
   // Output tiles of an image of oh x ow pixels.
@@ -354,25 +366,32 @@ class WinogradConv {
   void run(const float* x, float* y, int64_t batch, const Window& w, float lo, float hi, pthreadpool_t pool,
            const std::function<void(float*, size_t)>* act, void* ws) {
     const int64_t tiles_h = (w.oh + M - 1) / M, tiles_w = (w.ow + M - 1) / M, tiles = tiles_h * tiles_w;
-    const int64_t T = static_cast<int64_t>(gemms_.size());
+    const int64_t T = slots_;
     if (mode_ == Mode::channels) {
-      const int64_t blocks = (tiles + tb_ - 1) / tb_, kn = k_ / T;
+      const int64_t blocks = (tiles + tb_ - 1) / tb_;
       std::atomic<int> status{static_cast<int>(xnn_status_success)};  // no exception may leave a pool's task
       op_.parallel_for(T, [&](int64_t i) {
         float* v = static_cast<float*>(ws) + i * slice_floats(c_, k_);
         float* m = v + tb_ * kP * c_;
         float* scratch = m + tb_ * kP * k_;
-        xnn_operator_t gemm = gemms_[static_cast<size_t>(i)];
+        // this thread's output channels [k0, k0 + kn): K / T of XNNPACK's, or a range of our GEMM's panels
+        int64_t k0 = i * (k_ / T), kn = k_ / T;
+        if (ec_) {
+          const int64_t nr = ec_gemms_[0].nr, panels = ec_gemms_[0].mpad / nr;
+          k0 = i * panels / T * nr;
+          kn = std::min(k_, (i + 1) * panels / T * nr) - k0;
+        }
         for (int64_t j = 0; j < batch * blocks; ++j) {
           const int64_t n = j / blocks, t0 = (j % blocks) * tb_, nb = std::min(tb_, tiles - t0);
-          input(x + n * w.ih * w.iw * c_, t0, nb, tiles_w, w, v, true);
-          xnn_status st = xnn_setup_convolution2d_nhwc_f32(gemm, 1, static_cast<size_t>(nb), 1, v, m, nullptr);
-          if (st == xnn_status_success) st = xnn_run_operator(gemm, nullptr);
+          input(x + n * w.ih * w.iw * c_, t0, nb, tiles_w, w, v, vts(nb), vps(nb), true);
+          const xnn_status st = gemm(i, v, m, nb, nullptr, i);
           if (st != xnn_status_success) {
             status = static_cast<int>(st);
             return;
           }
-          output(y + n * w.oh * w.ow * k_, t0, nb, tiles_w, w, lo, hi, m, scratch, true, act, i * kn, kn);
+          // XNNPACK's operator writes only this thread's channels, [tile][p][kn]; ours its columns of [p][tile][K]
+          if (ec_) output(y + n * w.oh * w.ow * k_, t0, nb, tiles_w, w, lo, hi, m + k0, mts(nb), mps(nb), scratch, true, act, k0, kn);
+          else output(y + n * w.oh * w.ow * k_, t0, nb, tiles_w, w, lo, hi, m, kP * kn, kn, scratch, true, act, k0, kn);
         }
       });
       if (status.load() != static_cast<int>(xnn_status_success))
@@ -402,11 +421,10 @@ class WinogradConv {
         float* scratch = m + tb_ * kP * k_;
         const int64_t nb = std::min(tb, tiles - t0);
         float* yn = y + n * w.oh * w.ow * k_;
-        input(x + n * w.ih * w.iw * c_, t0, nb, tiles_w, w, v, true);
-        xnn_status st = xnn_setup_convolution2d_nhwc_f32(gemms_[static_cast<size_t>(i)], 1, static_cast<size_t>(nb), 1, v, m, nullptr);
-        if (st == xnn_status_success) st = xnn_run_operator(gemms_[static_cast<size_t>(i)], nullptr);
+        input(x + n * w.ih * w.iw * c_, t0, nb, tiles_w, w, v, vts(nb), vps(nb), true);
+        const xnn_status st = gemm(i, v, m, nb, nullptr);
         if (st != xnn_status_success) status = static_cast<int>(st);
-        else output(yn, t0, nb, tiles_w, w, lo, hi, m, scratch, true, act, 0, k_);
+        else output(yn, t0, nb, tiles_w, w, lo, hi, m, mts(nb), mps(nb), scratch, true, act, 0, k_);
         busy[static_cast<size_t>(i)].store(false, std::memory_order_release);
       });
       if (status.load() != static_cast<int>(xnn_status_success))
@@ -416,18 +434,16 @@ class WinogradConv {
     float* v = static_cast<float*>(ws);
     float* m = v + tb_ * kP * c_;
     float* scratch = m + tb_ * kP * k_;
-    xnn_operator_t gemm = gemms_[0];
     for (int64_t n = 0; n < batch; ++n) {
       const float* xn = x + n * w.ih * w.iw * c_;
       float* yn = y + n * w.oh * w.ow * k_;
       int64_t rows_done = 0;  // output rows the activation has run over
       for (int64_t t0 = 0; t0 < tiles; t0 += tb_) {
         const int64_t nb = std::min(tb_, tiles - t0);
-        input(xn, t0, nb, tiles_w, w, v, false);
-        xnn_status st = xnn_setup_convolution2d_nhwc_f32(gemm, 1, static_cast<size_t>(nb), 1, v, m, pool);
-        if (st == xnn_status_success) st = xnn_run_operator(gemm, pool);
+        input(xn, t0, nb, tiles_w, w, v, vts(nb), vps(nb), false);
+        const xnn_status st = gemm(0, v, m, nb, pool);
         if (st != xnn_status_success) throw Error(op_.node().label() + ": XNNPACK Winograd GEMMs failed (status " + std::to_string(static_cast<int>(st)) + ")");
-        output(yn, t0, nb, tiles_w, w, lo, hi, m, scratch, false, nullptr, 0, k_);
+        output(yn, t0, nb, tiles_w, w, lo, hi, m, mts(nb), mps(nb), scratch, false, nullptr, 0, k_);
         if (act) {
           const int64_t rows = t0 + nb == tiles ? w.oh : std::min(w.oh, (t0 + nb) / tiles_w * M);  // complete tile rows
           if (rows > rows_done) (*act)(yn + rows_done * w.ow * k_, static_cast<size_t>((rows - rows_done) * w.ow * k_));
@@ -439,6 +455,31 @@ class WinogradConv {
 
  private:
   enum class Mode { steps, blocks, channels };  // how the threads share a run (run())
+  // Where the transformed input of tile t and position p starts in a block of nb tiles: [t][p][C] for XNNPACK's
+  // grouped 1x1 convolution, [p][t][C] for ours (each position's GEMM reads its rows in place); and the same for
+  // the GEMMs' output ([t][p][K] or [p][t][K]).
+  int64_t vts(int64_t) const { return ec_ ? c_ : kP * c_; }
+  int64_t vps(int64_t nb) const { return ec_ ? nb * c_ : c_; }
+  int64_t mts(int64_t) const { return ec_ ? k_ : kP * k_; }
+  int64_t mps(int64_t nb) const { return ec_ ? nb * k_ : k_; }
+  // The kP GEMMs of a block of nb tiles, v -> m, on GEMM operator / workspace slot i (XNNPACK on `pool`, ours on
+  // the calling thread: in Mode::channels only thread `part`'s range of the weight panels, else all).
+  xnn_status gemm(int64_t i, const float* v, float* m, int64_t nb, pthreadpool_t pool, int64_t part = -1) {
+    if (ec_) {
+      const ConvGemmLayer& l0 = ec_gemms_[0];
+      const int64_t panels = l0.mpad / l0.nr, per = conv_gemm_pixels(l0);
+      const int64_t n0 = part < 0 ? 0 : part * panels / slots_, n1 = part < 0 ? panels : (part + 1) * panels / slots_;
+      for (int64_t p = 0; p < kP; ++p) {
+        const ConvGemmImage g{v + p * nb * c_, 1, nb, 0, 0, m + p * nb * k_, 1, nb};
+        for (int64_t t = 0; t < nb; t += per) conv_gemm_run(ec_gemms_[static_cast<size_t>(p)], g, t, std::min(nb, t + per), n0, n1, nullptr);
+      }
+      return xnn_status_success;
+    }
+    xnn_operator_t op = gemms_[static_cast<size_t>(i)];
+    xnn_status st = xnn_setup_convolution2d_nhwc_f32(op, 1, static_cast<size_t>(nb), 1, v, m, pool);
+    if (st == xnn_status_success) st = xnn_run_operator(op, pool);
+    return st;
+  }
   // More than one thread: output channels per thread while each thread still gets 64 or more (fewer make the
   // GEMMs narrow: ResNet-18's 64-channel layers ran 10 % slower that way); else whole blocks, on maps of more
   // than one block while the copy of the transformed weights each thread then holds stays within 1 MB (larger
@@ -446,8 +487,13 @@ class WinogradConv {
   // while the copy stays within 320 KB (the steps split ran YOLOv8's 32-channel layers at 40 x 40 slower at 2
   // threads than at 1; copies up to 1 MB there, its 64-channel F(4,3) layers, made YOLOv8 4 % faster and put
   // 11 MB on its peak, 39 MiB against ONNX Runtime's 44); else the steps split.
-  static Mode mode_for(int64_t C, int64_t K, int64_t T, int64_t tiles) {
+  // Our GEMM (ec): the threads read the same weights, so no mode needs copies. Whole blocks per thread, unless a
+  // thread's share of the tiles is small next to the output channels (K T / tiles >= 16): then each thread reads
+  // every block's weights for few tiles, and a range of the weight panels each (every thread transforming each
+  // block's input) reads 1/T of them (ResNet-18's 256-channel layers at 14 x 14, F(4,3): 16 tiles).
+  static Mode mode_for(int64_t C, int64_t K, int64_t T, int64_t tiles, bool ec) {
     if (T == 1) return Mode::steps;
+    if (ec) return K * T >= 16 * tiles && (K + conv_gemm_nr() - 1) / conv_gemm_nr() >= T ? Mode::channels : Mode::blocks;
     if (K % (16 * T) == 0 && K / T >= 64) return Mode::channels;
     const int64_t bytes = kP * C * K * 4;  // the transformed weights, each thread's copy in Mode::blocks
     const bool blocks = (tiles > tiles_per_block(C, K) && bytes <= (int64_t{1} << 20)) || (tiles >= 8 * T && bytes <= (int64_t{320} << 10));
@@ -463,7 +509,8 @@ class WinogradConv {
     for (int64_t j = 0; j < n; ++j) fn(j);
   }
   // V = B^T d B for tiles [t0, t0 + nb) into v_: each tile's kA x kA input pixels (zeros outside), all channels.
-  void input(const float* x, int64_t t0, int64_t nb, int64_t tiles_w, const Window& w, float* vbuf, bool serial) {
+  // Tile t's position p goes to vbuf + t * ts + p * ps.
+  void input(const float* x, int64_t t0, int64_t nb, int64_t tiles_w, const Window& w, float* vbuf, int64_t ts, int64_t ps, bool serial) {
     const int64_t C = c_;
     each((nb + 7) / 8, serial, [&](int64_t job) {
       for (int64_t t = job * 8; t < std::min(nb, job * 8 + 8); ++t) {
@@ -474,28 +521,30 @@ class WinogradConv {
             const int64_t iy = iy0 + r, ix = ix0 + q;
             d[r * kA + q] = iy >= 0 && iy < w.ih && ix >= 0 && ix < w.iw ? x + (iy * w.iw + ix) * C : zeros_.data();
           }
-        float* v = vbuf + t * kP * C;
+        float* v = vbuf + t * ts;
         int64_t c = 0;
         for (; c + 8 <= C; c += 8) {  // 8 channels at a time in vector registers (GCC vector extension)
           V8 a[kP], b[kP], e[kP];
           for (int p = 0; p < kP; ++p) __builtin_memcpy(&a[p], d[p] + c, sizeof(V8));
           for (int q = 0; q < kA; ++q) Winograd<M>::in(a + q, kA, b + q, kA);            // B^T d: columns
           for (int r = 0; r < kA; ++r) Winograd<M>::in(b + r * kA, 1, e + r * kA, 1);    // (B^T d) B: rows
-          for (int p = 0; p < kP; ++p) __builtin_memcpy(v + p * C + c, &e[p], sizeof(V8));
+          for (int p = 0; p < kP; ++p) __builtin_memcpy(v + p * ps + c, &e[p], sizeof(V8));
         }
         for (; c < C; ++c) {
           float a[kP], b[kP], e[kP];
           for (int p = 0; p < kP; ++p) a[p] = d[p][c];
           for (int q = 0; q < kA; ++q) Winograd<M>::in(a + q, kA, b + q, kA);
           for (int r = 0; r < kA; ++r) Winograd<M>::in(b + r * kA, 1, e + r * kA, 1);
-          for (int p = 0; p < kP; ++p) v[p * C + c] = e[p];
+          for (int p = 0; p < kP; ++p) v[p * ps + c] = e[p];
         }
       }
     });
   }
   // Y = A^T M A + bias, clamped, for the block's tiles from mbuf ([tile][kP][kn]), output channels [k0, k0 + kn)
   // (outputs past the edge go to the job's scratch row); then `act` (nullptr: none) over each tile's output pixels.
-  void output(float* y, int64_t t0, int64_t nb, int64_t tiles_w, const Window& w, float lo, float hi, const float* mbuf, float* sbuf, bool serial,
+  // (tile t's position p read from mbuf + t * ts + p * ps)
+  void output(float* y, int64_t t0, int64_t nb, int64_t tiles_w, const Window& w, float lo, float hi, const float* mbuf, int64_t ts, int64_t ps,
+              float* sbuf, bool serial,
               const std::function<void(float*, size_t)>* act, int64_t k0, int64_t kn) {
     const int64_t K = kn, Y = k_;  // channels here, channels per output pixel
     const float* bias = bias_.data() + k0;
@@ -503,7 +552,7 @@ class WinogradConv {
       float* scratch = sbuf + job * K;
       for (int64_t t = job * 8; t < std::min(nb, job * 8 + 8); ++t) {
         const int64_t tile = t0 + t, oy = (tile / tiles_w) * M, ox = (tile % tiles_w) * M;
-        const float* mm = mbuf + t * kP * K;
+        const float* mm = mbuf + t * ts;
         float* o[M * M];
         for (int r = 0; r < M; ++r)
           for (int q = 0; q < M; ++q) o[r * M + q] = oy + r < w.oh && ox + q < w.ow ? y + ((oy + r) * w.ow + ox + q) * Y + k0 : scratch;
@@ -511,7 +560,7 @@ class WinogradConv {
         const V8 lo8 = V8{} + lo, hi8 = V8{} + hi;
         for (; k + 8 <= K; k += 8) {
           V8 a[kP], b[M * kA], e[M * M], bk;
-          for (int p = 0; p < kP; ++p) __builtin_memcpy(&a[p], mm + p * K + k, sizeof(V8));
+          for (int p = 0; p < kP; ++p) __builtin_memcpy(&a[p], mm + p * ps + k, sizeof(V8));
           for (int q = 0; q < kA; ++q) Winograd<M>::out(a + q, kA, b + q, kA);         // A^T m: columns
           for (int r = 0; r < M; ++r) Winograd<M>::out(b + r * kA, 1, e + r * M, 1);    // (A^T m) A: rows
           __builtin_memcpy(&bk, bias + k, sizeof(V8));
@@ -524,7 +573,7 @@ class WinogradConv {
         }
         for (; k < K; ++k) {
           float a[kP], b[M * kA], e[M * M];
-          for (int p = 0; p < kP; ++p) a[p] = mm[p * K + k];
+          for (int p = 0; p < kP; ++p) a[p] = mm[p * ps + k];
           for (int q = 0; q < kA; ++q) Winograd<M>::out(a + q, kA, b + q, kA);
           for (int r = 0; r < M; ++r) Winograd<M>::out(b + r * kA, 1, e + r * M, 1);
           const float bk = bias[k];
@@ -541,6 +590,9 @@ class WinogradConv {
 
   const Op& op_;
   int64_t c_, k_, tb_ = 0;
+  bool ec_ = false;
+  int64_t slots_ = 1;  // workspace slices (and XNNPACK GEMM operators): 1 in Mode::steps, else one per thread
+  std::vector<ConvGemmLayer> ec_gemms_;  // ec: the kP GEMMs' weights, [K][C] each as a 1x1 convolution
   Mode mode_ = Mode::steps;
   std::vector<xnn_operator_t> gemms_;  // the 36 (F(4,3)) or 16 (F(2,3)) GEMMs as one grouped 1x1 convolution (per thread)
   std::vector<float> bias_, zeros_;
@@ -713,10 +765,15 @@ class NhwcConvOp : public XnnOp {
   std::vector<std::string> kernel_candidates() const override {
     if (dw_ok_) return {"xnnpack", "ec-depthwise"};
     std::vector<std::string> r = {"xnnpack"};
-    if (wino_ok_ && 16 * c_ * m_ * 4 <= kWinogradMaxWeightBytes) r.push_back("winograd-f2");
     // F(4,3) holds 4x the weights and saves multiplies per output pixel: on a small map the saving does not pay for
     // the memory (the segmentation head's 160-channel layer at 8x8: 3.7 MB of transformed weights for 64 pixels)
-    if (wino_ok_ && 36 * c_ * m_ * 4 <= kWinogradMaxWeightBytes && w_.oh * w_.ow >= 128) r.push_back("winograd-f4");
+    const bool f2 = wino_ok_ && 16 * c_ * m_ * 4 <= kWinogradMaxWeightBytes;
+    const bool f4 = wino_ok_ && 36 * c_ * m_ * 4 <= kWinogradMaxWeightBytes && w_.oh * w_.ow >= 128;
+    if (f2) r.push_back("winograd-f2");
+    if (f4) r.push_back("winograd-f4");
+    // the same transforms with the GEMMs on our blocked kernel, whose weights every thread shares
+    if (f2 && conv_gemm_available()) r.push_back("ec-winograd-f2");
+    if (f4 && conv_gemm_available()) r.push_back("ec-winograd-f4");
     if (parts_n_ > 1) r.push_back("xnnpack-split");
     if (stem_ok_) r.push_back("ec-direct");
     if (gemm_ok_) r.push_back("ec-gemm");
@@ -730,6 +787,8 @@ class NhwcConvOp : public XnnOp {
             : names[i] == "xnnpack-split" ? 4
             : names[i] == "ec-direct"     ? 5
             : names[i] == "ec-gemm"       ? 6
+            : names[i] == "ec-winograd-f2" ? 7
+            : names[i] == "ec-winograd-f4" ? 8
                                           : 3;
     build(kind_);
     dirty_ = true;
@@ -754,7 +813,9 @@ class NhwcConvOp : public XnnOp {
   // Where the NHWC output of an NCHW-writing convolution is staged in the workspace (after Winograd's part).
   size_t staging_offset() const {
     size_t b = 0;
-    if (wino_ok_) b = std::max(WinogradConv<2>::workspace_bytes(c_, m_, threads_), WinogradConv<4>::workspace_bytes(c_, m_, threads_));
+    if (wino_ok_)
+      for (bool ec : {false, true})
+        b = std::max({b, WinogradConv<2>::workspace_bytes(c_, m_, threads_, ec), WinogradConv<4>::workspace_bytes(c_, m_, threads_, ec)});
     return (b + 63) / 64 * 64;
   }
   size_t chosen_kernel() const override {
@@ -765,6 +826,8 @@ class NhwcConvOp : public XnnOp {
                              : kind_ == 4 ? "xnnpack-split"
                              : kind_ == 5 ? "ec-direct"
                              : kind_ == 6 ? "ec-gemm"
+                             : kind_ == 7 ? "ec-winograd-f2"
+                             : kind_ == 8 ? "ec-winograd-f4"
                                           : "ec-depthwise";
     return static_cast<size_t>(std::find(names.begin(), names.end(), want) - names.begin());
   }
@@ -829,7 +892,7 @@ class NhwcConvOp : public XnnOp {
     }  // only if run without a kernel choice (never by NativeEngine)
     if (kind_ != 0) {
       const std::function<void(float*, size_t)> act = [this](float* p, size_t n) { apply_activation(p, n); };
-      if (kind_ == 1) wino2_->run(in[0]->ptr<float>(), y, in[0]->dim(0), w_, lo_, hi_, pool_, post_ ? &act : nullptr, ws);
+      if (kind_ == 1 || kind_ == 7) wino2_->run(in[0]->ptr<float>(), y, in[0]->dim(0), w_, lo_, hi_, pool_, post_ ? &act : nullptr, ws);
       else wino4_->run(in[0]->ptr<float>(), y, in[0]->dim(0), w_, lo_, hi_, pool_, post_ ? &act : nullptr, ws);
       return;
     }
@@ -879,7 +942,8 @@ class NhwcConvOp : public XnnOp {
     parts_.clear();
   }
   // Makes candidate `kind` (0 XNNPACK, 1 Winograd F(2,3), 2 F(4,3), 3 our depthwise, 4 XNNPACK in output-channel
-  // slices, 5 the direct few-channel kernel, 6 the blocked GEMM) if it is missing, and frees the others.
+  // slices, 5 the direct few-channel kernel, 6 the blocked GEMM, 7 and 8 Winograd F(2,3) and F(4,3) with their
+  // GEMMs on the blocked GEMM) if it is missing, and frees the others.
   void build(int kind) {
     if (kind != 0) release();
     if (kind != 4) release_parts();
@@ -891,14 +955,16 @@ class NhwcConvOp : public XnnOp {
     if (kind == 5 && !stem_)
       stem_ = std::make_unique<StemConvLayer>(stem_conv_pack(wt_.ptr<float>(), m_, c_, w_.kh, w_.kw, w_.sh, w_.sw,
                                                              bias_.numel() ? bias_.ptr<float>() : nullptr, lo_, hi_));
-    if (kind != 1) wino2_.reset();
-    if (kind != 2) wino4_.reset();
+    if (kind != 1 && kind != 7) wino2_.reset();
+    if (kind != 2 && kind != 8) wino4_.reset();
     if (kind != 3) dw_.reset();
     if (kind == 3 && !dw_)
       dw_ = std::make_unique<DepthwiseConv>(wt_.ptr<float>(), bias_.numel() ? bias_.ptr<float>() : nullptr, c_, static_cast<int>(w_.kh), static_cast<int>(w_.sh));
     const float* b = bias_.numel() ? bias_.ptr<float>() : nullptr;
-    if (kind == 1 && !wino2_) wino2_ = std::make_unique<WinogradConv<2>>(wt_.ptr<float>(), b, c_, m_, WinogradConv<2>::tiles_of(w_.oh, w_.ow), *this);
-    if (kind == 2 && !wino4_) wino4_ = std::make_unique<WinogradConv<4>>(wt_.ptr<float>(), b, c_, m_, WinogradConv<4>::tiles_of(w_.oh, w_.ow), *this);
+    if ((kind == 1 || kind == 7) && !(wino2_ && wino2_->ec() == (kind == 7)))
+      wino2_ = std::make_unique<WinogradConv<2>>(wt_.ptr<float>(), b, c_, m_, WinogradConv<2>::tiles_of(w_.oh, w_.ow), *this, kind == 7);
+    if ((kind == 2 || kind == 8) && !(wino4_ && wino4_->ec() == (kind == 8)))
+      wino4_ = std::make_unique<WinogradConv<4>>(wt_.ptr<float>(), b, c_, m_, WinogradConv<4>::tiles_of(w_.oh, w_.ow), *this, kind == 8);
     if (kind == 4 && parts_.empty()) {
       const Window& w = w_;
       const int64_t og = m_ / parts_n_, khw = w.kh * w.kw;

@@ -795,7 +795,9 @@ TEST_F(Xnnpack, ChannelSplitRunsInNhwc) {
 }
 
 // Dense 3x3 stride-1 float convolutions have Winograd kernels, F(2x2, 3x3) and, on maps of 128 or more output
-// pixels, F(4x4, 3x3): forced on every such layer
+// pixels, F(4x4, 3x3), each with its GEMMs on XNNPACK and, where our blocked GEMM runs (AVX-512 F, aarch64), on
+// it ("ec-winograd-*": at 2 threads whole blocks per thread, or a range of the weight panels per thread when the
+// output channels are many next to the tiles, case 8 at F(4,3)): forced on every such layer
 // it matches the reference kernels over odd output sizes (edge tiles), padding or none, bias or none, fused
 // Relu / Clip / SiLU, channels off the vector widths, a batch of 2 and more tiles than one block holds, at 1 and
 // 2 threads (2 threads: each thread takes whole blocks of a map of 8 or more tiles per thread, one block or
@@ -824,7 +826,8 @@ TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
     const Tensor x = random_tensor(xs, 2000 + i);
     auto ref = run_model(b.m, {x}, "native", 1, true, false);
     for (int threads : {1, 2})
-      for (const std::string pick : {"winograd-f2", "winograd-f4"}) {
+      for (const std::string pick : {"winograd-f2", "winograd-f4", "ec-winograd-f2", "ec-winograd-f4"}) {
+      if (pick.rfind("ec-", 0) == 0 && !conv_gemm_available()) continue;  // our blocked GEMM: AVX-512 F or aarch64
       ForceKernel force(pick);
       EngineOptions o;
       o.threads = threads;
@@ -837,13 +840,14 @@ TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
       ASSERT_EQ(t.layers.size(), 1u) << "case " << i;
       const auto& cands = t.layers[0].candidates;
       const int64_t pixels = (k.h + 2 * k.pad - 2) * (k.w + 2 * k.pad - 2);
-      if (pick == "winograd-f4" && pixels < 128) {  // F(4,3) only on maps of 128 or more output pixels
+      const bool f4 = pick.find("f4") != std::string::npos;
+      if (f4 && pixels < 128) {  // F(4,3) only on maps of 128 or more output pixels
         EXPECT_EQ(std::find(cands.begin(), cands.end(), pick), cands.end()) << "case " << i;
         continue;
       }
       EXPECT_EQ(cands[t.layers[0].chosen], pick) << "case " << i;
       const double err = max_abs_diff(ref[0], e->output(0));
-      EXPECT_LE(err, sum_tolerance(ref[0], (pick == "winograd-f2" ? 4 : 64) * 9 * k.c)) << pick << " case " << i << " threads " << threads;
+      EXPECT_LE(err, sum_tolerance(ref[0], (f4 ? 64 : 4) * 9 * k.c)) << pick << " case " << i << " threads " << threads;
     }
     ++i;
   }
