@@ -294,15 +294,17 @@ class WinogradConv {
   // `ec`: the GEMMs on our blocked GEMM kernel (convgemm.h; needs conv_gemm_available()) instead of XNNPACK's.
   WinogradConv(const float* g, const float* bias, int64_t C, int64_t K, int64_t tiles, const Op& op, bool ec = false)
       : op_(op), c_(C), k_(K), ec_(ec) {
-    std::vector<float> u(static_cast<size_t>(kP * K * C));
-    for (int64_t k = 0; k < K; ++k)
+    std::vector<float> u(static_cast<size_t>(kP * K * C)), row(static_cast<size_t>(kP * C));
+    for (int64_t k = 0; k < K; ++k) {  // output k's kP rows of C made here, then copied out (not kP strided writes)
       for (int64_t c = 0; c < C; ++c) {
         double f[9], gg[kA * 3], uu[kP];
         for (int j = 0; j < 9; ++j) f[j] = g[(k * C + c) * 9 + j];
         for (int j = 0; j < 3; ++j) Winograd<M>::weight(f + j, 3, gg + j, 3);   // G g: columns of g
         for (int r = 0; r < kA; ++r) Winograd<M>::weight(gg + r * 3, 1, uu + r * kA, 1);  // (G g) G^T: rows
-        for (int p = 0; p < kP; ++p) u[static_cast<size_t>((p * K + k) * C + c)] = static_cast<float>(uu[p]);
+        for (int p = 0; p < kP; ++p) row[static_cast<size_t>(p * C + c)] = static_cast<float>(uu[p]);
       }
+      for (int64_t p = 0; p < kP; ++p) std::copy_n(row.data() + p * C, C, u.data() + (p * K + k) * C);
+    }
     // The GEMM operators (mode_for). 1 thread: one. More: one per thread with its slice of the output channels
     // (each thread takes every block for its channels; the weights are not held twice), or with all the weights
     // (each thread takes whole blocks).
