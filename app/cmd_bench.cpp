@@ -115,8 +115,8 @@ void print_tuning(const Result& r) {
   std::string tally;
   for (const auto& w : wins) tally += (tally.empty() ? "" : ", ") + w.first + " " + std::to_string(w.second);
   if (t.how == "measured")
-    std::printf("%s: kernels measured on this CPU for %zu layers in %.1f ms: %s%s\n", r.name.c_str(), t.layers.size(), t.cost_ms,
-                tally.c_str(), t.cache_file.empty() ? "" : (" (cached: " + t.cache_file + ")").c_str());
+    std::printf("%s: kernels measured on this CPU for %zu layers in %.1f ms (%zu changed by their time inside the model): %s%s\n", r.name.c_str(),
+                t.layers.size(), t.cost_ms, t.moved_in_model, tally.c_str(), t.cache_file.empty() ? "" : (" (cached: " + t.cache_file + ")").c_str());
   else
     std::printf("%s: kernels for %zu layers %s: %s%s\n", r.name.c_str(), t.layers.size(),
                 t.how == "cached" ? "from the cache of an earlier measurement" : "by the built-in rule (--kernels default)", tally.c_str(),
@@ -126,6 +126,7 @@ void print_tuning(const Result& r) {
     for (size_t k = 0; k < c.candidates.size(); ++k) {
       std::printf(" %s%s", k == c.chosen ? "*" : "", c.candidates[k].c_str());
       if (k < c.ms.size()) std::printf(" %.4f ms", c.ms[k]);
+      if (k < c.model_ms.size() && c.model_ms[k] >= 0) std::printf(" (in the model %.4f)", c.model_ms[k]);
     }
     std::printf("\n");
   }
@@ -358,9 +359,9 @@ void run_bench(const BenchOptions& o) {
                               {"activation_bytes", r.activation_bytes},
                               {"describe", r.describe}});
       if (!r.tuning.how.empty()) {
-        nlohmann::json t = {{"how", r.tuning.how}, {"cost_ms", r.tuning.cost_ms}, {"cache_file", r.tuning.cache_file}};
+        nlohmann::json t = {{"how", r.tuning.how}, {"cost_ms", r.tuning.cost_ms}, {"cache_file", r.tuning.cache_file}, {"moved_in_model", r.tuning.moved_in_model}};
         for (const KernelChoice& c : r.tuning.layers)
-          t["layers"].push_back({{"node", c.node}, {"candidates", c.candidates}, {"ms", c.ms}, {"chosen", c.candidates[c.chosen]}});
+          t["layers"].push_back({{"node", c.node}, {"candidates", c.candidates}, {"ms", c.ms}, {"model_ms", c.model_ms}, {"chosen", c.candidates[c.chosen]}});
         j["results"].back()["kernels"] = t;
       }
       if (o.memory) j["results"].back()["peak_memory_bytes"] = r.peak_bytes;

@@ -40,6 +40,9 @@ struct KernelChoice {
   std::vector<std::string> candidates;  // the built-in rule's pick first
   std::vector<double> ms;               // measured time per run of each candidate (fastest of the repeats); empty
                                         // when the choice came from the cache or the built-in rule
+  std::vector<double> model_ms;         // the close candidates' time per run inside runs of the whole model, from
+                                        // the layer's start to the end of the next layer with a choice (-1: not
+                                        // tried); empty when no layer had a second close candidate
   size_t chosen = 0;
 };
 
@@ -48,13 +51,15 @@ struct KernelTuning {
   std::string how;         // "measured", "cached", "default", or "" when no layer has a choice
   double cost_ms = 0;      // wall time spent measuring (0 when cached or default)
   std::string cache_file;  // where the choice was read or written ("" without a cache)
+  size_t moved_in_model = 0;  // layers whose kernel the timing inside runs of the whole model changed (measured)
   std::vector<KernelChoice> layers;
 };
 
 // Tests only: replaces each measured time (ms) of `candidate` on `node` by the hook's result, so a test can
-// make one candidate faster and check that it is picked. nullptr restores plain measurement. Not thread-safe
-// against engines being prepared at the same time.
-using KernelTimingHook = std::function<double(const std::string& node, const std::string& candidate, double ms)>;
+// make one candidate faster and check that it is picked; `in_model`: a time from the second stage, inside runs
+// of the whole model (KernelChoice::model_ms), else the layer timed alone. nullptr restores plain measurement.
+// Not thread-safe against engines being prepared at the same time.
+using KernelTimingHook = std::function<double(const std::string& node, const std::string& candidate, double ms, bool in_model)>;
 void set_kernel_timing_hook(KernelTimingHook hook);
 
 // Time spent in one node over all profiled runs.

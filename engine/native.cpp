@@ -409,8 +409,9 @@ class NativeEngine : public Engine {
   // For each step whose op has more than one kernel on this CPU: the cached choice for this CPU, thread count and
   // problem (the layers, their candidates and shapes), or each candidate timed on the planned buffers (zeros at
   // this point; the kernels' speed does not depend on the values, subnormals being flushed), the fastest kept (a
-  // later candidate only when 10 % faster than an earlier one) and
-  // the others' packed weights freed. Runs after planning, before any input is written.
+  // later candidate only when 10 % faster than an earlier one), then the close candidates timed again inside runs
+  // of the whole model (refine_in_model), and the others' packed weights freed. Runs after planning, before any
+  // input is written.
   void tune_kernels() {
     tuning_ = KernelTuning{};
     std::vector<size_t> tunable;
@@ -511,7 +512,7 @@ class NativeEngine : public Engine {
           best = std::min(best, ms);
           spent += ms;
         }
-        if (hook) best = hook(c.node, c.candidates[k], best);
+        if (hook) best = hook(c.node, c.candidates[k], best, false);
         c.ms.push_back(best);
       }
       // a candidate displaces an earlier one only when at least 10 % faster: one layer timed alone is noisy, and
@@ -528,7 +529,7 @@ class NativeEngine : public Engine {
     // Each was timed alone at another moment, and on a shared machine a burst of another tenant's load made two
     // of those three take XNNPACK's sliced convolution (1.1-1.2 ms in the model at 2 threads) while the third
     // took the blocked GEMM (0.97 ms).
-    std::map<std::string, std::vector<size_t>> same;
+    std::map<std::string, std::vector<size_t>> same;  // problem -> its layers (indices into tunable)
     for (size_t i = 0; i < tunable.size(); ++i) {
       const Step& st = steps_[tunable[i]];
       const Node& n = graph_.nodes[st.node];
@@ -554,6 +555,13 @@ class NativeEngine : public Engine {
         ops_[steps_[tunable[i]].node]->choose_kernel(chosen);
       }
     }
+    std::vector<std::vector<size_t>> groups;
+    for (auto& kv : same) groups.push_back(std::move(kv.second));
+    try {
+      refine_in_model(tunable, groups, hook);
+    } catch (const std::exception&) {  // a model that cannot run on zeros keeps the choices of the layers timed alone
+      for (size_t i = 0; i < tunable.size(); ++i) ops_[steps_[tunable[i]].node]->choose_kernel(tuning_.layers[i].chosen);
+    }
     for (size_t si : tunable) ops_[steps_[si].node]->drop_other_kernels();
     if (opts_.yield_threads) pool_.park();
     tuning_.cost_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -567,6 +575,105 @@ class NativeEngine : public Engine {
         write_file_atomic(tuning_.cache_file, text);
       } catch (const std::exception&) {
         tuning_.cache_file.clear();
+      }
+    }
+  }
+
+  // The second stage of tune_kernels: the layers' close candidates timed inside runs of the whole model. Timed
+  // alone, a layer finds its input and output where its own previous run left them; in the model they are where
+  // the layers before it left them, and at 2 threads that can be the other core's cache: the YOLO shape's 80 x 80
+  // layers of 16-32 channels took 2x their time alone there (Conv_t22, XNNPACK 3x3: 0.126 ms alone, 0.22 in the
+  // model, 0.126 again when run twice in a row), and which kernel pays least for it is a property of the pair.
+  // For each group of layers of the same problem (`groups`, indices into `tunable`), the candidates within 25 %
+  // of the group's fastest alone are tried, every other tunable layer at a time (so the layers next to a tried
+  // one keep their choice): each try runs the model 1 + 3 times and keeps, per tried layer, the fastest run's
+  // time from the start of that layer to the end of the next tunable layer (the consumer of its output pays for
+  // where it was written). A group moves to the candidate with the lowest sum over its layers only when that is
+  // 5 % below the sum for its current one. Inputs are the planned buffers' zeros (as in the first stage).
+  void refine_in_model(const std::vector<size_t>& tunable, const std::vector<std::vector<size_t>>& groups, const KernelTimingHook& hook) {
+    const size_t n = tunable.size();
+    std::vector<std::vector<size_t>> shortlist(n);  // per layer: its group's close candidates, the current first
+    size_t tries = 1;
+    for (const auto& g : groups) {
+      const KernelChoice& c0 = tuning_.layers[g[0]];
+      std::vector<double> best(c0.ms.size(), 1e300);
+      for (size_t i : g)
+        for (size_t k = 0; k < best.size() && k < tuning_.layers[i].ms.size(); ++k) best[k] = std::min(best[k], tuning_.layers[i].ms[k]);
+      const double fastest = *std::min_element(best.begin(), best.end());
+      std::vector<size_t> list = {c0.chosen};
+      for (size_t k = 0; k < best.size(); ++k)
+        if (k != c0.chosen && best[k] <= 1.25 * fastest) list.push_back(k);
+      for (size_t i : g) shortlist[i] = list;
+      tries = std::max(tries, list.size());
+    }
+    if (tries < 2) return;
+    for (auto& c : tuning_.layers) c.model_ms.assign(c.candidates.size(), -1.0);
+    // per tunable layer, the steps its time covers: [its step, the next tunable layer's step]
+    std::vector<size_t> last(n);
+    for (size_t i = 0; i < n; ++i) last[i] = i + 1 < n ? tunable[i + 1] : steps_.size() - 1;
+    void* ws = workspace_.data();
+    std::vector<double> step_ms(steps_.size());
+    // runs the model 1 + 3 times; the fastest of the 3 timed runs' window sums for the layers in `which`
+    auto measure = [&](const std::vector<size_t>& which, std::vector<double>& out) {
+      out.assign(n, 1e300);
+      for (int r = 0; r < 4; ++r) {
+        for (size_t si = 0; si < steps_.size(); ++si) {
+          const auto a = std::chrono::steady_clock::now();
+          ops_[steps_[si].node]->run(steps_[si].in, steps_[si].out, ws);
+          step_ms[si] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count();
+        }
+        if (r == 0) continue;  // warm-up: the kernels just chosen set up, their buffers touched
+        for (size_t i : which) {
+          double sum = 0;
+          for (size_t si = tunable[i]; si <= last[i]; ++si) sum += step_ms[si];
+          out[i] = std::min(out[i], sum);
+        }
+      }
+    };
+    std::vector<size_t> all(n);
+    for (size_t i = 0; i < n; ++i) all[i] = i;
+    std::vector<double> ms;
+    const auto t0 = std::chrono::steady_clock::now();
+    measure(all, ms);  // every layer on its current choice
+    for (size_t i = 0; i < n; ++i) tuning_.layers[i].model_ms[shortlist[i][0]] = ms[i];
+    // at most ~3 s more (a model of 100 ms per run with 4 close candidates would need 2.8 s): beyond, the first
+    // stage's choice stands
+    const double per_try = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (per_try * 2 * static_cast<double>(tries - 1) > 3000) {
+      for (auto& c : tuning_.layers) c.model_ms.clear();
+      return;
+    }
+    for (size_t parity = 0; parity < 2; ++parity) {  // the layers of one parity go through their candidates
+      for (size_t t = 1; t < tries; ++t) {
+        std::vector<size_t> which;
+        for (size_t i = parity; i < n; i += 2)
+          if (t < shortlist[i].size()) which.push_back(i);
+        if (which.empty()) break;
+        for (size_t i : which) ops_[steps_[tunable[i]].node]->choose_kernel(shortlist[i][t]);
+        measure(which, ms);
+        for (size_t i : which) tuning_.layers[i].model_ms[shortlist[i][t]] = ms[i];
+      }
+      for (size_t i = parity; i < n; i += 2)  // back to their choice before the other parity's turn
+        if (shortlist[i].size() > 1) ops_[steps_[tunable[i]].node]->choose_kernel(tuning_.layers[i].chosen);
+    }
+    for (const auto& g : groups) {
+      const std::vector<size_t>& list = shortlist[g[0]];
+      if (list.size() < 2) continue;
+      std::vector<double> total(list.size(), 0.0);
+      for (size_t j = 0; j < list.size(); ++j)
+        for (size_t i : g) {
+          KernelChoice& c = tuning_.layers[i];
+          if (hook) c.model_ms[list[j]] = hook(c.node, c.candidates[list[j]], c.model_ms[list[j]], true);
+          total[j] += c.model_ms[list[j]];
+        }
+      size_t pick = 0;
+      for (size_t j = 1; j < list.size(); ++j)
+        if (total[j] < 0.95 * total[0] && total[j] < total[pick]) pick = j;
+      if (pick == 0) continue;
+      tuning_.moved_in_model += g.size();
+      for (size_t i : g) {
+        tuning_.layers[i].chosen = list[pick];
+        ops_[steps_[tunable[i]].node]->choose_kernel(list[pick]);
       }
     }
   }

@@ -97,7 +97,7 @@ void expect_same(const Model& m, const std::vector<Tensor>& inputs, int64_t term
 // the timing hook makes it look a million times faster than the others.
 struct ForceKernel {
   explicit ForceKernel(const std::string& name) {
-    set_kernel_timing_hook([name](const std::string&, const std::string& cand, double ms) { return cand.rfind(name, 0) == 0 ? ms * 1e-6 : ms; });
+    set_kernel_timing_hook([name](const std::string&, const std::string& cand, double ms, bool) { return cand.rfind(name, 0) == 0 ? ms * 1e-6 : ms; });
   }
   ~ForceKernel() { set_kernel_timing_hook(nullptr); }
 };
@@ -962,7 +962,7 @@ TEST_F(Xnnpack, SlicedConvolutionsGiveXnnpacksOutputs) {
       std::vector<Tensor> outs;
       for (const std::string pick : {"xnnpack-split", "xnnpack"}) {
         // ForceKernel matches a prefix, which "xnnpack" is of both
-        set_kernel_timing_hook([pick](const std::string&, const std::string& cand, double ms) { return cand == pick ? ms * 1e-6 : ms; });
+        set_kernel_timing_hook([pick](const std::string&, const std::string& cand, double ms, bool) { return cand == pick ? ms * 1e-6 : ms; });
         EngineOptions o;
         o.threads = threads;
         o.kernel_cache = "-";
@@ -1055,7 +1055,7 @@ TEST_F(Xnnpack, ConvTransposeOnOneThreadOrTwoGivesTheSameOutputs) {
   const Tensor in = random_tensor(xs, 1492);
   std::vector<Tensor> outs;
   for (const std::string pick : {"xnnpack", "xnnpack-1-thread"}) {
-    set_kernel_timing_hook([pick](const std::string&, const std::string& cand, double ms) { return cand == pick ? ms * 1e-6 : ms; });
+    set_kernel_timing_hook([pick](const std::string&, const std::string& cand, double ms, bool) { return cand == pick ? ms * 1e-6 : ms; });
     EngineOptions o;
     o.threads = 2;
     o.kernel_cache = "-";
@@ -1134,7 +1134,7 @@ TEST_F(Xnnpack, LayersOfTheSameProblemGetTheSameKernel) {
   v = b.node("Conv", {v, b.constant(random_tensor({24, 16, 3, 3}, 5)), b.constant(random_tensor({24}, 6))}, pad1);
   b.output(v);
   const std::string first = b.m.graph.nodes[0].name, second = b.m.graph.nodes[1].name, third = b.m.graph.nodes[2].name;
-  set_kernel_timing_hook([&](const std::string& node, const std::string& cand, double ms) {
+  set_kernel_timing_hook([&](const std::string& node, const std::string& cand, double ms, bool) {
     return (node == first && cand == "ec-gemm") || (node == third && cand == "winograd-f2") ? ms * 1e-6 : ms;
   });
   EngineOptions o;
@@ -1158,6 +1158,56 @@ TEST_F(Xnnpack, LayersOfTheSameProblemGetTheSameKernel) {
   e->run();
   const auto ref = run_model(b.m, {x}, "native", 1, true, false);
   EXPECT_LE(max_abs_diff(ref[0], e->output(0)), sum_tolerance(ref[0], 3 * 144));
+}
+
+// The second stage of the choice times the close candidates inside runs of the whole model (a layer's speed there
+// depends on where the layers before it left its input). Here the hook says, alone, XNNPACK 1.0 ms and Winograd
+// F(2,3) 1.1 ms (within 25 %: retried in the model; every other candidate 10 ms: not retried), and in the model
+// the reverse: both identical layers (one problem, one choice) move to Winograd, and the third layer, whose model
+// times agree with its alone times, keeps XNNPACK. Without the model's verdict the first stage keeps XNNPACK
+// everywhere (checked with model times equal to the alone times).
+TEST_F(Xnnpack, CloseCandidatesAreRetimedInsideTheModel) {
+  GraphBuilder b;
+  std::string v = b.input("x", {1, 16, 20, 20});
+  const std::map<std::string, Attribute> pad1 = {{"pads", attr_ints({1, 1, 1, 1})}};
+  v = b.node("Conv", {v, b.constant(random_tensor({16, 16, 3, 3}, 11)), b.constant(random_tensor({16}, 12))}, pad1);
+  v = b.node("Conv", {v, b.constant(random_tensor({16, 16, 3, 3}, 13)), b.constant(random_tensor({16}, 14))}, pad1);
+  v = b.node("Conv", {v, b.constant(random_tensor({24, 16, 3, 3}, 15)), b.constant(random_tensor({24}, 16))}, pad1);
+  b.output(v);
+  const std::string third = b.m.graph.nodes[2].name;
+  auto prepare = [&](bool model_verdict) {
+    set_kernel_timing_hook([&, model_verdict](const std::string& node, const std::string& cand, double, bool in_model) {
+      const bool flip = in_model && model_verdict && node != third;
+      return cand == "xnnpack" ? (flip ? 2.0 : 1.0) : cand == "winograd-f2" ? 1.1 : 10.0;
+    });
+    EngineOptions o;
+    o.threads = 2;
+    o.kernel_cache = "-";
+    auto e = create_engine("native", b.m, o);
+    e->prepare({});
+    set_kernel_timing_hook(nullptr);
+    return e;
+  };
+  auto e = prepare(true);
+  const KernelTuning t = e->kernel_tuning();
+  ASSERT_EQ(t.layers.size(), 3u) << "three convolutions with a choice";
+  for (const KernelChoice& c : t.layers) {
+    const auto has = [&](const char* k) { return std::find(c.candidates.begin(), c.candidates.end(), k) != c.candidates.end(); };
+    ASSERT_TRUE(has("xnnpack") && has("winograd-f2")) << c.node;
+    ASSERT_EQ(c.model_ms.size(), c.candidates.size()) << c.node;
+    for (size_t k = 0; k < c.candidates.size(); ++k) {
+      const bool close = c.candidates[k] == "xnnpack" || c.candidates[k] == "winograd-f2";
+      EXPECT_EQ(c.model_ms[k] >= 0, close) << c.node << " " << c.candidates[k] << ": only the close candidates are retried";
+    }
+    EXPECT_EQ(c.candidates[c.chosen], c.node == third ? "xnnpack" : "winograd-f2") << c.node;
+  }
+  // and the engine runs with those choices: the same outputs as the reference kernels
+  const Tensor x = random_tensor({1, 16, 20, 20}, 17);
+  std::memcpy(e->input(0).data(), x.data(), x.size_bytes());
+  e->run();
+  const auto ref = run_model(b.m, {x}, "native", 1, true, false);
+  EXPECT_LE(max_abs_diff(ref[0], e->output(0)), sum_tolerance(ref[0], 3 * 4 * 144));
+  for (const KernelChoice& c : prepare(false)->kernel_tuning().layers) EXPECT_EQ(c.candidates[c.chosen], "xnnpack") << c.node;
 }
 
 TEST_F(Xnnpack, KernelsAreChosenByMeasurementAndCached) {
