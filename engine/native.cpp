@@ -586,10 +586,10 @@ class NativeEngine : public Engine {
   // model, 0.126 again when run twice in a row), and which kernel pays least for it is a property of the pair.
   // For each group of layers of the same problem (`groups`, indices into `tunable`), the candidates within 25 %
   // of the group's fastest alone are tried, every other tunable layer at a time (so the layers next to a tried
-  // one keep their choice): each try runs the model 1 + 3 times and keeps, per tried layer, the fastest run's
+  // one keep their choice): each try runs the model 1 + 5 times and keeps, per tried layer, the fastest run's
   // time from the start of that layer to the end of the next tunable layer (the consumer of its output pays for
   // where it was written). A group moves to the candidate with the lowest sum over its layers only when that is
-  // 5 % below the sum for its current one. Inputs are the planned buffers' zeros (as in the first stage).
+  // 10 % below the sum for its current one. Inputs are the planned buffers' zeros (as in the first stage).
   void refine_in_model(const std::vector<size_t>& tunable, const std::vector<std::vector<size_t>>& groups, const KernelTimingHook& hook) {
     const size_t n = tunable.size();
     std::vector<std::vector<size_t>> shortlist(n);  // per layer: its group's close candidates, the current first
@@ -613,10 +613,10 @@ class NativeEngine : public Engine {
     for (size_t i = 0; i < n; ++i) last[i] = i + 1 < n ? tunable[i + 1] : steps_.size() - 1;
     void* ws = workspace_.data();
     std::vector<double> step_ms(steps_.size());
-    // runs the model 1 + 3 times; the fastest of the 3 timed runs' window sums for the layers in `which`
+    // runs the model 1 + 5 times; the fastest of the 5 timed runs' window sums for the layers in `which`
     auto measure = [&](const std::vector<size_t>& which, std::vector<double>& out) {
       out.assign(n, 1e300);
-      for (int r = 0; r < 4; ++r) {
+      for (int r = 0; r < 6; ++r) {
         for (size_t si = 0; si < steps_.size(); ++si) {
           const auto a = std::chrono::steady_clock::now();
           ops_[steps_[si].node]->run(steps_[si].in, steps_[si].out, ws);
@@ -636,7 +636,7 @@ class NativeEngine : public Engine {
     const auto t0 = std::chrono::steady_clock::now();
     measure(all, ms);  // every layer on its current choice
     for (size_t i = 0; i < n; ++i) tuning_.layers[i].model_ms[shortlist[i][0]] = ms[i];
-    // at most ~3 s more (a model of 100 ms per run with 4 close candidates would need 2.8 s): beyond, the first
+    // at most ~3 s more (a model of 80 ms per run with 4 close candidates would need 2.9 s): beyond, the first
     // stage's choice stands
     const double per_try = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (per_try * 2 * static_cast<double>(tries - 1) > 3000) {
@@ -668,7 +668,7 @@ class NativeEngine : public Engine {
         }
       size_t pick = 0;
       for (size_t j = 1; j < list.size(); ++j)
-        if (total[j] < 0.95 * total[0] && total[j] < total[pick]) pick = j;
+        if (total[j] < 0.9 * total[0] && total[j] < total[pick]) pick = j;
       if (pick == 0) continue;
       tuning_.moved_in_model += g.size();
       for (size_t i : g) {
