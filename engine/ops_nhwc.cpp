@@ -1025,7 +1025,7 @@ class NhwcConvOp : public XnnOp {
   std::vector<xnn_operator_t> parts_;  // its operators, one per slice, when it is the chosen kernel
   bool stem_ok_ = false;               // the "ec-direct" candidate: small windows of few channels, AVX-512 (stem.h)
   std::unique_ptr<StemConvLayer> stem_;
-  bool gemm_ok_ = false;  // the "ec-gemm" candidate: dense, undilated, AVX-512 (convgemm.h)
+  bool gemm_ok_ = false;  // the "ec-gemm" candidate: dense, undilated, AVX-512 F or AArch64 (convgemm.h)
   std::unique_ptr<ConvGemmLayer> gemm_;
   bool nchw_out_ = false;     // "_nchw_out" (layout pass): the output is [N][M][OH][OW]
   size_t staging_bytes_ = 0;  // the NHWC output of the kernels that cannot write NCHW, in the workspace
