@@ -18,7 +18,7 @@ int64_t conv_gemm_nr() { return 16; }
 void conv_gemm_block(const ConvGemmView& l, const ConvGemmImage& g, int64_t kc, int64_t p0, int64_t p1, int64_t n0, int64_t n1,
                      float* work);  // convgemm_avx512.cpp, convgemm_neon.cpp
 void conv_gemm_run(const ConvGemmLayer& l, const ConvGemmImage& g, int64_t p0, int64_t p1, int64_t n0, int64_t n1, float* work) {
-  const ConvGemmView v{l.w.data(), l.bias.data(), l.c, l.m, l.mpad, l.kh, l.kw, l.sh, l.sw, l.k, l.nr, l.lo, l.hi};
+  const ConvGemmView v{l.weights(), l.bias.data(), l.c, l.m, l.mpad, l.kh, l.kw, l.sh, l.sw, l.k, l.nr, l.lo, l.hi};
   conv_gemm_block(v, g, conv_gemm_kc(l), p0, p1, n0, n1, work);
 }
 #else

@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "large_alloc.h"
+
 namespace ec {
 
 struct ConvGemmLayer {
@@ -25,9 +27,11 @@ struct ConvGemmLayer {
   int64_t nr = 32;                 // output channels per panel (conv_gemm_nr)
   int64_t kh = 0, kw = 0, sh = 1, sw = 1;
   int64_t k = 0;            // kh * kw * c: the reduction length
-  std::vector<float> w;     // [mpad / nr][k][nr], k in (ky, kx, c) order, zero-padded channels
+  LargeVector<float> w;     // [mpad / nr][k][nr], k in (ky, kx, c) order, zero-padded channels (huge pages)
+  const float* shared = nullptr;  // when set, the weights (same layout) live there instead, w empty: weights()
   std::vector<float> bias;  // [mpad], zero-padded
   float lo = -INFINITY, hi = INFINITY;
+  const float* weights() const { return shared ? shared : w.data(); }
 };
 
 // Plain pointers into a ConvGemmLayer for the AVX-512 translation unit (which must not instantiate library code).

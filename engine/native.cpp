@@ -19,6 +19,7 @@
 #include "atomic_file.h"
 #include "denormals.h"
 #include "error.h"
+#include "large_alloc.h"
 #include "onnx_io.h"
 #include "op.h"
 #include "fp16.h"
@@ -726,7 +727,7 @@ class NativeEngine : public Engine {
   std::vector<Step> steps_;
   std::vector<std::vector<size_t>> step_outs_, step_ins_;
   size_t inplace_steps_ = 0;
-  std::vector<uint8_t> arena_, workspace_;
+  LargeVector<uint8_t> arena_, workspace_;  // huge pages from 2 MiB (large_alloc.h)
   std::vector<Tensor*> input_ptrs_, output_ptrs_;
   std::vector<NodeProfile> prof_;
   KernelTuning tuning_;

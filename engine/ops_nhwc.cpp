@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "op.h"
+#include "large_alloc.h"
 #include "depthwise.h"
 #include "pointwise.h"
 #include "convgemm.h"
@@ -75,8 +76,16 @@ std::string cpu_fp16_features() {
 namespace {
 xnn_status g_init_status = xnn_status_uninitialized;
 std::once_flag g_init_once;
+// XNNPACK's memory: its packed weights (9.4 MB for a 512-channel 3x3 layer) through large_alloc, on huge
+// pages from 2 MiB (large_alloc.h); the rest from the C heap as XNNPACK's own allocator does.
+void* xnn_alloc(void*, size_t size) { return std::malloc(size); }
+void* xnn_realloc(void*, void* p, size_t size) { return std::realloc(p, size); }
+void xnn_dealloc(void*, void* p) { std::free(p); }
+void* xnn_aligned_alloc(void*, size_t alignment, size_t size) { return large_alloc(size, alignment); }
+void xnn_aligned_dealloc(void*, void* p) { large_free(p); }
+const xnn_allocator g_xnn_allocator = {nullptr, xnn_alloc, xnn_realloc, xnn_dealloc, xnn_aligned_alloc, xnn_aligned_dealloc};
 void init_xnnpack() {
-  std::call_once(g_init_once, [] { g_init_status = xnn_initialize(nullptr); });
+  std::call_once(g_init_once, [] { g_init_status = xnn_initialize(&g_xnn_allocator); });
 }
 }  // namespace
 
@@ -318,6 +327,16 @@ class WinogradConv {
     if (ec) {  // one weight panel set per transform position, read by every thread
       ec_gemms_.reserve(kP);
       for (int64_t p = 0; p < kP; ++p) ec_gemms_.push_back(conv_gemm_pack(u.data() + p * K * C, K, C, 1, 1, 1, 1, nullptr, -kInf, kInf));
+      // all kP panel sets in one buffer (huge pages from 2 MiB, large_alloc.h: ResNet-18's 256-channel F(4,3)
+      // layers hold 9.4 MB in 36 sets of 256 KB)
+      const size_t each = ec_gemms_[0].w.size();
+      ec_w_.resize(each * kP);
+      for (int64_t p = 0; p < kP; ++p) {
+        ConvGemmLayer& l = ec_gemms_[static_cast<size_t>(p)];
+        std::copy(l.w.begin(), l.w.end(), ec_w_.begin() + static_cast<std::ptrdiff_t>(each * static_cast<size_t>(p)));
+        l.shared = ec_w_.data() + each * static_cast<size_t>(p);
+        LargeVector<float>().swap(l.w);
+      }
       return;
     }
     const int64_t ops = slots_, kn = mode_ == Mode::channels ? K / T : K;
@@ -594,7 +613,8 @@ class WinogradConv {
   int64_t c_, k_, tb_ = 0;
   bool ec_ = false;
   int64_t slots_ = 1;  // workspace slices (and XNNPACK GEMM operators): 1 in Mode::steps, else one per thread
-  std::vector<ConvGemmLayer> ec_gemms_;  // ec: the kP GEMMs' weights, [K][C] each as a 1x1 convolution
+  std::vector<ConvGemmLayer> ec_gemms_;  // ec: the kP GEMMs, [K][C] each as a 1x1 convolution, weights in ec_w_
+  LargeVector<float> ec_w_;              // ec: the kP GEMMs' packed weights, one after the other
   Mode mode_ = Mode::steps;
   std::vector<xnn_operator_t> gemms_;  // the 36 (F(4,3)) or 16 (F(2,3)) GEMMs as one grouped 1x1 convolution (per thread)
   std::vector<float> bias_, zeros_;

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "large_alloc.h"
+
 namespace ec {
 
 // True when this CPU runs qgemm_vnni (x86-64 with AVX-512 F/BW/VL and VNNI), it was compiled in and the
@@ -16,7 +18,7 @@ bool qgemm_vnni_available();
 // + bias[n])) + zy, lo, hi), with x, w, y int8 and bias int32 (in units of x_scale * w_scale[n]).
 struct QGemmLayer {
   int64_t k = 0, n = 0;           // input and output channels
-  std::vector<int8_t> packed;     // [ceil(n/16)][ceil(k/4)][16][4]: 16 outputs x 4 inputs per 64 bytes
+  LargeVector<int8_t> packed;     // [ceil(n/16)][ceil(k/4)][16][4]: 16 outputs x 4 inputs per 64 bytes (huge pages)
   std::vector<int32_t> bias_adj;  // [ceil(n/16)*16]: bias[n] - (zx + 128) * sum_k w[n][k] (inputs go in as x + 128)
   std::vector<float> scale;       // [ceil(n/16)*16]: x_scale * w_scale[n] / y_scale
   int32_t zy = 0;
