@@ -13,7 +13,8 @@
 # build/bench-models/; ONNX Runtime runs the float32 original in the same `bench` (the goal is against its fp32).
 # Memory: the peak resident memory that loading, preparing and 3 runs add, each engine in a fresh process
 # (`bench --memory`, first round; ONNX Runtime's: the peer's peak RSS minus the same peer's on a one-node model).
-# Prints a Markdown table with the CPU's name; the raw JSON of every run goes to build/bench-models/*.json.
+# Prints a Markdown table with the CPU's name, then the 2-thread speedup of each model (fp32, t1 / t2 of the same
+# round, the median over the rounds; goal 1.7x from 100 M MACs); the raw JSON of every run goes to build/bench-models/.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -66,9 +67,17 @@ done
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 family=$(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 [[ -n $cpu ]] || cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
+for m in "${models[@]}"; do  # multiply-accumulates per inference, for the scaling goal
+  echo "$m $("$bin" inspect "${path[$m]}" 2>/dev/null | awk '$1 == "MACs" {print $2}')"
+done >"$out/macs.txt"
 python3 - "$out" "$cpu${family:+ (family $family)}, $(nproc) cores, $(date -u +%F)" "$runs" "$reps" "${models[@]}" <<'EOF'
 import json, sys
 out, cpu, runs, reps, models = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:]
+macs_of = {}
+for line in open(f"{out}/macs.txt"):
+    parts = line.split()
+    if len(parts) == 2 and parts[1].isdigit():
+        macs_of[parts[0]] = int(parts[1])
 
 def pick(kind, m, t):
     """The round whose native/ORT ratio is the median of the rounds, and round 1 (which measured memory)."""
@@ -102,4 +111,28 @@ for m in models:
         if max(mib(fm[0]), mib(qm[0])) > mib(fm[-1]): fails.append(f"{m} t{t} memory")
 print()
 print("rows off a goal (✗): " + (", ".join(fails) if fails else "none"))
+
+# 2 threads over 1, fp32: per round from the two runs of that round (seconds apart, so one phase of the
+# machine's load), the median over the rounds; the goal (>= 1.7x) applies to models of 100 M MACs or more.
+print()
+print("2 threads over 1 thread, fp32 (the median over the rounds of each round's t1 / t2 median; goal >= 1.70 from 100 M MACs):")
+print()
+print("| model | M MACs | native | ONNX Runtime | native per round |")
+print("|---|---|---|---|---|")
+slow = []
+for m in models:
+    per_n, per_o = [], []
+    for r in range(1, reps + 1):
+        a = json.load(open(f"{out}/{m}.fp32.t1.r{r}.json"))["results"]
+        b = json.load(open(f"{out}/{m}.fp32.t2.r{r}.json"))["results"]
+        per_n.append(a[0]["latency_ms"]["median"] / b[0]["latency_ms"]["median"])
+        per_o.append(a[-1]["latency_ms"]["median"] / b[-1]["latency_ms"]["median"])
+    med = lambda v: sorted(v)[(len(v) - 1) // 2]
+    macs = macs_of.get(m, 0) / 1e6
+    goal = macs >= 100
+    mark = " ✗" if goal and med(per_n) < 1.7 else ""
+    if mark: slow.append(f"{m} {med(per_n):.2f}")
+    print(f"| {m} | {macs:.0f} | {med(per_n):.2f}{mark} | {med(per_o):.2f} | {' / '.join(f'{x:.2f}' for x in per_n)} |")
+print()
+print("models of 100 M MACs or more below 1.70x (✗): " + (", ".join(slow) if slow else "none"))
 EOF
