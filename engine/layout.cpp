@@ -75,6 +75,7 @@ class Converter {
       fuse_pointwise_add();
       fuse_depthwise_pointwise();
     }
+    if (fuse_pointwise_) fuse_conv_add();
     if (qgemm_vnni_available()) fuse_qconv_add();
     fuse_nchw_outputs();
     // Drop nodes whose outputs nobody reads any more (the original ConstantOfShape of a re-laid-out pad).
@@ -499,6 +500,47 @@ class Converter {
     drop(dropped);
   }
 
+  // Any other float NHWC Conv read only by an NHWC Add (ResNet's second 3x3 convolution of a block, the YOLO
+  // bottleneck's 3x3 + SiLU): the Add's other operand becomes the Conv's 4th input and the Add's activation its
+  // "_res_act" ("_res_act_a", "_res_act_b"); the node takes the Add's place and output. The convolution's
+  // kernels then add the residual (and apply both activations) to each block of outputs while it is in cache
+  // (ops_nhwc.cpp NhwcConvOp), instead of a separate pass over three tensors with a handshake of the threads.
+  void fuse_conv_add() {
+    const std::map<std::string, size_t> prod = out_producers();
+    std::map<std::string, int> reads = live_reads();
+    std::set<size_t> dropped;
+    auto is = [&](const Node& n, const char* op) { return n.domain == kEcDomain && n.op_type == op; };
+    for (size_t ai = 0; ai < out_.size(); ++ai) {
+      Node& a = out_[ai];
+      if (!is(a, "Add") || a.inputs.size() != 2 || a.inputs[0] == a.inputs[1] || a.outputs.size() != 1) continue;
+      for (size_t k = 0; k < 2; ++k) {
+        auto pc = prod.find(a.inputs[k]);
+        if (pc == prod.end() || dropped.count(pc->second) || reads[a.inputs[k]] != 1) continue;
+        const Node& c = out_[pc->second];
+        const Tensor* w = c.inputs.size() > 1 ? init(c.in(1)) : nullptr;
+        if (!is(c, "Conv") || c.inputs.size() > 3 || c.outputs.size() != 1 || !w || w->rank() != 4 || w->dtype() != DType::f32 ||
+            (!c.in(2).empty() && !init(c.in(2))) || c.has("_nchw_out"))
+          continue;
+        const std::string r = a.inputs[1 - k];
+        if (init(r)) continue;  // a constant operand is a bias, not a residual
+        Node f = c;
+        f.inputs = {c.inputs[0], c.inputs[1], c.in(2), r};
+        f.outputs = a.outputs;
+        Attribute one;
+        one.kind = Attribute::Kind::i;
+        one.i = 1;
+        f.attrs["_res"] = one;
+        for (const char* at : {"_act", "_act_a", "_act_b"})
+          if (a.has(at)) f.attrs[std::string("_res") + at] = a.attrs.at(at);
+        dropped.insert(pc->second);
+        a = f;
+        ++stats_.conv_add;
+        break;
+      }
+    }
+    drop(dropped);
+  }
+
   // A float depthwise Conv (one filter per channel, 3x3 or 5x5, stride 1 or 2, no dilation, activation none,
   // Relu or Clip) read only by a PointwiseAdd: one DwPointwiseAdd node (ops_nhwc.cpp) at the PointwiseAdd's
   // place, inputs {x, depthwise weight, depthwise bias, pointwise weight, pointwise bias, residual}, the
@@ -555,7 +597,7 @@ class Converter {
       Node& c = out_[pc->second];
       const Tensor* w = c.inputs.size() > 1 ? init(c.in(1)) : nullptr;
       bool plain = c.domain == kEcDomain && c.op_type == "Conv" && c.outputs.size() == 1 && w && w->dtype() == DType::f32 && w->rank() == 4 &&
-                   c.attr_i("group", 1) == 1;
+                   c.attr_i("group", 1) == 1 && !c.has("_res");
       for (int64_t d : c.attr_ints("dilations", {1, 1})) plain = plain && d == 1;
       if (!plain) continue;
       c.outputs[0] = t.outputs[0];
@@ -859,6 +901,7 @@ std::string to_string(const LayoutStats& s) {
   return std::to_string(s.nhwc_nodes) + " NHWC nodes, " + std::to_string(s.transposes) + " transposes inserted, " +
          std::to_string(s.folded) + " folded" + (s.pointwise_add ? ", " + std::to_string(s.pointwise_add) + " 1x1 convolutions with their residual Add fused" : "") +
          (s.dw_pointwise ? ", " + std::to_string(s.dw_pointwise) + " depthwise convolutions fused into them" : "") +
+         (s.conv_add ? ", " + std::to_string(s.conv_add) + " other convolutions with their residual Add fused" : "") +
          (s.qconv_add ? ", " + std::to_string(s.qconv_add) + " int8 1x1 convolutions with their residual Add fused" : "") +
          (s.int8_concats ? ", " + std::to_string(s.int8_concats) + " int8 Concats" : "") +
          (s.int8_splits ? ", " + std::to_string(s.int8_splits) + " int8 Splits" : "") +

@@ -13,6 +13,7 @@ struct LayoutStats {
   int transposes = 0;   // layout conversions inserted
   int folded = 0;       // model Transposes that became no-ops (NHWC already) or were merged
   int pointwise_add = 0;  // 1x1 convolutions with the following residual Add fused (PointwiseAdd)
+  int conv_add = 0;       // other float convolutions with the following residual Add fused (Conv with a 4th input)
   int dw_pointwise = 0;   // depthwise convolutions fused into the PointwiseAdd reading them (DwPointwiseAdd)
   int qconv_add = 0;      // int8 1x1 convolutions with the following int8 Add fused (QConvAdd)
   int int8_concats = 0;   // Concats of int8 data (every input at the output's scale)

@@ -53,9 +53,9 @@ void Activation::apply(float* p, size_t n) const {
   }
 }
 
-Activation Activation::from_node(const Node& n) {
+Activation Activation::from_node(const Node& n, const std::string& prefix) {
   Activation a;
-  std::string k = n.attr_s("_act", "");
+  std::string k = n.attr_s(prefix, "");
   if (k.empty()) return a;
   if (k == "relu") a.kind = Kind::relu;
   else if (k == "clip") a.kind = Kind::clip;
@@ -66,8 +66,8 @@ Activation Activation::from_node(const Node& n) {
   else if (k == "tanh") a.kind = Kind::tanh;
   else if (k == "silu") a.kind = Kind::silu;
   else throw Error(n.label() + ": unknown fused activation '" + k + "'");
-  a.a = n.attr_f("_act_a", 0);
-  a.b = n.attr_f("_act_b", 0);
+  a.a = n.attr_f(prefix + "_a", 0);
+  a.b = n.attr_f(prefix + "_b", 0);
   return a;
 }
 

@@ -29,8 +29,9 @@ struct Activation {
   float a = 0, b = 0;  // clip: min,max; leaky_relu: alpha; hard_sigmoid: alpha,beta
   // Applies the activation to n floats in place.
   void apply(float* p, size_t n) const;
-  // Reads the fused activation that graph passes store on a node ("_act", "_act_a", "_act_b").
-  static Activation from_node(const Node& n);
+  // Reads the fused activation that graph passes store on a node ("_act", "_act_a", "_act_b"; or under another
+  // prefix: "_res_act" for the residual Add's activation of a fused convolution).
+  static Activation from_node(const Node& n, const std::string& prefix = "_act");
   // Name for reports ("relu", "clip", ...; "" for none).
   const char* name() const;
 };

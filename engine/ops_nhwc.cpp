@@ -8,6 +8,7 @@
 // DequantizeLinear as XNNPACK converts.
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cfloat>
 #include <cmath>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "op.h"
+#include "broadcast.h"
 #include "large_alloc.h"
 #include "depthwise.h"
 #include "pointwise.h"
@@ -778,6 +780,24 @@ class NhwcConvOp : public XnnOp {
     nchw_out_ = node_.attr_i("_nchw_out", 0) != 0;
     staging_bytes_ = nchw_out_ ? static_cast<size_t>(x[0] * w.oh * w.ow * m) * dtype_size(xt) : 0;
     out[0] = {xt, nchw_out_ ? Shape{x[0], m, w.oh, w.ow} : Shape{x[0], w.oh, w.ow, m}};
+    // a fused residual Add (layout pass: a 4th input): of the output's shape, added to each block of outputs by
+    // the kernels (finish); any other shape that broadcasts with it, after the whole convolution from the
+    // workspace (run_broadcast_residual)
+    res_ = in.t.size() > 3 && in.has(3);
+    res_direct_ = false;
+    if (res_) {
+      if (xt != DType::f32 || nchw_out_) fail("a residual Add is fused only into a float32 convolution writing NHWC");
+      need_f32(in, 3);
+      act2_ = Activation::from_node(node_, "_res_act");
+      y_shape_ = {x[0], w.oh, w.ow, m};
+      r_shape_ = in.t[3]->shape();
+      res_direct_ = r_shape_ == y_shape_;
+      if (!res_direct_) {
+        const Shape o = broadcast_shapes(y_shape_, r_shape_, node_);
+        staging_bytes_ = static_cast<size_t>(numel(y_shape_)) * sizeof(float);
+        out[0] = {xt, o};
+      }
+    }
   }
   // Winograd streams kA^2/9 times the weights of the direct kernel (F(2,3): 1.8x, F(4,3): 4x). Measured one
   // layer at a time its weights stay in cache, which they do not inside the model once they are large: ResNet-18's
@@ -856,6 +876,17 @@ class NhwcConvOp : public XnnOp {
     return static_cast<size_t>(std::find(names.begin(), names.end(), want) - names.begin());
   }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void* ws) override {
+    res_now_ = nullptr;
+    y_now_ = nullptr;
+    if (res_ && !res_direct_) {  // the convolution into the workspace, then the broadcast Add into the output
+      Tensor staged = Tensor::view(DType::f32, y_shape_, static_cast<uint8_t*>(ws) + staging_offset());
+      run_nhwc(in, &staged, ws);
+      return run_broadcast_residual(staged, *in[3], *out[0]);
+    }
+    if (res_) {
+      res_now_ = in[3]->ptr<float>();
+      y_now_ = out[0]->ptr<float>();
+    }
     if (!nchw_out_) return run_nhwc(in, out[0], ws);
     if (kind_ == 6 && !gemm_) build(kind_);
     if (dtype_ == DType::f32 && kind_ == 6 && gemm_ && conv_gemm_kc(*gemm_) == gemm_->k) {  // the GEMM stores NCHW itself
@@ -888,9 +919,8 @@ class NhwcConvOp : public XnnOp {
       run_direct(in[0]->ptr<float>(), y, in[0]->dim(0));
       return;
     }
-    if (kind_ == 6) {
+    if (kind_ == 6) {  // the activation and the residual by each task, on the outputs it wrote
       run_gemm(in[0]->ptr<float>(), y, in[0]->dim(0));
-      if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
       return;
     }
     if (kind_ == 4) {  // the slices are shared out among the threads, each slice run on one thread
@@ -906,25 +936,61 @@ class NhwcConvOp : public XnnOp {
         if (st != xnn_status_success) status = static_cast<int>(st);
       });
       check(static_cast<xnn_status>(status.load()), "run a slice of a convolution");
-      if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
+      finish_all(y, static_cast<size_t>(out[0]->numel()));
       return;
     }
     if (kind_ == 3) {
       dw_->run(in[0]->ptr<float>(), y, in[0]->dim(0), w_, lo_, hi_, *this);
-      if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
+      finish_all(y, static_cast<size_t>(out[0]->numel()));
       return;
     }  // only if run without a kernel choice (never by NativeEngine)
-    if (kind_ != 0) {
-      const std::function<void(float*, size_t)> act = [this](float* p, size_t n) { apply_activation(p, n); };
-      if (kind_ == 1 || kind_ == 7) wino2_->run(in[0]->ptr<float>(), y, in[0]->dim(0), w_, lo_, hi_, pool_, post_ ? &act : nullptr, ws);
-      else wino4_->run(in[0]->ptr<float>(), y, in[0]->dim(0), w_, lo_, hi_, pool_, post_ ? &act : nullptr, ws);
+    if (kind_ != 0) {  // the activation and the residual on each block's outputs while they are in cache
+      const std::function<void(float*, size_t)> act = [this](float* p, size_t n) { finish(p, n); };
+      if (kind_ == 1 || kind_ == 7) wino2_->run(in[0]->ptr<float>(), y, in[0]->dim(0), w_, lo_, hi_, pool_, finishing() ? &act : nullptr, ws);
+      else wino4_->run(in[0]->ptr<float>(), y, in[0]->dim(0), w_, lo_, hi_, pool_, finishing() ? &act : nullptr, ws);
       return;
     }
     if (rebind(in[0]->data(), nullptr, y))
       check(xnn_setup_convolution2d_nhwc_f32(op_, static_cast<size_t>(in[0]->dim(0)), static_cast<size_t>(w_.ih), static_cast<size_t>(w_.iw),
                                              in[0]->ptr<float>(), y, pool_),
             "setup convolution");
-    execute(y, static_cast<size_t>(out[0]->numel()));
+    check(xnn_run_operator(op_, pool_), "run");
+    finish_all(y, static_cast<size_t>(out[0]->numel()));
+  }
+
+  // Whether outputs need a step after the kernel: an activation it could not fuse, or a fused residual Add.
+  bool finishing() const { return post_ || res_now_; }
+  // That step over outputs [p, p + n) of this run's output (y_now_): the convolution's own activation (post_),
+  // then + the residual at the same offset (res_now_) and the Add's activation.
+  void finish(float* p, size_t n) const {
+    if (post_) act_.apply(p, n);
+    if (!res_now_) return;
+    const float* r = res_now_ + (p - y_now_);
+    for (size_t i = 0; i < n; ++i) p[i] += r[i];
+    if (act2_.kind != Activation::Kind::none) act2_.apply(p, n);
+  }
+  // finish over the whole output y of n floats, in 16 Ki-value blocks on the threads (nothing when not finishing).
+  void finish_all(float* y, size_t n) const {
+    if (!finishing()) return;
+    constexpr size_t kBlock = size_t{1} << 14;
+    if (n < 2 * kBlock) return finish(y, n);
+    parallel_for(static_cast<int64_t>((n + kBlock - 1) / kBlock), [&](int64_t b) {
+      const size_t i0 = static_cast<size_t>(b) * kBlock;
+      finish(y + i0, std::min(kBlock, n - i0));
+    });
+  }
+  // A residual of another shape than the convolution's output y (staged in the workspace): out = y + r,
+  // broadcast, then the Add's activation. Only for graphs whose Add broadcasts, so kept simple: one thread.
+  void run_broadcast_residual(const Tensor& y, const Tensor& r, Tensor& out) const {
+    const Shape& o = out.shape();
+    const std::array<std::vector<int64_t>, 2> st{broadcast_strides(y.shape(), o), broadcast_strides(r.shape(), o)};
+    const float* yp = y.ptr<float>();
+    const float* rp = r.ptr<float>();
+    float* op = out.ptr<float>();
+    broadcast_for_each<2>(o, st, [&](int64_t oo, const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& sd) {
+      for (int64_t i = 0; i < n; ++i) op[oo + i] = yp[off[0] + i * sd[0]] + rp[off[1] + i * sd[1]];
+    });
+    if (act2_.kind != Activation::Kind::none) act2_.apply(op, static_cast<size_t>(out.numel()));
   }
 
   // The direct kernel (stem.h) on blocks of output rows on the threads, with the activation XNNPACK cannot fuse
@@ -938,7 +1004,7 @@ class NhwcConvOp : public XnnOp {
       parallel_for(blocks, [&](int64_t k) {
         const int64_t r0 = k * w.oh / blocks, r1 = (k + 1) * w.oh / blocks;
         stem_conv_run(*stem_, xb, w.ih, w.iw, w.pt, w.pl, yb, w.ow, r0, r1);
-        if (post_) act_.apply(yb + r0 * row, static_cast<size_t>((r1 - r0) * row));
+        if (finishing()) finish(yb + r0 * row, static_cast<size_t>((r1 - r0) * row));
       });
     }
   }
@@ -958,7 +1024,14 @@ class NhwcConvOp : public XnnOp {
       thread_local std::vector<float> work;
       if (work.size() < work_floats) work.resize(work_floats);
       const ConvGemmImage g{x + b * w.ih * w.iw * c_, w.ih, w.iw, w.pt, w.pl, y + b * pixels * m_, w.oh, w.ow, nchw};
-      conv_gemm_run(l, g, bl * per, std::min(pixels, (bl + 1) * per), ch * panels / chunks, (ch + 1) * panels / chunks, work.data());
+      const int64_t p0 = bl * per, p1 = std::min(pixels, (bl + 1) * per), n0 = ch * panels / chunks, n1 = (ch + 1) * panels / chunks;
+      conv_gemm_run(l, g, p0, p1, n0, n1, work.data());
+      if (nchw || !finishing()) return;  // (NCHW: the caller applies the activation; no residual there)
+      // this task's outputs, pixels [p0, p1) x channels [k0, k1), while they are in cache
+      const int64_t k0 = n0 * l.nr, k1 = std::min(m_, n1 * l.nr);
+      float* yb = y + b * pixels * m_;
+      if (k0 == 0 && k1 == m_) return finish(yb + p0 * m_, static_cast<size_t>((p1 - p0) * m_));
+      for (int64_t p = p0; p < p1; ++p) finish(yb + p * m_ + k0, static_cast<size_t>(k1 - k0));
     });
   }
   void release_parts() {
@@ -1035,6 +1108,13 @@ class NhwcConvOp : public XnnOp {
   int64_t c_ = 0, m_ = 0, group_ = 1;
   DType dtype_ = DType::f32;
   Tensor wt_, bias_;
+  // a fused residual Add (4th input): its activation, the convolution's output shape and the residual's, and
+  // during a run the residual and the output (finish)
+  bool res_ = false, res_direct_ = false;
+  Activation act2_;
+  Shape y_shape_, r_shape_;
+  const float* res_now_ = nullptr;
+  float* y_now_ = nullptr;
   bool wino_ok_ = false;
   int kind_ = 0;
   std::unique_ptr<WinogradConv<2>> wino2_;

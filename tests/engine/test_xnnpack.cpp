@@ -301,6 +301,46 @@ TEST_F(Xnnpack, PointwiseConvWithResidualAddMatchesReference) {
   EXPECT_GT(fused_total, 100);
 }
 
+// Any other float convolution read only by an Add takes the Add in (a 4th input): each kernel adds the residual
+// and applies both activations to the blocks of outputs it writes (the blocked GEMM to its tasks' pixel and
+// channel ranges, Winograd to its tiles, the direct kernel to its rows, XNNPACK's after the operator). Against the
+// reference kernels, every candidate forced, at 1 and 2 threads: 3x3 layers at stride 1 and 2 with and without
+// SiLU, residuals of the output's shape (another convolution) and broadcast ones (a pooled [N,1,1,C] value,
+// added after the convolution from the workspace), the Add with Relu or nothing.
+TEST_F(Xnnpack, ConvWithResidualAddMatchesReference) {
+  int seed = 1300, fused = 0;
+  for (const auto& [c, m] : std::vector<std::pair<int64_t, int64_t>>{{16, 16}, {24, 40}})
+    for (int64_t stride : {1, 2})
+      for (int kind = 0; kind < 2; ++kind) {
+        GraphBuilder b;
+        const Shape xs{2, c, 14, 13};
+        std::string x = b.identity_conv(b.input("x", xs), c);
+        std::string y = b.node("Conv", {x, b.constant(random_tensor({m, c, 3, 3}, seed++)), b.constant(random_tensor({m}, seed++))},
+                               {{"pads", attr_ints({1, 1, 1, 1})}, {"strides", attr_ints({stride, stride})}});
+        const bool silu = (c + m + stride) % 2 == 1;
+        if (silu) y = b.node("Mul", {y, b.node("Sigmoid", {y})});
+        std::string res = b.node("Conv", {x, b.constant(random_tensor({m, c, 1, 1}, seed++))}, {{"strides", attr_ints({stride, stride})}});
+        res = b.node("Relu", {res});
+        if (kind == 1) res = b.node("GlobalAveragePool", {res});  // [2, m, 1, 1]: broadcast over the output
+        std::string sum = b.node("Add", {y, res});
+        b.output(kind == 0 ? b.node("Relu", {sum}) : sum);
+        Model g = b.m;
+        optimize_for_native(g.graph);
+        const LayoutStats st = convert_to_nhwc(g.graph);
+        EXPECT_EQ(st.conv_add, 1) << "c " << c << " m " << m << " stride " << stride << " kind " << kind << ": " << to_string(st);
+        fused += st.conv_add;
+        const Tensor xin = random_tensor(xs, seed++);
+        for (const char* kernel : {"xnnpack", "winograd-f2", "winograd-f4", "xnnpack-split", "ec-direct", "ec-gemm", "ec-winograd-f2", "ec-winograd-f4"}) {
+          ForceKernel force(kernel);
+          // identity c, the 3x3 layer 9c, bias, residual (c, pooled) and the sum
+          expect_same(b.m, {xin}, 11 * c + 3,
+                      std::string(kernel) + " c " + std::to_string(c) + " m " + std::to_string(m) + " stride " + std::to_string(stride) + " kind " +
+                          std::to_string(kind) + (silu ? " silu" : ""));
+        }
+      }
+  EXPECT_EQ(fused, 8);
+}
+
 // A depthwise convolution read only by a fused pointwise + residual Add (DwPointwiseAdd) against the reference
 // kernels, with each of its two kernels forced: the band kernel (depthwise rows into a thread's buffer, the
 // pointwise GEMM from there) and XNNPACK's depthwise convolution over the whole map, then the GEMM. Windows 3x3 and 5x5,
