@@ -1133,6 +1133,7 @@ class NhwcConvOp : public XnnOp {
 
 // ConvTranspose on NHWC input (XNNPACK deconvolution): ONNX weights [C_in][C_out/G][KH][KW], explicit pads and
 // output_padding < strides (the layout pass sends nothing else here: output_shape and auto_pad stay NCHW).
+// A ConvTranspose whose kernel equals its stride also has our "ec-deconv" kernel (run_ec).
 class NhwcConvTransposeOp : public XnnOp {
  public:
   using XnnOp::XnnOp;
@@ -1187,25 +1188,65 @@ class NhwcConvTransposeOp : public XnnOp {
     adj_w_ = static_cast<uint32_t>(adj[1]);
     ih_ = x[1];
     iw_ = x[2];
+    c_ = c;
+    m_ = m;
+    kh_ = kh;
+    kw_ = kw;
+    // ec-deconv: kernel = stride, nothing else (each input pixel then owns its kh x kw block of output pixels)
+    const int64_t q = kh * kw * m;
+    ec_ok_ = group == 1 && st[0] == kh && st[1] == kw && di[0] == 1 && di[1] == 1 && adj[0] == 0 && adj[1] == 0 &&
+             pads == std::vector<int64_t>{0, 0, 0, 0} && (q + 7) / 8 * 8 <= kEcMaxQ;
+    if (ec_ok_ && ecw_.empty()) {  // [C][Qp]: input channel c's weight for output q = (a * kw + b) * M + o
+      qp_ = (q + 7) / 8 * 8;
+      ecw_.assign(static_cast<size_t>(c * qp_), 0.f);
+      ecb_.assign(static_cast<size_t>(qp_), 0.f);
+      const float* src = wt.ptr<float>();  // [C][M][KH][KW]
+      for (int64_t ci = 0; ci < c; ++ci)
+        for (int64_t o = 0; o < m; ++o)
+          for (int64_t k = 0; k < kh * kw; ++k) ecw_[static_cast<size_t>(ci * qp_ + k * m + o)] = src[(ci * m + o) * kh * kw + k];
+      for (int64_t k = 0; k < kh * kw; ++k)
+        for (int64_t o = 0; o < m; ++o) ecb_[static_cast<size_t>(k * m + o)] = bias ? bias->ptr<float>()[o] : 0.f;
+    }
+    if (!ec_ok_ && kind_ == Kind::ec) kind_ = Kind::xnnpack;
     dirty_ = true;
     out[0] = {DType::f32, {x[0], oh_, ow_, m}};
   }
   // On more than one thread, XNNPACK's deconvolution is a candidate twice: on the threads, or on the calling
   // thread alone. Its stride-s sub-convolutions write interleaved output pixels, so with few output channels the
   // threads write the same cache lines: the segmentation head's last ConvTranspose (16 -> 1 channel, 256x256)
-  // took 0.26 ms on one thread and 0.73 on two.
+  // took 0.26 ms on one thread and 0.73 on two. Kernel = stride: also "ec-deconv" (run_ec).
   std::vector<std::string> kernel_candidates() const override {
-    if (pool_ && pthreadpool_get_threads_count(pool_) > 1) return {"xnnpack", "xnnpack-1-thread"};
-    return {};
+    std::vector<std::string> r{"xnnpack"};
+    if (pool_ && pthreadpool_get_threads_count(pool_) > 1) r.push_back("xnnpack-1-thread");
+    if (ec_ok_) r.push_back("ec-deconv");
+    if (r.size() < 2) r.clear();
+    return r;
   }
   void choose_kernel(size_t i) override {
-    serial_ = i == 1;
+    const std::vector<std::string> r = kernel_candidates();
+    kind_ = i < r.size() && r[i] == "ec-deconv" ? Kind::ec : i < r.size() && r[i] == "xnnpack-1-thread" ? Kind::serial : Kind::xnnpack;
     dirty_ = true;
   }
-  size_t chosen_kernel() const override { return serial_ ? 1 : 0; }
+  size_t chosen_kernel() const override {
+    const std::vector<std::string> r = kernel_candidates();
+    const char* name = kind_ == Kind::ec ? "ec-deconv" : kind_ == Kind::serial ? "xnnpack-1-thread" : "xnnpack";
+    const auto it = std::find(r.begin(), r.end(), name);
+    return it == r.end() ? 0 : static_cast<size_t>(it - r.begin());
+  }
+  // XNNPACK's packed weights go when our kernel won, and ours when XNNPACK's did (reshape makes either again).
+  void drop_other_kernels() override {
+    if (kind_ == Kind::ec) release();
+    else std::vector<float>().swap(ecw_);
+  }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
     float* y = out[0]->ptr<float>();
-    pthreadpool_t pool = serial_ ? nullptr : pool_;
+    if (kind_ == Kind::ec) {
+      const float* x = in[0]->ptr<float>();
+      parallel_for(in[0]->dim(0) * ih_, [&](int64_t r) { run_ec_row(x + r * iw_ * c_, y, r / ih_, r % ih_); });
+      if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
+      return;
+    }
+    pthreadpool_t pool = kind_ == Kind::serial ? nullptr : pool_;
     if (rebind(in[0]->data(), nullptr, y))
       check(xnn_setup_deconvolution2d_nhwc_f32(op_, static_cast<size_t>(in[0]->dim(0)), static_cast<size_t>(ih_), static_cast<size_t>(iw_), adj_h_,
                                                adj_w_, in[0]->ptr<float>(), y, pool),
@@ -1215,9 +1256,54 @@ class NhwcConvTransposeOp : public XnnOp {
   }
 
  private:
-  int64_t ih_ = 0, iw_ = 0, oh_ = 0, ow_ = 0;
+  static constexpr int64_t kEcMaxQ = 1024;  // ec-deconv: outputs per input pixel (kh kw M, padded to 8) at most
+  // ec-deconv, input row i of image n (x: its iw_ pixels of c_ channels): each pixel's kh_ x kw_ x m_ outputs
+  // y[i kh + a][j kw + b][o] = bias[o] + sum_c x[j][c] w[c][o][a][b], clamped to [lo_, hi_]; 8 pixels at a time
+  // (8 outputs per vector, the weights of an input channel shared by the 8), then copied to their blocks. No two
+  // input pixels write the same output pixel, so threads taking different rows never share a cache line of y but
+  // at the rows' ends. The segmentation head's 2x2 stride-2 16 -> 1 upsampling is 16 multiply-adds per output
+  // pixel: XNNPACK's deconvolution runs it as sub-convolutions with one output channel in a vector of 16.
+  void run_ec_row(const float* x, float* y, int64_t n, int64_t i) const {
+    typedef float V8 __attribute__((vector_size(32)));
+    constexpr int64_t P = 8;  // pixels at a time: 8 accumulators, the weight vector loaded once for them
+    alignas(32) float tmp[P * kEcMaxQ];
+    const int64_t C = c_, Qp = qp_, run = kw_ * m_;  // run: an input pixel's outputs in one output row
+    const V8 lo = {lo_, lo_, lo_, lo_, lo_, lo_, lo_, lo_}, hi = {hi_, hi_, hi_, hi_, hi_, hi_, hi_, hi_};
+    for (int64_t j0 = 0; j0 < iw_; j0 += P) {
+      const int64_t np = std::min(P, iw_ - j0);
+      const float* xs[P];
+      for (int64_t k = 0; k < P; ++k) xs[k] = x + (j0 + std::min(k, np - 1)) * C;  // a short group repeats its last pixel
+      for (int64_t q = 0; q < Qp; q += 8) {
+        V8 acc[P];
+        __builtin_memcpy(&acc[0], ecb_.data() + q, sizeof(V8));
+        for (int64_t k = 1; k < P; ++k) acc[k] = acc[0];
+        const float* w = ecw_.data() + q;
+        for (int64_t c = 0; c < C; ++c, w += Qp) {
+          V8 wv;
+          __builtin_memcpy(&wv, w, sizeof(V8));
+          for (int64_t k = 0; k < P; ++k) acc[k] += xs[k][c] * wv;
+        }
+        for (int64_t k = 0; k < P; ++k) {
+          V8 v = acc[k] < lo ? lo : acc[k];
+          v = v > hi ? hi : v;
+          __builtin_memcpy(tmp + k * Qp + q, &v, sizeof(V8));
+        }
+      }
+      for (int64_t a = 0; a < kh_; ++a) {  // output row i kh + a: the group's pixels' runs follow each other
+        float* dst = y + ((n * oh_ + i * kh_ + a) * ow_ + j0 * kw_) * m_;
+        const float* src = tmp + a * run;
+        for (int64_t k = 0; k < np; ++k, dst += run, src += Qp)
+          for (int64_t v = 0; v < run; ++v) dst[v] = src[v];
+      }
+    }
+  }
+
+  enum class Kind { xnnpack, serial, ec };  // XNNPACK's on the threads, on the calling thread alone, ec-deconv
+  int64_t ih_ = 0, iw_ = 0, oh_ = 0, ow_ = 0, c_ = 0, m_ = 0, kh_ = 0, kw_ = 0, qp_ = 0;
   uint32_t adj_h_ = 0, adj_w_ = 0;
-  bool serial_ = false;  // the "xnnpack-1-thread" candidate chosen
+  Kind kind_ = Kind::xnnpack;
+  bool ec_ok_ = false;
+  std::vector<float> ecw_, ecb_;  // ec-deconv: weights [C][Qp], bias per output q
 };
 
 // MaxPool / AveragePool / GlobalAveragePool on NHWC input.

@@ -1084,9 +1084,10 @@ TEST_F(Xnnpack, DepthwiseConvolutionsMatchReference) {
   }
 }
 
-// On 2 threads an NHWC ConvTranspose has two kernels, XNNPACK's deconvolution on the threads or on the calling
-// thread alone (its sub-convolutions interleave output pixels: with one output channel the threads share cache
-// lines); forced, each gives the same outputs bit for bit, with bias and a fused Relu. On 1 thread there is no choice.
+// On 2 threads an NHWC ConvTranspose has XNNPACK's deconvolution on the threads or on the calling thread alone
+// (its sub-convolutions interleave output pixels: with one output channel the threads share cache lines);
+// forced, each gives the same outputs bit for bit, with bias and a fused Relu. On 1 thread XNNPACK's runs on
+// the calling thread anyway, so "xnnpack-1-thread" is not offered.
 TEST_F(Xnnpack, ConvTransposeOnOneThreadOrTwoGivesTheSameOutputs) {
   GraphBuilder b;
   const Shape xs{1, 16, 20, 18};
@@ -1122,6 +1123,63 @@ TEST_F(Xnnpack, ConvTransposeOnOneThreadOrTwoGivesTheSameOutputs) {
   e->prepare({});
   for (const KernelChoice& c : e->kernel_tuning().layers)
     EXPECT_EQ(std::find(c.candidates.begin(), c.candidates.end(), "xnnpack-1-thread"), c.candidates.end()) << c.node;
+}
+
+// A ConvTranspose whose kernel equals its stride (the 2x2 stride-2 upsampling of segmentation heads) also has our
+// kernel, "ec-deconv": each input pixel writes its own kh x kw block. Forced at 1 and 2 threads it matches the
+// reference kernels over one and several output channels, a 3x3 stride-3 kernel (27 outputs per pixel, not a
+// multiple of the vector), widths that are not a multiple of its 8-pixel groups, two images, without bias, with
+// a fused Relu and with a Sigmoid after it. With pads, or a kernel larger than the stride, it is not offered.
+TEST_F(Xnnpack, ConvTransposeWithKernelEqualToStrideOnOurKernelMatchesReference) {
+  struct Case { int64_t cin, cout, k, n, h, w; bool bias; const char* act; };
+  const std::vector<Case> cases = {{16, 1, 2, 1, 20, 19, true, ""},  {16, 16, 2, 1, 9, 8, true, "Relu"}, {5, 3, 3, 2, 6, 13, true, ""},
+                                   {8, 4, 2, 2, 7, 5, false, "Sigmoid"}, {24, 40, 2, 1, 4, 17, true, ""}};
+  int i = 0;
+  for (const Case& k : cases) {
+    GraphBuilder b;
+    const Shape xs{k.n, k.cin, k.h, k.w};
+    std::string x = b.identity_conv(b.input("x", xs), k.cin);
+    std::vector<std::string> ins = {x, b.constant(random_tensor({k.cin, k.cout, k.k, k.k}, 1600 + i))};
+    if (k.bias) ins.push_back(b.constant(random_tensor({k.cout}, 1650 + i)));
+    std::string y = b.node("ConvTranspose", ins, {{"strides", attr_ints({k.k, k.k})}});
+    if (*k.act) y = b.node(k.act, {y});
+    b.output(y);
+    const Tensor in = random_tensor(xs, 1700 + i);
+    const auto ref = run_model(b.m, {in}, "native", 1, true, false);
+    for (int threads : {1, 2}) {
+      ForceKernel force("ec-deconv");
+      EngineOptions o;
+      o.threads = threads;
+      o.kernel_cache = "-";
+      auto e = create_engine("native", b.m, o);
+      e->prepare({});
+      std::memcpy(e->input(0).data(), in.data(), in.size_bytes());
+      e->run();
+      int found = 0;
+      for (const KernelChoice& c : e->kernel_tuning().layers)
+        if (std::find(c.candidates.begin(), c.candidates.end(), "ec-deconv") != c.candidates.end()) {
+          ++found;
+          EXPECT_EQ(c.candidates[c.chosen], "ec-deconv") << "case " << i;
+        }
+      EXPECT_EQ(found, 1) << "case " << i << " threads " << threads;
+      ASSERT_EQ(e->output(0).shape(), ref[0].shape()) << "case " << i;
+      EXPECT_LE(max_abs_diff(ref[0], e->output(0)), sum_tolerance(ref[0], k.cin + 1)) << "case " << i << " threads " << threads;
+    }
+    ++i;
+  }
+  for (const auto& a : std::vector<std::map<std::string, Attribute>>{{{"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 1, 1, 1})}},
+                                                                      {{"strides", attr_ints({1, 1})}}}) {
+    GraphBuilder b;
+    std::string x = b.identity_conv(b.input("x", {1, 8, 6, 6}), 8);
+    b.output(b.node("ConvTranspose", {x, b.constant(random_tensor({8, 4, 2, 2}, 1800))}, a));
+    EngineOptions o;
+    o.threads = 2;
+    o.kernel_cache = "-";
+    auto e = create_engine("native", b.m, o);
+    e->prepare({});
+    for (const KernelChoice& c : e->kernel_tuning().layers)
+      EXPECT_EQ(std::find(c.candidates.begin(), c.candidates.end(), "ec-deconv"), c.candidates.end()) << c.node;
+  }
 }
 
 // ConvTranspose runs on NHWC data (XNNPACK deconvolution) over strides, pads, output_padding, dilations and
