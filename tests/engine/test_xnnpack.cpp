@@ -912,13 +912,15 @@ TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
 // reference kernels for 7x7 / 3x3 / 5x1 / 1x1 windows, strides 1 and 2, padding or none (a 1x1 window on a
 // padded input: border pixels whose window misses the input get the bias only), output channel counts that
 // fill 1 to 4 vectors or leave a tail (24, 100), output widths off the pixel blocks, Relu / Clip / SiLU, a
-// batch of 2, at 1 and 2 threads.
+// batch of 2, at 1 and 2 threads; 3x3 stride-2 windows onto one vector of channels (16, and 13: a tail) run the
+// kernel's own path for them over output rows of 31 and 28 pixels (blocks of 16, 8 and 4, then one at a time).
 TEST_F(Xnnpack, DirectConvolutionsOfFewChannelsMatchReference) {
   if (!stem_conv_available()) GTEST_SKIP() << "no direct few-channel kernel on this CPU (it needs AVX-512 F)";
   struct Case { int64_t n, c, h, w, m, kh, kw, s, pad; const char* act; };
   const std::vector<Case> cases = {{1, 3, 38, 41, 64, 7, 7, 2, 3, "Relu"}, {2, 3, 17, 23, 32, 3, 3, 2, 1, "Clip"}, {1, 1, 9, 30, 24, 3, 3, 1, 0, ""},
                                    {1, 4, 12, 13, 100, 5, 1, 1, 2, "SiLU"}, {1, 2, 10, 10, 16, 3, 3, 1, 1, ""}, {1, 3, 16, 16, 8, 3, 3, 2, 1, ""},
-                                   {1, 16, 20, 19, 32, 3, 3, 2, 1, "SiLU"}, {1, 28, 7, 9, 48, 3, 3, 1, 1, "Relu"}, {1, 8, 5, 6, 16, 1, 1, 1, 1, ""}};
+                                   {1, 16, 20, 19, 32, 3, 3, 2, 1, "SiLU"}, {1, 28, 7, 9, 48, 3, 3, 1, 1, "Relu"}, {1, 8, 5, 6, 16, 1, 1, 1, 1, ""},
+                                   {2, 3, 30, 61, 16, 3, 3, 2, 1, "Relu"}, {1, 3, 21, 58, 13, 3, 3, 2, 0, ""}};
   int i = 0;
   for (const Case& k : cases) {
     GraphBuilder b;
