@@ -60,7 +60,17 @@ std::string gst_set_state_wait(GstElement* pipeline, GstState state, int timeout
     return e.empty() ? "state change failed" : e;
   }
   if (r == GST_STATE_CHANGE_ASYNC) {
-    r = gst_element_get_state(pipeline, nullptr, nullptr, static_cast<GstClockTime>(timeout_ms) * GST_MSECOND);
+    const gint64 deadline_us = g_get_monotonic_time() + static_cast<gint64>(timeout_ms) * 1000;
+    for (;;) {
+      GstState current = GST_STATE_VOID_PENDING, pending = GST_STATE_VOID_PENDING;
+      const gint64 left_us = deadline_us - g_get_monotonic_time();
+      r = gst_element_get_state(pipeline, &current, &pending, static_cast<GstClockTime>(left_us > 0 ? left_us : 0) * GST_USECOND);
+      // gst_element_get_state waits on a condition variable and takes any wake-up for the end of the change:
+      // a signal handler that runs on this thread ends the wait (glib's futex wait returns on EINTR) and the
+      // change, still pending, is reported as FAILURE. A real failure aborts the change and clears pending.
+      if (r == GST_STATE_CHANGE_FAILURE && pending != GST_STATE_VOID_PENDING && left_us > 0) continue;
+      break;
+    }
     if (r == GST_STATE_CHANGE_FAILURE) {
       std::string e = gst_pop_error(pipeline, 100);
       return e.empty() ? "state change failed" : e;

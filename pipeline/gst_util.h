@@ -14,7 +14,8 @@ bool gst_has_element(const char* name);
 GstElement* gst_launch(const std::string& launch, const std::string& uri, const char* what);
 // Pops the first ERROR message on the bus within timeout_ms; returns its text ("" when none).
 std::string gst_pop_error(GstElement* pipeline, int timeout_ms);
-// Sets a pipeline's state and waits up to timeout_ms for it; returns "" or the error text.
+// Sets a pipeline's state and waits up to timeout_ms for it; returns "" or the error text. A wait that a signal
+// handler cut short while the change was still under way waits again (until the same deadline).
 std::string gst_set_state_wait(GstElement* pipeline, GstState state, int timeout_ms);
 
 }  // namespace ec

@@ -3,7 +3,10 @@
 // and clear errors for missing files, unknown schemes, absent cameras and non-video files.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -85,6 +88,54 @@ TEST(Source, LiveTestPatternKeepsOnlyTheNewestFrame) {
   EXPECT_LT(age[age.size() / 2], 2 * period) << "median frame age must stay under two frame periods";
   EXPECT_LT(age[age.size() * 95 / 100], 4 * period) << "p95 frame age must stay under four frame periods";
   EXPECT_GT(src->dropped(), 40) << "about 1.4 frames are dropped per 40 ms read";
+}
+
+// A signal handler that runs on the thread starting a source wakes GStreamer's wait for PLAYING early, and
+// gst_element_get_state reports the change still under way as FAILURE. The application takes its signals on
+// a thread of its own (base/signal_thread.h); the source's start does not rely on that: here a handler is
+// interrupting the starting thread every 200 us, and every start succeeds and delivers a frame. (Before the
+// start waited again, most of these starts failed with "test://ball: cannot start (state change failed)".)
+namespace {
+std::atomic<int> g_interruptions{0};
+void count_interruption(int) { g_interruptions.fetch_add(1, std::memory_order_relaxed); }
+}  // namespace
+TEST(Source, StartsWhileSignalHandlersInterruptTheStartingThread) {
+  struct sigaction sa {}, old {};
+  sa.sa_handler = count_interruption;
+  sa.sa_flags = 0;  // no SA_RESTART: interrupted system calls return EINTR
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+  const pthread_t starter = pthread_self();
+  std::atomic<bool> done{false};
+  std::thread interrupter([&] {
+    while (!done) {
+      pthread_kill(starter, SIGUSR1);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  SourceOptions o;
+  o.width = 160;
+  o.height = 120;
+  o.fps = 30;
+  int started = 0;
+  std::string first_error;
+  for (int i = 0; i < 20; ++i) {
+    try {
+      auto src = FrameSource::open("test://ball", o);
+      Frame f;
+      ReadStatus st;
+      while ((st = src->read(f, 2000)) == ReadStatus::timeout) {
+      }
+      if (st == ReadStatus::ok) ++started;
+      else if (first_error.empty()) first_error = src->error();
+    } catch (const Error& e) {
+      if (first_error.empty()) first_error = e.what();
+    }
+  }
+  done = true;
+  interrupter.join();
+  sigaction(SIGUSR1, &old, nullptr);
+  EXPECT_EQ(started, 20) << first_error;
+  EXPECT_GT(g_interruptions.load(), 20) << "the handler must have run during the starts";
 }
 
 TEST(Source, BadUrisFailClearly) {
