@@ -1,7 +1,8 @@
 // `edgecompress run --config C [--record] ...`: the live pipeline with its overlay, optionally recorded as a
 // session. Keys (when stdin is a terminal): 1-9 toggle a variant, l cycles the layout, q quits.
 // SIGHUP reloads the config's variants without restarting capture; SIGINT/SIGTERM stop and finish the
-// session.
+// session. The signals are taken by a thread of their own (base/signal_thread.h), never by a thread inside
+// GStreamer or the engine: a stop that arrived while the source was starting made the start fail.
 #include <poll.h>
 #include <termios.h>
 #include <unistd.h>
@@ -10,23 +11,54 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "commands.h"
 #include "config.h"
 #include "error.h"
 #include "run_config.h"
+#include "signal_thread.h"
 
 namespace ec {
 namespace {
 
-Pipeline* g_pipeline = nullptr;
-void on_stop(int) {
-  if (g_pipeline) g_pipeline->request_stop();
-}
-void on_hup(int) {
-  if (g_pipeline) g_pipeline->request_reload();
-}
+// What SIGINT/SIGTERM/SIGHUP do, by phase: before the pipeline exists (config, models, kernel tuning) a stop
+// ends the process as the signal's default action would; while it runs they stop it or reload its variants;
+// once it has finished, they are ignored while the summary is written.
+class RunSignals {
+ public:
+  RunSignals() : thread_({SIGINT, SIGTERM, SIGHUP}, [this](int sig) { on_signal(sig); }) {}
+  // The pipeline to stop or reload from now on; nullptr when it has finished.
+  void attach(Pipeline* p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pipeline_ = p;
+    phase_ = p ? Phase::running : Phase::finished;
+  }
+
+ private:
+  enum class Phase { starting, running, finished };
+  void on_signal(int sig) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (phase_ == Phase::starting && sig != SIGHUP) {
+      // Nothing to finish yet: end now, by the signal itself, as if it had never been blocked.
+      std::signal(sig, SIG_DFL);
+      sigset_t one;
+      sigemptyset(&one);
+      sigaddset(&one, sig);
+      pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+      raise(sig);
+      return;
+    }
+    if (phase_ != Phase::running) return;
+    if (sig == SIGHUP) pipeline_->request_reload();
+    else pipeline_->request_stop();
+  }
+  std::mutex mu_;
+  Phase phase_ = Phase::starting;
+  Pipeline* pipeline_ = nullptr;
+  SignalThread thread_;  // last: it calls on_signal, which uses the members above
+};
 
 struct RunCliOptions {
   std::string config;
@@ -117,6 +149,7 @@ void print_summary(const nlohmann::json& j) {
 }
 
 void run_run(const RunCliOptions& o) {
+  RunSignals signals;  // first, before anything here starts a thread
   RunSetup s = resolve(o);
   std::string why;
   std::unique_ptr<power::PowerSensor> sensor;
@@ -135,26 +168,22 @@ void run_run(const RunCliOptions& o) {
   }
   Pipeline p(s.run, std::move(sampler), why);
   p.reload_config = [&o] { return resolve(o).run; };
+  signals.attach(&p);
+  struct Detach {  // however this function ends, before p is destroyed
+    RunSignals& s;
+    ~Detach() { s.attach(nullptr); }
+  } detach{signals};
   std::unique_ptr<MonitorServer> monitor;
   if (!s.monitor.listen.empty()) {
     monitor = std::make_unique<MonitorServer>(s.monitor, p);
     if (!o.quiet) std::fprintf(stderr, "monitoring on %s (/ web view, /metrics, /api/status, /stream.mjpg)\n", monitor->url().c_str());
   }
-  g_pipeline = &p;
-  std::signal(SIGINT, on_stop);
-  std::signal(SIGTERM, on_stop);
-  std::signal(SIGHUP, on_hup);
   nlohmann::json summary;
   {
     KeyReader keys(p);
-    try {
-      summary = p.run();
-    } catch (...) {
-      g_pipeline = nullptr;
-      throw;
-    }
+    summary = p.run();
   }
-  g_pipeline = nullptr;
+  signals.attach(nullptr);
   if (o.json) std::printf("%s\n", summary.dump(2).c_str());
   else print_summary(summary);
 }

@@ -392,3 +392,48 @@ TEST(Monitor, UnauthorizedRequestsAreLoggedRateLimitedAndBadTlsFailsAtStart) {
   EXPECT_NE(bad.err.find("not a usable certificate and key"), std::string::npos) << bad.err;
   EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
 }
+
+// Signals that arrive while the source is starting. The monitor listens once the pipeline is built and before
+// the source starts, so a storm of SIGHUPs from then on lands in GStreamer's start-up. A signal that
+// interrupted the thread waiting for the source to reach PLAYING woke it early and the run ended with
+// "test://ball: cannot start (state change failed)" (9 runs in 10 before the signals had a thread of their
+// own); a SIGHUP before the handler was installed killed the run. Now the run carries on, reloads, and a
+// SIGINT ends it cleanly. The process shows under its own name.
+TEST(Run, SignalsWhileTheSourceStartsNeitherFailNorKillTheRun) {
+  REQUIRE_HTTP();
+  const std::string d = tmpdir("signals");
+  const int p = port_base() + 12;
+  write(d + "/c.yaml", config("monitor: {listen: '127.0.0.1:" + std::to_string(p) + "'}\n"));
+  for (int round = 0; round < 3; ++round) {
+    Background run("run -c '" + d + "/c.yaml' --duration 120", d + "/run");
+    bool listening = false;  // polled every 2 ms (wait_listening's 100 ms would miss the source's start)
+    for (int i = 0; i < 30000 && !listening; ++i) {
+      const int fd = connect_from("127.0.0.1", p);
+      listening = fd >= 0;
+      if (fd >= 0) close(fd);
+      else std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    ASSERT_TRUE(listening) << slurp(d + "/run.err");
+    // `run` re-executes itself (main.cpp, OpenMP's wait policy) under its own name, not "exe"
+    if (round == 0) {
+      EXPECT_EQ(slurp("/proc/" + std::to_string(run.pid) + "/comm"), "edgecompress\n");
+    }
+    for (int i = 0; i < 300; ++i) {  // 300 SIGHUPs, 1 ms apart
+      ASSERT_EQ(kill(run.pid, SIGHUP), 0) << "the run ended during the SIGHUPs: " << slurp(d + "/run.err");
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    int64_t frames = 0;  // frames keep coming (polled: any CPU)
+    for (int i = 0; i < 600 && frames < 5; ++i) {
+      const int fd = connect_from("127.0.0.1", p);
+      std::string body;
+      if (fd >= 0 && http_get(fd, "/api/status", &body) == 200) frames = nlohmann::json::parse(body).value("frames", int64_t{0});
+      if (fd >= 0) close(fd);
+      if (frames < 5) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_GE(frames, 5) << slurp(d + "/run.err");
+    EXPECT_EQ(run.stop(), 0) << slurp(d + "/run.err");
+    const std::string err = slurp(d + "/run.err"), out = slurp(d + "/run.out");
+    EXPECT_EQ(err.find("cannot start"), std::string::npos) << err;
+    EXPECT_NE(out.find(", stopped"), std::string::npos) << out << err;
+  }
+}
