@@ -23,7 +23,13 @@
 static void prefer_passive_openmp_for_run(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) != "run" || std::getenv("OMP_WAIT_POLICY")) return;
   setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-  execv("/proc/self/exe", argv);  // only returns on failure: carry on with the default policy
+  // By the binary's own path, not /proc/self/exe: the process takes its name from the file executed, and
+  // top, ps and pgrep would show "exe".
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return;
+  self[n] = '\0';
+  execv(self, argv);  // only returns on failure (the binary was replaced or removed): carry on with the default policy
 }
 
 // Developer switches from the environment, the only place the libraries' switches are read from it:
