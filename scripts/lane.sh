@@ -147,7 +147,8 @@ arm64_lane() {
   # the tests find ../shared next to the source tree
   ln -sfn "$(cd "$root/.." && pwd)/shared" "$cache/shared"
   local targets=(edgecompress test_engine_kernels test_engine_kernels_reference test_engine_xnnpack test_engine_blazeface
-    test_engine_onnx_io test_engine_fp16 test_power_ina3221 test_power_sysfs test_power_energy test_app_compress_cli test_app_run test_compress)
+    test_engine_onnx_io test_engine_fp16 test_power_ina3221 test_power_sysfs test_power_energy test_app_compress_cli test_app_run test_compress
+    test_base_signal_thread test_pipeline_source test_app_monitor)
   cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEC_BUILD_BENCH=OFF \
     -DCMAKE_TOOLCHAIN_FILE="$src/cmake/aarch64-linux-gnu.cmake" -DEC_SYSROOT="$sys" -DEC_TEST_TIMEOUT=1800 >/dev/null
   if [[ $subset == 1 ]]; then cmake --build "$build" -j "$jobs" --target "${targets[@]}"
@@ -156,8 +157,9 @@ arm64_lane() {
   local filter=()
   if [[ $subset == 1 ]]; then
     # kernels against naive loops, XNNPACK against the reference, BlazeFace against the x86 outputs, power on the
-    # fake trees, a compress int8 recipe, a run over a file into a file
-    filter=(-R '^(reference\.|no_vnni\.)?(Binary|Conv|ConvTranspose|Gemm|MatMul|Movement|Pad|Pool|Quant|Reduce|Resize|Unary|Xnnpack|BlazeFace|Fp16|OnnxIo|Ina3221|Ina3221Emulator|Sysfs|Energy|Replay|Quantize|QuantizePass)\.|^CompressCli\.BlazeFaceInt8|^Run\.DemoProcesses')
+    # fake trees, a compress int8 recipe, a run over a file into a file, signals (the signal thread, a source
+    # started while a handler interrupts it, a run under a storm of SIGHUPs)
+    filter=(-R '^(reference\.|no_vnni\.)?(Binary|Conv|ConvTranspose|Gemm|MatMul|Movement|Pad|Pool|Quant|Reduce|Resize|Unary|Xnnpack|BlazeFace|Fp16|OnnxIo|Ina3221|Ina3221Emulator|Sysfs|Energy|Replay|Quantize|QuantizePass)\.|^CompressCli\.BlazeFaceInt8|^Run\.DemoProcesses|^SignalThread\.|^Source\.StartsWhile|^Run\.SignalsWhile')
   fi
   local rc=0 cpu
   for cpu in cortex-a57 max; do
