@@ -640,12 +640,56 @@ class SoftmaxOp : public Op {
   }
   // Each softmax reads dim_ values inner_ apart. inner_ > 1 (YOLOv8's distribution focal loss: 16 bins over
   // thousands of boxes): the inner_ softmaxes of one outer slice run side by side, row by row over contiguous
-  // memory (the running max and sum in per-slice buffers), so every loop vectorises; inner_ == 1: one
-  // contiguous row. Exponentials by exp_approx (relative error < 2e-7). Slices split over the threads.
+  // memory (the running max and sum in per-slice buffers), so every loop vectorises. inner_ == 1 (an SSD's
+  // class scores: a thousand rows of 21): rows in chunks of about 4096 values, each pass over the whole chunk
+  // (x - its row's max, then the exponentials in place, then the sums and the scaling), so the exponentials
+  // vectorise across rows however short a row is. Exponentials by exp_approx (relative error < 2e-7). Work
+  // items split over the threads.
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
     const float* x = in[0]->ptr<float>();
     float* y = out[0]->ptr<float>();
     const int64_t inner = inner_, dim = dim_;
+    if (inner == 1) {
+      const int64_t rows = outer_, chunk = std::max<int64_t>(1, 4096 / dim);
+      const int64_t items = (rows + chunk - 1) / chunk;
+      auto item = [&](int64_t it) {
+        const int64_t r0 = it * chunk, nr = std::min(chunk, rows - r0);
+        const float* xs = x + r0 * dim;
+        float* ys = y + r0 * dim;
+        for (int64_t r = 0; r < nr; ++r) {
+          const float* xr = xs + r * dim;
+          float* yr = ys + r * dim;
+          float m = xr[0];
+          for (int64_t d = 1; d < dim; ++d) m = std::max(m, xr[d]);
+          for (int64_t d = 0; d < dim; ++d) yr[d] = xr[d] - m;
+        }
+        const int64_t n = nr * dim;
+        if (log_) {
+          for (int64_t r = 0; r < nr; ++r) {
+            float* yr = ys + r * dim;
+            float s = 0.f;
+            for (int64_t d = 0; d < dim; ++d) s += exp_approx(yr[d]);
+            const float ls = std::log(s);
+            for (int64_t d = 0; d < dim; ++d) yr[d] -= ls;
+          }
+          return;
+        }
+        for (int64_t i = 0; i < n; ++i) ys[i] = exp_approx(ys[i]);
+        for (int64_t r = 0; r < nr; ++r) {
+          float* yr = ys + r * dim;
+          float s = 0.f;
+          for (int64_t d = 0; d < dim; ++d) s += yr[d];
+          const float inv = 1.f / s;
+          for (int64_t d = 0; d < dim; ++d) yr[d] *= inv;
+        }
+      };
+      if (rows * dim < (int64_t{1} << 15)) {
+        for (int64_t it = 0; it < items; ++it) item(it);
+      } else {
+        parallel_for(items, item);
+      }
+      return;
+    }
     // work items: (outer slice, block of up to 256 inner positions)
     constexpr int64_t kB = 256;
     const int64_t blocks = (inner + kB - 1) / kB, items = outer_ * blocks;
@@ -658,24 +702,6 @@ class SoftmaxOp : public Op {
       for (int64_t d = 1; d < dim; ++d)
         for (int64_t i = 0; i < n; ++i) mx[i] = std::max(mx[i], xs[d * inner + i]);
       for (int64_t i = 0; i < n; ++i) sum[i] = 0.f;
-      if (inner == 1) {  // one contiguous row
-        float m = xs[0];
-        for (int64_t d = 1; d < dim; ++d) m = std::max(m, xs[d]);
-        float s = 0.f;
-        for (int64_t d = 0; d < dim; ++d) {
-          const float e = exp_approx(xs[d] - m);
-          ys[d] = e;
-          s += e;
-        }
-        if (log_) {
-          const float ls = std::log(s);
-          for (int64_t d = 0; d < dim; ++d) ys[d] = xs[d] - m - ls;
-        } else {
-          const float r = 1.f / s;
-          for (int64_t d = 0; d < dim; ++d) ys[d] *= r;
-        }
-        return;
-      }
       for (int64_t d = 0; d < dim; ++d) {
         const float* xr = xs + d * inner;
         float* yr = ys + d * inner;

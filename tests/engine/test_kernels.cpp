@@ -632,10 +632,11 @@ TEST(Resize, NearestAndLinearMatchFormulas) {
 }
 
 // Softmax and LogSoftmax over a non-last axis with many positions (YOLOv8's DFL: 16 bins x boxes; 257 leaves a
-// block of one position) and over the last axis, on 1 and 2 threads, against double-precision sums. Each
-// result is a ratio of exponentials: its relative error grows with the bins summed (float rounding per add).
+// block of one position) and over the last axis (long rows, and an SSD's 2 x 1009 rows of 21 classes: chunks of
+// rows, the last one partial), on 1 and 2 threads, against double-precision sums. Each result is a ratio of
+// exponentials: its relative error grows with the bins summed (float rounding per add).
 TEST(Reduce, SoftmaxOverManyPositionsMatchesDoublePrecision) {
-  for (Shape shape : {Shape{1, 16, 4, 257}, Shape{2, 3, 1000}, Shape{3, 700}}) {
+  for (Shape shape : {Shape{1, 16, 4, 257}, Shape{2, 3, 1000}, Shape{3, 700}, Shape{2, 1009, 21}}) {
     Tensor x = random_tensor(shape, 23, -8, 8);
     const int64_t axis = shape.size() == 4 ? 1 : static_cast<int64_t>(shape.size()) - 1;
     int64_t outer = 1, dim = shape[static_cast<size_t>(axis)], inner = 1;
