@@ -1713,6 +1713,16 @@ class NhwcQConvOp : public XnnOp {
         xz_ = static_cast<int8_t>(xz);
         band_rows_ = std::max<int64_t>(1, 32 * 1024 / std::max<int64_t>(1, w.ow * khw * ig));  // ~32 KB of patches per band
       }
+      // the same layer read in place from padded input rows (qgemm.h), where im2col would copy the windows
+      direct_ = im2col_ && w.dh == 1 && w.dw == 1;
+      if (direct_) {
+        std::vector<float> req(static_cast<size_t>(m));
+        for (int64_t o = 0; o < m; ++o) req[static_cast<size_t>(o)] = xs * kscale[static_cast<size_t>(o)] / ys;
+        qdirect_ = qdirect_pack(packed.data(), m, c, w.kh, w.kw, w.sh, w.sw, bias.data(), xz, req.data(), yz, lo, hi);
+        // bands of output rows whose padded input rows fill about 32 KB
+        const int64_t pitch = qdirect_pitch(qdirect_, w.ow);
+        direct_rows_ = std::max<int64_t>(1, (32 * 1024 / pitch - w.kh) / w.sh + 1);
+      }
       {  // XNNPACK's int8 convolution: the only kernel, or the other candidate of the VNNI GEMM (engine/tuning.h)
         check(xnn_create_convolution2d_nhwc_qc8(
                 static_cast<uint32_t>(w.pt), static_cast<uint32_t>(w.pr), static_cast<uint32_t>(w.pb), static_cast<uint32_t>(w.pl),
@@ -1729,19 +1739,25 @@ class NhwcQConvOp : public XnnOp {
     out[0] = {DType::i8, {x[0], w.oh, w.ow, m}};
   }
   std::vector<std::string> kernel_candidates() const override {
+    if (direct_ && op_) return {"vnni-direct", "xnnpack", "vnni-im2col"};
     if ((gemm_ || im2col_ || dw_) && op_) return {gemm_ ? "vnni-gemm" : im2col_ ? "vnni-im2col" : "vnni-depthwise", "xnnpack"};
     return {};
   }
   void choose_kernel(size_t i) override {
     use_xnn_ = i == 1;
+    use_direct_ = i == 0;  // with direct_: else vnni-im2col (2); without: the layer's only VNNI kernel is 0
     dirty_ = true;
   }
-  size_t chosen_kernel() const override { return use_xnn_ ? 1 : 0; }
-  // The VNNI layer stays when XNNPACK won (int8 weights, small; the next reshape reuses it).
+  size_t chosen_kernel() const override { return use_xnn_ ? 1 : direct_ && !use_direct_ ? 2 : 0; }
+  // The VNNI layers stay when XNNPACK won (int8 weights, small; the next reshape reuses them).
   void drop_other_kernels() override {
     if ((gemm_ || im2col_ || dw_) && !use_xnn_) release();
   }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void*) override {
+    if (direct_ && use_direct_) {
+      run_direct(in[0]->ptr<int8_t>(), out[0]->ptr<int8_t>(), in[0]->dim(0));
+      return;
+    }
     if (gemm_ && !use_xnn_) {
       run_gemm(in[0]->ptr<int8_t>(), out[0]->ptr<int8_t>(), in[0]->numel() / c_);
       return;
@@ -1857,6 +1873,38 @@ class NhwcQConvOp : public XnnOp {
     }
   }
 
+  struct DirectTask {
+    const NhwcQConvOp* self;
+    const int8_t* x;
+    int8_t* y;
+    int64_t rows;  // output rows per task
+  };
+  // Bands of output rows across the pool (at most direct_rows_, and at least 4 bands a thread when the rows
+  // allow, so a worker that wakes late finds bands left); each thread's padded rows in its own buffer.
+  void run_direct(const int8_t* x, int8_t* y, int64_t batch) const {
+    const int64_t threads = pool_ ? static_cast<int64_t>(pthreadpool_get_threads_count(pool_)) : 1;
+    const int64_t rows = threads <= 1 ? direct_rows_ : std::max<int64_t>(1, std::min(direct_rows_, w_.oh / (4 * threads)));
+    const int64_t m = qdirect_.g.n;
+    for (int64_t b = 0; b < batch; ++b) {
+      DirectTask t{this, x + b * w_.ih * w_.iw * c_, y + b * w_.oh * w_.ow * m, rows};
+      const TsanRegion region;
+      pthreadpool_parallelize_1d(
+          pool_,
+          [](void* ctx, size_t i) {
+            const TsanTask mark;
+            auto* t = static_cast<DirectTask*>(ctx);
+            const NhwcQConvOp& op = *t->self;
+            const int64_t r0 = static_cast<int64_t>(i) * t->rows, r1 = std::min(op.w_.oh, r0 + t->rows);
+            if (r0 >= r1) return;
+            static thread_local std::vector<uint8_t> buf;
+            const size_t need = qdirect_work_bytes(op.qdirect_, op.w_.ow, r1 - r0);
+            if (buf.size() < need) buf.resize(need);
+            qdirect_vnni(op.qdirect_, t->x, op.w_.ih, op.w_.iw, op.w_.pt, op.w_.pl, t->y, op.w_.ow, r0, r1, buf.data());
+          },
+          &t, static_cast<size_t>((w_.oh + rows - 1) / rows), 0);
+    }
+  }
+
   struct DwTask {
     const NhwcQConvOp* self;
     const int8_t* x;
@@ -1891,7 +1939,10 @@ class NhwcQConvOp : public XnnOp {
 
   Window w_;
   int64_t c_ = 0;
-  bool gemm_ = false, im2col_ = false, dw_ = false;
+  bool gemm_ = false, im2col_ = false, dw_ = false, direct_ = false;
+  bool use_direct_ = true;   // "vnni-direct" chosen (where direct_), the built-in rule's pick
+  QDirectLayer qdirect_;     // the "vnni-direct" candidate
+  int64_t direct_rows_ = 1;  // output rows per band of vnni-direct (~32 KB of padded input rows)
   QDwLayer qdw_;  // the "vnni-depthwise" candidate
   bool use_xnn_ = false;  // the VNNI path exists but XNNPACK's kernel was measured faster
   QGemmLayer qgemm_;

@@ -24,8 +24,16 @@ void qdw_vnni(const QDwLayer& l, const int8_t* x, int64_t ih, int64_t iw, int64_
   const QDwView v{l.packed.data(), l.bias_adj.data(), l.scale.data(), l.c, l.blocks, l.kh, l.kw, l.sh, l.sw, l.groups, l.zy, l.zx, l.lo, l.hi};
   qdw_vnni_rows(v, x, ih, iw, pt, pl, y, ow, oy0, oy1, work);
 }
+void qdirect_vnni_rows(const QDirectView& l, const int8_t* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, int8_t* y, int64_t ow,
+                       int64_t oy0, int64_t oy1, uint8_t* work, int64_t pitch);
+void qdirect_vnni(const QDirectLayer& l, const int8_t* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, int8_t* y, int64_t ow, int64_t oy0,
+                  int64_t oy1, uint8_t* work) {
+  const QDirectView v{l.g.packed.data(), l.g.bias_adj.data(), l.g.scale.data(), l.g.n, l.c, l.kh, l.kw, l.sh, l.sw, l.groups, l.g.zy, l.zx, l.g.lo, l.g.hi};
+  qdirect_vnni_rows(v, x, ih, iw, pt, pl, y, ow, oy0, oy1, work, qdirect_pitch(l, ow));
+}
 #else
 bool qgemm_vnni_available() { return false; }
+void qdirect_vnni(const QDirectLayer&, const int8_t*, int64_t, int64_t, int64_t, int64_t, int8_t*, int64_t, int64_t, int64_t, uint8_t*) {}
 void qgemm_vnni(const QGemmLayer&, const int8_t*, int8_t*, int64_t, int64_t, const int8_t*, int64_t) {}
 void qdw_vnni(const QDwLayer&, const int8_t*, int64_t, int64_t, int64_t, int64_t, int8_t*, int64_t, int64_t, int64_t, int8_t*) {}
 #endif
@@ -89,6 +97,32 @@ QGemmLayer qgemm_pack(const int8_t* w, int64_t n, int64_t k, const int32_t* bias
     l.scale[static_cast<size_t>(o)] = scale[o];
   }
   return l;
+}
+
+QDirectLayer qdirect_pack(const int8_t* w, int64_t n, int64_t c, int64_t kh, int64_t kw, int64_t sh, int64_t sw, const int32_t* bias, int32_t zx,
+                          const float* scale, int32_t zy, int8_t lo, int8_t hi) {
+  QDirectLayer l;
+  l.g = qgemm_pack(w, n, kh * kw * c, bias, zx, scale, zy, lo, hi);  // the requantization terms; the packing is redone
+  l.c = c;
+  l.kh = kh;
+  l.kw = kw;
+  l.sh = sh;
+  l.sw = sw;
+  l.groups = (kw * c + 3) / 4;
+  l.zx = static_cast<int8_t>(zx);
+  const int64_t nb = (n + 15) / 16, run = kw * c;
+  l.g.packed.assign(static_cast<size_t>(nb * kh * l.groups * 64), 0);
+  for (int64_t o = 0; o < n; ++o)
+    for (int64_t ky = 0; ky < kh; ++ky)
+      for (int64_t i = 0; i < run; ++i)
+        l.g.packed[static_cast<size_t>((((o / 16) * kh + ky) * l.groups + i / 4) * 64 + (o % 16) * 4 + i % 4)] = w[(o * kh + ky) * run + i];
+  return l;
+}
+
+int64_t qdirect_pitch(const QDirectLayer& l, int64_t ow) { return ((ow - 1) * l.sw + l.kw) * l.c + 4; }
+
+size_t qdirect_work_bytes(const QDirectLayer& l, int64_t ow, int64_t rows) {
+  return static_cast<size_t>(((rows - 1) * l.sh + l.kh) * qdirect_pitch(l, ow));
 }
 
 }  // namespace ec

@@ -98,4 +98,42 @@ size_t qdw_work_bytes(const QDwLayer& l, int64_t ow);
 void qdw_vnni(const QDwLayer& l, const int8_t* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, int8_t* y, int64_t ow, int64_t oy0,
               int64_t oy1, int8_t* work);
 
+// int8 convolution (group 1, no dilation, any window and stride) read straight from the input rows, without
+// im2col patches: in NHWC a window row of kw pixels of c channels is one contiguous run of kw*c bytes, so its
+// quads (4 bytes: one vpdpbusd operand, broadcast to the 16 output lanes) are read in place. The rows a band of
+// output rows needs are first copied, padded and made unsigned (x + 128; zx + 128 outside the input), into a
+// buffer; each pixel then costs kh * ceil(kw*c/4) multiply-add instructions per 16 output channels. Stems
+// (c = 3: 9 of a 3x3 window's 12 bytes used) gain most: their im2col patches cost as much as their products.
+// Requantization as QGemmLayer's (bit-equal to the im2col path on the same layer).
+struct QDirectLayer {
+  QGemmLayer g;  // bias_adj, scale, zy, lo, hi as for the GEMM over k = kh*kw*c; packed [ceil(n/16)][kh][groups][16][4]
+  int64_t c = 0, kh = 0, kw = 0, sh = 1, sw = 1, groups = 0;  // groups = ceil(kw*c / 4) quads per window row
+  int8_t zx = 0;
+};
+
+// Plain pointers into a QDirectLayer for the AVX-512 translation unit.
+struct QDirectView {
+  const int8_t* packed;
+  const int32_t* bias_adj;
+  const float* scale;
+  int64_t n, c, kh, kw, sh, sw, groups;
+  int32_t zy;
+  int8_t zx, lo, hi;
+};
+
+// Packs OHWI int8 weights w [n][kh][kw][c] with their bias (nullptr = 0) and requantization scales.
+QDirectLayer qdirect_pack(const int8_t* w, int64_t n, int64_t c, int64_t kh, int64_t kw, int64_t sh, int64_t sw, const int32_t* bias, int32_t zx,
+                          const float* scale, int32_t zy, int8_t lo, int8_t hi);
+
+// Bytes of one padded input row for output rows `ow` wide (the window's reach, plus 4 for the last quad's read).
+int64_t qdirect_pitch(const QDirectLayer& l, int64_t ow);
+// Scratch bytes qdirect_vnni needs for `rows` output rows `ow` wide.
+size_t qdirect_work_bytes(const QDirectLayer& l, int64_t ow, int64_t rows);
+
+// Output rows [oy0, oy1) of one image: y [oh][ow][n] from x [ih][iw][c], with pt rows and pl columns of padding
+// before the input (zx; as many after it as the output size implies). `work`: qdirect_work_bytes(l, ow,
+// oy1 - oy0) bytes private to the calling thread. Needs qgemm_vnni_available().
+void qdirect_vnni(const QDirectLayer& l, const int8_t* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, int8_t* y, int64_t ow, int64_t oy0,
+                  int64_t oy1, uint8_t* work);
+
 }  // namespace ec

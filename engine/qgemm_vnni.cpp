@@ -19,6 +19,16 @@ inline int32_t load4(const int8_t* x, int64_t i, int64_t k) {
   return static_cast<int32_t>(v);
 }
 
+// 16 int32 sums as int8 values in int32 lanes: (acc + bias) * sc, clamped to [lo, hi] (the bounds less the
+// zero point), rounded to nearest even, plus zy.
+inline __m512i requant(__m512i acc, __m512i bias, __m512 sc, __m512 lo, __m512 hi, __m512i zy) {
+  // full-mask maskz forms: GCC 12's plain forms trip a false -Wuninitialized in its headers (PR 105593)
+  const __mmask16 all = 0xFFFF;
+  __m512 f = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_add_epi32(acc, bias)), sc);
+  f = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, f, lo), hi);  // clamp before converting: no int32 overflow
+  return _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, f), zy);     // round to nearest even
+}
+
 // Up to PX pixels x NB blocks of 16 output channels starting at block nb0 (PX * NB accumulators).
 template <int NB, int PX>
 void tile(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p, int np, int64_t nb0) {
@@ -66,11 +76,8 @@ void tile(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p, int np, int
 #pragma GCC unroll 8
     for (int r = 0; r < PX; ++r) {
       if (r >= np) break;
-      // full-mask maskz forms: GCC 12's plain forms trip a false -Wuninitialized in its headers (PR 105593)
       const __mmask16 all = 0xFFFF;
-      __m512 f = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_add_epi32(acc[r][b], bias)), sc);
-      f = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, f, lo), hi);  // clamp before converting: no int32 overflow
-      __m512i q = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, f), zy);  // round to nearest even
+      __m512i q = requant(acc[r][b], bias, sc, lo, hi, zy);
       if (l.r) {  // the fused residual Add: the same int8 y as above, then QLinearAdd's arithmetic
         const int64_t rc = l.cr - n0;
         const __mmask16 mr = rc >= 16 ? static_cast<__mmask16>(0xFFFF) : rc > 0 ? static_cast<__mmask16>((1u << rc) - 1u) : static_cast<__mmask16>(0);
@@ -107,6 +114,121 @@ void qgemm_vnni_rows(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p0,
         case 4: tile<4, 4>(l, x, y, p, np, nb0); break;
         case 5: tile<5, 4>(l, x, y, p, np, nb0); break;
         default: tile<6, 4>(l, x, y, p, np, nb0); break;
+      }
+    }
+  }
+}
+
+namespace {
+
+// Up to PX consecutive output pixels of one row from column ox x NB blocks of 16 output channels from block nb0,
+// read from the padded unsigned rows of qdirect_vnni_rows: row0 is the window's first row, pitch bytes apart.
+template <int NB, int PX>
+void dtile(const QDirectView& l, const uint8_t* row0, int64_t pitch, int64_t ox, int np, int64_t nb0, int8_t* yrow) {
+  const int64_t kh = l.kh, g = l.groups, step = l.sw * l.c;
+  __m512i acc[PX][NB];
+#pragma GCC unroll 8
+  for (int r = 0; r < PX; ++r)
+#pragma GCC unroll 6
+    for (int b = 0; b < NB; ++b) acc[r][b] = _mm512_setzero_si512();
+  const uint8_t* px[PX];  // rows past np repeat the last pixel and are not stored
+#pragma GCC unroll 8
+  for (int r = 0; r < PX; ++r) px[r] = row0 + (ox + (r < np ? r : np - 1)) * step;
+  for (int64_t ky = 0; ky < kh; ++ky) {
+    const int8_t* wk = l.packed + (nb0 * kh + ky) * g * 64;
+    for (int64_t q = 0; q < g; ++q) {
+      __m512i w[NB];
+#pragma GCC unroll 6
+      for (int b = 0; b < NB; ++b) w[b] = _mm512_loadu_si512(wk + (b * kh * g + q) * 64);
+#pragma GCC unroll 8
+      for (int r = 0; r < PX; ++r) {
+        int32_t v;
+        __builtin_memcpy(&v, px[r] + ky * pitch + q * 4, 4);
+        const __m512i a = _mm512_set1_epi32(v);
+#pragma GCC unroll 6
+        for (int b = 0; b < NB; ++b) acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], a, w[b]);
+      }
+    }
+  }
+  const __m512 lo = _mm512_set1_ps(static_cast<float>(l.lo - l.zy)), hi = _mm512_set1_ps(static_cast<float>(l.hi - l.zy));
+  const __m512i zy = _mm512_set1_epi32(l.zy);
+  const __mmask16 all = 0xFFFF;
+#pragma GCC unroll 6
+  for (int b = 0; b < NB; ++b) {
+    const int64_t n0 = (nb0 + b) * 16;
+    const int64_t cnt = min64(16, l.n - n0);
+    const __mmask16 m = static_cast<__mmask16>((1u << cnt) - 1u);
+    const __m512i bias = _mm512_loadu_si512(l.bias_adj + n0);
+    const __m512 sc = _mm512_loadu_ps(l.scale + n0);
+#pragma GCC unroll 8
+    for (int r = 0; r < PX; ++r) {
+      if (r >= np) break;
+      const __m512i q = requant(acc[r][b], bias, sc, lo, hi, zy);
+      _mm_mask_storeu_epi8(yrow + (ox + r) * l.n + n0, m, _mm512_maskz_cvtsepi32_epi8(all, q));
+    }
+  }
+}
+
+// Fills n bytes at d with the byte v.
+inline void fill(uint8_t* d, int64_t n, uint8_t v) {
+  const __m512i pv = _mm512_set1_epi8(static_cast<char>(v));
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) _mm512_storeu_si512(d + i, pv);
+  if (i < n) _mm512_mask_storeu_epi8(d + i, (~__mmask64{0}) >> (64 - (n - i)), pv);
+}
+
+}  // namespace
+
+void qdirect_vnni_rows(const QDirectView& l, const int8_t* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, int8_t* y, int64_t ow,
+                       int64_t oy0, int64_t oy1, uint8_t* work, int64_t pitch) {
+  const int64_t c = l.c, cols = (ow - 1) * l.sw + l.kw;  // padded columns the windows reach
+  const uint8_t pad = static_cast<uint8_t>(static_cast<uint8_t>(l.zx) ^ 0x80u);  // a real 0, unsigned
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  // the band's input rows, padded and unsigned: padded column j is input column j - pl (pl >= 0)
+  const int64_t iy0 = oy0 * l.sh - pt, rows = (oy1 - 1 - oy0) * l.sh + l.kh;
+  const int64_t left = min64(pl, cols), inner = min64(iw, cols - left);
+  for (int64_t r = 0; r < rows; ++r) {
+    uint8_t* d = work + r * pitch;
+    const int64_t iy = iy0 + r;
+    if (iy < 0 || iy >= ih || inner <= 0) {
+      fill(d, pitch, pad);
+      continue;
+    }
+    fill(d, left * c, pad);
+    const int8_t* s = x + iy * iw * c;
+    uint8_t* m = d + left * c;
+    const int64_t nb = inner * c;
+    int64_t i = 0;
+    for (; i + 64 <= nb; i += 64) _mm512_storeu_si512(m + i, _mm512_xor_si512(_mm512_loadu_si512(s + i), flip));
+    if (i < nb) {
+      const __mmask64 k = (~__mmask64{0}) >> (64 - (nb - i));
+      _mm512_mask_storeu_epi8(m + i, k, _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, s + i), flip));
+    }
+    fill(m + nb, pitch - (left + inner) * c, pad);
+  }
+  const int64_t nblocks = (l.n + 15) / 16;
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
+    const uint8_t* row0 = work + (oy - oy0) * l.sh * pitch;
+    int8_t* yrow = y + oy * ow * l.n;
+    if (nblocks <= 2) {  // narrow layers (stems): 8 pixels per tile so each weight load feeds more multiply-adds
+      for (int64_t ox = 0; ox < ow; ox += 8) {
+        const int np = static_cast<int>(min64(8, ow - ox));
+        if (nblocks == 1) dtile<1, 8>(l, row0, pitch, ox, np, 0, yrow);
+        else dtile<2, 8>(l, row0, pitch, ox, np, 0, yrow);
+      }
+      continue;
+    }
+    for (int64_t ox = 0; ox < ow; ox += 4) {
+      const int np = static_cast<int>(min64(4, ow - ox));
+      for (int64_t nb0 = 0; nb0 < nblocks; nb0 += 6) {
+        switch (min64(6, nblocks - nb0)) {
+          case 1: dtile<1, 4>(l, row0, pitch, ox, np, nb0, yrow); break;
+          case 2: dtile<2, 4>(l, row0, pitch, ox, np, nb0, yrow); break;
+          case 3: dtile<3, 4>(l, row0, pitch, ox, np, nb0, yrow); break;
+          case 4: dtile<4, 4>(l, row0, pitch, ox, np, nb0, yrow); break;
+          case 5: dtile<5, 4>(l, row0, pitch, ox, np, nb0, yrow); break;
+          default: dtile<6, 4>(l, row0, pitch, ox, np, nb0, yrow); break;
+        }
       }
     }
   }

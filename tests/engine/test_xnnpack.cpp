@@ -782,6 +782,47 @@ TEST_F(Xnnpack, Int8DepthwiseOnVnniMatchesXnnpackAndTheQdqReference) {
   }
 }
 
+// The int8 dense convolution read in place from padded input rows ("vnni-direct", qgemm.h), forced by the kernel
+// choice, against the QDQ reference within one output step and bit-equal to the same layer on im2col patches
+// ("vnni-im2col": the same sums and requantization): stems (c = 3, 3x3 stride 2 and 7x7 stride 2), 3x3, 5x5,
+// 1x3 and 3x1 windows, strides 1 and 2, padding on all sides, on one side or none, rows shorter than a tile,
+// output channels in one block, two, a partial one and more than six (the wide tiles), a zero point far from 0
+// (padding holds it), fused Relu and Clip, a batch of 2, 1 and 2 threads.
+TEST_F(Xnnpack, Int8DenseConvReadInPlaceOnVnniMatchesIm2colAndTheQdqReference) {
+  if (!qgemm_vnni_available()) GTEST_SKIP() << "no VNNI on this CPU (or EC_NO_VNNI set): the kernel is not offered";
+  struct Case { int64_t n, c, m, h, w, kh, kw, s, pt, pl, pb, pr; const char* act; };
+  const std::vector<Case> cases = {
+      {1, 3, 16, 33, 31, 3, 3, 2, 1, 1, 1, 1, "Relu"}, {2, 3, 24, 20, 22, 7, 7, 2, 3, 3, 3, 3, ""},   {1, 16, 32, 12, 13, 3, 3, 1, 1, 1, 1, 1, "Clip"},
+      {1, 24, 36, 9, 10, 5, 5, 1, 2, 2, 2, 2, ""},      {1, 8, 100, 7, 9, 3, 3, 2, 0, 0, 1, 1, "Relu"}, {1, 40, 16, 6, 5, 1, 3, 1, 0, 1, 0, 1, ""},
+      {1, 12, 20, 8, 6, 3, 1, 1, 1, 0, 1, 0, ""},      {1, 5, 7, 4, 3, 3, 3, 1, 0, 0, 0, 0, "Relu"},  {1, 64, 120, 10, 10, 3, 3, 2, 1, 1, 1, 1, ""}};
+  int i = 0;
+  for (const Case& k : cases) {
+    QdqBuilder b;
+    const float ys = 0.08f;
+    const Shape xs{k.n, k.c, k.h, k.w};
+    std::string x = b.qdq(b.input("x", xs), 0.02f, 37);
+    std::map<std::string, Attribute> a = {{"strides", attr_ints({k.s, k.s})}, {"pads", attr_ints({k.pt, k.pl, k.pb, k.pr})}};
+    std::string y = b.node("Conv", {x, b.qweight({k.m, k.c, k.kh, k.kw}, 2700 + i), b.constant(random_tensor({k.m}, 2750 + i, -0.3f, 0.3f))}, a);
+    const std::string act = k.act;
+    if (act == "Relu") y = b.node("Relu", {y});
+    if (act == "Clip") y = b.node("Clip", {y, b.constant(Tensor::from_f32({}, {-1.f})), b.constant(Tensor::from_f32({}, {2.f}))});
+    b.output(b.qdq(y, ys, -5));
+    const Tensor in = random_tensor(xs, 2800 + i, -2.f, 2.f);
+    const auto ref = run_model(b.m, {in}, "native", 1, true, false);
+    for (int threads : {1, 2}) {
+      std::vector<Tensor> outs;
+      for (const char* pick : {"vnni-direct", "vnni-im2col"}) {
+        auto [y, got] = run_forced(b.m, in, pick, threads);
+        EXPECT_EQ(got, pick) << "case " << i;
+        EXPECT_LE(diff_in_steps(ref[0], y, ys), 1.0001) << "case " << i << " " << pick << " threads " << threads;
+        outs.push_back(std::move(y));
+      }
+      EXPECT_EQ(max_abs_diff(outs[0], outs[1]), 0.0) << "case " << i << " threads " << threads << ": read in place and im2col differ";
+    }
+    ++i;
+  }
+}
+
 // Nearest-neighbour Resize runs on NHWC data with its scales or sizes permuted (no Transposes around it);
 // linear Resize goes back to NCHW. Exact against the reference kernels.
 // Nearest and linear Resize run on NHWC data (only the graph's input and output are transposed): nearest
