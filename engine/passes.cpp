@@ -500,6 +500,51 @@ int int8_concats(Graph& g) {
   return count;
 }
 
+int int8_weight_gemms(Graph& g) {
+  int count = 0;
+  auto cons = consumers(g);
+  std::map<std::string, size_t> prod;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (auto& o : g.nodes[i].outputs) prod[o] = i;
+  std::set<size_t> drop;
+  for (auto& n : g.nodes) {
+    if (n.op_type != "Gemm" || !n.domain.empty() || n.inputs.size() < 2 || n.outputs.size() != 1) continue;
+    if (n.attr_i("transA", 0) != 0 || n.attr_i("transB", 0) != 1) continue;
+    auto pi = prod.find(n.in(1));
+    if (pi == prod.end()) continue;
+    const Node& dq = g.nodes[pi->second];
+    if (dq.op_type != "DequantizeLinear" || !dq.domain.empty() || dq.outputs.size() != 1) continue;
+    const Tensor* q = init(g, dq.in(0));
+    const Tensor* s = init(g, dq.in(1));
+    if (!q || !s || q->dtype() != DType::i8 || q->rank() != 2 || s->dtype() != DType::f32) continue;
+    if (s->numel() != 1 && (s->numel() != q->dim(0) || dq.attr_i("axis", 1) != 0)) continue;
+    if (!dq.in(2).empty()) {
+      const Tensor* z = init(g, dq.in(2));
+      bool zero = z != nullptr && z->dtype() == DType::i8;
+      for (int64_t i = 0; zero && i < z->numel(); ++i) zero = z->ptr<int8_t>()[i] == 0;
+      if (!zero) continue;
+    }
+    if (n.inputs.size() > 2 && !n.in(2).empty()) {
+      const Tensor* c = init(g, n.in(2));
+      if (!c || c->dtype() != DType::f32 || c->numel() != q->dim(0) || c->shape().back() != q->dim(0)) continue;
+    }
+    if (cons[dq.outputs[0]].size() == 1 && !is_graph_output(g, dq.outputs[0])) drop.insert(pi->second);
+    n.inputs[1] = dq.in(0);
+    n.inputs.resize(3);  // x, int8 weights, C (or ""), then the weight scale
+    n.inputs.push_back(dq.in(1));
+    n.op_type = "WGemm";
+    n.domain = kEcDomain;
+    ++count;
+  }
+  if (!drop.empty()) {
+    std::vector<Node> kept;
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      if (!drop.count(i)) kept.push_back(std::move(g.nodes[i]));
+    g.nodes = std::move(kept);
+  }
+  return count;
+}
+
 std::string optimize_for_native(Graph& g) {
   int c = constants_to_initializers(g);
   int cast = fold_weight_casts(g);
@@ -508,8 +553,10 @@ std::string optimize_for_native(Graph& g) {
   int lut = fuse_int8_lookup_tables(g);
   int cat = int8_concats(g);
   int act = fuse_activations(g);
+  int wg = int8_weight_gemms(g);
   return std::to_string(c) + " constants, " + std::to_string(cast) + " weight casts folded, " + std::to_string(id) + " identities removed, " + std::to_string(bn) +
-         " BN folded, " + std::to_string(lut) + " int8 lookup tables, " + std::to_string(cat) + " int8 concats, " + std::to_string(act) + " activations fused";
+         " BN folded, " + std::to_string(lut) + " int8 lookup tables, " + std::to_string(cat) + " int8 concats, " + std::to_string(act) + " activations fused, " +
+         std::to_string(wg) + " int8-weight Gemms";
 }
 
 }  // namespace ec

@@ -33,6 +33,11 @@ int fuse_int8_lookup_tables(Graph& g);
 // parameters, so every input arrives at the output's scale and the layout pass concatenates the int8 data
 // (ONNX Runtime's QLinearConcat). Returns the number of Concats rewritten.
 int int8_concats(Graph& g);
+// int8 QDQ graphs: a Gemm (transB = 1) whose B is DequantizeLinear of an int8 initializer [N][K] with zero point 0
+// (per tensor or per output row) and whose C, if any, is a float initializer of N values becomes one WGemm node
+// (domain kEcDomain) that keeps the weights int8 and converts them as it multiplies: a classifier's weights stay a
+// quarter of their float size in memory and in every run's reads. Returns how many were made.
+int int8_weight_gemms(Graph& g);
 // Runs the passes above in order; returns a one-line summary ("folded 3 BN, fused 12 activations").
 std::string optimize_for_native(Graph& g);
 

@@ -782,6 +782,53 @@ TEST_F(Xnnpack, Int8DepthwiseOnVnniMatchesXnnpackAndTheQdqReference) {
   }
 }
 
+// A Gemm (transB = 1) whose weights are DequantizeLinear of int8 values (a classifier after int8-full) becomes
+// one WGemm that keeps them int8: none of the weights is folded to float. Its outputs match the Gemm on the
+// folded float weights within float rounding, scaled by each output's sum of |x * w| and the length K of the
+// dot product: one row and several, K a multiple of the kernel's 32 and not, with and without C, alpha, beta,
+// a fused Relu, 1 and 2 threads (the 1000-row case is large enough to split over them).
+TEST_F(Xnnpack, Int8WeightGemmKeepsItsWeightsInt8AndMatchesTheFloatGemm) {
+  struct Case { int64_t m, k, n; bool c, relu; float alpha, beta; };
+  const std::vector<Case> cases = {{1, 1280, 1000, true, false, 1.f, 1.f}, {3, 77, 45, false, true, 1.f, 1.f}, {2, 300, 130, true, false, 0.5f, 2.f}};
+  int i = 0;
+  for (const Case& k : cases) {
+    QdqBuilder b;
+    std::string x = b.input("x", {k.m, k.k});
+    std::string w = b.qweight({k.n, k.k}, 3100 + i);
+    std::vector<std::string> ins = {x, w};
+    if (k.c) ins.push_back(b.constant(random_tensor({k.n}, 3150 + i)));
+    std::string y = b.node("Gemm", ins, {{"transB", attr_i(1)}, {"alpha", attr_f(k.alpha)}, {"beta", attr_f(k.beta)}});
+    if (k.relu) y = b.node("Relu", {y});
+    b.output(y);
+    Model g = b.m;
+    optimize_for_native(g.graph);
+    EXPECT_EQ(count_domain(g.graph, "WGemm"), 1) << "case " << i;
+    EXPECT_EQ(count_op(g.graph, "DequantizeLinear", ""), 0) << "case " << i << ": the weights were dequantized";
+    // |x| . |w| per output, from the int8 weights and scales of the model
+    const Node& dq = b.m.graph.nodes[0];
+    ASSERT_EQ(dq.op_type, "DequantizeLinear");
+    const Tensor& q = b.m.graph.initializers.at(dq.inputs[0]);
+    const Tensor& sc = b.m.graph.initializers.at(dq.inputs[1]);
+    const Tensor in = random_tensor({k.m, k.k}, 3200 + i, -3.f, 3.f);
+    const auto ref = run_model(b.m, {in}, "native", 1, false, false);
+    for (int threads : {1, 2}) {
+      const auto got = run_model(b.m, {in}, "native", threads, true, true);
+      ASSERT_EQ(shape_str(got[0].shape()), shape_str(ref[0].shape()));
+      int64_t bad = 0;
+      for (int64_t r = 0; r < k.m; ++r)
+        for (int64_t j = 0; j < k.n; ++j) {
+          double mag = 0;
+          for (int64_t t = 0; t < k.k; ++t)
+            mag += std::fabs(in.ptr<float>()[r * k.k + t] * q.ptr<int8_t>()[j * k.k + t] * sc.ptr<float>()[j]);
+          const double tol = 2.0 * static_cast<double>(k.k) * std::ldexp(1.0, -24) * std::max(1.f, std::fabs(k.alpha)) * mag + 1e-30;
+          bad += std::fabs(got[0].ptr<float>()[r * k.n + j] - ref[0].ptr<float>()[r * k.n + j]) > tol;
+        }
+      EXPECT_EQ(bad, 0) << "case " << i << " threads " << threads;
+    }
+    ++i;
+  }
+}
+
 // The int8 dense convolution read in place from padded input rows ("vnni-direct", qgemm.h), forced by the kernel
 // choice, against the QDQ reference within one output step and bit-equal to the same layer on im2col patches
 // ("vnni-im2col": the same sums and requantization): stems (c = 3, 3x3 stride 2 and 7x7 stride 2), 3x3, 5x5,
