@@ -1912,10 +1912,16 @@ class NhwcQConvOp : public XnnOp {
     int64_t rows;  // output rows per task
   };
   // Bands of output rows across the pool: one band on one thread (each band rearranges the kh - sh input rows
-  // it shares with the band above again), a few per thread otherwise; each thread's quad rows in its own buffer.
+  // it shares with the band above again), a few per thread otherwise, but bands of at least 2 (kh - sh) rows, so
+  // the rows rearranged twice stay under a third (MobileNetV3's 5x5 layer on 14 x 14: 6 bands of 3 rows made 35
+  // input rows into quads instead of 18, and ran 2x slower at 2 threads than at 1); each thread's quad rows in its
+  // own buffer.
   void run_depthwise(const int8_t* x, int8_t* y, int64_t batch) const {
     const size_t threads = pool_ ? pthreadpool_get_threads_count(pool_) : 1;
-    const int64_t tasks = threads <= 1 ? 1 : std::min<int64_t>(w_.oh, static_cast<int64_t>(threads) * 3);
+    const int64_t min_rows = std::max<int64_t>(1, 2 * (w_.kh - w_.sh));
+    const int64_t tasks = threads <= 1 ? 1
+                                       : std::min<int64_t>(std::min<int64_t>(w_.oh, static_cast<int64_t>(threads) * 3),
+                                                           std::max<int64_t>(static_cast<int64_t>(threads), w_.oh / min_rows));
     const int64_t rows = (w_.oh + tasks - 1) / tasks;
     for (int64_t b = 0; b < batch; ++b) {
       DwTask t{this, x + b * w_.ih * w_.iw * c_, y + b * w_.oh * w_.ow * c_, rows};
