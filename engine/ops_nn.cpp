@@ -656,31 +656,38 @@ class SoftmaxOp : public Op {
         const int64_t r0 = it * chunk, nr = std::min(chunk, rows - r0);
         const float* xs = x + r0 * dim;
         float* ys = y + r0 * dim;
-        for (int64_t r = 0; r < nr; ++r) {
-          const float* xr = xs + r * dim;
-          float* yr = ys + r * dim;
-          float m = xr[0];
-          for (int64_t d = 1; d < dim; ++d) m = std::max(m, xr[d]);
-          for (int64_t d = 0; d < dim; ++d) yr[d] = xr[d] - m;
+        // maxima and sums 8 rows at a time: 8 independent chains instead of one a row (21 dependent adds of
+        // 4 cycles each per row of an SSD's classes)
+        constexpr int64_t kG = 8;
+        float mx_all[4096], sum[kG];  // a chunk has at most 4096 rows
+        for (int64_t g0 = 0; g0 < nr; g0 += kG) {
+          const int64_t ng = std::min(kG, nr - g0);
+          float* mx = mx_all + g0;
+          for (int64_t r = 0; r < ng; ++r) mx[r] = xs[(g0 + r) * dim];
+          for (int64_t d = 1; d < dim; ++d)
+            for (int64_t r = 0; r < ng; ++r) mx[r] = std::max(mx[r], xs[(g0 + r) * dim + d]);
+          for (int64_t r = 0; r < ng; ++r)
+            for (int64_t d = 0; d < dim; ++d) ys[(g0 + r) * dim + d] = xs[(g0 + r) * dim + d] - mx[r];
         }
         const int64_t n = nr * dim;
-        if (log_) {
-          for (int64_t r = 0; r < nr; ++r) {
-            float* yr = ys + r * dim;
-            float s = 0.f;
-            for (int64_t d = 0; d < dim; ++d) s += exp_approx(yr[d]);
-            const float ls = std::log(s);
-            for (int64_t d = 0; d < dim; ++d) yr[d] -= ls;
+        for (int64_t i = 0; i < n; ++i) ys[i] = exp_approx(ys[i]);  // x - max (log: kept for the subtraction below)
+        for (int64_t g0 = 0; g0 < nr; g0 += kG) {
+          const int64_t ng = std::min(kG, nr - g0);
+          for (int64_t r = 0; r < ng; ++r) sum[r] = 0.f;
+          for (int64_t d = 0; d < dim; ++d)
+            for (int64_t r = 0; r < ng; ++r) sum[r] += ys[(g0 + r) * dim + d];
+          if (log_) {  // log softmax: x - max - log(sum), from the input again
+            const float* mx = mx_all + g0;
+            for (int64_t r = 0; r < ng; ++r) {
+              const float ls = std::log(sum[r]);
+              for (int64_t d = 0; d < dim; ++d) ys[(g0 + r) * dim + d] = xs[(g0 + r) * dim + d] - mx[r] - ls;
+            }
+            continue;
           }
-          return;
-        }
-        for (int64_t i = 0; i < n; ++i) ys[i] = exp_approx(ys[i]);
-        for (int64_t r = 0; r < nr; ++r) {
-          float* yr = ys + r * dim;
-          float s = 0.f;
-          for (int64_t d = 0; d < dim; ++d) s += yr[d];
-          const float inv = 1.f / s;
-          for (int64_t d = 0; d < dim; ++d) yr[d] *= inv;
+          for (int64_t r = 0; r < ng; ++r) {
+            const float inv = 1.f / sum[r];
+            for (int64_t d = 0; d < dim; ++d) ys[(g0 + r) * dim + d] *= inv;
+          }
         }
       };
       if (rows * dim < (int64_t{1} << 15)) {
