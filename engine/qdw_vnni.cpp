@@ -21,11 +21,11 @@ struct Rows {
   int64_t tw;  // quad columns
 };
 
-// Input row `xrow` (nullptr: a row of padding) as quads T [blocks][tw][64], at the columns the windows start
+// Channel blocks [b0, b1) of input row `xrow` (nullptr: a row of padding) as quads T [b1 - b0][tw][64], at the columns the windows start
 // from (every sw-th when sw divides 4). Column xp of the padded row is input column xp - pl; outside the input
 // it holds zx. Bytes go in as x + 128 (unsigned, what vpdpbusd multiplies); channel lanes beyond c hold
 // something, which their zero weights ignore.
-void make_quads(const QDwView& l, const Rows& g, const int8_t* xrow, uint8_t* t) {
+void make_quads(const QDwView& l, const Rows& g, const int8_t* xrow, uint8_t* t, int64_t b0, int64_t b1) {
   // (full-mask maskz forms here and below: GCC 12's plain forms trip a false -Wuninitialized, PR 105593)
   // a 4x4 transpose of 32-bit words across the 128-bit lanes, then of bytes within each lane: byte 4c + j of
   // the result is byte c of column xp + j
@@ -37,13 +37,13 @@ void make_quads(const QDwView& l, const Rows& g, const int8_t* xrow, uint8_t* t)
   const int64_t c = l.c;
   if (!xrow) {
     const __m512i pad = _mm512_xor_si512(_mm512_maskz_broadcast_i32x4(0xFFFF, zx), flip);
-    for (int64_t i = 0; i < l.blocks * g.tw; ++i) _mm512_storeu_si512(t + i * 64, pad);
+    for (int64_t i = 0; i < (b1 - b0) * g.tw; ++i) _mm512_storeu_si512(t + i * 64, pad);
     return;
   }
   // columns whose 4 values all lie inside the input: [in0, in1)
   const int64_t in0 = g.pl, in1 = g.iw - 3 + g.pl > in0 ? g.iw - 3 + g.pl : in0;
-  for (int64_t b = 0; b < l.blocks; ++b) {
-    uint8_t* tb = t + b * g.tw * 64;
+  for (int64_t b = b0; b < b1; ++b) {
+    uint8_t* tb = t + (b - b0) * g.tw * 64;
     const int64_t c0 = b * 16;
     const __mmask16 m = c - c0 >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (c - c0)) - 1u);
     const int8_t* xb = xrow + c0;
@@ -169,36 +169,42 @@ void out_row(const QDwView& l, const Rows& g, const uint8_t* const* rows, int64_
 void qdw_vnni_rows(const QDwView& l, const int8_t* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, int8_t* y, int64_t ow, int64_t oy0,
                    int64_t oy1, int8_t* work) {
   const Rows g{ih, iw, pt, pl, ow, (ow - 1) * l.sw + 4 * (l.groups - 1) + 1};
-  const int64_t trow = l.blocks * g.tw * 64;  // bytes of one row of quads
-  uint8_t* pad = reinterpret_cast<uint8_t*>(work);
-  uint8_t* ring = pad + trow;
-  make_quads(l, g, nullptr, pad);
-  int64_t held[16];  // the input row in each ring slot (kh <= 16)
-  for (int64_t k = 0; k < l.kh; ++k) held[k] = -1;
-  const uint8_t* rows[16];
-  for (int64_t oy = oy0; oy < oy1; ++oy) {
-    for (int64_t ky = 0; ky < l.kh; ++ky) {
-      const int64_t iy = oy * l.sh - pt + ky;
-      if (iy < 0 || iy >= ih) {
-        rows[ky] = pad;
-        continue;
+  const int64_t brow = g.tw * 64;  // bytes of one row of quads of one channel block
+  // channel blocks in groups whose kh + 1 quad rows fit in about 32 KB (L1), each group over all the rows: with
+  // every block at once, BlazeFace-256's 128 x 128 x 24 layers kept 4 x 16.6 KB of quads, more than L1 holds
+  const int64_t fit = (32 * 1024) / ((l.kh + 1) * brow), per = fit < 1 ? 1 : min64(l.blocks, fit);
+  for (int64_t b0 = 0; b0 < l.blocks; b0 += per) {
+    const int64_t b1 = min64(l.blocks, b0 + per), trow = (b1 - b0) * brow;
+    uint8_t* pad = reinterpret_cast<uint8_t*>(work);
+    uint8_t* ring = pad + trow;
+    make_quads(l, g, nullptr, pad, b0, b1);
+    int64_t held[16];  // the input row in each ring slot (kh <= 16)
+    for (int64_t k = 0; k < l.kh; ++k) held[k] = -1;
+    const uint8_t* rows[16];
+    for (int64_t oy = oy0; oy < oy1; ++oy) {
+      for (int64_t ky = 0; ky < l.kh; ++ky) {
+        const int64_t iy = oy * l.sh - pt + ky;
+        if (iy < 0 || iy >= ih) {
+          rows[ky] = pad;
+          continue;
+        }
+        const int64_t s = iy % l.kh;  // kh consecutive rows land in kh different slots
+        uint8_t* t = ring + s * trow;
+        if (held[s] != iy) {
+          make_quads(l, g, x + iy * iw * l.c, t, b0, b1);
+          held[s] = iy;
+        }
+        rows[ky] = t;
       }
-      const int64_t s = iy % l.kh;  // kh consecutive rows land in kh different slots
-      uint8_t* t = ring + s * trow;
-      if (held[s] != iy) {
-        make_quads(l, g, x + iy * iw * l.c, t);
-        held[s] = iy;
+      int8_t* yrow = y + oy * ow * l.c;
+      for (int64_t b = b0; b < b1; ++b) {
+        const uint8_t* rb[16];
+        for (int64_t ky = 0; ky < l.kh; ++ky) rb[ky] = rows[ky] + (b - b0) * brow;
+        if (l.kh == 3 && l.groups == 1) out_row<3, 1, 12>(l, g, rb, b, yrow);
+        else if (l.kh == 5 && l.groups == 2) out_row<5, 2, 8>(l, g, rb, b, yrow);
+        else if (l.groups == 1) out_row<0, 1, 8>(l, g, rb, b, yrow);
+        else out_row<0, 2, 8>(l, g, rb, b, yrow);
       }
-      rows[ky] = t;
-    }
-    int8_t* yrow = y + oy * ow * l.c;
-    for (int64_t b = 0; b < l.blocks; ++b) {
-      const uint8_t* rb[16];
-      for (int64_t ky = 0; ky < l.kh; ++ky) rb[ky] = rows[ky] + b * g.tw * 64;
-      if (l.kh == 3 && l.groups == 1) out_row<3, 1, 12>(l, g, rb, b, yrow);
-      else if (l.kh == 5 && l.groups == 2) out_row<5, 2, 8>(l, g, rb, b, yrow);
-      else if (l.groups == 1) out_row<0, 1, 8>(l, g, rb, b, yrow);
-      else out_row<0, 2, 8>(l, g, rb, b, yrow);
     }
   }
 }
