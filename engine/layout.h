@@ -19,6 +19,7 @@ struct LayoutStats {
   int int8_concats = 0;   // Concats of int8 data (every input at the output's scale)
   int int8_splits = 0;    // Splits of int8 data (every output at the input's scale)
   int nchw_outputs = 0;   // float Convs writing NCHW for a reader in NCHW (their Transpose back dropped)
+  int nchw_inputs = 0;    // float stems reading the model's NCHW input (its Transpose to NHWC dropped)
 };
 
 // Rewrites `g` in place. Every value keeps its name where it is still visible in NCHW (graph outputs

@@ -737,7 +737,11 @@ class NhwcConvOp : public XnnOp {
     if (xt == DType::f16 && post_) fail("a float16 convolution fuses only Relu and Clip");
     const Tensor& wt = need_const(in, 1, "weight");
     if (wt.dtype() != DType::f32) fail(std::string("weight type ") + dtype_name(wt.dtype()) + " is not supported");
-    const Shape& x = in.t[0]->shape();
+    // "_nchw_in" (layout pass: a stem on the model's input): the input is [N][C][H][W]; the shape below is NHWC
+    nchw_in_ = node_.attr_i("_nchw_in", 0) != 0;
+    const Shape& xin = in.t[0]->shape();
+    if (nchw_in_ && (xin.size() != 4 || xt != DType::f32)) fail("an NCHW input " + shape_str(xin) + " must be 4-D float32");
+    const Shape x = nchw_in_ ? Shape{xin[0], xin[2], xin[3], xin[1]} : xin;
     const Shape& ws = wt.shape();
     if (x.size() != 4 || ws.size() != 4) fail("NHWC input " + shape_str(x) + " and weight " + shape_str(ws) + " must be 4-D");
     const int64_t group = node_.attr_i("group", 1);
@@ -778,6 +782,7 @@ class NhwcConvOp : public XnnOp {
     // prepare): building XNNPACK's packing first only to free it for a Winograd form would raise the peak
     if (kernel_candidates().empty()) build(kind_);
     nchw_out_ = node_.attr_i("_nchw_out", 0) != 0;
+    batch_in_ = x[0];
     staging_bytes_ = nchw_out_ ? static_cast<size_t>(x[0] * w.oh * w.ow * m) * dtype_size(xt) : 0;
     out[0] = {xt, nchw_out_ ? Shape{x[0], m, w.oh, w.ow} : Shape{x[0], w.oh, w.ow, m}};
     // a fused residual Add (layout pass: a 4th input): of the output's shape, added to each block of outputs by
@@ -853,7 +858,9 @@ class NhwcConvOp : public XnnOp {
     while (weight_bytes / p > l2 / 2 && m % (2 * p) == 0 && m / (2 * p) >= 16) p *= 2;
     return p;
   }
-  size_t workspace_bytes() const override { return staging_offset() + staging_bytes_; }
+  size_t workspace_bytes() const override { return staging_offset() + staging_bytes_ + staging_in_bytes(); }
+  // The NHWC copy of an NCHW input ("_nchw_in") for the kernels other than the direct one, after the output's.
+  size_t staging_in_bytes() const { return nchw_in_ ? static_cast<size_t>(w_.ih * w_.iw * c_ * batch_in_) * sizeof(float) : 0; }
   // Where the NHWC output of an NCHW-writing convolution is staged in the workspace (after Winograd's part).
   size_t staging_offset() const {
     size_t b = 0;
@@ -876,6 +883,20 @@ class NhwcConvOp : public XnnOp {
     return static_cast<size_t>(std::find(names.begin(), names.end(), want) - names.begin());
   }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void* ws) override {
+    if (nchw_in_ && kind_ != 5) {  // only the direct kernel reads NCHW: the others get an NHWC copy
+      const Shape& xs = in[0]->shape();
+      Tensor nhwc = Tensor::view(DType::f32, {xs[0], xs[2], xs[3], xs[1]}, static_cast<uint8_t*>(ws) + staging_offset() + staging_bytes_);
+      transpose_batched(*this, in[0]->data(), nhwc.data(), sizeof(float), xs[0], xs[1], xs[2] * xs[3]);
+      std::vector<const Tensor*> in2(in);
+      in2[0] = &nhwc;
+      return run_layout(in2, out, ws);
+    }
+    run_layout(in, out, ws);
+  }
+
+ private:
+  // run() on an input in the layout the chosen kernel reads.
+  void run_layout(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, void* ws) {
     res_now_ = nullptr;
     y_now_ = nullptr;
     if (res_ && !res_direct_) {  // the convolution into the workspace, then the broadcast Add into the output
@@ -902,7 +923,6 @@ class NhwcConvOp : public XnnOp {
     transpose_batched(*this, staged.data(), out[0]->data(), dtype_size(dtype_), o[0], o[2] * o[3], o[1]);
   }
 
- private:
   void run_nhwc(const std::vector<const Tensor*>& in, Tensor* out0, void* ws) {
     const std::vector<Tensor*> out{out0};
     if (dtype_ == DType::f16) {
@@ -1003,7 +1023,7 @@ class NhwcConvOp : public XnnOp {
       float* yb = y + b * w.oh * row;
       parallel_for(blocks, [&](int64_t k) {
         const int64_t r0 = k * w.oh / blocks, r1 = (k + 1) * w.oh / blocks;
-        stem_conv_run(*stem_, xb, w.ih, w.iw, w.pt, w.pl, yb, w.ow, r0, r1);
+        stem_conv_run(*stem_, xb, w.ih, w.iw, w.pt, w.pl, yb, w.ow, r0, r1, nchw_in_);
         if (finishing()) finish(yb + r0 * row, static_cast<size_t>((r1 - r0) * row));
       });
     }
@@ -1129,6 +1149,8 @@ class NhwcConvOp : public XnnOp {
   std::unique_ptr<ConvGemmLayer> gemm_;
   bool nchw_out_ = false;     // "_nchw_out" (layout pass): the output is [N][M][OH][OW]
   size_t staging_bytes_ = 0;  // the NHWC output of the kernels that cannot write NCHW, in the workspace
+  bool nchw_in_ = false;      // "_nchw_in" (layout pass): the input is [N][C][H][W] (read so by the direct kernel)
+  int64_t batch_in_ = 1;
 };
 
 // ConvTranspose on NHWC input (XNNPACK deconvolution): ONNX weights [C_in][C_out/G][KH][KW], explicit pads and

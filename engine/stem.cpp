@@ -10,15 +10,15 @@ bool stem_conv_available() {
   return cpu;
 }
 void stem_conv_rows(const StemConvView& l, const float* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, float* y, int64_t ow, int64_t oy0,
-                    int64_t oy1);  // stem_avx512.cpp
+                    int64_t oy1, bool nchw);  // stem_avx512.cpp
 void stem_conv_run(const StemConvLayer& l, const float* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, float* y, int64_t ow, int64_t oy0,
-                   int64_t oy1) {
+                   int64_t oy1, bool nchw) {
   const StemConvView v{l.w.data(), l.bias.data(), l.cin, l.m, l.mpad, l.kh, l.kw, l.sh, l.sw, l.lo, l.hi};
-  stem_conv_rows(v, x, ih, iw, pt, pl, y, ow, oy0, oy1);
+  stem_conv_rows(v, x, ih, iw, pt, pl, y, ow, oy0, oy1, nchw);
 }
 #else
 bool stem_conv_available() { return false; }
-void stem_conv_run(const StemConvLayer&, const float*, int64_t, int64_t, int64_t, int64_t, float*, int64_t, int64_t, int64_t) {}
+void stem_conv_run(const StemConvLayer&, const float*, int64_t, int64_t, int64_t, int64_t, float*, int64_t, int64_t, int64_t, bool) {}
 #endif
 
 StemConvLayer stem_conv_pack(const float* w, int64_t m, int64_t cin, int64_t kh, int64_t kw, int64_t sh, int64_t sw, const float* bias,

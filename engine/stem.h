@@ -35,9 +35,10 @@ bool stem_conv_available();
 StemConvLayer stem_conv_pack(const float* w, int64_t m, int64_t cin, int64_t kh, int64_t kw, int64_t sh, int64_t sw, const float* bias,
                              float lo, float hi);
 
-// Output rows [oy0, oy1) of one image: y [oh][ow][m] from x [ih][iw][cin], with pt rows and pl columns of
-// zero padding before the input (and as many after it as the output size implies). Needs stem_conv_available().
+// Output rows [oy0, oy1) of one image: y [oh][ow][m] from x [ih][iw][cin] (or [cin][ih][iw] when nchw: a model's
+// input read as it is given, without transposing it first), with pt rows and pl columns of zero padding before
+// the input (and as many after it as the output size implies). Needs stem_conv_available().
 void stem_conv_run(const StemConvLayer& l, const float* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, float* y, int64_t ow, int64_t oy0,
-                   int64_t oy1);
+                   int64_t oy1, bool nchw = false);
 
 }  // namespace ec

@@ -19,10 +19,11 @@ inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 struct Geometry {
-  const float* x;  // one image [ih][iw][cin]
+  const float* x;  // one image [ih][iw][cin] (NHWC) or [cin][ih][iw] (NCHW)
   int64_t ih, iw, pt, pl;
   float* y;  // one image [oh][ow][m]
   int64_t ow;
+  int64_t ps, cs, rs;  // floats from one input column to the next, one channel to the next, one row to the next
 };
 
 // Pixels [ox0, ox0 + P) of output row oy, channels [c0, c0 + 16 NB) (`rem` valid lanes in the last vector),
@@ -37,22 +38,23 @@ __attribute__((always_inline)) inline void tile(const StemConvView& l, const Geo
 #pragma GCC unroll 24
     for (int p = 0; p < P; ++p) acc[p][j] = b;
   }
-  const int64_t span = (kx1 - kx0) * l.cin;  // a window row's values: contiguous in x (NHWC)
-  const int64_t step = l.sw * l.cin;         // from one pixel's window to the next
+  const int64_t step = l.sw * g.ps;  // from one pixel's window to the next
   for (int64_t ky = ky0; ky < ky1; ++ky) {
-    const float* x = g.x + ((oy * l.sh - g.pt + ky) * g.iw + ox0 * l.sw - g.pl + kx0) * l.cin;
-    const float* w = l.w + ((ky * l.kw + kx0) * l.cin) * l.mpad + c0;
-    for (int64_t t = 0; t < span; ++t) {
-      __m512 wv[NB];
+    const float* xr = g.x + (oy * l.sh - g.pt + ky) * g.rs + (ox0 * l.sw - g.pl) * g.ps;
+    for (int64_t kx = kx0; kx < kx1; ++kx)
+      for (int64_t c = 0; c < l.cin; ++c) {
+        const float* x = xr + kx * g.ps + c * g.cs;
+        const float* w = l.w + ((ky * l.kw + kx) * l.cin + c) * l.mpad + c0;
+        __m512 wv[NB];
 #pragma GCC unroll 4
-      for (int j = 0; j < NB; ++j) wv[j] = _mm512_loadu_ps(w + t * l.mpad + 16 * j);
+        for (int j = 0; j < NB; ++j) wv[j] = _mm512_loadu_ps(w + 16 * j);
 #pragma GCC unroll 24
-      for (int p = 0; p < P; ++p) {
-        const __m512 a = _mm512_set1_ps(x[p * step + t]);
+        for (int p = 0; p < P; ++p) {
+          const __m512 a = _mm512_set1_ps(x[p * step]);
 #pragma GCC unroll 4
-        for (int j = 0; j < NB; ++j) acc[p][j] = _mm512_fmadd_ps(a, wv[j], acc[p][j]);
+          for (int j = 0; j < NB; ++j) acc[p][j] = _mm512_fmadd_ps(a, wv[j], acc[p][j]);
+        }
       }
-    }
   }
   const __m512 lo = _mm512_set1_ps(l.lo), hi = _mm512_set1_ps(l.hi);
   const __mmask16 tail = static_cast<__mmask16>((1u << rem) - 1u);
@@ -81,18 +83,19 @@ __attribute__((always_inline)) inline void tile_k3s2(const StemConvView& l, cons
   const __m512 b = _mm512_loadu_ps(l.bias);
 #pragma GCC unroll 24
   for (int p = 0; p < P; ++p) acc[p] = b;
-  const int64_t cin = l.cin;
+  const int64_t cin = l.cin, ps = g.ps;
   for (int64_t ky = ky0; ky < ky1; ++ky) {
-    const float* x = g.x + ((oy * 2 - g.pt + ky) * g.iw + ox0 * 2 - g.pl) * cin;
+    const float* xr = g.x + (oy * 2 - g.pt + ky) * g.rs + (ox0 * 2 - g.pl) * ps;
     const float* w = l.w + ky * 3 * cin * l.mpad;  // [kx][c][mpad]
     for (int64_t c = 0; c < cin; ++c) {
+      const float* x = xr + c * g.cs;
       const __m512 w0 = _mm512_loadu_ps(w + c * l.mpad), w1 = _mm512_loadu_ps(w + (cin + c) * l.mpad),
                    w2 = _mm512_loadu_ps(w + (2 * cin + c) * l.mpad);
-      acc[0] = _mm512_fmadd_ps(_mm512_set1_ps(x[c]), w0, acc[0]);
+      acc[0] = _mm512_fmadd_ps(_mm512_set1_ps(x[0]), w0, acc[0]);
 #pragma GCC unroll 24
       for (int p = 0; p < P; ++p) {
-        acc[p] = _mm512_fmadd_ps(_mm512_set1_ps(x[(2 * p + 1) * cin + c]), w1, acc[p]);
-        const __m512 a = _mm512_set1_ps(x[(2 * p + 2) * cin + c]);
+        acc[p] = _mm512_fmadd_ps(_mm512_set1_ps(x[(2 * p + 1) * ps]), w1, acc[p]);
+        const __m512 a = _mm512_set1_ps(x[(2 * p + 2) * ps]);
         acc[p] = _mm512_fmadd_ps(a, w2, acc[p]);
         if (p + 1 < P) acc[p + 1] = _mm512_fmadd_ps(a, w0, acc[p + 1]);
       }
@@ -144,8 +147,8 @@ void row(const StemConvView& l, const Geometry& g, int64_t oy, int64_t c0, int64
 }  // namespace
 
 void stem_conv_rows(const StemConvView& l, const float* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, float* y, int64_t ow, int64_t oy0,
-                    int64_t oy1) {
-  const Geometry g{x, ih, iw, pt, pl, y, ow};
+                    int64_t oy1, bool nchw) {
+  const Geometry g = nchw ? Geometry{x, ih, iw, pt, pl, y, ow, 1, ih * iw, iw} : Geometry{x, ih, iw, pt, pl, y, ow, l.cin, 1, iw * l.cin};
   for (int64_t oy = oy0; oy < oy1; ++oy)
     for (int64_t c0 = 0; c0 < l.m; c0 += 64) {
       const int64_t left = l.m - c0;

@@ -1002,6 +1002,8 @@ TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
 // fill 1 to 4 vectors or leave a tail (24, 100), output widths off the pixel blocks, Relu / Clip / SiLU, a
 // batch of 2, at 1 and 2 threads; 3x3 stride-2 windows onto one vector of channels (16, and 13: a tail) run the
 // kernel's own path for them over output rows of 31 and 28 pixels (blocks of 16, 8 and 4, then one at a time).
+// Layers of up to 4 input channels read the model's NCHW input directly (XNNPACK's and the GEMM's kernels, forced,
+// from an NHWC copy).
 TEST_F(Xnnpack, DirectConvolutionsOfFewChannelsMatchReference) {
   if (!stem_conv_available()) GTEST_SKIP() << "no direct few-channel kernel on this CPU (it needs AVX-512 F)";
   struct Case { int64_t n, c, h, w, m, kh, kw, s, pad; const char* act; };
@@ -1022,11 +1024,20 @@ TEST_F(Xnnpack, DirectConvolutionsOfFewChannelsMatchReference) {
     b.output(y);
     const Tensor x = random_tensor(xs, 2400 + i);
     const auto ref = run_model(b.m, {x}, "native", 1, true, false);
-    for (int threads : {1, 2}) {
-      const auto [y, got] = run_forced(b.m, x, "ec-direct", threads);
-      EXPECT_EQ(got, "ec-direct") << "case " << i;
-      EXPECT_LE(max_abs_diff(ref[0], y), sum_tolerance(ref[0], k.kh * k.kw * k.c)) << "case " << i << " threads " << threads;
-    }
+    // a stem (c <= 4) on the model's input reads it in NCHW (no Transpose before it); the other kernels then get
+    // an NHWC copy of it in the workspace, checked here too
+    Model g = b.m;
+    optimize_for_native(g.graph);
+    const LayoutStats st = convert_to_nhwc(g.graph);
+    EXPECT_EQ(st.nchw_inputs, k.c <= 4 ? 1 : 0) << "case " << i << ": " << to_string(st);
+    EXPECT_EQ(st.transposes, k.c <= 4 ? 0 : 1) << "case " << i << ": " << to_string(st);
+    for (int threads : {1, 2})
+      for (const char* pick : {"ec-direct", "xnnpack", "ec-gemm"}) {
+        if (std::string(pick) != "ec-direct" && k.c > 4) continue;
+        const auto [y, got] = run_forced(b.m, x, pick, threads);
+        EXPECT_EQ(got, pick) << "case " << i;
+        EXPECT_LE(max_abs_diff(ref[0], y), sum_tolerance(ref[0], k.kh * k.kw * k.c)) << "case " << i << " " << pick << " threads " << threads;
+      }
     ++i;
   }
 }
@@ -1298,8 +1309,9 @@ TEST_F(Xnnpack, ConvTransposeRunsInNhwc) {
     Model g = b.m;
     optimize_for_native(g.graph);
     const LayoutStats st = convert_to_nhwc(g.graph);
-    // the output's convolution writes NCHW, and so does the one before an NCHW ConvTranspose (output_shape)
-    EXPECT_EQ(st.transposes, k.output_shape ? 2 : 1) << "case " << i << ": " << to_string(st);
+    // the output's convolution writes NCHW, and so does the one before an NCHW ConvTranspose (output_shape); the
+    // input's identity convolution of few channels reads it in NCHW where the direct kernel runs
+    EXPECT_EQ(st.transposes + st.nchw_inputs, k.output_shape ? 2 : 1) << "case " << i << ": " << to_string(st);
     EXPECT_EQ(st.nchw_outputs, k.output_shape ? 2 : 1) << "case " << i << ": " << to_string(st);
     EXPECT_EQ(count_op(g.graph, "ConvTranspose", kEcDomain), k.output_shape ? 0 : 1) << "case " << i;
     expect_same(b.m, {random_tensor(xs, 1500 + i)}, (k.cin / k.group) * k.k * k.k + 1, std::string("conv transpose case ") + std::to_string(i));
