@@ -4,6 +4,8 @@
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
 #endif
 
 #include "lut.h"
@@ -263,8 +265,8 @@ class WGemmOp : public Op {
   }
 
  private:
-  // sum_i x[i] * w[i] over k values: AVX2 + FMA where compiled in (4 x 8 partial sums, the int8 widened in
-  // registers), else the plain loop
+  // sum_i x[i] * w[i] over k values: AVX2 + FMA (4 x 8 partial sums) or NEON on AArch64 (4 x 4), the int8
+  // widened in registers, else the plain loop
   static float dot(const float* x, const int8_t* w, int64_t k) {
     int64_t i = 0;
     float sum = 0.f;
@@ -282,6 +284,17 @@ class WGemmOp : public Op {
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
     h = _mm_add_ss(h, _mm_movehdup_ps(h));
     sum = _mm_cvtss_f32(h);
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+    float32x4_t a0 = vdupq_n_f32(0.f), a1 = a0, a2 = a0, a3 = a0;
+    for (; i + 16 <= k; i += 16) {
+      const int8x16_t b = vld1q_s8(w + i);
+      const int16x8_t lo = vmovl_s8(vget_low_s8(b)), hi = vmovl_s8(vget_high_s8(b));
+      a0 = vfmaq_f32(a0, vld1q_f32(x + i), vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo))));
+      a1 = vfmaq_f32(a1, vld1q_f32(x + i + 4), vcvtq_f32_s32(vmovl_s16(vget_high_s16(lo))));
+      a2 = vfmaq_f32(a2, vld1q_f32(x + i + 8), vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi))));
+      a3 = vfmaq_f32(a3, vld1q_f32(x + i + 12), vcvtq_f32_s32(vmovl_s16(vget_high_s16(hi))));
+    }
+    sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
 #endif
     for (; i < k; ++i) sum += x[i] * static_cast<float>(w[i]);
     return sum;
