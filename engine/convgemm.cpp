@@ -23,6 +23,21 @@ void conv_gemm_run(const ConvGemmLayer& l, const ConvGemmImage& g, int64_t p0, i
 }
 #else
 bool conv_gemm_available() { return false; }
+#endif
+
+#if defined(__x86_64__) && defined(EC_HAVE_CONV_GEMM_KERNEL)
+bool row_gemm_available() { return conv_gemm_available(); }
+void row_gemm_block(const RowGemmView& l, const float* x, int64_t pixels, int64_t p0, int64_t p1, float* y, float* work);  // convgemm_avx512.cpp
+void row_gemm_run(const RowGemmLayer& l, const float* x, int64_t pixels, int64_t p0, int64_t p1, float* y, float* work) {
+  const RowGemmView v{l.w.data(), l.bias.data(), l.m, l.k, l.groups, l.lo, l.hi};
+  row_gemm_block(v, x, pixels, p0, p1, y, work);
+}
+#else
+bool row_gemm_available() { return false; }
+void row_gemm_run(const RowGemmLayer&, const float*, int64_t, int64_t, int64_t, float*, float*) {}
+#endif
+
+#if !((defined(__x86_64__) || defined(__aarch64__)) && defined(EC_HAVE_CONV_GEMM_KERNEL))
 int64_t conv_gemm_nr() { return 32; }
 void conv_gemm_run(const ConvGemmLayer&, const ConvGemmImage&, int64_t, int64_t, int64_t, int64_t, float*) {}
 #endif
@@ -61,5 +76,22 @@ ConvGemmLayer conv_gemm_pack(const float* w, int64_t m, int64_t c, int64_t kh, i
   l.hi = hi;
   return l;
 }
+
+RowGemmLayer row_gemm_pack(const float* w, int64_t m, int64_t k, const float* bias, float lo, float hi) {
+  RowGemmLayer l;
+  l.m = m;
+  l.k = k;
+  l.groups = (m + 7) / 8;
+  l.w.assign(static_cast<size_t>(l.groups * k * 8), 0.f);
+  for (int64_t o = 0; o < m; ++o)
+    for (int64_t i = 0; i < k; ++i) l.w[static_cast<size_t>(((o / 8) * k + i) * 8 + o % 8)] = w[o * k + i];
+  l.bias.assign(static_cast<size_t>(l.groups * 8), 0.f);
+  if (bias) std::copy(bias, bias + m, l.bias.begin());
+  l.lo = lo;
+  l.hi = hi;
+  return l;
+}
+
+int64_t row_gemm_work_floats(const RowGemmLayer& l) { return 32 * l.k; }
 
 }  // namespace ec

@@ -74,4 +74,33 @@ int64_t conv_gemm_work_floats(const ConvGemmLayer& l);
 // without padding (their input rows are read in place). Needs conv_gemm_available().
 void conv_gemm_run(const ConvGemmLayer& l, const ConvGemmImage& g, int64_t p0, int64_t p1, int64_t n0, int64_t n1, float* work);
 
+// A 1x1 stride-1 convolution whose output goes to NCHW (a detector's raw heads: 255 channels of 40 x 40) as
+// Y = W X^T: rows of 8 output channels times 32 pixels, so each output channel's row of pixels is stored as it
+// is, contiguous, with no transposition of the output. Per block of 32 pixels their input rows are transposed
+// once into [k][32] (in L1) and every group of 8 output channels runs over it: 2 loads and 8 broadcasts per 16
+// multiply-adds. AVX-512 F only (x86-64); the other kernels stay elsewhere.
+struct RowGemmLayer {
+  int64_t m = 0, k = 0, groups = 0;  // output channels, input channels, ceil(m / 8)
+  LargeVector<float> w;              // [groups][k][8], zero rows past m
+  std::vector<float> bias;           // [groups * 8]
+  float lo = -INFINITY, hi = INFINITY;
+};
+
+// Plain pointers into a RowGemmLayer for the AVX-512 translation unit.
+struct RowGemmView {
+  const float* w;
+  const float* bias;
+  int64_t m, k, groups;
+  float lo, hi;
+};
+
+// True when this CPU runs row_gemm_run (x86-64 with AVX-512 F, compiled in).
+bool row_gemm_available();
+// Packs ONNX weights [m][k][1][1] and an optional bias [m]; outputs are clamped to [lo, hi].
+RowGemmLayer row_gemm_pack(const float* w, int64_t m, int64_t k, const float* bias, float lo, float hi);
+// Floats of work space one call of row_gemm_run needs (the block's transposed input).
+int64_t row_gemm_work_floats(const RowGemmLayer& l);
+// Pixels [p0, p1) (p1 - p0 <= 32) of one image: y [m][pixels] from x [pixels][k]. Needs row_gemm_available().
+void row_gemm_run(const RowGemmLayer& l, const float* x, int64_t pixels, int64_t p0, int64_t p1, float* y, float* work);
+
 }  // namespace ec

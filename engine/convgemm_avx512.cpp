@@ -140,4 +140,36 @@ void conv_gemm_block(const ConvGemmView& l, const ConvGemmImage& g, int64_t kc, 
   cg_block<Avx512Kernel>(l, g, kc, p0, p1, n0, n1, work);
 }
 
+void row_gemm_block(const RowGemmView& l, const float* x, int64_t pixels, int64_t p0, int64_t p1, float* y, float* work) {
+  const int64_t np = p1 - p0, k = l.k;
+  // the block's input rows as [k][32] (pixels past np are not read: the loads below are masked)
+  store_rows16(x + p0 * k, np, k, k, work, 32);
+  const __mmask16 m0 = np >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << np) - 1u);
+  const __mmask16 m1 = np >= 32 ? static_cast<__mmask16>(0xFFFF) : np <= 16 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << (np - 16)) - 1u);
+  const __m512 vlo = _mm512_set1_ps(l.lo), vhi = _mm512_set1_ps(l.hi);
+  for (int64_t g = 0; g < l.groups; ++g) {
+    __m512 a0[8], a1[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) a0[i] = a1[i] = _mm512_set1_ps(l.bias[g * 8 + i]);
+    const float* wg = l.w + g * k * 8;
+    for (int64_t t = 0; t < k; ++t) {
+      const __m512 x0 = _mm512_maskz_loadu_ps(m0, work + t * 32), x1 = _mm512_maskz_loadu_ps(m1, work + t * 32 + 16);
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) {
+        const __m512 wv = _mm512_set1_ps(wg[t * 8 + i]);
+        a0[i] = _mm512_fmadd_ps(wv, x0, a0[i]);
+        a1[i] = _mm512_fmadd_ps(wv, x1, a1[i]);
+      }
+    }
+    const int rows = static_cast<int>(cg_min(8, l.m - g * 8));
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      if (i >= rows) break;
+      float* yr = y + (g * 8 + i) * pixels + p0;
+      _mm512_mask_storeu_ps(yr, m0, min16(max16(a0[i], vlo), vhi));
+      _mm512_mask_storeu_ps(yr + 16, m1, min16(max16(a1[i], vlo), vhi));
+    }
+  }
+}
+
 }  // namespace ec

@@ -773,7 +773,11 @@ class NhwcConvOp : public XnnOp {
     // 64 KB (kh * kw * c <= 256), where it beat XNNPACK (stems; YOLO's 16 -> 32 3x3 stride 2); with more it lost
     stem_ok_ = xt == DType::f32 && group == 1 && m >= 8 && w.dh == 1 && w.dw == 1 && w.kh * w.kw * c <= 256 && stem_conv_available();
     gemm_ok_ = xt == DType::f32 && group == 1 && w.dh == 1 && w.dw == 1 && conv_gemm_available();
-    if (!wino_ok_ && !dw_ok_ && parts_n_ < 2 && !stem_ok_ && !gemm_ok_) kind_ = 0;
+    nchw_out_ = node_.attr_i("_nchw_out", 0) != 0;
+    // a 1x1 head writing NCHW: also Y = W X^T, each channel's row stored as it is (convgemm.h)
+    rowgemm_ok_ = xt == DType::f32 && nchw_out_ && group == 1 && w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && w.pt == 0 && w.pl == 0 &&
+                  w.pb == 0 && w.pr == 0 && !(in.t.size() > 3 && in.has(3)) && row_gemm_available();
+    if (!wino_ok_ && !dw_ok_ && parts_n_ < 2 && !stem_ok_ && !gemm_ok_ && !rowgemm_ok_) kind_ = 0;
     if (geometry) {
       release();
       release_parts();
@@ -781,7 +785,6 @@ class NhwcConvOp : public XnnOp {
     // a layer with candidates gets its kernel when the engine chooses one (choose_kernel follows every
     // prepare): building XNNPACK's packing first only to free it for a Winograd form would raise the peak
     if (kernel_candidates().empty()) build(kind_);
-    nchw_out_ = node_.attr_i("_nchw_out", 0) != 0;
     batch_in_ = x[0];
     staging_bytes_ = nchw_out_ ? static_cast<size_t>(x[0] * w.oh * w.ow * m) * dtype_size(xt) : 0;
     out[0] = {xt, nchw_out_ ? Shape{x[0], m, w.oh, w.ow} : Shape{x[0], w.oh, w.ow, m}};
@@ -821,6 +824,7 @@ class NhwcConvOp : public XnnOp {
     if (parts_n_ > 1) r.push_back("xnnpack-split");
     if (stem_ok_) r.push_back("ec-direct");
     if (gemm_ok_) r.push_back("ec-gemm");
+    if (rowgemm_ok_) r.push_back("ec-rowgemm");
     // the Winograd transforms with the GEMMs on our blocked kernel, whose weights every thread shares: last, so
     // that they displace the direct kernels (which hold 1/1.8 to 1/4 of their weights) only when 10 % faster
     // (ResNet-18's 512-channel layers at 2 threads had kept F(2,3) at 0.75-0.80 ms over the GEMM's 0.66-0.69)
@@ -836,6 +840,7 @@ class NhwcConvOp : public XnnOp {
             : names[i] == "xnnpack-split" ? 4
             : names[i] == "ec-direct"     ? 5
             : names[i] == "ec-gemm"       ? 6
+            : names[i] == "ec-rowgemm"  ? 9
             : names[i] == "ec-winograd-f2" ? 7
             : names[i] == "ec-winograd-f4" ? 8
                                           : 3;
@@ -877,6 +882,7 @@ class NhwcConvOp : public XnnOp {
                              : kind_ == 4 ? "xnnpack-split"
                              : kind_ == 5 ? "ec-direct"
                              : kind_ == 6 ? "ec-gemm"
+                             : kind_ == 9 ? "ec-rowgemm"
                              : kind_ == 7 ? "ec-winograd-f2"
                              : kind_ == 8 ? "ec-winograd-f4"
                                           : "ec-depthwise";
@@ -909,6 +915,13 @@ class NhwcConvOp : public XnnOp {
       y_now_ = out[0]->ptr<float>();
     }
     if (!nchw_out_) return run_nhwc(in, out[0], ws);
+    if (kind_ == 9) {  // rows of output channels, NCHW as computed
+      if (!rowgemm_) build(kind_);
+      float* y = out[0]->ptr<float>();
+      run_rowgemm(in[0]->ptr<float>(), y, in[0]->dim(0));
+      if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
+      return;
+    }
     if (kind_ == 6 && !gemm_) build(kind_);
     if (dtype_ == DType::f32 && kind_ == 6 && gemm_ && conv_gemm_kc(*gemm_) == gemm_->k) {  // the GEMM stores NCHW itself
       float* y = out[0]->ptr<float>();
@@ -1028,6 +1041,18 @@ class NhwcConvOp : public XnnOp {
       });
     }
   }
+  // Y = W X^T (convgemm.h) in tasks of (image, block of 32 output pixels): each writes its pixels of every row.
+  void run_rowgemm(const float* x, float* y, int64_t batch) const {
+    const RowGemmLayer& l = *rowgemm_;
+    const int64_t pixels = w_.oh * w_.ow, blocks = (pixels + 31) / 32;
+    const size_t work_floats = static_cast<size_t>(row_gemm_work_floats(l));
+    parallel_for(batch * blocks, [&](int64_t t) {
+      const int64_t b = t / blocks, p0 = (t % blocks) * 32, p1 = std::min(pixels, p0 + 32);
+      thread_local std::vector<float> work;
+      if (work.size() < work_floats) work.resize(work_floats);
+      row_gemm_run(l, x + b * pixels * c_, pixels, p0, p1, y + b * pixels * m_, work.data());
+    });
+  }
   // The blocked GEMM (convgemm.h): tasks of (image, range of weight panels, block of output pixels). With
   // fewer pixel blocks than 4 per thread the panels are cut into contiguous ranges, so that each thread reads its
   // own share of the weights (a range's weights are read once per pixel block).
@@ -1070,6 +1095,9 @@ class NhwcConvOp : public XnnOp {
     if (kind != 4) release_parts();
     if (kind != 5) stem_.reset();
     if (kind != 6) gemm_.reset();
+    if (kind != 9) rowgemm_.reset();
+    if (kind == 9 && !rowgemm_)
+      rowgemm_ = std::make_unique<RowGemmLayer>(row_gemm_pack(wt_.ptr<float>(), m_, c_, bias_.numel() ? bias_.ptr<float>() : nullptr, lo_, hi_));
     if (kind == 6 && !gemm_)
       gemm_ = std::make_unique<ConvGemmLayer>(conv_gemm_pack(wt_.ptr<float>(), m_, c_, w_.kh, w_.kw, w_.sh, w_.sw,
                                                              bias_.numel() ? bias_.ptr<float>() : nullptr, lo_, hi_));
@@ -1151,6 +1179,8 @@ class NhwcConvOp : public XnnOp {
   std::unique_ptr<StemConvLayer> stem_;
   bool gemm_ok_ = false;  // the "ec-gemm" candidate: dense, undilated, AVX-512 F or AArch64 (convgemm.h)
   std::unique_ptr<ConvGemmLayer> gemm_;
+  bool rowgemm_ok_ = false;  // the "ec-rowgemm" candidate: a 1x1 stride-1 layer writing NCHW, AVX-512 F (convgemm.h)
+  std::unique_ptr<RowGemmLayer> rowgemm_;
   bool nchw_out_ = false;     // "_nchw_out" (layout pass): the output is [N][M][OH][OW]
   size_t staging_bytes_ = 0;  // the NHWC output of the kernels that cannot write NCHW, in the workspace
   bool nchw_in_ = false;      // "_nchw_in" (layout pass): the input is [N][C][H][W] (read so by the direct kernel)

@@ -1081,6 +1081,41 @@ TEST_F(Xnnpack, BlockedGemmConvolutionsMatchReference) {
   }
 }
 
+// A 1x1 stride-1 float convolution writing NCHW (a detector's head on the graph's output) has "ec-rowgemm" (Y = W
+// X^T, convgemm.h) on CPUs with AVX-512: forced, it matches the reference kernels for 255 channels on 40 x 40 (50
+// blocks of 32 pixels) and on 10 x 10 over 256 input channels, channel counts off its groups of 8 (13, 255),
+// pixel counts off its blocks (63, 25), Relu / Clip / SiLU, a batch of 2, an input of 3 channels that the layer
+// also reads in NCHW (copied to NHWC first), at 1 and 2 threads.
+TEST_F(Xnnpack, NchwOneByOneConvolutionsOnRowGemmMatchReference) {
+  if (!row_gemm_available()) GTEST_SKIP() << "no row GEMM on this CPU (it needs AVX-512 F on x86-64)";
+  struct Case { int64_t n, c, h, w, m; const char* act; };
+  const std::vector<Case> cases = {{1, 64, 40, 40, 255, ""}, {2, 13, 7, 9, 13, "Relu"}, {1, 130, 5, 5, 24, "SiLU"}, {1, 256, 10, 10, 255, "Clip"},
+                                   {1, 3, 6, 6, 8, ""}};
+  int i = 0;
+  for (const Case& k : cases) {
+    GraphBuilder b, bare;  // bare: the convolution alone, whose outputs give the magnitude of the sums
+    const Shape xs{k.n, k.c, k.h, k.w};
+    const Tensor wt = random_tensor({k.m, k.c, 1, 1}, 3300 + i), bias = random_tensor({k.m}, 3350 + i);
+    std::string y = b.node("Conv", {b.input("x", xs), b.constant(wt), b.constant(bias)});
+    bare.output(bare.node("Conv", {bare.input("x", xs), bare.constant(wt), bare.constant(bias)}));
+    const std::string act = k.act;
+    if (act == "Relu") y = b.node("Relu", {y});
+    if (act == "Clip") y = b.node("Clip", {y, b.constant(Tensor::from_f32({}, {-0.5f})), b.constant(Tensor::from_f32({}, {0.5f}))});
+    if (act == "SiLU") y = b.node("Mul", {y, b.node("Sigmoid", {y})});
+    b.output(y);
+    const Tensor x = random_tensor(xs, 3400 + i);
+    const auto ref = run_model(b.m, {x}, "native", 1, true, false);
+    const double tol = sum_tolerance(run_model(bare.m, {x}, "native", 1, true, false)[0], k.c);
+    for (int threads : {1, 2}) {
+      const auto [y, got] = run_forced(b.m, x, "ec-rowgemm", threads);
+      EXPECT_EQ(got, "ec-rowgemm") << "case " << i;
+      ASSERT_EQ(y.shape(), ref[0].shape()) << "case " << i;
+      EXPECT_LE(max_abs_diff(ref[0], y), tol) << "case " << i << " threads " << threads;
+    }
+    ++i;
+  }
+}
+
 // A float convolution whose weights exceed half of L2 and that has 16 or more output pixels gets the candidate
 // "xnnpack-split": XNNPACK's convolution in output-channel slices, each writing its channels of the output. Each
 // slice runs the same GEMM on the same data, so forced it gives exactly XNNPACK's outputs, with fused Relu and
