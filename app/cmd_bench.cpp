@@ -30,6 +30,8 @@ struct BenchOptions {
   int threads = 1;
   int runs = 50;
   int warmup = 5;
+  int peer_warmup = 30;  // a fresh ONNX Runtime session in node is 10-50 % slower for its first 15-30 runs
+  int blocks = 0;  // 0: 5 (at most --runs) when there is a peer or several backends, else 1
   uint32_t seed = 1;
   std::vector<std::string> shapes;
   std::string input_file;
@@ -53,6 +55,7 @@ struct Result {
   std::vector<Tensor> outputs;  // copies for comparison
   std::vector<NodeProfile> profile;
   KernelTuning tuning;  // native: how the layers with a choice of kernels got theirs
+  std::vector<double> block_medians;  // the median of each block of timed runs, ms (blocks alternate between backends)
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -64,9 +67,18 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return r;
 }
 
-Result bench_backend(const std::string& name, const Model& m, const BenchOptions& o,
-                     const std::map<std::string, Shape>& shapes, const std::vector<Tensor>& inputs) {
+// A backend loaded, prepared, fed the input and warmed up, ready for blocks of timed runs.
+struct Prepared {
   Result r;
+  std::unique_ptr<Engine> eng;
+  std::vector<double> ms;             // every timed run, ms
+  std::vector<double> block_medians;  // the median of each block of timed runs, ms
+};
+
+Prepared prepare_backend(const std::string& name, const Model& m, const BenchOptions& o,
+                         const std::map<std::string, Shape>& shapes, const std::vector<Tensor>& inputs) {
+  Prepared p;
+  Result& r = p.r;
   r.name = name;
   EngineOptions eo;
   eo.threads = o.threads;
@@ -74,36 +86,58 @@ Result bench_backend(const std::string& name, const Model& m, const BenchOptions
   if (name == "native") eo.precision = o.precision;
   eo.kernels = o.kernels;
   double t0 = now_ms();
-  auto eng = create_engine(name, m, eo);
+  p.eng = create_engine(name, m, eo);
   double t1 = now_ms();
-  eng->prepare(shapes);
+  p.eng->prepare(shapes);
   double t2 = now_ms();
   r.load_ms = t1 - t0;
   r.prepare_ms = t2 - t1;
-  r.activation_bytes = eng->activation_bytes();
-  for (size_t i = 0; i < eng->num_inputs(); ++i) {
-    Tensor& dst = eng->input(i);
+  r.activation_bytes = p.eng->activation_bytes();
+  for (size_t i = 0; i < p.eng->num_inputs(); ++i) {
+    Tensor& dst = p.eng->input(i);
     if (dst.size_bytes() != inputs[i].size_bytes())
-      throw Error(name + ": input '" + eng->input_info(i).name + "' size differs from the prepared input");
+      throw Error(name + ": input '" + p.eng->input_info(i).name + "' size differs from the prepared input");
     std::memcpy(dst.data(), inputs[i].data(), dst.size_bytes());
   }
-  for (int i = 0; i < o.warmup; ++i) eng->run();
-  std::vector<double> ms;
-  for (int i = 0; i < o.runs; ++i) {
+  for (int i = 0; i < o.warmup; ++i) p.eng->run();
+  return p;
+}
+
+// Times `runs` more runs of a prepared backend and records the block's median.
+void time_block(Prepared& p, int runs) {
+  std::vector<double> block;
+  for (int i = 0; i < runs; ++i) {
     double a = now_ms();
-    eng->run();
-    ms.push_back(now_ms() - a);
+    p.eng->run();
+    block.push_back(now_ms() - a);
   }
-  r.lat = summarize_ms(ms);
+  p.ms.insert(p.ms.end(), block.begin(), block.end());
+  p.block_medians.push_back(summarize_ms(block).median_ms);
+}
+
+// The statistics over every block, the profile, kernel choices and output copies; releases the engine.
+Result finish_backend(Prepared& p) {
+  Result r = std::move(p.r);
+  r.lat = summarize_ms(p.ms);
+  r.block_medians = p.block_medians;
   r.rss_after_bytes = current_rss_bytes();
-  r.profile = eng->profile();
-  r.describe = eng->describe();
-  r.tuning = eng->kernel_tuning();
-  for (size_t i = 0; i < eng->num_outputs(); ++i) {
-    r.out_names.push_back(eng->output_info(i).name);
-    r.outputs.push_back(eng->output(i).clone());
+  r.profile = p.eng->profile();
+  r.describe = p.eng->describe();
+  r.tuning = p.eng->kernel_tuning();
+  for (size_t i = 0; i < p.eng->num_outputs(); ++i) {
+    r.out_names.push_back(p.eng->output_info(i).name);
+    r.outputs.push_back(p.eng->output(i).clone());
   }
+  p.eng.reset();
   return r;
+}
+
+// The middle value (the mean of the two middle ones for an even count); 0 for none.
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // Which kernel each layer with a choice runs, the measured times per run, and what choosing cost.
@@ -214,17 +248,34 @@ size_t ort_peer_added_bytes(const std::string& peer, const std::string& model, c
   return with_model > baseline ? with_model - baseline : 0;
 }
 
-Result bench_ort(const BenchOptions& o, const Tensor& input) {
-  OrtPeerResult p = run_ort_peer(o.ort_peer, o.ort_model.empty() ? o.model : o.ort_model, input, o.threads, o.runs, o.warmup);
+// ONNX Runtime through the peer, one peer process per block (`runs` timed runs after --peer-warmup each): min is
+// the least over the blocks, median and p95 the median of the blocks' (the peer reports no single runs), mean
+// weighted by runs; outputs from the last block.
+struct OrtBlocks {
   Result r;
+  std::vector<double> p95s;
+  double sum_ms = 0;
+};
+
+void ort_block(OrtBlocks& b, const BenchOptions& o, const Tensor& input, int runs) {
+  OrtPeerResult p = run_ort_peer(o.ort_peer, o.ort_model.empty() ? o.model : o.ort_model, input, o.threads, runs,
+                                 std::max(o.warmup, o.peer_warmup));
+  Result& r = b.r;
   r.name = o.ort_model.empty() ? "onnxruntime" : "onnxruntime*";
-  r.lat.min_ms = p.min_ms;
-  r.lat.median_ms = p.median_ms;
-  r.lat.p95_ms = p.p95_ms;
-  r.lat.mean_ms = p.mean_ms;
-  r.lat.runs = p.runs;
+  r.lat.min_ms = r.block_medians.empty() ? p.min_ms : std::min(r.lat.min_ms, p.min_ms);
+  r.block_medians.push_back(p.median_ms);
+  b.p95s.push_back(p.p95_ms);
+  b.sum_ms += p.mean_ms * p.runs;
+  r.lat.runs += static_cast<size_t>(p.runs);
   r.out_names = p.names;
   r.outputs = p.outputs;
+}
+
+Result finish_ort(OrtBlocks& b, const BenchOptions& o, const Tensor& input) {
+  Result r = std::move(b.r);
+  r.lat.median_ms = median_of(r.block_medians);
+  r.lat.p95_ms = median_of(b.p95s);
+  r.lat.mean_ms = r.lat.runs ? b.sum_ms / static_cast<double>(r.lat.runs) : 0;
   if (o.memory) r.peak_bytes = ort_peer_added_bytes(o.ort_peer, o.ort_model.empty() ? o.model : o.ort_model, input, o.threads);
   return r;
 }
@@ -279,6 +330,17 @@ void print_profile(const std::vector<Result>& results, nlohmann::json* j) {
   }
 }
 
+// The median over the blocks of r's block median / ref's median in the same block: the ratio of two backends
+// measured in the same phase of the machine's load. The plain ratio of medians when blocks do not pair up.
+double paired_ratio(const Result& r, const Result& ref) {
+  if (r.block_medians.size() != ref.block_medians.size() || r.block_medians.empty())
+    return ref.lat.median_ms > 0 ? r.lat.median_ms / ref.lat.median_ms : 0;
+  std::vector<double> v;
+  for (size_t k = 0; k < r.block_medians.size(); ++k)
+    if (ref.block_medians[k] > 0) v.push_back(r.block_medians[k] / ref.block_medians[k]);
+  return median_of(v);
+}
+
 void run_bench(const BenchOptions& o) {
   if (o.runs < 1) throw Error("--runs " + std::to_string(o.runs) + ": must be at least 1");
   if (o.threads < 1) throw Error("--threads " + std::to_string(o.threads) + ": must be at least 1");
@@ -309,28 +371,40 @@ void run_bench(const BenchOptions& o) {
     std::printf("{\"peak_bytes\": %zu}\n", engine_peak_bytes(o.backends, m, o, shapes, inputs));
     return;
   }
-  std::vector<Result> results;
   // A backend that cannot load or run the model (OpenCV DNN of some releases on BlazeFace, an operator one
   // backend lacks) is reported as failed with its reason; the others are still measured.
   std::vector<std::pair<std::string, std::string>> failed;
+  std::vector<Prepared> prepared;
   for (const std::string& b : split(o.backends, ',')) {
     try {
-      results.push_back(bench_backend(b, m, o, shapes, inputs));
+      prepared.push_back(prepare_backend(b, m, o, shapes, inputs));
     } catch (const Error& e) {
       std::string why = e.what();
       if (why.find('\n') != std::string::npos) why = why.substr(0, why.find('\n'));
       if (split(o.backends, ',').size() == 1) throw Error(why);
       std::fprintf(stderr, "edgecompress: bench: backend %s failed: %s\n", b.c_str(), why.c_str());
       failed.emplace_back(b, why);
-      continue;
     }
-    if (o.memory) results.back().peak_bytes = measure_peak_in_child(b, o);
   }
-  if (results.empty()) throw Error("bench: every backend failed (" + failed.front().first + ": " + failed.front().second + ")");
-  if (!o.ort_peer.empty()) {
-    if (inputs.size() != 1) throw Error("--ort-peer: only single-input models can be fed to the peer");
-    results.push_back(bench_ort(o, inputs[0]));
+  if (prepared.empty()) throw Error("bench: every backend failed (" + failed.front().first + ": " + failed.front().second + ")");
+  const bool peer = !o.ort_peer.empty();
+  if (peer && inputs.size() != 1) throw Error("--ort-peer: only single-input models can be fed to the peer");
+  // The timed runs in blocks that alternate between the backends (and the peer), so a phase of another
+  // tenant's load falls on all of them alike; each backend's statistics are over all of its blocks.
+  const int blocks = o.blocks > 0 ? o.blocks : std::min(o.runs, peer || prepared.size() > 1 ? 5 : 1);
+  if (blocks > o.runs) throw Error("--blocks " + std::to_string(blocks) + ": more blocks than --runs " + std::to_string(o.runs));
+  OrtBlocks ort;
+  for (int k = 0; k < blocks; ++k) {
+    const int n = o.runs / blocks + (k < o.runs % blocks ? 1 : 0);
+    for (Prepared& p : prepared) time_block(p, n);
+    if (peer) ort_block(ort, o, inputs[0], n);
   }
+  std::vector<Result> results;
+  for (Prepared& p : prepared) {
+    results.push_back(finish_backend(p));
+    if (o.memory) results.back().peak_bytes = measure_peak_in_child(results.back().name, o);
+  }
+  if (peer) results.push_back(finish_ort(ort, o, inputs[0]));
   const double peak_rss = static_cast<double>(peak_rss_bytes());
   size_t weight_bytes = 0;
   for (auto& kv : m.graph.initializers) weight_bytes += kv.second.size_bytes();
@@ -354,6 +428,8 @@ void run_bench(const BenchOptions& o) {
                               {"runs", r.lat.runs},
                               {"throughput_per_s", thr},
                               {"median_ratio_vs_" + ref.name, ratio},
+                              {"paired_ratio_vs_" + ref.name, paired_ratio(r, ref)},
+                              {"block_medians_ms", r.block_medians},
                               {"load_ms", r.load_ms},
                               {"prepare_ms", r.prepare_ms},
                               {"activation_bytes", r.activation_bytes},
@@ -386,6 +462,13 @@ void run_bench(const BenchOptions& o) {
   if (!o.json)
     std::printf("ratio = median / median of %s; weights %zu bytes; peak RSS of this process %.1f MiB\n", ref.name.c_str(),
                 weight_bytes, peak_rss / 1048576.0);
+  if (!o.json && results.size() > 1 && ref.block_medians.size() > 1) {
+    std::printf("%zu alternating blocks; paired ratio (the median over the blocks of the two medians in the same block):",
+                ref.block_medians.size());
+    for (size_t k = 1; k < results.size(); ++k)
+      std::printf(" %s / %s %.2fx", ref.name.c_str(), results[k].name.c_str(), 1.0 / paired_ratio(results[k], ref));
+    std::printf("\n");
+  }
   if (!o.json && !o.ort_model.empty()) std::printf("onnxruntime* ran %s (the same input)\n", o.ort_model.c_str());
   for (const auto& f : failed) {
     if (o.json) j["failed"].push_back({{"backend", f.first}, {"error", f.second}});
@@ -434,10 +517,17 @@ void add_bench_command(ec::cli::App& app) {
       ->capture_default_str();
   c->add_option("--runs,-r", o->runs, "Timed runs")->capture_default_str();
   c->add_option("--warmup,-w", o->warmup, "Untimed warm-up runs")->capture_default_str();
+  c->add_option("--blocks", o->blocks,
+                "Split the timed runs into this many blocks alternating between the backends and the peer (default 5, at most --runs, when "
+                "there is more than one, else 1; the peer warms up again in each block)");
   c->add_option("--seed", o->seed, "Seed of the uniform [-1,1) input (same generator as ort-peer)")->capture_default_str();
   c->add_option("--shape", o->shapes, "Input shape: d,d,d,d for the first input or NAME=d,d,d,d");
   c->add_option("--input", o->input_file, "Raw little-endian float32 file for the first input instead of the seeded one");
   c->add_option("--ort-peer", o->ort_peer, "Path of ../shared/peers/ort-peer: adds ONNX Runtime to the same run");
+  c->add_option("--peer-warmup", o->peer_warmup,
+                "Untimed runs of each peer process before its block (at least --warmup; a fresh ONNX Runtime session is slower "
+                "for its first 15-30 runs)")
+      ->capture_default_str();
   c->add_option("--ort-model", o->ort_model,
                 "Run ONNX Runtime on this model instead (e.g. the fp32 original of an int8 --model), shown as onnxruntime*");
   c->add_flag("--json", o->json, "Print JSON");

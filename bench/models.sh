@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Whole-model latency and peak memory of the native engine against ONNX Runtime (../shared/peers/ort-peer), for
 # every model the project benchmarks, float32 and int8, at 1 and 2 threads. Each row comes from one `bench` run:
-# the native engine and ONNX Runtime on the same seeded input, medians of the same number of timed runs after a
-# warm-up, so the ratios hold on a noisy machine even when the absolute times do not. Each row is run
+# the native engine and ONNX Runtime on the same seeded input, the timed runs in 5 blocks alternating between the
+# two (a fresh peer process per block, warmed up by 30 runs), and the ratio the median over the blocks of the two
+# blocks' medians, so the ratios hold on a noisy machine even when the absolute times do not. Each row is run
 # EC_BENCH_REPS times (default 3; the rounds go over every model before repeating, so a burst of another tenant's
 # load lands in one round) and the round with the median ratio is shown.
 #   bench/models.sh [runs] [MODEL...]            (default 50 runs; models: all of those below)
@@ -79,16 +80,20 @@ for line in open(f"{out}/macs.txt"):
     if len(parts) == 2 and parts[1].isdigit():
         macs_of[parts[0]] = int(parts[1])
 
+def ratio(res):
+    """native / ONNX Runtime: the median over the run's alternating blocks of the two blocks' medians."""
+    return 1 / res[-1]["paired_ratio_vs_native"]
+
 def pick(kind, m, t):
     """The round whose native/ORT ratio is the median of the rounds, and round 1 (which measured memory)."""
     rounds = [json.load(open(f"{out}/{m}.{kind}.t{t}.r{r}.json"))["results"] for r in range(1, reps + 1)]
-    ratio = lambda res: res[0]["latency_ms"]["median"] / res[-1]["latency_ms"]["median"]
     order = sorted(range(reps), key=lambda i: ratio(rounds[i]))
     return rounds[order[(reps - 1) // 2]], rounds[0], [ratio(x) for x in rounds]
 
-print(f"CPU: {cpu}; medians of {runs} runs after 5 warm-up, native and ONNX Runtime in the same `bench` run;")
+print(f"CPU: {cpu}; {runs} runs after 5 warm-up (ONNX Runtime: 30 per block), native and ONNX Runtime in the same `bench` run, alternating in 5 blocks;")
 print(f"each row the median-ratio round of {reps} (the other rounds' ratios in build/bench-models/*.r*.json).")
-print("ratio = native median / ONNX Runtime fp32 median (goals: fp32 <= 0.90, int8 <= 0.60); memory: peak MiB added by load + prepare + 3 runs.")
+print("ms: native's median over all runs, ONNX Runtime's the median of its block medians; ratio = the median over the blocks of native's")
+print("block median / ONNX Runtime fp32's in the same block (goals: fp32 <= 0.90, int8 <= 0.60); memory: peak MiB added by load + prepare + 3 runs.")
 print()
 print("| model | threads | fp32 native ms | ORT fp32 ms | fp32 ratio | int8 native ms | ORT fp32 ms | int8 ratio | MiB native fp32 / int8 | MiB ORT fp32 |")
 print("|---|---|---|---|---|---|---|---|---|---|")
@@ -99,8 +104,7 @@ for m in models:
         q, qm, _ = pick("int8", m, t)
         nf, of = f[0], f[-1]
         nq, oq = q[0], q[-1]
-        rf = nf["latency_ms"]["median"] / of["latency_ms"]["median"]
-        rq = nq["latency_ms"]["median"] / oq["latency_ms"]["median"]
+        rf, rq = ratio(f), ratio(q)
         mib = lambda r: r.get("peak_memory_bytes", 0) / 1048576
         mark = lambda ok: "" if ok else " ✗"
         print(f"| {m} | {t} | {nf['latency_ms']['median']:.3f} | {of['latency_ms']['median']:.3f} | {rf:.2f}{mark(rf <= 0.9)} | "

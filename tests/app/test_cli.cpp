@@ -68,7 +68,17 @@ TEST(Cli, BenchComparesBackends) {
     EXPECT_LE(l["min"].get<double>(), l["median"].get<double>());
     EXPECT_LE(l["median"].get<double>(), l["p95"].get<double>());
     EXPECT_EQ(res["runs"].get<int>(), 5);
+    // two backends: the runs alternate in 5 blocks (one run each here), each block's median recorded
+    ASSERT_EQ(res["block_medians_ms"].size(), 5u) << res.dump();
+    for (auto& b : res["block_medians_ms"]) EXPECT_GE(b.get<double>(), l["min"].get<double>());
   }
+  // the paired ratio: the median over the blocks of opencv's block median / native's in the same block
+  std::vector<double> per;
+  for (size_t k = 0; k < 5; ++k)
+    per.push_back(j["results"][1]["block_medians_ms"][k].get<double>() / j["results"][0]["block_medians_ms"][k].get<double>());
+  std::sort(per.begin(), per.end());
+  EXPECT_NEAR(j["results"][1]["paired_ratio_vs_native"].get<double>(), per[2], 1e-9 * per[2]);
+  EXPECT_EQ(j["results"][0]["paired_ratio_vs_native"].get<double>(), 1.0);
   EXPECT_GT(j["results"][0]["activation_bytes"].get<int64_t>(), 0);
   ASSERT_EQ(j["compare"].size(), 4u);
   for (auto& c : j["compare"]) EXPECT_LE(c["max_diff_over_range"].get<double>(), 1e-4) << c.dump();
@@ -103,6 +113,7 @@ TEST(Cli, BadInputsGiveOneLineErrors) {
   expect_one_line_error(run_cli("bench --model '" + kModel + "' --shape 1,x,3"), "'x' is not a positive integer");
   expect_one_line_error(run_cli("bench --model '" + kModel + "' --backend tensorrt"), "backend 'tensorrt' is not known");
   expect_one_line_error(run_cli("bench --model '" + kModel + "' --runs 0"), "--runs 0");
+  expect_one_line_error(run_cli("bench --model '" + kModel + "' --runs 3 --blocks 4"), "--blocks 4: more blocks than --runs 3");
 }
 
 // `--version` says what this build has and which engine paths this CPU takes, one line each; usage errors
