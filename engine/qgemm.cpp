@@ -14,7 +14,8 @@ bool qgemm_vnni_available() {
 void qgemm_vnni_rows(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p0, int64_t p1);  // qgemm_vnni.cpp
 void qgemm_vnni(const QGemmLayer& l, const int8_t* x, int8_t* y, int64_t p0, int64_t p1, const int8_t* r, int64_t cr) {
   const QGemmView v{l.packed.data(), l.bias_adj.data(), l.scale.data(), l.k, l.n, l.zy, l.lo, l.hi,
-                    l.add ? r : nullptr, cr, l.ka, l.kb, l.off, l.rz, l.add_lo, l.add_hi};
+                    l.add ? r : nullptr, cr, l.ka, l.kb, l.off, l.rz, l.add_lo, l.add_hi,
+                    l.pair_packed.empty() ? nullptr : l.pair_packed.data(), l.pair_bias_adj.data(), l.pair_scale.data()};
   qgemm_vnni_rows(v, x, y, p0, p1);
 }
 void qdw_vnni_rows(const QDwView& l, const int8_t* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, int8_t* y, int64_t ow, int64_t oy0,
@@ -96,6 +97,17 @@ QGemmLayer qgemm_pack(const int8_t* w, int64_t n, int64_t k, const int32_t* bias
     l.bias_adj[static_cast<size_t>(o)] = static_cast<int32_t>((bias ? bias[o] : 0) - (zx + 128) * wsum);
     l.scale[static_cast<size_t>(o)] = scale[o];
   }
+  if (n % 16 == 8 && n <= 40) {  // the pixel-pair form: lane (16 b + j) of a pair holds channel (16 b + j) mod n
+    l.pair_packed.assign(static_cast<size_t>(2 * n * k4 * 4), 0);
+    l.pair_bias_adj.resize(static_cast<size_t>(2 * n));
+    l.pair_scale.resize(static_cast<size_t>(2 * n));
+    for (int64_t lane = 0; lane < 2 * n; ++lane) {
+      const int64_t o = lane % n, b = lane / 16, j = lane % 16;
+      for (int64_t i = 0; i < k; ++i) l.pair_packed[static_cast<size_t>(((b * k4 + i / 4) * 16 + j) * 4 + i % 4)] = w[o * k + i];
+      l.pair_bias_adj[static_cast<size_t>(lane)] = l.bias_adj[static_cast<size_t>(o)];
+      l.pair_scale[static_cast<size_t>(lane)] = l.scale[static_cast<size_t>(o)];
+    }
+  }
   return l;
 }
 
@@ -103,6 +115,9 @@ QDirectLayer qdirect_pack(const int8_t* w, int64_t n, int64_t c, int64_t kh, int
                           const float* scale, int32_t zy, int8_t lo, int8_t hi) {
   QDirectLayer l;
   l.g = qgemm_pack(w, n, kh * kw * c, bias, zx, scale, zy, lo, hi);  // the requantization terms; the packing is redone
+  l.g.pair_packed = {};  // the direct kernel has no pixel-pair form
+  l.g.pair_bias_adj.clear();
+  l.g.pair_scale.clear();
   l.c = c;
   l.kh = kh;
   l.kw = kw;

@@ -30,6 +30,13 @@ struct QGemmLayer {
   float ka = 1, kb = 1, off = 0;
   int32_t rz = 0;
   int8_t add_lo = -128, add_hi = 127;
+  // n = 8, 24 or 40 (n % 16 == 8): the weights again for two pixels side by side, whose 2n outputs fill
+  // 2n / 16 whole 16-lane blocks (lane j of block b: output channel (16 b + j) mod n; the first pixel's in
+  // lanes below n, the second's above): BlazeFace's 24-channel layers use 3 blocks per 2 pixels, not 4.
+  // [2n/16][ceil(k/4)][16][4]; empty for other n. pair_bias_adj and pair_scale: [2n] the same way.
+  LargeVector<int8_t> pair_packed;
+  std::vector<int32_t> pair_bias_adj;
+  std::vector<float> pair_scale;
 };
 
 // Plain pointers into a QGemmLayer for the AVX-512 translation unit (which must not instantiate library code).
@@ -45,6 +52,9 @@ struct QGemmView {
   float ka, kb, off;
   int32_t rz;
   int8_t add_lo, add_hi;
+  const int8_t* pair_packed;  // nullptr: no pixel-pair form
+  const int32_t* pair_bias_adj;
+  const float* pair_scale;
 };
 
 // Packs OIHW (or [n][k]) int8 weights `w` with their bias (nullptr = 0) and scales.

@@ -92,10 +92,93 @@ void tile(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p, int np, int
   }
 }
 
+// Up to 2 PP pixels from p (np of them valid) of a layer with n % 16 == 8, as PP pairs of pixels in NB = 2n/16
+// blocks (QGemmLayer::pair_packed): block b < n/16 holds the pair's first pixel, block n/16 the first pixel's
+// last 8 channels and the second's first 8, the rest the second pixel. A pair's 2n outputs are contiguous in y
+// (rows of n), and so are its residual's (cr == n): each block is one 16-byte load and store.
+template <int NB, int PP>
+void pair_tile(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p, int np) {
+  const int64_t k = l.k, n = l.n, k4n = (k + 3) / 4, kfull = k / 4;
+  const int mid = static_cast<int>(n / 16);
+  const __m512i flip = _mm512_set1_epi32(static_cast<int32_t>(0x80808080u));
+  __m512i acc[PP][NB];
+#pragma GCC unroll 8
+  for (int r = 0; r < PP; ++r)
+#pragma GCC unroll 6
+    for (int b = 0; b < NB; ++b) acc[r][b] = _mm512_setzero_si512();
+  const int8_t* xrow[2 * PP];
+#pragma GCC unroll 16
+  for (int r = 0; r < 2 * PP; ++r) xrow[r] = x + (p + (r < np ? r : np - 1)) * k;
+  for (int64_t q = 0; q < k4n; ++q) {
+    __m512i w[NB];
+#pragma GCC unroll 6
+    for (int b = 0; b < NB; ++b) w[b] = _mm512_loadu_si512(l.pair_packed + (b * k4n + q) * 64);
+#pragma GCC unroll 8
+    for (int r = 0; r < PP; ++r) {
+      int32_t va, vb;
+      if (q < kfull) {
+        __builtin_memcpy(&va, xrow[2 * r] + q * 4, 4);
+        __builtin_memcpy(&vb, xrow[2 * r + 1] + q * 4, 4);
+      } else {
+        va = load4(xrow[2 * r], q * 4, k);
+        vb = load4(xrow[2 * r + 1], q * 4, k);
+      }
+      const __m512i a = _mm512_xor_si512(_mm512_set1_epi32(va), flip), bb = _mm512_xor_si512(_mm512_set1_epi32(vb), flip);
+#pragma GCC unroll 6
+      for (int b = 0; b < NB; ++b) {
+        const __m512i v = b < mid ? a : b > mid ? bb : _mm512_mask_blend_epi32(static_cast<__mmask16>(0xFF00), a, bb);
+        acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], v, w[b]);
+      }
+    }
+  }
+  const __m512 lo = _mm512_set1_ps(static_cast<float>(l.lo - l.zy)), hi = _mm512_set1_ps(static_cast<float>(l.hi - l.zy));
+  const __m512i zy = _mm512_set1_epi32(l.zy);
+  const __m512 ka = _mm512_set1_ps(l.ka), kb = _mm512_set1_ps(l.kb), off = _mm512_set1_ps(l.off);
+  const __m512 alo = _mm512_set1_ps(static_cast<float>(l.add_lo)), ahi = _mm512_set1_ps(static_cast<float>(l.add_hi));
+  const __mmask16 all = 0xFFFF;
+#pragma GCC unroll 6
+  for (int b = 0; b < NB; ++b) {
+    const __m512i bias = _mm512_loadu_si512(l.pair_bias_adj + 16 * b);
+    const __m512 sc = _mm512_loadu_ps(l.pair_scale + 16 * b);
+#pragma GCC unroll 8
+    for (int r = 0; r < PP; ++r) {
+      if (2 * r >= np) break;
+      const int64_t bytes = (2 * r + 1 < np ? 2 : 1) * n - 16 * b;  // valid bytes of the pair from this block on
+      if (bytes <= 0) break;
+      const __mmask16 m = bytes >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << bytes) - 1u);
+      const int64_t at = (p + 2 * r) * n + 16 * b;
+      __m512i v = requant(acc[r][b], bias, sc, lo, hi, zy);
+      if (l.r) {  // cr == n: the residual's bytes lie as y's
+        const __m512i ri = _mm512_maskz_cvtepi8_epi32(all, _mm_maskz_loadu_epi8(m, l.r + at));
+        __m512 g = _mm512_fmadd_ps(ka, _mm512_maskz_cvtepi32_ps(all, v), _mm512_fmadd_ps(kb, _mm512_maskz_cvtepi32_ps(all, ri), off));
+        g = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, g, alo), ahi);
+        v = _mm512_maskz_cvtps_epi32(all, g);
+      }
+      _mm_mask_storeu_epi8(y + at, m, _mm512_maskz_cvtsepi32_epi8(all, v));
+    }
+  }
+}
+
 }  // namespace
 
 void qgemm_vnni_rows(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p0, int64_t p1) {
   const int64_t nblocks = (l.n + 15) / 16;
+  if (l.pair_packed && (!l.r || l.cr == l.n)) {  // n = 8, 24, 40: pixel pairs fill whole blocks
+    for (int64_t p = p0; p < p1;) {
+      const int64_t left = p1 - p;
+      if (l.n == 8) {
+        pair_tile<1, 8>(l, x, y, p, static_cast<int>(min64(16, left)));
+        p += 16;
+      } else if (l.n == 24) {
+        pair_tile<3, 4>(l, x, y, p, static_cast<int>(min64(8, left)));
+        p += 8;
+      } else {
+        pair_tile<5, 2>(l, x, y, p, static_cast<int>(min64(4, left)));
+        p += 4;
+      }
+    }
+    return;
+  }
   if (nblocks <= 2) {  // narrow layers: 8 pixels per tile so each weight load feeds more multiply-adds
     for (int64_t p = p0; p < p1; p += 8) {
       const int np = static_cast<int>(min64(8, p1 - p));

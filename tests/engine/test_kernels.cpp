@@ -16,6 +16,7 @@
 #include "lut.h"
 #include "naive.h"
 #include "op.h"
+#include "qgemm.h"
 
 using namespace ec;
 using namespace ec::test;
@@ -767,4 +768,65 @@ TEST(Binary, AddWithFusedReluMatchesUnfusedGraph) {
   int negatives = 0;
   for (int64_t i = 0; i < fused[0].numel(); ++i) negatives += fused[0].ptr<float>()[i] < 0;
   EXPECT_EQ(negatives, 0);
+}
+
+// The int8 GEMM's pixel-pair form (n = 8, 24, 40: two pixels' outputs fill whole 16-lane blocks) against the
+// per-pixel blocks of the same layer, byte for byte: reductions with and without a partial last quad, an odd
+// last pixel, ranges that start mid-tile (as threads split them), a fused residual Add in a separate buffer and
+// in place; and without the residual against the integer arithmetic written out.
+TEST(QGemm, PixelPairsAreByteEqualToPerPixelBlocks) {
+  if (!qgemm_vnni_available()) GTEST_SKIP() << "no VNNI on this CPU (or EC_NO_VNNI set): the kernel is not offered";
+  std::mt19937 rng(41);
+  auto bytes = [&](size_t n) {
+    std::vector<int8_t> v(n);
+    for (auto& b : v) b = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
+    return v;
+  };
+  int checked = 0;
+  for (int64_t n : {8, 24, 40})
+    for (int64_t k : {5, 24, 37})
+      for (int64_t pixels : {1, 2, 15, 99}) {
+        std::vector<int8_t> w = bytes(static_cast<size_t>(n * k)), x = bytes(static_cast<size_t>(pixels * k));
+        std::vector<int32_t> bias(static_cast<size_t>(n));
+        std::vector<float> scale(static_cast<size_t>(n));
+        for (int64_t o = 0; o < n; ++o) {
+          bias[static_cast<size_t>(o)] = static_cast<int32_t>(rng() % 2001) - 1000;
+          scale[static_cast<size_t>(o)] = 0.002f + 0.0001f * static_cast<float>(o);
+        }
+        const int32_t zx = 7, zy = -3;
+        QGemmLayer pair = qgemm_pack(w.data(), n, k, bias.data(), zx, scale.data(), zy, -100, 120);
+        ASSERT_FALSE(pair.pair_packed.empty()) << "n " << n;
+        QGemmLayer plain = qgemm_pack(w.data(), n, k, bias.data(), zx, scale.data(), zy, -100, 120);
+        plain.pair_packed = {};
+        for (int residual = 0; residual < 3; ++residual) {  // none, its own buffer, in place
+          for (QGemmLayer* l : {&pair, &plain}) {
+            l->add = residual > 0;
+            l->ka = 0.8f;
+            l->kb = 1.3f;
+            l->off = 2.5f;
+            l->rz = 4;
+            l->add_lo = -90;
+            l->add_hi = 127;
+          }
+          const std::vector<int8_t> r = bytes(static_cast<size_t>(pixels * n));
+          std::vector<int8_t> y1 = residual == 2 ? r : std::vector<int8_t>(static_cast<size_t>(pixels * n), 0);
+          std::vector<int8_t> y2 = y1;
+          const int64_t cut = pixels / 3;  // two ranges, as two threads take them
+          for (auto [a, b] : {std::pair<int64_t, int64_t>{0, cut}, {cut, pixels}}) {
+            qgemm_vnni(pair, x.data(), y1.data(), a, b, residual == 2 ? y1.data() : residual ? r.data() : nullptr, residual ? n : 0);
+            qgemm_vnni(plain, x.data(), y2.data(), a, b, residual == 2 ? y2.data() : residual ? r.data() : nullptr, residual ? n : 0);
+          }
+          ASSERT_EQ(y1, y2) << "n " << n << " k " << k << " pixels " << pixels << " residual " << residual;
+          if (residual == 0)
+            for (int64_t p = 0; p < pixels; ++p)
+              for (int64_t o = 0; o < n; ++o) {
+                int32_t acc = bias[static_cast<size_t>(o)];
+                for (int64_t i = 0; i < k; ++i) acc += (x[static_cast<size_t>(p * k + i)] - zx) * w[static_cast<size_t>(o * k + i)];
+                const float f = std::clamp(static_cast<float>(acc) * scale[static_cast<size_t>(o)], -100.f - zy, 120.f - zy);
+                ASSERT_EQ(y1[static_cast<size_t>(p * n + o)], static_cast<int8_t>(std::nearbyint(f) + zy)) << "n " << n << " k " << k << " p " << p << " o " << o;
+              }
+          ++checked;
+        }
+      }
+  EXPECT_EQ(checked, 3 * 3 * 4 * 3);
 }
