@@ -67,6 +67,22 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return r;
 }
 
+// A --backend entry: an engine name, optionally with its own thread count ("native@2"), so one run can alternate
+// 1 and 2 threads of the same engine and give their ratio from the same phases of the machine's load.
+struct BackendSpec {
+  std::string engine;
+  int threads;
+};
+
+BackendSpec parse_backend(const std::string& s, int threads) {
+  const size_t at = s.find('@');
+  if (at == std::string::npos) return {s, threads};
+  const std::string t = s.substr(at + 1);
+  if (t.empty() || t.size() > 3 || t.find_first_not_of("0123456789") != std::string::npos || std::stoi(t) < 1)
+    throw Error("--backend " + s + ": the thread count after '@' must be a positive integer, not '" + t + "'");
+  return {s.substr(0, at), std::stoi(t)};
+}
+
 // A backend loaded, prepared, fed the input and warmed up, ready for blocks of timed runs.
 struct Prepared {
   Result r;
@@ -80,13 +96,14 @@ Prepared prepare_backend(const std::string& name, const Model& m, const BenchOpt
   Prepared p;
   Result& r = p.r;
   r.name = name;
+  const BackendSpec spec = parse_backend(name, o.threads);
   EngineOptions eo;
-  eo.threads = o.threads;
+  eo.threads = spec.threads;
   eo.profile = o.profile;
-  if (name == "native") eo.precision = o.precision;
+  if (spec.engine == "native") eo.precision = o.precision;
   eo.kernels = o.kernels;
   double t0 = now_ms();
-  p.eng = create_engine(name, m, eo);
+  p.eng = create_engine(spec.engine, m, eo);
   double t1 = now_ms();
   p.eng->prepare(shapes);
   double t2 = now_ms();
@@ -184,11 +201,12 @@ size_t engine_peak_bytes(const std::string& backend, const Model& m, const Bench
                          const std::vector<Tensor>& inputs) {
   { std::ofstream("/proc/self/clear_refs") << "5"; }
   const size_t base = current_rss_bytes();
+  const BackendSpec spec = parse_backend(backend, o.threads);
   EngineOptions eo;
-  eo.threads = o.threads;
-  if (backend == "native") eo.precision = o.precision;
+  eo.threads = spec.threads;
+  if (spec.engine == "native") eo.precision = o.precision;
   eo.kernels = o.kernels;
-  auto eng = create_engine(backend, m, eo);
+  auto eng = create_engine(spec.engine, m, eo);
   eng->prepare(shapes);
   for (int k = 0; k < 3; ++k) {
     for (size_t i = 0; i < inputs.size(); ++i) std::memcpy(eng->input(i).data(), inputs[i].data(), inputs[i].size_bytes());
@@ -506,7 +524,9 @@ void add_bench_command(ec::cli::App& app) {
   auto o = std::make_shared<BenchOptions>();
   ec::cli::App* c = app.add_subcommand("bench", "Measure inference latency per backend with the same seeded input");
   c->add_option("--model,-m", o->model, "ONNX model file")->required();
-  c->add_option("--backend,-b", o->backends, "Backends, comma-separated (native, opencv); the first is the ratio reference")
+  c->add_option("--backend,-b", o->backends,
+                "Backends, comma-separated (native, opencv; NAME@N runs it on N threads, e.g. native@1,native@2); the first is the "
+                "ratio reference")
       ->capture_default_str();
   c->add_option("--threads,-t", o->threads, "Threads per backend")->capture_default_str();
   c->add_option("--precision", o->precision,

@@ -84,6 +84,24 @@ TEST(Cli, BenchComparesBackends) {
   for (auto& c : j["compare"]) EXPECT_LE(c["max_diff_over_range"].get<double>(), 1e-4) << c.dump();
 }
 
+// One engine at two thread counts in the same run (NAME@N): each named as given, the runs alternating in blocks,
+// the same outputs; the second's paired ratio against the first is the 2-thread speedup bench/models.sh reports.
+TEST(Cli, BenchRunsOneEngineAtTwoThreadCounts) {
+  CliResult r = run_cli("bench --model '" + kModel + "' --backend native@1,native@2 --runs 6 --warmup 1 --compare-outputs --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["results"].size(), 2u);
+  EXPECT_EQ(j["results"][0]["backend"], "native@1");
+  EXPECT_EQ(j["results"][1]["backend"], "native@2");
+  for (auto& res : j["results"]) EXPECT_EQ(res["block_medians_ms"].size(), 5u);
+  EXPECT_GT(j["results"][1]["paired_ratio_vs_native@1"].get<double>(), 0.0);
+  // the kernel choice is kept per thread count: each engine ran with its own
+  ASSERT_TRUE(j["results"][0].contains("kernels") && j["results"][1].contains("kernels")) << r.out;
+  EXPECT_NE(j["results"][0]["kernels"]["cache_file"], j["results"][1]["kernels"]["cache_file"]);
+  ASSERT_FALSE(j["compare"].empty());
+  for (auto& c : j["compare"]) EXPECT_LE(c["max_diff_over_range"].get<double>(), 1e-4) << c.dump();
+}
+
 TEST(Cli, BadInputsGiveOneLineErrors) {
   const std::string dir = testing::TempDir();
   std::ifstream src(kModel, std::ios::binary);
@@ -114,6 +132,8 @@ TEST(Cli, BadInputsGiveOneLineErrors) {
   expect_one_line_error(run_cli("bench --model '" + kModel + "' --backend tensorrt"), "backend 'tensorrt' is not known");
   expect_one_line_error(run_cli("bench --model '" + kModel + "' --runs 0"), "--runs 0");
   expect_one_line_error(run_cli("bench --model '" + kModel + "' --runs 3 --blocks 4"), "--blocks 4: more blocks than --runs 3");
+  expect_one_line_error(run_cli("bench --model '" + kModel + "' --backend native@0"), "the thread count after '@' must be a positive integer, not '0'");
+  expect_one_line_error(run_cli("bench --model '" + kModel + "' --backend native@two"), "not 'two'");
 }
 
 // `--version` says what this build has and which engine paths this CPU takes, one line each; usage errors
