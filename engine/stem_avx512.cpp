@@ -28,7 +28,10 @@ struct Geometry {
 
 // Pixels [ox0, ox0 + P) of output row oy, channels [c0, c0 + 16 NB) (`rem` valid lanes in the last vector),
 // window rows [ky0, ky1) and columns [kx0, kx1), which the caller keeps inside the input for every pixel.
-template <int P, int NB>
+// STEP: floats from one pixel's window to the next (l.sw * g.ps) when known at compile time, else 0: with it
+// known, the P pixels' inputs are fixed displacements from one pointer, not P addresses the compiler keeps in
+// (and spills from) general registers.
+template <int P, int NB, int STEP = 0>
 __attribute__((always_inline)) inline void tile(const StemConvView& l, const Geometry& g, int64_t oy, int64_t ox0, int64_t c0, int64_t rem,
                                                 int64_t ky0, int64_t ky1, int64_t kx0, int64_t kx1) {
   __m512 acc[P][NB];
@@ -38,7 +41,7 @@ __attribute__((always_inline)) inline void tile(const StemConvView& l, const Geo
 #pragma GCC unroll 24
     for (int p = 0; p < P; ++p) acc[p][j] = b;
   }
-  const int64_t step = l.sw * g.ps;  // from one pixel's window to the next
+  const int64_t step = STEP ? STEP : l.sw * g.ps;  // from one pixel's window to the next
   for (int64_t ky = ky0; ky < ky1; ++ky) {
     const float* xr = g.x + (oy * l.sh - g.pt + ky) * g.rs + (ox0 * l.sw - g.pl) * g.ps;
     for (int64_t kx = kx0; kx < kx1; ++kx)
@@ -76,14 +79,15 @@ __attribute__((always_inline)) inline void tile(const StemConvView& l, const Geo
 // reaches onto 2 vectors). Here each input value is broadcast once for the 1 or 2 pixels whose windows hold it
 // (column 2p + 1: pixel p's middle column; column 2p + 2: pixel p's right and pixel p + 1's left), with the
 // window row's 3 weight vectors per input channel in registers: 2P + 1 broadcasts per 3P multiply-adds.
-template <int P>
+// PS: g.ps when known at compile time (as STEP in tile), else 0.
+template <int P, int PS = 0>
 __attribute__((always_inline)) inline void tile_k3s2(const StemConvView& l, const Geometry& g, int64_t oy, int64_t ox0, int64_t rem, int64_t ky0,
                                                      int64_t ky1) {
   __m512 acc[P];
   const __m512 b = _mm512_loadu_ps(l.bias);
 #pragma GCC unroll 24
   for (int p = 0; p < P; ++p) acc[p] = b;
-  const int64_t cin = l.cin, ps = g.ps;
+  const int64_t cin = l.cin, ps = PS ? PS : g.ps;
   for (int64_t ky = ky0; ky < ky1; ++ky) {
     const float* xr = g.x + (oy * 2 - g.pt + ky) * g.rs + (ox0 * 2 - g.pl) * ps;
     const float* w = l.w + ky * 3 * cin * l.mpad;  // [kx][c][mpad]
@@ -112,8 +116,8 @@ __attribute__((always_inline)) inline void tile_k3s2(const StemConvView& l, cons
   }
 }
 
-// One output row, channels [c0, c0 + 16 NB).
-template <int P, int NB>
+// One output row, channels [c0, c0 + 16 NB); STEP as in tile (0: not known at compile time).
+template <int P, int NB, int STEP>
 void row(const StemConvView& l, const Geometry& g, int64_t oy, int64_t c0, int64_t rem) {
   const int64_t iy0 = oy * l.sh - g.pt;
   const int64_t ky0 = max64(0, -iy0), ky1 = min64(l.kh, g.ih - iy0);
@@ -129,19 +133,35 @@ void row(const StemConvView& l, const Geometry& g, int64_t oy, int64_t c0, int64
   for (int64_t ox = 0; ox < lo; ++ox) side(ox);
   int64_t ox = lo;
   if (NB == 1 && l.kh == 3 && l.kw == 3 && l.sh == 2 && l.sw == 2) {  // one vector of channels: c0 == 0
-    for (; ox + 16 <= hi; ox += 16) tile_k3s2<16>(l, g, oy, ox, rem, ky0, ky1);
+    constexpr int kPs = STEP / 2;  // sw == 2 here
+    for (; ox + 16 <= hi; ox += 16) tile_k3s2<16, kPs>(l, g, oy, ox, rem, ky0, ky1);
     if (ox + 8 <= hi) {
-      tile_k3s2<8>(l, g, oy, ox, rem, ky0, ky1);
+      tile_k3s2<8, kPs>(l, g, oy, ox, rem, ky0, ky1);
       ox += 8;
     }
     if (ox + 4 <= hi) {
-      tile_k3s2<4>(l, g, oy, ox, rem, ky0, ky1);
+      tile_k3s2<4, kPs>(l, g, oy, ox, rem, ky0, ky1);
       ox += 4;
     }
   }
-  for (; ox + P <= hi; ox += P) tile<P, NB>(l, g, oy, ox, c0, rem, ky0, ky1, 0, l.kw);
+  for (; ox + P <= hi; ox += P) tile<P, NB, STEP>(l, g, oy, ox, c0, rem, ky0, ky1, 0, l.kw);
   for (; ox < hi; ++ox) tile<1, NB>(l, g, oy, ox, c0, rem, ky0, ky1, 0, l.kw);
   for (ox = hi; ox < g.ow; ++ox) side(ox);
+}
+
+// row<P, NB, STEP> for the steps between pixels' windows that stems and few-channel layers have: NCHW input at
+// stride 1 or 2 (1, 2), 3 channels (3, 6), 16 channels (16, 32); any other runs with the step in a register.
+template <int P, int NB>
+void row_of(const StemConvView& l, const Geometry& g, int64_t oy, int64_t c0, int64_t rem) {
+  switch (l.sw * g.ps) {
+    case 1: row<P, NB, 1>(l, g, oy, c0, rem); break;
+    case 2: row<P, NB, 2>(l, g, oy, c0, rem); break;
+    case 3: row<P, NB, 3>(l, g, oy, c0, rem); break;
+    case 6: row<P, NB, 6>(l, g, oy, c0, rem); break;
+    case 16: row<P, NB, 16>(l, g, oy, c0, rem); break;
+    case 32: row<P, NB, 32>(l, g, oy, c0, rem); break;
+    default: row<P, NB, 0>(l, g, oy, c0, rem); break;
+  }
 }
 
 }  // namespace
@@ -155,10 +175,10 @@ void stem_conv_rows(const StemConvView& l, const float* x, int64_t ih, int64_t i
       const int nb = left >= 64 ? 4 : static_cast<int>((left + 15) / 16);
       const int64_t rem = left >= 64 ? 16 : left - 16 * (nb - 1);
       switch (nb) {
-        case 4: row<6, 4>(l, g, oy, c0, rem); break;
-        case 3: row<8, 3>(l, g, oy, c0, rem); break;
-        case 2: row<12, 2>(l, g, oy, c0, rem); break;
-        default: row<12, 1>(l, g, oy, c0, rem); break;
+        case 4: row_of<6, 4>(l, g, oy, c0, rem); break;
+        case 3: row_of<8, 3>(l, g, oy, c0, rem); break;
+        case 2: row_of<12, 2>(l, g, oy, c0, rem); break;
+        default: row_of<12, 1>(l, g, oy, c0, rem); break;
       }
     }
 }

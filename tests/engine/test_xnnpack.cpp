@@ -1010,7 +1010,8 @@ TEST_F(Xnnpack, DirectConvolutionsOfFewChannelsMatchReference) {
   const std::vector<Case> cases = {{1, 3, 38, 41, 64, 7, 7, 2, 3, "Relu"}, {2, 3, 17, 23, 32, 3, 3, 2, 1, "Clip"}, {1, 1, 9, 30, 24, 3, 3, 1, 0, ""},
                                    {1, 4, 12, 13, 100, 5, 1, 1, 2, "SiLU"}, {1, 2, 10, 10, 16, 3, 3, 1, 1, ""}, {1, 3, 16, 16, 8, 3, 3, 2, 1, ""},
                                    {1, 16, 20, 19, 32, 3, 3, 2, 1, "SiLU"}, {1, 28, 7, 9, 48, 3, 3, 1, 1, "Relu"}, {1, 8, 5, 6, 16, 1, 1, 1, 1, ""},
-                                   {2, 3, 30, 61, 16, 3, 3, 2, 1, "Relu"}, {1, 3, 21, 58, 13, 3, 3, 2, 0, ""}};
+                                   {2, 3, 30, 61, 16, 3, 3, 2, 1, "Relu"}, {1, 3, 21, 58, 13, 3, 3, 2, 0, ""},
+                                   {1, 16, 14, 29, 16, 3, 3, 1, 1, "SiLU"}};  // 16 channels at stride 1: a step of 16 known at compile time
   int i = 0;
   for (const Case& k : cases) {
     GraphBuilder b;
