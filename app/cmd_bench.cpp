@@ -56,6 +56,7 @@ struct Result {
   std::vector<NodeProfile> profile;
   KernelTuning tuning;  // native: how the layers with a choice of kernels got theirs
   std::vector<double> block_medians;  // the median of each block of timed runs, ms (blocks alternate between backends)
+  int threads = 0;                    // the threads this backend ran with (NAME@N, else --threads); 0 for the peer
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -97,6 +98,7 @@ Prepared prepare_backend(const std::string& name, const Model& m, const BenchOpt
   Result& r = p.r;
   r.name = name;
   const BackendSpec spec = parse_backend(name, o.threads);
+  r.threads = spec.threads;
   EngineOptions eo;
   eo.threads = spec.threads;
   eo.profile = o.profile;
@@ -448,6 +450,7 @@ void run_bench(const BenchOptions& o) {
                               {"median_ratio_vs_" + ref.name, ratio},
                               {"paired_ratio_vs_" + ref.name, paired_ratio(r, ref)},
                               {"block_medians_ms", r.block_medians},
+                              {"threads", r.threads ? r.threads : o.threads},
                               {"load_ms", r.load_ms},
                               {"prepare_ms", r.prepare_ms},
                               {"activation_bytes", r.activation_bytes},
