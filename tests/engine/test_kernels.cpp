@@ -830,3 +830,66 @@ TEST(QGemm, PixelPairsAreByteEqualToPerPixelBlocks) {
       }
   EXPECT_EQ(checked, 3 * 3 * 4 * 3);
 }
+
+// The int8 GEMM against its arithmetic written out, byte for byte, with the residual Add fused: y = requantized
+// sum (bias included), then clamp(round(ka y + (kb r + off)), add_lo, add_hi) stored saturated. Bounds at -128
+// and 127 (left to the store's saturation), a Relu-like lower bound, and a ka so large that only the clamps keep
+// the result in range; full and channel-padded residuals; rows short and long enough (k up to 1100) to be
+// flipped to unsigned in a buffer or as read, and more pixels than one buffer holds.
+TEST(QGemm, FusedResidualAddIsByteEqualToTheArithmeticWrittenOut) {
+  if (!qgemm_vnni_available()) GTEST_SKIP() << "no VNNI on this CPU (or EC_NO_VNNI set): the kernel is not offered";
+  std::mt19937 rng(43);
+  auto bytes = [&](size_t n) {
+    std::vector<int8_t> v(n);
+    for (auto& b : v) b = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
+    return v;
+  };
+  struct Case {
+    int64_t n, k, pixels, cr;
+    float ka;
+    int8_t add_lo, add_hi;
+  };
+  const Case cases[] = {{24, 24, 1500, 24, 0.8f, -128, 127}, {24, 24, 37, 24, 0.8f, -90, 100}, {16, 64, 700, 16, 1.1f, -128, 127},
+                        {40, 37, 45, 40, 0.5f, 3, 127},       {100, 5, 33, 64, 0.9f, -128, 127}, {96, 1100, 9, 96, 0.7f, -128, 127},
+                        {8, 12, 20, 8, 3.0e8f, -128, 127},    {48, 20, 13, 48, 3.0e8f, -128, 127}};
+  int stored_both_ways = 0;
+  for (const Case& c : cases) {
+    const std::vector<int8_t> w = bytes(static_cast<size_t>(c.n * c.k)), x = bytes(static_cast<size_t>(c.pixels * c.k));
+    const std::vector<int8_t> r = bytes(static_cast<size_t>(c.pixels * c.cr));
+    std::vector<int32_t> bias(static_cast<size_t>(c.n));
+    std::vector<float> scale(static_cast<size_t>(c.n));
+    for (int64_t o = 0; o < c.n; ++o) {
+      bias[static_cast<size_t>(o)] = static_cast<int32_t>(rng() % 4001) - 2000;
+      scale[static_cast<size_t>(o)] = 0.5f / static_cast<float>(c.k * 64) * (1.0f + 0.01f * static_cast<float>(o));
+    }
+    const int32_t zx = -5, zy = 6, rz = -7;
+    QGemmLayer l = qgemm_pack(w.data(), c.n, c.k, bias.data(), zx, scale.data(), zy, -128, 127);
+    l.add = true;
+    l.ka = c.ka;
+    l.kb = 1.3f;
+    l.off = 2.5f;
+    l.rz = rz;
+    l.add_lo = c.add_lo;
+    l.add_hi = c.add_hi;
+    std::vector<int8_t> y(static_cast<size_t>(c.pixels * c.n));
+    const int64_t cut = c.pixels / 3;
+    qgemm_vnni(l, x.data(), y.data(), 0, cut, r.data(), c.cr);
+    qgemm_vnni(l, x.data(), y.data(), cut, c.pixels, r.data(), c.cr);
+    int lo = 0, hi = 0;
+    for (int64_t p = 0; p < c.pixels; ++p)
+      for (int64_t o = 0; o < c.n; ++o) {
+        int32_t acc = bias[static_cast<size_t>(o)];
+        for (int64_t i = 0; i < c.k; ++i) acc += (x[static_cast<size_t>(p * c.k + i)] - zx) * w[static_cast<size_t>(o * c.k + i)];
+        const float f = std::clamp(static_cast<float>(acc) * scale[static_cast<size_t>(o)], -128.f - zy, 127.f - zy);
+        const float q = std::nearbyint(f) + static_cast<float>(zy);
+        const float rv = o < c.cr ? r[static_cast<size_t>(p * c.cr + o)] : rz;
+        const float g = std::clamp(std::fma(l.ka, q, std::fma(l.kb, rv, l.off)), static_cast<float>(c.add_lo), static_cast<float>(c.add_hi));
+        const int8_t want = static_cast<int8_t>(std::nearbyint(g));
+        ASSERT_EQ(y[static_cast<size_t>(p * c.n + o)], want) << "n " << c.n << " k " << c.k << " pixel " << p << " channel " << o;
+        lo += want == c.add_lo;
+        hi += want == c.add_hi;
+      }
+    stored_both_ways += lo > 0 && hi > 0 && lo + hi < c.pixels * c.n;  // both bounds reached, and values between
+  }
+  EXPECT_GE(stored_both_ways, 4);
+}
