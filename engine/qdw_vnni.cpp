@@ -104,10 +104,10 @@ struct Epilogue {
   __mmask16 store;
 };
 
-// Requantizes 16 channels of one pixel and stores them.
+// Requantizes 16 channels of one pixel (sums that start at the bias) and stores them.
 __attribute__((always_inline)) inline void finish(const Epilogue& e, __m512i acc, int8_t* y) {
   const __mmask16 all = 0xFFFF;
-  __m512 f = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_add_epi32(acc, e.bias)), e.sc);
+  __m512 f = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, acc), e.sc);
   f = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, f, e.lo), e.hi);  // clamp before converting: no int32 overflow
   const __m512i q = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, f), e.zy);  // round to nearest even
   _mm_mask_storeu_epi8(y, e.store, _mm512_maskz_cvtsepi32_epi8(all, q));
@@ -135,7 +135,7 @@ void out_row(const QDwView& l, const Rows& g, const uint8_t* const* rows, int64_
   }
   if (g.ow < P) {
     for (int64_t ox = 0; ox < g.ow; ++ox) {
-      __m512i acc = _mm512_setzero_si512();
+      __m512i acc = e.bias;
       for (int64_t ky = 0; ky < kh; ++ky)
         for (int q = 0; q < G; ++q)
           acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(rows[ky] + ox * sw64 + q * 256), _mm512_loadu_si512(wb + (ky * G + q) * 64));
@@ -148,7 +148,7 @@ void out_row(const QDwView& l, const Rows& g, const uint8_t* const* rows, int64_
     const int64_t base = ox0 * sw64;
     __m512i acc[P];
 #pragma GCC unroll 16
-    for (int p = 0; p < P; ++p) acc[p] = _mm512_setzero_si512();
+    for (int p = 0; p < P; ++p) acc[p] = e.bias;
 #pragma GCC unroll 8
     for (int64_t ky = 0; ky < kh; ++ky) {
       const uint8_t* r = rows[ky] + base;
