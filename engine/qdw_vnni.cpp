@@ -164,6 +164,78 @@ void out_row(const QDwView& l, const Rows& g, const uint8_t* const* rows, int64_
   }
 }
 
+// The last channel block of a layer whose last rem = c % 16 channels are at most 8 (BlazeFace's 24-channel
+// layers), two pixels at a time: after pair_quads, the upper 8 lanes of quad column xp hold the lower 8 of
+// column xp + sw, the next pixel's window, so one vpdpbusd of the weights repeated in both halves adds 4 taps
+// of rem channels of two pixels. Half the multiply-adds and requantizations of that block.
+void pair_quads(uint8_t* t, const Rows& g, int64_t sw, int64_t step) {
+  for (int64_t xp = 0; xp + sw < g.tw; xp += step)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(t + xp * 64 + 32), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + (xp + sw) * 64)));
+}
+
+// Requantizes rem channels of two pixels (lanes 0-7: the first, 8-15: the second; sums that start at the
+// bias) and stores them at y and y + c.
+__attribute__((always_inline)) inline void finish_pair(const Epilogue& e, __m512i acc, int8_t* y, int64_t c) {
+  const __mmask16 all = 0xFFFF;
+  __m512 f = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, acc), e.sc);
+  f = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, f, e.lo), e.hi);
+  const __m128i q = _mm512_maskz_cvtsepi32_epi8(all, _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, f), e.zy));
+  _mm_mask_storeu_epi8(y, e.store, q);
+  _mm_mask_storeu_epi8(y + c - 8, static_cast<__mmask16>(e.store << 8), q);  // bytes 8.. land at y + c
+}
+
+// Output row oy of the last block b (rem <= 8 channels) from quad rows made by pair_quads, in tiles of P pairs
+// of pixels (ow >= 2; the last pair and the last tile end at the row's end, overlapping the one before).
+template <int KH, int G, int P>
+void out_row_pairs(const QDwView& l, const Rows& g, const uint8_t* const* rows, int64_t b, int8_t* yrow) {
+  const int8_t* wb = l.packed + b * l.kh * G * 64;
+  const int64_t c0 = b * 16, kh = KH ? KH : l.kh, sw64 = l.sw * 64;
+  // lanes 0-7 again in 8-15 (the full-mask maskz form: see make_quads)
+  auto twice = [](__m512i v) { return _mm512_maskz_shuffle_i64x2(0xFF, v, v, 0x44); };
+  Epilogue e;
+  e.bias = twice(_mm512_loadu_si512(l.bias_adj + c0));
+  e.sc = _mm512_castsi512_ps(twice(_mm512_castps_si512(_mm512_loadu_ps(l.scale + c0))));
+  e.lo = _mm512_set1_ps(static_cast<float>(l.lo - l.zy));
+  e.hi = _mm512_set1_ps(static_cast<float>(l.hi - l.zy));
+  e.zy = _mm512_set1_epi32(l.zy);
+  e.store = static_cast<__mmask16>((1u << (l.c - c0)) - 1u);
+  __m512i w[KH ? KH * G : 1];
+  if (KH) {
+#pragma GCC unroll 16
+    for (int i = 0; i < KH * G; ++i) w[i] = twice(_mm512_loadu_si512(wb + i * 64));
+  }
+  if (g.ow < 2 * P) {  // pair by pair, the weights read per use
+    for (int64_t ox1 = 0; ox1 < g.ow; ox1 += 2) {
+      const int64_t ox = ox1 + 2 > g.ow ? g.ow - 2 : ox1;
+      __m512i acc = e.bias;
+      for (int64_t ky = 0; ky < kh; ++ky)
+        for (int q = 0; q < G; ++q)
+          acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(rows[ky] + ox * sw64 + q * 256), twice(_mm512_loadu_si512(wb + (ky * G + q) * 64)));
+      finish_pair(e, acc, yrow + ox * l.c + c0, l.c);
+    }
+    return;
+  }
+  for (int64_t ox0 = 0; ox0 < g.ow; ox0 += 2 * P) {
+    if (ox0 + 2 * P > g.ow) ox0 = g.ow - 2 * P;
+    const int64_t base = ox0 * sw64;
+    __m512i acc[P];
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) acc[p] = e.bias;
+#pragma GCC unroll 8
+    for (int64_t ky = 0; ky < kh; ++ky) {
+      const uint8_t* r = rows[ky] + base;
+#pragma GCC unroll 2
+      for (int q = 0; q < G; ++q) {
+        const __m512i wv = KH ? w[ky * G + q] : twice(_mm512_loadu_si512(wb + (ky * G + q) * 64));
+#pragma GCC unroll 16
+        for (int p = 0; p < P; ++p) acc[p] = _mm512_dpbusd_epi32(acc[p], _mm512_loadu_si512(r + 2 * p * sw64 + q * 256), wv);
+      }
+    }
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) finish_pair(e, acc[p], yrow + (ox0 + 2 * p) * l.c + c0, l.c);
+  }
+}
+
 }  // namespace
 
 void qdw_vnni_rows(const QDwView& l, const int8_t* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, int8_t* y, int64_t ow, int64_t oy0,
@@ -173,6 +245,9 @@ void qdw_vnni_rows(const QDwView& l, const int8_t* x, int64_t ih, int64_t iw, in
   // channel blocks in groups whose kh + 1 quad rows fit in about 32 KB (L1), each group over all the rows: with
   // every block at once, BlazeFace-256's 128 x 128 x 24 layers kept 4 x 16.6 KB of quads, more than L1 holds
   const int64_t fit = (32 * 1024) / ((l.kh + 1) * brow), per = fit < 1 ? 1 : min64(l.blocks, fit);
+  // the last block two pixels at a time when it holds at most 8 channels (pair_quads)
+  const int64_t last = l.blocks - 1, step = 4 % l.sw == 0 ? l.sw : 1;
+  const bool paired = l.c - 16 * last <= 8 && ow >= 2;
   for (int64_t b0 = 0; b0 < l.blocks; b0 += per) {
     const int64_t b1 = min64(l.blocks, b0 + per), trow = (b1 - b0) * brow;
     uint8_t* pad = reinterpret_cast<uint8_t*>(work);
@@ -192,6 +267,7 @@ void qdw_vnni_rows(const QDwView& l, const int8_t* x, int64_t ih, int64_t iw, in
         uint8_t* t = ring + s * trow;
         if (held[s] != iy) {
           make_quads(l, g, x + iy * iw * l.c, t, b0, b1);
+          if (paired && last < b1) pair_quads(t + (last - b0) * brow, g, l.sw, step);
           held[s] = iy;
         }
         rows[ky] = t;
@@ -200,7 +276,12 @@ void qdw_vnni_rows(const QDwView& l, const int8_t* x, int64_t ih, int64_t iw, in
       for (int64_t b = b0; b < b1; ++b) {
         const uint8_t* rb[16];
         for (int64_t ky = 0; ky < l.kh; ++ky) rb[ky] = rows[ky] + (b - b0) * brow;
-        if (l.kh == 3 && l.groups == 1) out_row<3, 1, 12>(l, g, rb, b, yrow);
+        if (paired && b == last) {
+          if (l.kh == 3 && l.groups == 1) out_row_pairs<3, 1, 6>(l, g, rb, b, yrow);
+          else if (l.kh == 5 && l.groups == 2) out_row_pairs<5, 2, 4>(l, g, rb, b, yrow);
+          else if (l.groups == 1) out_row_pairs<0, 1, 4>(l, g, rb, b, yrow);
+          else out_row_pairs<0, 2, 4>(l, g, rb, b, yrow);
+        } else if (l.kh == 3 && l.groups == 1) out_row<3, 1, 12>(l, g, rb, b, yrow);
         else if (l.kh == 5 && l.groups == 2) out_row<5, 2, 8>(l, g, rb, b, yrow);
         else if (l.groups == 1) out_row<0, 1, 8>(l, g, rb, b, yrow);
         else out_row<0, 2, 8>(l, g, rb, b, yrow);

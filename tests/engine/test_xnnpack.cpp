@@ -742,7 +742,8 @@ TEST_F(Xnnpack, Int8PointwiseConvWithResidualAddMatchesTheQdqReference) {
 // The int8 depthwise kernel on VNNI ("vnni-depthwise", qgemm.h), forced by the kernel choice, against the
 // QDQ reference within one output step and bit-equal to XNNPACK's int8 depthwise convolution forced the same
 // way (both requantize in float and round half to even): 3x3 and 5x5 windows (the unrolled forms), 7x7 and
-// 1x3 (the general one), strides 1 and 2, padding on all sides or one, rows shorter than a tile, channel
+// 1x3 (the general one), strides 1 and 2, padding on all sides or one, rows shorter than a tile, last channel
+// blocks of at most 8 channels (taken two pixels at a time), channel
 // counts of one 16-channel block, a partial one, and many, reached through each of the three ways quads are
 // built (c = 16, c % 4 == 0 and small, the rest), a zero point far from 0 (padding holds it), fused Relu
 // and Clip, a batch of 2, 1 and 2 threads.
@@ -753,7 +754,11 @@ TEST_F(Xnnpack, Int8DepthwiseOnVnniMatchesXnnpackAndTheQdqReference) {
       {1, 24, 16, 16, 3, 3, 1, 1, 1, 1, 1, ""},     {1, 24, 17, 15, 3, 3, 2, 1, 1, 1, 1, "Relu"}, {1, 240, 14, 14, 5, 5, 1, 2, 2, 2, 2, ""},
       {2, 96, 15, 13, 5, 5, 2, 2, 2, 2, 2, "Clip"}, {1, 16, 9, 9, 3, 3, 1, 1, 1, 1, 1, ""},      {1, 8, 5, 7, 3, 3, 1, 1, 1, 1, 1, "Relu"},
       {1, 40, 6, 6, 5, 5, 2, 2, 2, 2, 2, ""},       {1, 32, 12, 12, 3, 3, 2, 0, 0, 1, 1, ""},     {1, 20, 11, 30, 7, 7, 1, 3, 3, 3, 3, ""},
-      {1, 6, 8, 9, 1, 3, 1, 0, 1, 0, 1, "Relu"},    {1, 100, 10, 19, 3, 3, 1, 1, 1, 1, 1, ""},    {1, 36, 30, 29, 3, 3, 1, 1, 1, 1, 1, "Clip"}};
+      {1, 6, 8, 9, 1, 3, 1, 0, 1, 0, 1, "Relu"},    {1, 100, 10, 19, 3, 3, 1, 1, 1, 1, 1, ""},    {1, 36, 30, 29, 3, 3, 1, 1, 1, 1, 1, "Clip"},
+      // last blocks of at most 8 channels, two pixels per multiply-add: rows 1, 2 and 3 pixels wide, odd rows
+      // longer than a tile, a 5x5 window
+      {1, 8, 4, 1, 3, 3, 1, 1, 1, 1, 1, ""},        {1, 24, 6, 2, 5, 5, 1, 2, 2, 2, 2, ""},       {1, 24, 9, 5, 3, 3, 2, 1, 1, 1, 1, "Relu"},
+      {1, 56, 7, 27, 5, 5, 1, 2, 2, 2, 2, "Relu"},  {1, 24, 5, 31, 3, 3, 1, 1, 1, 1, 1, ""}};
   int i = 0;
   for (const Case& k : cases) {
     QdqBuilder b;
