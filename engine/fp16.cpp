@@ -59,7 +59,7 @@ bool stores_fp16_weights(const Graph& g) {
 Fp16Stats convert_to_fp16(Graph& g) {
   Fp16Stats st;
   for (const Node& n : g.nodes)
-    if (n.domain == kEcDomain && (n.op_type == "QConv" || n.op_type == "QAdd" || n.op_type == "QConvAdd" || n.op_type == "QuantizeLinear" ||
+    if (n.domain == kEcDomain && (n.op_type == "QConv" || n.op_type == "QAdd" || n.op_type == "QConvAdd" || n.op_type == "QConvF32" || n.op_type == "QuantizeLinear" ||
                                   n.op_type == "DequantizeLinear"))
       return st;
   std::set<std::string> f16;  // original names of values now made in float16 (stored as name#f16)

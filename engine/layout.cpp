@@ -245,7 +245,9 @@ class Converter {
     std::string xq, wq, ws;
     QParam xp, yp;
     size_t qi = 0;
-    if (!int8_act_ok(n) || !int8_source(n.in(0), xq, xp) || !int8_weight(n.in(1), wq, ws) || !int8_sink(n.outputs[0], qi, yp)) return false;
+    if (!int8_source(n.in(0), xq, xp) || !int8_weight(n.in(1), wq, ws)) return false;
+    if (!int8_sink(n.outputs[0], qi, yp)) return try_int8_conv_f32(n, xq, wq, ws, xp);
+    if (!int8_act_ok(n)) return false;
     // XNNPACK's int8 kernels step input channels by 8: a stem with 3 channels per group runs faster in
     // float (the input is dequantized, the output quantized)
     const int64_t group = n.attr_i("group", 1);
@@ -255,6 +257,25 @@ class Converter {
     Node c{n.name, "QConv", "", {xq, wq, ws, n.in(2), xp.scale, xp.zero, yp.scale, yp.zero}, {g_.nodes[qi].outputs[0]}, n.attrs};
     absorbed_.insert(qi);
     emit_nhwc(c, {0}, true);
+    return true;
+  }
+  // The same Conv with a float output (no QuantizeLinear after it: a detection head, the last layer), 1x1,
+  // stride 1, no padding, one group, where the VNNI GEMM runs: one QConvF32 writing float (its activation
+  // applied in float), instead of a float convolution of the dequantized input and weights.
+  bool try_int8_conv_f32(const Node& n, const std::string& xq, const std::string& wq, const std::string& ws, const QParam& xp) {
+    if (!qgemm_vnni_available() || n.attr_i("group", 1) != 1) return false;
+    const Tensor* w = init(wq);
+    if (w->dim(2) != 1 || w->dim(3) != 1) return false;
+    for (int64_t v : n.attr_ints("strides"))
+      if (v != 1) return false;
+    for (int64_t v : n.attr_ints("pads"))
+      if (v != 0) return false;
+    const std::string pad = n.attr_s("auto_pad", "NOTSET");
+    if (pad != "NOTSET" && pad != "VALID") return false;
+    if (!n.in(2).empty() && !(init(n.in(2)) && init(n.in(2))->dtype() == DType::f32)) return false;
+    Node c{n.name, "QConvF32", "", {xq, wq, ws, n.in(2), xp.scale, xp.zero}, n.outputs, n.attrs};
+    emit_nhwc(c, {0}, true);
+    ++stats_.int8_float_out;
     return true;
   }
   // Add of two int8 activations read only by QuantizeLinear.
@@ -943,6 +964,7 @@ std::string to_string(const LayoutStats& s) {
          (s.dw_pointwise ? ", " + std::to_string(s.dw_pointwise) + " depthwise convolutions fused into them" : "") +
          (s.conv_add ? ", " + std::to_string(s.conv_add) + " other convolutions with their residual Add fused" : "") +
          (s.qconv_add ? ", " + std::to_string(s.qconv_add) + " int8 1x1 convolutions with their residual Add fused" : "") +
+         (s.int8_float_out ? ", " + std::to_string(s.int8_float_out) + " int8 1x1 convolutions with float output" : "") +
          (s.int8_concats ? ", " + std::to_string(s.int8_concats) + " int8 Concats" : "") +
          (s.int8_splits ? ", " + std::to_string(s.int8_splits) + " int8 Splits" : "") +
          (s.nchw_outputs ? ", " + std::to_string(s.nchw_outputs) + " convolutions writing NCHW" : "") +

@@ -16,6 +16,7 @@ struct LayoutStats {
   int conv_add = 0;       // other float convolutions with the following residual Add fused (Conv with a 4th input)
   int dw_pointwise = 0;   // depthwise convolutions fused into the PointwiseAdd reading them (DwPointwiseAdd)
   int qconv_add = 0;      // int8 1x1 convolutions with the following int8 Add fused (QConvAdd)
+  int int8_float_out = 0;  // int8 1x1 convolutions whose output is read as float (QConvF32)
   int int8_concats = 0;   // Concats of int8 data (every input at the output's scale)
   int int8_splits = 0;    // Splits of int8 data (every output at the input's scale)
   int nchw_outputs = 0;   // float Convs writing NCHW for a reader in NCHW (their Transpose back dropped)

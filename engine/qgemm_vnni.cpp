@@ -71,7 +71,7 @@ inline __m512i quad(const int8_t* xr, int64_t q, int64_t kfull, int64_t k) {
 
 // Up to PX pixels x NB blocks of 16 output channels starting at block nb0 (PX * NB accumulators), the input of
 // pixel p + r at xs + r * stride (quad<F>). Not inlined: inside the dispatch GCC spilled the accumulators.
-template <int NB, int PX, bool F>
+template <int NB, int PX, bool F, bool FO = false>
 __attribute__((noinline)) void tile(const QGemmView& l, const int8_t* xs, int64_t stride, int8_t* y, int64_t p, int np, int64_t nb0) {
   const int64_t k = l.k, n = l.n, k4n = (k + 3) / 4, kfull = k / 4;
   // Every loop over r and b has a constant trip count and is unrolled, so the accumulators stay in registers
@@ -113,6 +113,10 @@ __attribute__((noinline)) void tile(const QGemmView& l, const int8_t* xs, int64_
     for (int r = 0; r < PX; ++r) {
       if (r >= np) break;
       acc[r][b] = _mm512_add_epi32(acc[r][b], bias);
+      if (FO) {  // float output: the sums scaled, nothing rounded
+        _mm512_mask_storeu_ps(l.yf + (p + r) * n + n0, m, _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, acc[r][b]), sc));
+        continue;
+      }
       __m512i q;
       if (l.r) {  // the fused residual Add: the same int8 y as requant's, then QLinearAdd's arithmetic
         const int64_t rc = l.cr - n0;
@@ -185,11 +189,11 @@ __attribute__((noinline)) void pair_tile(const QGemmView& l, const int8_t* xs, i
 }
 
 // Rows [p0, p1) with the input of row p0 at xs and rows `stride` bytes apart (quad<F>).
-template <bool F>
+template <bool F, bool FO = false>
 void gemm_rows(const QGemmView& l, const int8_t* xs, int64_t stride, int8_t* y, int64_t p0, int64_t p1) {
   const int64_t nblocks = (l.n + 15) / 16;
   auto at = [&](int64_t p) { return xs + (p - p0) * stride; };
-  if (l.pair_packed && (!l.r || l.cr == l.n)) {  // n = 8, 24, 40: pixel pairs fill whole blocks
+  if (!FO && l.pair_packed && (!l.r || l.cr == l.n)) {  // n = 8, 24, 40: pixel pairs fill whole blocks
     for (int64_t p = p0; p < p1;) {
       const int64_t left = p1 - p;
       if (l.n == 8) {
@@ -208,8 +212,8 @@ void gemm_rows(const QGemmView& l, const int8_t* xs, int64_t stride, int8_t* y, 
   if (nblocks <= 2) {  // narrow layers: 8 pixels per tile so each weight load feeds more multiply-adds
     for (int64_t p = p0; p < p1; p += 8) {
       const int np = static_cast<int>(min64(8, p1 - p));
-      if (nblocks == 1) tile<1, 8, F>(l, at(p), stride, y, p, np, 0);
-      else tile<2, 8, F>(l, at(p), stride, y, p, np, 0);
+      if (nblocks == 1) tile<1, 8, F, FO>(l, at(p), stride, y, p, np, 0);
+      else tile<2, 8, F, FO>(l, at(p), stride, y, p, np, 0);
     }
     return;
   }
@@ -217,12 +221,12 @@ void gemm_rows(const QGemmView& l, const int8_t* xs, int64_t stride, int8_t* y, 
     const int np = static_cast<int>(min64(4, p1 - p));
     for (int64_t nb0 = 0; nb0 < nblocks; nb0 += 6) {
       switch (min64(6, nblocks - nb0)) {
-        case 1: tile<1, 4, F>(l, at(p), stride, y, p, np, nb0); break;
-        case 2: tile<2, 4, F>(l, at(p), stride, y, p, np, nb0); break;
-        case 3: tile<3, 4, F>(l, at(p), stride, y, p, np, nb0); break;
-        case 4: tile<4, 4, F>(l, at(p), stride, y, p, np, nb0); break;
-        case 5: tile<5, 4, F>(l, at(p), stride, y, p, np, nb0); break;
-        default: tile<6, 4, F>(l, at(p), stride, y, p, np, nb0); break;
+        case 1: tile<1, 4, F, FO>(l, at(p), stride, y, p, np, nb0); break;
+        case 2: tile<2, 4, F, FO>(l, at(p), stride, y, p, np, nb0); break;
+        case 3: tile<3, 4, F, FO>(l, at(p), stride, y, p, np, nb0); break;
+        case 4: tile<4, 4, F, FO>(l, at(p), stride, y, p, np, nb0); break;
+        case 5: tile<5, 4, F, FO>(l, at(p), stride, y, p, np, nb0); break;
+        default: tile<6, 4, F, FO>(l, at(p), stride, y, p, np, nb0); break;
       }
     }
   }
@@ -242,6 +246,10 @@ void flip_bytes(const int8_t* x, int64_t n, int8_t* d) {
 }  // namespace
 
 void qgemm_vnni_rows(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p0, int64_t p1) {
+  if (l.yf) {  // float output (detection heads: not worth a flipped copy)
+    gemm_rows<false, true>(l, x + p0 * l.k, l.k, y, p0, p1);
+    return;
+  }
   // Narrow layers (pixel pairs, 1 or 2 blocks) read their input from a 16 KB buffer of unsigned bytes, a whole
   // number of tiles at a time: one xor per 64 bytes instead of one per quad of each pixel, 5-20 % faster on
   // BlazeFace's 24-channel layers. Wide tiles flip as they read: their xor is shared by up to 6 blocks, and

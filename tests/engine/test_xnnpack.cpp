@@ -739,6 +739,54 @@ TEST_F(Xnnpack, Int8PointwiseConvWithResidualAddMatchesTheQdqReference) {
       }
 }
 
+// An int8 1x1 convolution whose output is read as float (no QuantizeLinear after it: detection heads) runs as
+// one QConvF32 on the VNNI GEMM, with its activation applied in float, and matches the float convolution of the
+// dequantized input and weights within the int32 bias's rounding (half a unit of x_scale * w_scale) and the
+// float sums' worst-case rounding (k products of at most |x| |w|). A 3x3 convolution or a strided 1x1 stays a
+// float convolution. Without VNNI (or EC_NO_VNNI) nothing is made.
+TEST_F(Xnnpack, Int8PointwiseConvWithFloatOutputMatchesTheDequantizedFloatConv) {
+  struct Case {
+    int64_t c, m, k, stride;
+    const char* act;
+  };
+  const Case cases[] = {{40, 63, 1, 1, ""}, {128, 12, 1, 1, ""}, {24, 24, 1, 1, "Relu"}, {16, 5, 1, 1, "Sigmoid"}, {16, 8, 3, 1, ""}, {16, 8, 1, 2, ""}};
+  int i = 0;
+  for (const Case& k : cases) {
+    QdqBuilder b;
+    const float xs = 0.03f;
+    const Shape shape{1, k.c, 16, 20};
+    std::string x = b.qdq(b.input("x", shape), xs, 20);
+    const int64_t pad = k.k / 2;
+    std::string y = b.node("Conv", {x, b.qweight({k.m, k.c, k.k, k.k}, 700 + i), b.constant(random_tensor({k.m}, 720 + i, -0.5f, 0.5f))},
+                           {{"pads", attr_ints({pad, pad, pad, pad})}, {"strides", attr_ints({k.stride, k.stride})}});
+    if (std::string(k.act) == "Relu") y = b.node("Relu", {y});
+    if (std::string(k.act) == "Sigmoid") y = b.node("Sigmoid", {y});
+    b.output(y);
+    Model g = b.m;
+    optimize_for_native(g.graph);
+    const LayoutStats st = convert_to_nhwc(g.graph);
+    const bool made = qgemm_vnni_available() && k.k == 1 && k.stride == 1;
+    EXPECT_EQ(count_domain(g.graph, "QConvF32"), made ? 1 : 0) << "case " << i << ": " << to_string(st);
+    EXPECT_EQ(st.int8_float_out, made ? 1 : 0) << "case " << i;
+    const Tensor in = random_tensor(shape, 740 + i, -2.f, 2.f);
+    const auto ref = run_model(b.m, {in}, "native", 1, true, false);
+    // |x| <= 128 xs (int8), |w| <= 127 * 0.006 (QdqBuilder::qweight); k * c products
+    const double terms = static_cast<double>(k.c * k.k * k.k), bound = 128 * xs * 127 * 0.006;
+    const double tol = 0.5 * xs * 0.006 + 2 * terms * std::numeric_limits<float>::epsilon() * terms * bound;
+    for (int threads : {1, 2}) {
+      const auto fast = run_model(b.m, {in}, "native", threads, true, true);
+      EXPECT_LE(max_abs_diff(ref[0], fast[0]), tol) << "case " << i << " threads " << threads;
+      if (std::string(k.act) == "Sigmoid") {
+        for (int64_t j = 0; j < fast[0].numel(); ++j) ASSERT_TRUE(fast[0].ptr<float>()[j] > 0.f && fast[0].ptr<float>()[j] < 1.f) << j;
+      }
+      if (std::string(k.act) == "Relu") {
+        for (int64_t j = 0; j < fast[0].numel(); ++j) ASSERT_GE(fast[0].ptr<float>()[j], 0.f) << j;
+      }
+    }
+    ++i;
+  }
+}
+
 // The int8 depthwise kernel on VNNI ("vnni-depthwise", qgemm.h), forced by the kernel choice, against the
 // QDQ reference within one output step and bit-equal to XNNPACK's int8 depthwise convolution forced the same
 // way (both requantize in float and round half to even): 3x3 and 5x5 windows (the unrolled forms), 7x7 and
