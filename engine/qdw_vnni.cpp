@@ -113,57 +113,6 @@ __attribute__((always_inline)) inline void finish(const Epilogue& e, __m512i acc
   _mm_mask_storeu_epi8(y, e.store, _mm512_maskz_cvtsepi32_epi8(all, q));
 }
 
-// Output row oy, channel block b, from the kh quad rows `rows` (already offset to block b): tiles of P
-// pixels, KH x G weight vectors in registers (KH = 0: kh from the layer, weights read per use). A row
-// shorter than P goes one pixel at a time; the last tile of a longer one ends at the row's end and overlaps
-// the tile before it (writing the same values again), so every tile has constant offsets.
-template <int KH, int G, int P>
-void out_row(const QDwView& l, const Rows& g, const uint8_t* const* rows, int64_t b, int8_t* yrow) {
-  const int8_t* wb = l.packed + b * l.kh * G * 64;
-  const int64_t c0 = b * 16, kh = KH ? KH : l.kh, sw64 = l.sw * 64;
-  Epilogue e;
-  e.bias = _mm512_loadu_si512(l.bias_adj + c0);
-  e.sc = _mm512_loadu_ps(l.scale + c0);
-  e.lo = _mm512_set1_ps(static_cast<float>(l.lo - l.zy));
-  e.hi = _mm512_set1_ps(static_cast<float>(l.hi - l.zy));
-  e.zy = _mm512_set1_epi32(l.zy);
-  e.store = static_cast<__mmask16>((1u << min64(16, l.c - c0)) - 1u);
-  __m512i w[KH ? KH * G : 1];
-  if (KH) {
-#pragma GCC unroll 16
-    for (int i = 0; i < KH * G; ++i) w[i] = _mm512_loadu_si512(wb + i * 64);
-  }
-  if (g.ow < P) {
-    for (int64_t ox = 0; ox < g.ow; ++ox) {
-      __m512i acc = e.bias;
-      for (int64_t ky = 0; ky < kh; ++ky)
-        for (int q = 0; q < G; ++q)
-          acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(rows[ky] + ox * sw64 + q * 256), _mm512_loadu_si512(wb + (ky * G + q) * 64));
-      finish(e, acc, yrow + ox * l.c + c0);
-    }
-    return;
-  }
-  for (int64_t ox0 = 0; ox0 < g.ow; ox0 += P) {
-    if (ox0 + P > g.ow) ox0 = g.ow - P;
-    const int64_t base = ox0 * sw64;
-    __m512i acc[P];
-#pragma GCC unroll 16
-    for (int p = 0; p < P; ++p) acc[p] = e.bias;
-#pragma GCC unroll 8
-    for (int64_t ky = 0; ky < kh; ++ky) {
-      const uint8_t* r = rows[ky] + base;
-#pragma GCC unroll 2
-      for (int q = 0; q < G; ++q) {
-        const __m512i wv = KH ? w[ky * G + q] : _mm512_loadu_si512(wb + (ky * G + q) * 64);
-#pragma GCC unroll 16
-        for (int p = 0; p < P; ++p) acc[p] = _mm512_dpbusd_epi32(acc[p], _mm512_loadu_si512(r + p * sw64 + q * 256), wv);
-      }
-    }
-#pragma GCC unroll 16
-    for (int p = 0; p < P; ++p) finish(e, acc[p], yrow + (ox0 + p) * l.c + c0);
-  }
-}
-
 // The last channel block of a layer whose last rem = c % 16 channels are at most 8 (BlazeFace's 24-channel
 // layers), two pixels at a time: after pair_quads, the upper 8 lanes of quad column xp hold the lower 8 of
 // column xp + sw, the next pixel's window, so one vpdpbusd of the weights repeated in both halves adds 4 taps
@@ -184,39 +133,47 @@ __attribute__((always_inline)) inline void finish_pair(const Epilogue& e, __m512
   _mm_mask_storeu_epi8(y + c - 8, static_cast<__mmask16>(e.store << 8), q);  // bytes 8.. land at y + c
 }
 
-// Output row oy of the last block b (rem <= 8 channels) from quad rows made by pair_quads, in tiles of P pairs
-// of pixels (ow >= 2; the last pair and the last tile end at the row's end, overlapping the one before).
-template <int KH, int G, int P>
-void out_row_pairs(const QDwView& l, const Rows& g, const uint8_t* const* rows, int64_t b, int8_t* yrow) {
+// Output row oy, channel block b, from the kh quad rows `rows` (already offset to block b): tiles of P
+// accumulators, KH x G weight vectors in registers (KH = 0: kh from the layer, weights read per use). An
+// accumulator holds one pixel, or with PAIR two (the last block of at most 8 channels, after pair_quads: lanes
+// 0-7 the first pixel, 8-15 the next, the weights and requantization repeated in both halves). A row shorter than
+// a tile goes one accumulator at a time; the last tile (and with PAIR the last pair) of a longer one ends at the
+// row's end and overlaps the one before it (writing the same values again), so every tile has constant offsets.
+template <int KH, int G, int P, bool PAIR>
+void out_row(const QDwView& l, const Rows& g, const uint8_t* const* rows, int64_t b, int8_t* yrow) {
   const int8_t* wb = l.packed + b * l.kh * G * 64;
-  const int64_t c0 = b * 16, kh = KH ? KH : l.kh, sw64 = l.sw * 64;
-  // lanes 0-7 again in 8-15 (the full-mask maskz form: see make_quads)
-  auto twice = [](__m512i v) { return _mm512_maskz_shuffle_i64x2(0xFF, v, v, 0x44); };
+  const int64_t c0 = b * 16, kh = KH ? KH : l.kh, sw64 = l.sw * 64, px = PAIR ? 2 : 1;
+  // with PAIR, lanes 0-7 again in 8-15 (the full-mask maskz form: see make_quads)
+  auto wide = [](__m512i v) { return PAIR ? _mm512_maskz_shuffle_i64x2(0xFF, v, v, 0x44) : v; };
   Epilogue e;
-  e.bias = twice(_mm512_loadu_si512(l.bias_adj + c0));
-  e.sc = _mm512_castsi512_ps(twice(_mm512_castps_si512(_mm512_loadu_ps(l.scale + c0))));
+  e.bias = wide(_mm512_loadu_si512(l.bias_adj + c0));
+  e.sc = _mm512_castsi512_ps(wide(_mm512_castps_si512(_mm512_loadu_ps(l.scale + c0))));
   e.lo = _mm512_set1_ps(static_cast<float>(l.lo - l.zy));
   e.hi = _mm512_set1_ps(static_cast<float>(l.hi - l.zy));
   e.zy = _mm512_set1_epi32(l.zy);
-  e.store = static_cast<__mmask16>((1u << (l.c - c0)) - 1u);
+  e.store = static_cast<__mmask16>((1u << min64(16, l.c - c0)) - 1u);
+  auto store = [&](__m512i acc, int64_t ox) __attribute__((always_inline)) {
+    if (PAIR) finish_pair(e, acc, yrow + ox * l.c + c0, l.c);
+    else finish(e, acc, yrow + ox * l.c + c0);
+  };
   __m512i w[KH ? KH * G : 1];
   if (KH) {
 #pragma GCC unroll 16
-    for (int i = 0; i < KH * G; ++i) w[i] = twice(_mm512_loadu_si512(wb + i * 64));
+    for (int i = 0; i < KH * G; ++i) w[i] = wide(_mm512_loadu_si512(wb + i * 64));
   }
-  if (g.ow < 2 * P) {  // pair by pair, the weights read per use
-    for (int64_t ox1 = 0; ox1 < g.ow; ox1 += 2) {
-      const int64_t ox = ox1 + 2 > g.ow ? g.ow - 2 : ox1;
+  if (g.ow < P * px) {
+    for (int64_t ox1 = 0; ox1 < g.ow; ox1 += px) {
+      const int64_t ox = ox1 + px > g.ow ? g.ow - px : ox1;
       __m512i acc = e.bias;
       for (int64_t ky = 0; ky < kh; ++ky)
         for (int q = 0; q < G; ++q)
-          acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(rows[ky] + ox * sw64 + q * 256), twice(_mm512_loadu_si512(wb + (ky * G + q) * 64)));
-      finish_pair(e, acc, yrow + ox * l.c + c0, l.c);
+          acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(rows[ky] + ox * sw64 + q * 256), wide(_mm512_loadu_si512(wb + (ky * G + q) * 64)));
+      store(acc, ox);
     }
     return;
   }
-  for (int64_t ox0 = 0; ox0 < g.ow; ox0 += 2 * P) {
-    if (ox0 + 2 * P > g.ow) ox0 = g.ow - 2 * P;
+  for (int64_t ox0 = 0; ox0 < g.ow; ox0 += P * px) {
+    if (ox0 + P * px > g.ow) ox0 = g.ow - P * px;
     const int64_t base = ox0 * sw64;
     __m512i acc[P];
 #pragma GCC unroll 16
@@ -226,13 +183,13 @@ void out_row_pairs(const QDwView& l, const Rows& g, const uint8_t* const* rows, 
       const uint8_t* r = rows[ky] + base;
 #pragma GCC unroll 2
       for (int q = 0; q < G; ++q) {
-        const __m512i wv = KH ? w[ky * G + q] : twice(_mm512_loadu_si512(wb + (ky * G + q) * 64));
+        const __m512i wv = KH ? w[ky * G + q] : wide(_mm512_loadu_si512(wb + (ky * G + q) * 64));
 #pragma GCC unroll 16
-        for (int p = 0; p < P; ++p) acc[p] = _mm512_dpbusd_epi32(acc[p], _mm512_loadu_si512(r + 2 * p * sw64 + q * 256), wv);
+        for (int p = 0; p < P; ++p) acc[p] = _mm512_dpbusd_epi32(acc[p], _mm512_loadu_si512(r + p * px * sw64 + q * 256), wv);
       }
     }
 #pragma GCC unroll 16
-    for (int p = 0; p < P; ++p) finish_pair(e, acc[p], yrow + (ox0 + 2 * p) * l.c + c0, l.c);
+    for (int p = 0; p < P; ++p) store(acc[p], ox0 + p * px);
   }
 }
 
@@ -277,14 +234,14 @@ void qdw_vnni_rows(const QDwView& l, const int8_t* x, int64_t ih, int64_t iw, in
         const uint8_t* rb[16];
         for (int64_t ky = 0; ky < l.kh; ++ky) rb[ky] = rows[ky] + (b - b0) * brow;
         if (paired && b == last) {
-          if (l.kh == 3 && l.groups == 1) out_row_pairs<3, 1, 6>(l, g, rb, b, yrow);
-          else if (l.kh == 5 && l.groups == 2) out_row_pairs<5, 2, 4>(l, g, rb, b, yrow);
-          else if (l.groups == 1) out_row_pairs<0, 1, 4>(l, g, rb, b, yrow);
-          else out_row_pairs<0, 2, 4>(l, g, rb, b, yrow);
-        } else if (l.kh == 3 && l.groups == 1) out_row<3, 1, 12>(l, g, rb, b, yrow);
-        else if (l.kh == 5 && l.groups == 2) out_row<5, 2, 8>(l, g, rb, b, yrow);
-        else if (l.groups == 1) out_row<0, 1, 8>(l, g, rb, b, yrow);
-        else out_row<0, 2, 8>(l, g, rb, b, yrow);
+          if (l.kh == 3 && l.groups == 1) out_row<3, 1, 6, true>(l, g, rb, b, yrow);
+          else if (l.kh == 5 && l.groups == 2) out_row<5, 2, 4, true>(l, g, rb, b, yrow);
+          else if (l.groups == 1) out_row<0, 1, 4, true>(l, g, rb, b, yrow);
+          else out_row<0, 2, 4, true>(l, g, rb, b, yrow);
+        } else if (l.kh == 3 && l.groups == 1) out_row<3, 1, 12, false>(l, g, rb, b, yrow);
+        else if (l.kh == 5 && l.groups == 2) out_row<5, 2, 8, false>(l, g, rb, b, yrow);
+        else if (l.groups == 1) out_row<0, 1, 8, false>(l, g, rb, b, yrow);
+        else out_row<0, 2, 8, false>(l, g, rb, b, yrow);
       }
     }
   }
