@@ -770,6 +770,13 @@ TEST(Binary, AddWithFusedReluMatchesUnfusedGraph) {
   EXPECT_EQ(negatives, 0);
 }
 
+// n int8 values drawn uniformly from rng.
+static std::vector<int8_t> random_bytes(std::mt19937& rng, size_t n) {
+  std::vector<int8_t> v(n);
+  for (auto& b : v) b = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
+  return v;
+}
+
 // The int8 GEMM's pixel-pair form (n = 8, 24, 40: two pixels' outputs fill whole 16-lane blocks) against the
 // per-pixel blocks of the same layer, byte for byte: reductions with and without a partial last quad, an odd
 // last pixel, ranges that start mid-tile (as threads split them), a fused residual Add in a separate buffer and
@@ -777,11 +784,7 @@ TEST(Binary, AddWithFusedReluMatchesUnfusedGraph) {
 TEST(QGemm, PixelPairsAreByteEqualToPerPixelBlocks) {
   if (!qgemm_vnni_available()) GTEST_SKIP() << "no VNNI on this CPU (or EC_NO_VNNI set): the kernel is not offered";
   std::mt19937 rng(41);
-  auto bytes = [&](size_t n) {
-    std::vector<int8_t> v(n);
-    for (auto& b : v) b = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
-    return v;
-  };
+  auto bytes = [&](size_t n) { return random_bytes(rng, n); };
   int checked = 0;
   for (int64_t n : {8, 24, 40})
     for (int64_t k : {5, 24, 37})
@@ -833,17 +836,12 @@ TEST(QGemm, PixelPairsAreByteEqualToPerPixelBlocks) {
 
 // The int8 GEMM against its arithmetic written out, byte for byte, with the residual Add fused: y = requantized
 // sum (bias included), then clamp(round(ka y + (kb r + off)), add_lo, add_hi) stored saturated. Bounds at -128
-// and 127 (left to the store's saturation), a Relu-like lower bound, and a ka so large that only the clamps keep
-// the result in range; full and channel-padded residuals; rows short and long enough (k up to 1100) to be
+// and 127, a Relu-like lower bound, and a ka so large that only the clamps keep the result in range; full and channel-padded residuals; rows short and long enough (k up to 1100) to be
 // flipped to unsigned in a buffer or as read, and more pixels than one buffer holds.
 TEST(QGemm, FusedResidualAddIsByteEqualToTheArithmeticWrittenOut) {
   if (!qgemm_vnni_available()) GTEST_SKIP() << "no VNNI on this CPU (or EC_NO_VNNI set): the kernel is not offered";
   std::mt19937 rng(43);
-  auto bytes = [&](size_t n) {
-    std::vector<int8_t> v(n);
-    for (auto& b : v) b = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
-    return v;
-  };
+  auto bytes = [&](size_t n) { return random_bytes(rng, n); };
   struct Case {
     int64_t n, k, pixels, cr;
     float ka;
