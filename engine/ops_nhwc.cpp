@@ -2014,8 +2014,8 @@ class NhwcQConvOp : public XnnOp {
 
 // An int8 convolution whose output is read as float, not quantized again (detection heads, a model's last
 // layer): DequantizeLinear -> Conv (1x1, stride 1, no padding, one group; + any fused activation), made by the
-// layout pass where the VNNI GEMM runs, as one int8 GEMM whose epilogue writes float: y = (sum + bias) * x_scale
-// * w_scale[m] in NHWC, then the activation. The float Conv it replaces multiplied dequantized weights: 4x the
+// layout pass where the VNNI GEMM runs, as one int8 GEMM whose epilogue writes float: y = sum * x_scale *
+// w_scale[m] + bias in NHWC (the bias in float, as the QDQ graph adds it), then the activation. The float Conv it replaces multiplied dequantized weights: 4x the
 // bytes, 1/4 the multiply-adds per instruction. Inputs: x int8 NHWC, w int8 OIHW, w_scale [1 or M], bias float
 // [M] or "", x_scale, x_zero.
 class NhwcQConvF32Op : public XnnOp {
@@ -2038,12 +2038,10 @@ class NhwcQConvF32Op : public XnnOp {
     const int32_t xz = scalar_i8(*this, in, 5);
     if (qgemm_.n != m || qgemm_.k != c) {
       std::vector<float> scale(static_cast<size_t>(m));
-      std::vector<int32_t> bias(static_cast<size_t>(m), 0);
-      for (int64_t o = 0; o < m; ++o) {
-        scale[static_cast<size_t>(o)] = xs * wsc.ptr<float>()[wsc.numel() == 1 ? 0 : o];
-        if (b) bias[static_cast<size_t>(o)] = static_cast<int32_t>(std::lround(b->ptr<float>()[o] / scale[static_cast<size_t>(o)]));
-      }
-      qgemm_ = qgemm_pack(wt.ptr<int8_t>(), m, c, bias.data(), xz, scale.data(), 0, -128, 127);
+      for (int64_t o = 0; o < m; ++o) scale[static_cast<size_t>(o)] = xs * wsc.ptr<float>()[wsc.numel() == 1 ? 0 : o];
+      qgemm_ = qgemm_pack(wt.ptr<int8_t>(), m, c, nullptr, xz, scale.data(), 0, -128, 127);  // the bias stays float
+      bias_.assign(static_cast<size_t>((m + 15) / 16 * 16), 0.f);
+      if (b) std::copy(b->ptr<float>(), b->ptr<float>() + m, bias_.begin());
     }
     out[0] = {DType::f32, {x[0], x[1], x[2], m}};
   }
@@ -2057,13 +2055,14 @@ class NhwcQConvF32Op : public XnnOp {
     parallel_for(tasks, [&](int64_t i) {
       const int64_t p0 = i * per, p1 = std::min(pixels, p0 + per);
       if (p0 >= p1) return;
-      qgemm_vnni_f32(qgemm_, x, y, p0, p1);
+      qgemm_vnni_f32(qgemm_, x, y, bias_.data(), p0, p1);
       if (act_.kind != Activation::Kind::none) act_.apply(y + p0 * m, static_cast<size_t>((p1 - p0) * m));
     });
   }
 
  private:
   QGemmLayer qgemm_;
+  std::vector<float> bias_;  // [ceil(M/16)*16], added in float
 };
 
 // int8 Add (as com.microsoft QLinearAdd) with a fused Relu/Clip. Inputs: a int8, b int8, a_scale, a_zero,

@@ -15,12 +15,12 @@ void qgemm_vnni_rows(const QGemmView& l, const int8_t* x, int8_t* y, int64_t p0,
 void qgemm_vnni(const QGemmLayer& l, const int8_t* x, int8_t* y, int64_t p0, int64_t p1, const int8_t* r, int64_t cr) {
   const QGemmView v{l.packed.data(), l.bias_adj.data(), l.scale.data(), l.k, l.n, l.zy, l.lo, l.hi,
                     l.add ? r : nullptr, cr, l.ka, l.kb, l.off, l.rz, l.add_lo, l.add_hi,
-                    l.pair_packed.empty() ? nullptr : l.pair_packed.data(), l.pair_bias_adj.data(), l.pair_scale.data(), nullptr};
+                    l.pair_packed.empty() ? nullptr : l.pair_packed.data(), l.pair_bias_adj.data(), l.pair_scale.data(), nullptr, nullptr};
   qgemm_vnni_rows(v, x, y, p0, p1);
 }
-void qgemm_vnni_f32(const QGemmLayer& l, const int8_t* x, float* y, int64_t p0, int64_t p1) {
+void qgemm_vnni_f32(const QGemmLayer& l, const int8_t* x, float* y, const float* bias, int64_t p0, int64_t p1) {
   const QGemmView v{l.packed.data(), l.bias_adj.data(), l.scale.data(), l.k, l.n, l.zy, l.lo, l.hi, nullptr, 0, l.ka, l.kb, l.off, l.rz,
-                    l.add_lo, l.add_hi, nullptr, nullptr, nullptr, y};
+                    l.add_lo, l.add_hi, nullptr, nullptr, nullptr, y, bias};
   qgemm_vnni_rows(v, x, nullptr, p0, p1);
 }
 void qdw_vnni_rows(const QDwView& l, const int8_t* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, int8_t* y, int64_t ow, int64_t oy0,
@@ -41,7 +41,7 @@ void qdirect_vnni(const QDirectLayer& l, const int8_t* x, int64_t ih, int64_t iw
 bool qgemm_vnni_available() { return false; }
 void qdirect_vnni(const QDirectLayer&, const int8_t*, int64_t, int64_t, int64_t, int64_t, int8_t*, int64_t, int64_t, int64_t, uint8_t*) {}
 void qgemm_vnni(const QGemmLayer&, const int8_t*, int8_t*, int64_t, int64_t, const int8_t*, int64_t) {}
-void qgemm_vnni_f32(const QGemmLayer&, const int8_t*, float*, int64_t, int64_t) {}
+void qgemm_vnni_f32(const QGemmLayer&, const int8_t*, float*, const float*, int64_t, int64_t) {}
 void qdw_vnni(const QDwLayer&, const int8_t*, int64_t, int64_t, int64_t, int64_t, int8_t*, int64_t, int64_t, int64_t, int8_t*) {}
 #endif
 

@@ -55,7 +55,8 @@ struct QGemmView {
   const int8_t* pair_packed;  // nullptr: no pixel-pair form
   const int32_t* pair_bias_adj;
   const float* pair_scale;
-  float* yf;  // non-null: float output [P][n], (sum + bias) * scale (qgemm_vnni_f32); y unused
+  float* yf;         // non-null: float output [P][n], sum * scale + yb (qgemm_vnni_f32); y unused
+  const float* yb;   // with yf: float bias [ceil(n/16)*16]
 };
 
 // Packs OIHW (or [n][k]) int8 weights `w` with their bias (nullptr = 0) and scales.
@@ -66,10 +67,13 @@ QGemmLayer qgemm_pack(const int8_t* w, int64_t n, int64_t k, const int32_t* bias
 // (cr <= n) is added as QGemmLayer says; y may be r when cr == n. Needs qgemm_vnni_available().
 void qgemm_vnni(const QGemmLayer& l, const int8_t* x, int8_t* y, int64_t p0, int64_t p1, const int8_t* r = nullptr, int64_t cr = 0);
 
-// Rows [p0, p1) of float y [P][n] = (sum_k (x[p][k] - zx) w[n][k] + bias[n]) * scale[n]: an int8 convolution
-// whose output is read as float (a detection head), for a layer packed with scale = x_scale * w_scale[n] (zy,
-// lo, hi and the residual unused). Needs qgemm_vnni_available().
-void qgemm_vnni_f32(const QGemmLayer& l, const int8_t* x, float* y, int64_t p0, int64_t p1);
+// Rows [p0, p1) of float y [P][n] = sum_k (x[p][k] - zx) w[n][k] * scale[n] + bias[n]: an int8 convolution
+// whose output is read as float (a detection head), for a layer packed without bias and with scale = x_scale *
+// w_scale[n] (zy, lo, hi and the residual unused); the float bias [ceil(n/16)*16] is added as it is, as a QDQ
+// graph's float Conv adds it (an int32 bias would round it to units of x_scale * w_scale). The sum is exact (in
+// int32), so y is within one rounding of each product of the float convolution of the dequantized values.
+// Needs qgemm_vnni_available().
+void qgemm_vnni_f32(const QGemmLayer& l, const int8_t* x, float* y, const float* bias, int64_t p0, int64_t p1);
 
 }  // namespace ec
 

@@ -113,8 +113,8 @@ __attribute__((noinline)) void tile(const QGemmView& l, const int8_t* xs, int64_
     for (int r = 0; r < PX; ++r) {
       if (r >= np) break;
       acc[r][b] = _mm512_add_epi32(acc[r][b], bias);
-      if (FO) {  // float output: the sums scaled, nothing rounded
-        _mm512_mask_storeu_ps(l.yf + (p + r) * n + n0, m, _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, acc[r][b]), sc));
+      if (FO) {  // float output: the exact sums scaled, plus the float bias (bias_adj holds the zero points only)
+        _mm512_mask_storeu_ps(l.yf + (p + r) * n + n0, m, _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(all, acc[r][b]), sc, _mm512_loadu_ps(l.yb + n0)));
         continue;
       }
       __m512i q;

@@ -741,15 +741,17 @@ TEST_F(Xnnpack, Int8PointwiseConvWithResidualAddMatchesTheQdqReference) {
 
 // An int8 1x1 convolution whose output is read as float (no QuantizeLinear after it: detection heads) runs as
 // one QConvF32 on the VNNI GEMM, with its activation applied in float, and matches the float convolution of the
-// dequantized input and weights within the int32 bias's rounding (half a unit of x_scale * w_scale) and the
-// float sums' worst-case rounding (k products of at most |x| |w|). A 3x3 convolution or a strided 1x1 stays a
-// float convolution. Without VNNI (or EC_NO_VNNI) nothing is made.
+// dequantized input and weights within the float sums' worst-case rounding (k products of at most |x| |w|; the
+// bias is added in float, as the graph adds it: CompressCli.BlazeFaceInt8PtqFidelitySizeAndOnnxRuntime holds the
+// whole model to ONNX Runtime within 1e-3 of each output's range, which a bias rounded to int32 did not). Channel
+// counts of one block, two, several, a partial quad (42). A 3x3 convolution or a strided 1x1 stays a float
+// convolution. Without VNNI (or EC_NO_VNNI) nothing is made.
 TEST_F(Xnnpack, Int8PointwiseConvWithFloatOutputMatchesTheDequantizedFloatConv) {
   struct Case {
     int64_t c, m, k, stride;
     const char* act;
   };
-  const Case cases[] = {{40, 63, 1, 1, ""}, {128, 12, 1, 1, ""}, {24, 24, 1, 1, "Relu"}, {16, 5, 1, 1, "Sigmoid"}, {16, 8, 3, 1, ""}, {16, 8, 1, 2, ""}};
+  const Case cases[] = {{40, 63, 1, 1, ""}, {128, 12, 1, 1, ""}, {24, 24, 1, 1, "Relu"}, {16, 5, 1, 1, "Sigmoid"}, {16, 8, 3, 1, ""}, {16, 8, 1, 2, ""}, {42, 88, 1, 1, ""}, {88, 96, 1, 1, "Relu"}, {96, 32, 1, 1, ""}, {24, 28, 1, 1, ""}};
   int i = 0;
   for (const Case& k : cases) {
     QdqBuilder b;
@@ -772,7 +774,7 @@ TEST_F(Xnnpack, Int8PointwiseConvWithFloatOutputMatchesTheDequantizedFloatConv) 
     const auto ref = run_model(b.m, {in}, "native", 1, true, false);
     // |x| <= 128 xs (int8), |w| <= 127 * 0.006 (QdqBuilder::qweight); k * c products
     const double terms = static_cast<double>(k.c * k.k * k.k), bound = 128 * xs * 127 * 0.006;
-    const double tol = 0.5 * xs * 0.006 + 2 * terms * std::numeric_limits<float>::epsilon() * terms * bound;
+    const double tol = 2 * terms * std::numeric_limits<float>::epsilon() * terms * bound;
     for (int threads : {1, 2}) {
       const auto fast = run_model(b.m, {in}, "native", threads, true, true);
       EXPECT_LE(max_abs_diff(ref[0], fast[0]), tol) << "case " << i << " threads " << threads;
