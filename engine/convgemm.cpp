@@ -11,14 +11,16 @@ bool conv_gemm_available() {
   return cpu;
 }
 int64_t conv_gemm_nr() { return 32; }
+bool conv_gemm_fuses_act() { return true; }
 #else
 bool conv_gemm_available() { return true; }  // NEON is part of ARMv8-A
+bool conv_gemm_fuses_act() { return false; }
 int64_t conv_gemm_nr() { return 16; }
 #endif
 void conv_gemm_block(const ConvGemmView& l, const ConvGemmImage& g, int64_t kc, int64_t p0, int64_t p1, int64_t n0, int64_t n1,
                      float* work);  // convgemm_avx512.cpp, convgemm_neon.cpp
 void conv_gemm_run(const ConvGemmLayer& l, const ConvGemmImage& g, int64_t p0, int64_t p1, int64_t n0, int64_t n1, float* work) {
-  const ConvGemmView v{l.weights(), l.bias.data(), l.c, l.m, l.mpad, l.kh, l.kw, l.sh, l.sw, l.k, l.nr, l.lo, l.hi};
+  const ConvGemmView v{l.weights(), l.bias.data(), l.c, l.m, l.mpad, l.kh, l.kw, l.sh, l.sw, l.k, l.nr, l.lo, l.hi, l.act};
   conv_gemm_block(v, g, conv_gemm_kc(l), p0, p1, n0, n1, work);
 }
 #else
@@ -39,6 +41,7 @@ void row_gemm_run(const RowGemmLayer&, const float*, int64_t, int64_t, int64_t, 
 
 #if !((defined(__x86_64__) || defined(__aarch64__)) && defined(EC_HAVE_CONV_GEMM_KERNEL))
 int64_t conv_gemm_nr() { return 32; }
+bool conv_gemm_fuses_act() { return false; }
 void conv_gemm_run(const ConvGemmLayer&, const ConvGemmImage&, int64_t, int64_t, int64_t, int64_t, float*) {}
 #endif
 

@@ -11,7 +11,8 @@
 //   - threads take contiguous ranges of panels when there are few pixels, so each weight is read by one thread.
 // A 7-pixel x 32-channel tile keeps 14 accumulators in the 32 AVX-512 registers (7 broadcasts and 2 weight
 // loads per 14 multiply-adds); on aarch64 a 6-pixel x 16-channel tile keeps 24 in the 32 NEON registers (the
-// Jetsons' Cortex-A57 and A78AE). Bias, then clamping to [lo, hi] (Relu/Clip) on the last block. x86-64: one
+// Jetsons' Cortex-A57 and A78AE). Bias, then clamping to [lo, hi] (Relu/Clip) and the activation (SiLU,
+// HardSwish) on the accumulators of the last block, before they are stored. x86-64: one
 // file built for AVX-512 F, used only when the CPU has it (checked at run time); other x86 CPUs keep XNNPACK.
 #pragma once
 #include <cmath>
@@ -22,6 +23,9 @@
 
 namespace ec {
 
+// What the last reduction block applies after clamping to [lo, hi]: nothing, x / (1 + e^-x), x * min(1, max(0, x/6 + 1/2)).
+enum class ConvGemmAct : int { none = 0, silu = 1, hard_swish = 2 };
+
 struct ConvGemmLayer {
   int64_t c = 0, m = 0, mpad = 0;  // input channels, output channels, m rounded up to nr
   int64_t nr = 32;                 // output channels per panel (conv_gemm_nr)
@@ -31,6 +35,7 @@ struct ConvGemmLayer {
   const float* shared = nullptr;  // when set, the weights (same layout) live there instead, w empty: weights()
   std::vector<float> bias;  // [mpad], zero-padded
   float lo = -INFINITY, hi = INFINITY;
+  ConvGemmAct act = ConvGemmAct::none;  // set after packing (conv_gemm_fuses_act)
   const float* weights() const { return shared ? shared : w.data(); }
 };
 
@@ -40,6 +45,7 @@ struct ConvGemmView {
   const float* bias;
   int64_t c, m, mpad, kh, kw, sh, sw, k, nr;
   float lo, hi;
+  ConvGemmAct act;
 };
 
 // One image's geometry: x [ih][iw][c] with pt rows and pl columns of zero padding before it; y [oh][ow][m], or
@@ -54,6 +60,9 @@ struct ConvGemmImage {
 
 // True when this CPU runs the kernel (x86-64 with AVX-512 F, or aarch64; compiled in).
 bool conv_gemm_available();
+// True when the kernel applies ConvGemmLayer::act in its registers (AVX-512). The NEON kernel applies it too,
+// but by a plain loop over each stored tile: there the caller's vector loop (Activation::apply) is faster.
+bool conv_gemm_fuses_act();
 // Output channels per weight panel on this CPU: 32 (AVX-512), 16 (NEON).
 int64_t conv_gemm_nr();
 

@@ -3,6 +3,7 @@
 // other files.
 #include <immintrin.h>
 
+#include "act_avx512_inl.h"
 #include "convgemm.h"
 #include "convgemm_driver.h"
 
@@ -19,12 +20,12 @@ template <int kImm>
 inline __m512 lanes16(__m512 a, __m512 b) { return _mm512_mask_shuffle_f32x4(a, 0xFFFF, a, b, kImm); }
 
 // y[r][0..32) (row stride ldy, lanes of mask0/mask1 only) of R pixels: starts from the bias (first) or from y,
-// adds a [R][kc] (row stride lda) times b [kc][32], clamps to [lo, hi] when last. Meanwhile asks for the
+// adds a [R][kc] (row stride lda) times b [kc][32], clamps to [lo, hi] and applies act when last. Meanwhile asks for the
 // pf_lines 64-byte lines from pf into L2, one per step of k: the weights the next tiles will read, which
 // otherwise come from memory at the first tile that uses them.
 template <int R>
 void reg_tile(const float* a, int64_t lda, const float* b, int64_t kc, float* y, int64_t ldy, const float* bias, __mmask16 mask0, __mmask16 mask1,
-          bool first, bool last, float lo, float hi, const char* pf, int64_t pf_lines) {
+          bool first, bool last, float lo, float hi, ConvGemmAct act, const char* pf, int64_t pf_lines) {
   __m512 c0[R], c1[R];
   if (first) {
     const __m512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + 16);
@@ -62,6 +63,19 @@ void reg_tile(const float* a, int64_t lda, const float* b, int64_t kc, float* y,
     for (int r = 0; r < R; ++r) {
       c0[r] = min16(max16(c0[r], vlo), vhi);
       c1[r] = min16(max16(c1[r], vlo), vhi);
+    }
+    if (act == ConvGemmAct::silu) {  // 2R independent chains: the divider and the FMA pipes overlap them
+#pragma GCC unroll 7
+      for (int r = 0; r < R; ++r) {
+        c0[r] = silu16(c0[r]);
+        c1[r] = silu16(c1[r]);
+      }
+    } else if (act == ConvGemmAct::hard_swish) {
+#pragma GCC unroll 7
+      for (int r = 0; r < R; ++r) {
+        c0[r] = hard_swish16(c0[r]);
+        c1[r] = hard_swish16(c1[r]);
+      }
     }
   }
 #pragma GCC unroll 7
@@ -121,13 +135,13 @@ void store_rows16(const float* s, int64_t rows, int64_t cols, int64_t lds, float
 struct Avx512Kernel {
   static constexpr int64_t kMR = 7;
   static void tile(int r, const float* a, int64_t lda, const float* b, int64_t kc, float* y, int64_t ldy, const float* bias, int64_t cols, bool first,
-                   bool last, float lo, float hi, const char* pf, int64_t pf_lines) {
+                   bool last, float lo, float hi, ConvGemmAct act, const char* pf, int64_t pf_lines) {
     using Fn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, const float*, __mmask16, __mmask16, bool, bool, float, float,
-                        const char*, int64_t);
+                        ConvGemmAct, const char*, int64_t);
     static constexpr Fn kTiles[8] = {nullptr, reg_tile<1>, reg_tile<2>, reg_tile<3>, reg_tile<4>, reg_tile<5>, reg_tile<6>, reg_tile<7>};
     const __mmask16 mask0 = cols >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << cols) - 1u);
     const __mmask16 mask1 = cols >= 32 ? static_cast<__mmask16>(0xFFFF) : cols <= 16 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << (cols - 16)) - 1u);
-    kTiles[r](a, lda, b, kc, y, ldy, bias, mask0, mask1, first, last, lo, hi, pf, pf_lines);
+    kTiles[r](a, lda, b, kc, y, ldy, bias, mask0, mask1, first, last, lo, hi, act, pf, pf_lines);
   }
   static void copy(float* d, const float* s, int64_t n) { copy16(d, s, n); }
   static void zero(float* d, int64_t n) { zero16(d, n); }

@@ -17,6 +17,30 @@ inline int64_t cg_min(int64_t a, int64_t b) { return a < b ? a : b; }
 template <class Kernel>
 void cg_gather(const ConvGemmView& l, const ConvGemmImage& g, int64_t k0, int64_t k1, int64_t p0, int64_t p1, float* work) {
   const int64_t kb = k1 - k0;
+  if (k0 == 0 && k1 == l.k) {  // whole windows (a reduction of one block): window row by row, no divisions per run
+    const int64_t run = l.kw * l.c;
+    int64_t oy = p0 / g.ow, ox = p0 - oy * g.ow;
+    float* dst = work;
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t ix0 = ox * l.sw - g.pl;
+      const int64_t kx0 = ix0 < 0 ? cg_min(l.kw, -ix0) : 0, kx1 = cg_min(l.kw, g.iw - ix0);
+      for (int64_t ky = 0; ky < l.kh; ++ky, dst += run) {
+        const int64_t iy = oy * l.sh - g.pt + ky;
+        if (iy < 0 || iy >= g.ih || kx1 <= kx0) {
+          Kernel::zero(dst, run);
+          continue;
+        }
+        if (kx0 > 0) Kernel::zero(dst, kx0 * l.c);
+        Kernel::copy(dst + kx0 * l.c, g.x + (iy * g.iw + ix0 + kx0) * l.c, (kx1 - kx0) * l.c);
+        if (kx1 < l.kw) Kernel::zero(dst + kx1 * l.c, (l.kw - kx1) * l.c);
+      }
+      if (++ox == g.ow) {
+        ox = 0;
+        ++oy;
+      }
+    }
+    return;
+  }
   for (int64_t p = p0; p < p1; ++p) {
     const int64_t oy = p / g.ow, ox = p - oy * g.ow;
     float* dst = work + (p - p0) * kb;
@@ -41,8 +65,8 @@ void cg_gather(const ConvGemmView& l, const ConvGemmImage& g, int64_t k0, int64_
 }
 
 // Output pixels [p0, p1) of panels [n0, n1) (conv_gemm_run), in tiles of Kernel::kMR pixels x l.nr channels:
-// Kernel::tile(rows, a, lda, b, kc, y, ldy, bias, cols, first, last, lo, hi, pf, pf_lines) adds a [rows][kc] x
-// b [kc][nr] to y (from the bias when first; clamped when last; `cols` valid columns) and meanwhile asks for the
+// Kernel::tile(rows, a, lda, b, kc, y, ldy, bias, cols, first, last, lo, hi, act, pf, pf_lines) adds a [rows][kc]
+// x b [kc][nr] to y (from the bias when first; clamped, then through act, when last; `cols` valid columns) and meanwhile asks for the
 // pf_lines 64-byte lines from pf: the weights the next tiles read. NCHW output (g.nchw, one reduction block): a
 // panel's tiles go to work space [pixel][nr] (in L1: 252 x 32 floats), which Kernel::store_rows(s, rows, cols,
 // lds, y, ldy) then writes as `cols` channel rows y[j * ldy + i] = s[i * lds + j].
@@ -80,7 +104,7 @@ void cg_block(const ConvGemmView& l, const ConvGemmImage& g, int64_t kc, int64_t
         const int r = static_cast<int>(cg_min(mr, p1 - p));
         const int64_t from = cg_min(lines, i * per_tile);
         float* y = g.nchw ? staged + (p - p0) * nr : g.y + p * l.m + nr * n;
-        Kernel::tile(r, a + (p - p0) * lda, lda, b, kb, y, ldy, l.bias + nr * n, cols, first, last, l.lo, l.hi,
+        Kernel::tile(r, a + (p - p0) * lda, lda, b, kb, y, ldy, l.bias + nr * n, cols, first, last, l.lo, l.hi, l.act,
                      next ? reinterpret_cast<const char*>(next) + 64 * from : nullptr, cg_min(per_tile, lines - from));
       }
       if (g.nchw) Kernel::store_rows(staged, p1 - p0, cols, nr, g.y + nr * n * hw + p0, hw);

@@ -4,6 +4,8 @@
 // of 16 goes through a 16-wide copy on the stack (NEON has no masked loads or stores).
 #include <arm_neon.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "convgemm.h"
@@ -13,10 +15,11 @@ namespace ec {
 namespace {
 
 // y[r][0..cols) (row stride ldy) of R pixels: starts from the bias (first) or from y, adds a [R][kc] (row stride
-// lda) times b [kc][16], clamps to [lo, hi] when last; asks for pf_lines 64-byte lines from pf meanwhile.
+// lda) times b [kc][16], clamps to [lo, hi] when last, then applies act by a plain loop over the stored values;
+// asks for pf_lines 64-byte lines from pf meanwhile.
 template <int R>
 void reg_tile(const float* a, int64_t lda, const float* b, int64_t kc, float* y, int64_t ldy, const float* bias, int64_t cols, bool first, bool last,
-              float lo, float hi, const char* pf, int64_t pf_lines) {
+              float lo, float hi, ConvGemmAct act, const char* pf, int64_t pf_lines) {
   float32x4_t c[R][4];
   if (first) {
     float32x4_t bv[4];
@@ -71,15 +74,24 @@ void reg_tile(const float* a, int64_t lda, const float* b, int64_t kc, float* y,
       std::memcpy(dst, row, static_cast<size_t>(cols) * sizeof(float));
     }
   }
+  if (!last || act == ConvGemmAct::none) return;
+  for (int r = 0; r < R; ++r) {
+    float* dst = y + r * ldy;
+    for (int64_t j = 0; j < cols; ++j) {
+      const float v = dst[j];
+      dst[j] = act == ConvGemmAct::silu ? v / (1.f + std::exp(-v)) : v * std::min(1.f, std::max(0.f, v / 6.f + 0.5f));
+    }
+  }
 }
 
 struct NeonKernel {
   static constexpr int64_t kMR = 6;
   static void tile(int r, const float* a, int64_t lda, const float* b, int64_t kc, float* y, int64_t ldy, const float* bias, int64_t cols, bool first,
-                   bool last, float lo, float hi, const char* pf, int64_t pf_lines) {
-    using Fn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, const float*, int64_t, bool, bool, float, float, const char*, int64_t);
+                   bool last, float lo, float hi, ConvGemmAct act, const char* pf, int64_t pf_lines) {
+    using Fn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, const float*, int64_t, bool, bool, float, float, ConvGemmAct,
+                        const char*, int64_t);
     static constexpr Fn kTiles[7] = {nullptr, reg_tile<1>, reg_tile<2>, reg_tile<3>, reg_tile<4>, reg_tile<5>, reg_tile<6>};
-    kTiles[r](a, lda, b, kc, y, ldy, bias, cols, first, last, lo, hi, pf, pf_lines);
+    kTiles[r](a, lda, b, kc, y, ldy, bias, cols, first, last, lo, hi, act, pf, pf_lines);
   }
   static void copy(float* d, const float* s, int64_t n) { std::memcpy(d, s, static_cast<size_t>(n) * sizeof(float)); }
   static void zero(float* d, int64_t n) { std::memset(d, 0, static_cast<size_t>(n) * sizeof(float)); }

@@ -926,7 +926,7 @@ class NhwcConvOp : public XnnOp {
     if (dtype_ == DType::f32 && kind_ == 6 && gemm_ && conv_gemm_kc(*gemm_) == gemm_->k) {  // the GEMM stores NCHW itself
       float* y = out[0]->ptr<float>();
       run_gemm(in[0]->ptr<float>(), y, in[0]->dim(0), true);
-      if (post_) apply_activation(y, static_cast<size_t>(out[0]->numel()));
+      if (post_after()) apply_activation(y, static_cast<size_t>(out[0]->numel()));
       return;
     }
     // the others write NHWC into the workspace, then it is transposed into the output
@@ -992,11 +992,13 @@ class NhwcConvOp : public XnnOp {
   }
 
   // Whether outputs need a step after the kernel: an activation it could not fuse, or a fused residual Add.
-  bool finishing() const { return post_ || res_now_; }
-  // That step over outputs [p, p + n) of this run's output (y_now_): the convolution's own activation (post_),
-  // then + the residual at the same offset (res_now_) and the Add's activation.
+  bool finishing() const { return post_after() || res_now_; }
+  // Whether the convolution's own activation runs after the kernel (not fused by XNNPACK or in the GEMM's registers).
+  bool post_after() const { return post_ && !(kind_ == 6 && gemm_ && gemm_->act != ConvGemmAct::none); }
+  // That step over outputs [p, p + n) of this run's output (y_now_): the convolution's own activation
+  // (post_after), then + the residual at the same offset (res_now_) and the Add's activation.
   void finish(float* p, size_t n) const {
-    if (post_) act_.apply(p, n);
+    if (post_after()) act_.apply(p, n);
     if (!res_now_) return;
     const float* r = res_now_ + (p - y_now_);
     for (size_t i = 0; i < n; ++i) p[i] += r[i];
@@ -1098,9 +1100,14 @@ class NhwcConvOp : public XnnOp {
     if (kind != 9) rowgemm_.reset();
     if (kind == 9 && !rowgemm_)
       rowgemm_ = std::make_unique<RowGemmLayer>(row_gemm_pack(wt_.ptr<float>(), m_, c_, bias_.numel() ? bias_.ptr<float>() : nullptr, lo_, hi_));
-    if (kind == 6 && !gemm_)
+    if (kind == 6 && !gemm_) {
       gemm_ = std::make_unique<ConvGemmLayer>(conv_gemm_pack(wt_.ptr<float>(), m_, c_, w_.kh, w_.kw, w_.sh, w_.sw,
                                                              bias_.numel() ? bias_.ptr<float>() : nullptr, lo_, hi_));
+      // SiLU and HardSwish on the accumulators before they are stored, where the kernel does that in registers:
+      // no second pass over the output (YOLO's 2.96 M SiLU outputs a run)
+      if (post_ && conv_gemm_fuses_act())
+        gemm_->act = act_.kind == Activation::Kind::silu ? ConvGemmAct::silu : act_.kind == Activation::Kind::hard_swish ? ConvGemmAct::hard_swish : ConvGemmAct::none;
+    }
     if (kind == 5 && !stem_)
       stem_ = std::make_unique<StemConvLayer>(stem_conv_pack(wt_.ptr<float>(), m_, c_, w_.kh, w_.kw, w_.sh, w_.sw,
                                                              bias_.numel() ? bias_.ptr<float>() : nullptr, lo_, hi_));

@@ -1103,14 +1103,15 @@ TEST_F(Xnnpack, DirectConvolutionsOfFewChannelsMatchReference) {
 // cut into blocks of 512), one over 200 channels (blocks that end inside a window position), strides 1 and 2
 // with padding, 1x1 layers read in place and 1x1 stride 2 (gathered), output channels that leave a tail in the
 // last panel of 32 (AVX-512) or 16 (NEON) channels (8, 40, 100, 130, 255),
-// more pixels than one block holds (40x40), Relu / Clip / SiLU, a batch of 2, at 1 and 2 threads (2 threads cut
-// the panels of a layer with one pixel block into ranges).
+// more pixels than one block holds (40x40), Relu / Clip / SiLU / HardSwish (the last two applied in the kernel's
+// registers with AVX-512, after the last of several reduction blocks for the 600-channel 3x3 layer), a batch of 2,
+// at 1 and 2 threads (2 threads cut the panels of a layer with one pixel block into ranges).
 TEST_F(Xnnpack, BlockedGemmConvolutionsMatchReference) {
   if (!conv_gemm_available()) GTEST_SKIP() << "no blocked GEMM convolution on this CPU (it needs AVX-512 F on x86-64)";
   struct Case { int64_t n, c, h, w, m, k, s, pad; const char* act; };
   const std::vector<Case> cases = {{1, 512, 7, 7, 64, 3, 1, 1, "Relu"},  {2, 200, 9, 8, 100, 3, 2, 1, "Clip"}, {1, 64, 10, 10, 255, 1, 1, 0, ""},
                                    {1, 48, 13, 11, 8, 1, 2, 0, "SiLU"},   {1, 16, 40, 40, 32, 3, 1, 1, "Relu"}, {1, 96, 6, 5, 130, 3, 1, 0, ""},
-                                   {2, 1100, 3, 3, 40, 1, 1, 0, "Relu"}};
+                                   {2, 1100, 3, 3, 40, 1, 1, 0, "Relu"}, {1, 600, 5, 5, 40, 3, 1, 1, "SiLU"},  {1, 24, 20, 21, 72, 3, 2, 1, "HardSwish"}};
   int i = 0;
   for (const Case& k : cases) {
     GraphBuilder b, bare;  // bare: the convolution alone, whose outputs give the magnitude of the sums
@@ -1123,6 +1124,7 @@ TEST_F(Xnnpack, BlockedGemmConvolutionsMatchReference) {
     if (act == "Relu") y = b.node("Relu", {y});
     if (act == "Clip") y = b.node("Clip", {y, b.constant(Tensor::from_f32({}, {-0.5f})), b.constant(Tensor::from_f32({}, {0.5f}))});
     if (act == "SiLU") y = b.node("Mul", {y, b.node("Sigmoid", {y})});
+    if (act == "HardSwish") y = b.node("HardSwish", {y});
     b.output(y);
     const Tensor x = random_tensor(xs, 2600 + i);
     const auto ref = run_model(b.m, {x}, "native", 1, true, false);
