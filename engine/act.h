@@ -5,6 +5,10 @@
 
 namespace ec {
 
+// An activation a convolution kernel applies to its accumulators before storing them (after clamping to its
+// [lo, hi]): nothing, SiLU x / (1 + e^-x), HardSwish x * min(1, max(0, x/6 + 1/2)).
+enum class KernelAct : int { none = 0, silu = 1, hard_swish = 2 };
+
 // Which kernel Activation::apply uses for Sigmoid and SiLU on this CPU: "avx512" or "auto-vectorised".
 const char* activation_kernel();
 

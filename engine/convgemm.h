@@ -19,12 +19,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "act.h"
 #include "large_alloc.h"
 
 namespace ec {
-
-// What the last reduction block applies after clamping to [lo, hi]: nothing, x / (1 + e^-x), x * min(1, max(0, x/6 + 1/2)).
-enum class ConvGemmAct : int { none = 0, silu = 1, hard_swish = 2 };
 
 struct ConvGemmLayer {
   int64_t c = 0, m = 0, mpad = 0;  // input channels, output channels, m rounded up to nr
@@ -35,7 +33,7 @@ struct ConvGemmLayer {
   const float* shared = nullptr;  // when set, the weights (same layout) live there instead, w empty: weights()
   std::vector<float> bias;  // [mpad], zero-padded
   float lo = -INFINITY, hi = INFINITY;
-  ConvGemmAct act = ConvGemmAct::none;  // set after packing (conv_gemm_fuses_act)
+  KernelAct act = KernelAct::none;  // set after packing (conv_gemm_fuses_act)
   const float* weights() const { return shared ? shared : w.data(); }
 };
 
@@ -45,7 +43,7 @@ struct ConvGemmView {
   const float* bias;
   int64_t c, m, mpad, kh, kw, sh, sw, k, nr;
   float lo, hi;
-  ConvGemmAct act;
+  KernelAct act;
 };
 
 // One image's geometry: x [ih][iw][c] with pt rows and pl columns of zero padding before it; y [oh][ow][m], or

@@ -19,13 +19,44 @@ inline __m512 unpackhi16(__m512 a, __m512 b) { return _mm512_mask_unpackhi_ps(a,
 template <int kImm>
 inline __m512 lanes16(__m512 a, __m512 b) { return _mm512_mask_shuffle_f32x4(a, 0xFFFF, a, b, kImm); }
 
+// Clamps the 2R accumulators to [lo, hi], applies act, and stores them to y[r][0..32) (row stride ldy, lanes of
+// mask0/mask1 only).
+template <int R>
+__attribute__((always_inline)) inline void store_tile(__m512 (&c0)[R], __m512 (&c1)[R], float* y, int64_t ldy, __mmask16 mask0, __mmask16 mask1, float lo,
+                                                      float hi, KernelAct act) {
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+#pragma GCC unroll 7
+  for (int r = 0; r < R; ++r) {
+    c0[r] = min16(max16(c0[r], vlo), vhi);
+    c1[r] = min16(max16(c1[r], vlo), vhi);
+  }
+  if (act == KernelAct::silu) {  // 2R independent chains: the divider and the FMA pipes overlap them
+#pragma GCC unroll 7
+    for (int r = 0; r < R; ++r) {
+      c0[r] = silu16(c0[r]);
+      c1[r] = silu16(c1[r]);
+    }
+  } else if (act == KernelAct::hard_swish) {
+#pragma GCC unroll 7
+    for (int r = 0; r < R; ++r) {
+      c0[r] = hard_swish16(c0[r]);
+      c1[r] = hard_swish16(c1[r]);
+    }
+  }
+#pragma GCC unroll 7
+  for (int r = 0; r < R; ++r) {
+    _mm512_mask_storeu_ps(y + r * ldy, mask0, c0[r]);
+    _mm512_mask_storeu_ps(y + r * ldy + 16, mask1, c1[r]);
+  }
+}
+
 // y[r][0..32) (row stride ldy, lanes of mask0/mask1 only) of R pixels: starts from the bias (first) or from y,
-// adds a [R][kc] (row stride lda) times b [kc][32], clamps to [lo, hi] and applies act when last. Meanwhile asks for the
-// pf_lines 64-byte lines from pf into L2, one per step of k: the weights the next tiles will read, which
+// adds a [R][kc] (row stride lda) times b [kc][32], clamps to [lo, hi] and applies act when last. Meanwhile asks
+// for the pf_lines 64-byte lines from pf into L2, one per step of k: the weights the next tiles will read, which
 // otherwise come from memory at the first tile that uses them.
 template <int R>
 void reg_tile(const float* a, int64_t lda, const float* b, int64_t kc, float* y, int64_t ldy, const float* bias, __mmask16 mask0, __mmask16 mask1,
-          bool first, bool last, float lo, float hi, ConvGemmAct act, const char* pf, int64_t pf_lines) {
+          bool first, bool last, float lo, float hi, KernelAct act, const char* pf, int64_t pf_lines) {
   __m512 c0[R], c1[R];
   if (first) {
     const __m512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + 16);
@@ -57,27 +88,7 @@ void reg_tile(const float* a, int64_t lda, const float* b, int64_t kc, float* y,
     step(k);
   }
   for (; k < kc; ++k) step(k);
-  if (last) {
-    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-#pragma GCC unroll 7
-    for (int r = 0; r < R; ++r) {
-      c0[r] = min16(max16(c0[r], vlo), vhi);
-      c1[r] = min16(max16(c1[r], vlo), vhi);
-    }
-    if (act == ConvGemmAct::silu) {  // 2R independent chains: the divider and the FMA pipes overlap them
-#pragma GCC unroll 7
-      for (int r = 0; r < R; ++r) {
-        c0[r] = silu16(c0[r]);
-        c1[r] = silu16(c1[r]);
-      }
-    } else if (act == ConvGemmAct::hard_swish) {
-#pragma GCC unroll 7
-      for (int r = 0; r < R; ++r) {
-        c0[r] = hard_swish16(c0[r]);
-        c1[r] = hard_swish16(c1[r]);
-      }
-    }
-  }
+  if (last) return store_tile<R>(c0, c1, y, ldy, mask0, mask1, lo, hi, act);
 #pragma GCC unroll 7
   for (int r = 0; r < R; ++r) {
     _mm512_mask_storeu_ps(y + r * ldy, mask0, c0[r]);
@@ -135,9 +146,9 @@ void store_rows16(const float* s, int64_t rows, int64_t cols, int64_t lds, float
 struct Avx512Kernel {
   static constexpr int64_t kMR = 7;
   static void tile(int r, const float* a, int64_t lda, const float* b, int64_t kc, float* y, int64_t ldy, const float* bias, int64_t cols, bool first,
-                   bool last, float lo, float hi, ConvGemmAct act, const char* pf, int64_t pf_lines) {
+                   bool last, float lo, float hi, KernelAct act, const char* pf, int64_t pf_lines) {
     using Fn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, const float*, __mmask16, __mmask16, bool, bool, float, float,
-                        ConvGemmAct, const char*, int64_t);
+                        KernelAct, const char*, int64_t);
     static constexpr Fn kTiles[8] = {nullptr, reg_tile<1>, reg_tile<2>, reg_tile<3>, reg_tile<4>, reg_tile<5>, reg_tile<6>, reg_tile<7>};
     const __mmask16 mask0 = cols >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << cols) - 1u);
     const __mmask16 mask1 = cols >= 32 ? static_cast<__mmask16>(0xFFFF) : cols <= 16 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << (cols - 16)) - 1u);

@@ -19,7 +19,7 @@ namespace {
 // asks for pf_lines 64-byte lines from pf meanwhile.
 template <int R>
 void reg_tile(const float* a, int64_t lda, const float* b, int64_t kc, float* y, int64_t ldy, const float* bias, int64_t cols, bool first, bool last,
-              float lo, float hi, ConvGemmAct act, const char* pf, int64_t pf_lines) {
+              float lo, float hi, KernelAct act, const char* pf, int64_t pf_lines) {
   float32x4_t c[R][4];
   if (first) {
     float32x4_t bv[4];
@@ -74,12 +74,12 @@ void reg_tile(const float* a, int64_t lda, const float* b, int64_t kc, float* y,
       std::memcpy(dst, row, static_cast<size_t>(cols) * sizeof(float));
     }
   }
-  if (!last || act == ConvGemmAct::none) return;
+  if (!last || act == KernelAct::none) return;
   for (int r = 0; r < R; ++r) {
     float* dst = y + r * ldy;
     for (int64_t j = 0; j < cols; ++j) {
       const float v = dst[j];
-      dst[j] = act == ConvGemmAct::silu ? v / (1.f + std::exp(-v)) : v * std::min(1.f, std::max(0.f, v / 6.f + 0.5f));
+      dst[j] = act == KernelAct::silu ? v / (1.f + std::exp(-v)) : v * std::min(1.f, std::max(0.f, v / 6.f + 0.5f));
     }
   }
 }
@@ -87,8 +87,8 @@ void reg_tile(const float* a, int64_t lda, const float* b, int64_t kc, float* y,
 struct NeonKernel {
   static constexpr int64_t kMR = 6;
   static void tile(int r, const float* a, int64_t lda, const float* b, int64_t kc, float* y, int64_t ldy, const float* bias, int64_t cols, bool first,
-                   bool last, float lo, float hi, ConvGemmAct act, const char* pf, int64_t pf_lines) {
-    using Fn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, const float*, int64_t, bool, bool, float, float, ConvGemmAct,
+                   bool last, float lo, float hi, KernelAct act, const char* pf, int64_t pf_lines) {
+    using Fn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, const float*, int64_t, bool, bool, float, float, KernelAct,
                         const char*, int64_t);
     static constexpr Fn kTiles[7] = {nullptr, reg_tile<1>, reg_tile<2>, reg_tile<3>, reg_tile<4>, reg_tile<5>, reg_tile<6>};
     kTiles[r](a, lda, b, kc, y, ldy, bias, cols, first, last, lo, hi, act, pf, pf_lines);

@@ -994,7 +994,14 @@ class NhwcConvOp : public XnnOp {
   // Whether outputs need a step after the kernel: an activation it could not fuse, or a fused residual Add.
   bool finishing() const { return post_after() || res_now_; }
   // Whether the convolution's own activation runs after the kernel (not fused by XNNPACK or in the GEMM's registers).
-  bool post_after() const { return post_ && !(kind_ == 6 && gemm_ && gemm_->act != ConvGemmAct::none); }
+  bool post_after() const {
+    return post_ && !(kind_ == 6 && gemm_ && gemm_->act != KernelAct::none) && !(kind_ == 5 && stem_ && stem_->act != KernelAct::none);
+  }
+  // The activation XNNPACK cannot fuse as our kernels apply it in their registers (none for the others).
+  KernelAct kernel_act() const {
+    if (!post_) return KernelAct::none;
+    return act_.kind == Activation::Kind::silu ? KernelAct::silu : act_.kind == Activation::Kind::hard_swish ? KernelAct::hard_swish : KernelAct::none;
+  }
   // That step over outputs [p, p + n) of this run's output (y_now_): the convolution's own activation
   // (post_after), then + the residual at the same offset (res_now_) and the Add's activation.
   void finish(float* p, size_t n) const {
@@ -1105,12 +1112,13 @@ class NhwcConvOp : public XnnOp {
                                                              bias_.numel() ? bias_.ptr<float>() : nullptr, lo_, hi_));
       // SiLU and HardSwish on the accumulators before they are stored, where the kernel does that in registers:
       // no second pass over the output (YOLO's 2.96 M SiLU outputs a run)
-      if (post_ && conv_gemm_fuses_act())
-        gemm_->act = act_.kind == Activation::Kind::silu ? ConvGemmAct::silu : act_.kind == Activation::Kind::hard_swish ? ConvGemmAct::hard_swish : ConvGemmAct::none;
+      if (conv_gemm_fuses_act()) gemm_->act = kernel_act();
     }
-    if (kind == 5 && !stem_)
+    if (kind == 5 && !stem_) {
       stem_ = std::make_unique<StemConvLayer>(stem_conv_pack(wt_.ptr<float>(), m_, c_, w_.kh, w_.kw, w_.sh, w_.sw,
                                                              bias_.numel() ? bias_.ptr<float>() : nullptr, lo_, hi_));
+      stem_->act = kernel_act();  // AVX-512 only, as the kernel
+    }
     if (kind != 1 && kind != 7) wino2_.reset();
     if (kind != 2 && kind != 8) wino4_.reset();
     if (kind != 3) dw_.reset();

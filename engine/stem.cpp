@@ -13,7 +13,7 @@ void stem_conv_rows(const StemConvView& l, const float* x, int64_t ih, int64_t i
                     int64_t oy1, bool nchw);  // stem_avx512.cpp
 void stem_conv_run(const StemConvLayer& l, const float* x, int64_t ih, int64_t iw, int64_t pt, int64_t pl, float* y, int64_t ow, int64_t oy0,
                    int64_t oy1, bool nchw) {
-  const StemConvView v{l.w.data(), l.bias.data(), l.cin, l.m, l.mpad, l.kh, l.kw, l.sh, l.sw, l.lo, l.hi};
+  const StemConvView v{l.w.data(), l.bias.data(), l.cin, l.m, l.mpad, l.kh, l.kw, l.sh, l.sw, l.lo, l.hi, l.act};
   stem_conv_rows(v, x, ih, iw, pt, pl, y, ow, oy0, oy1, nchw);
 }
 #else

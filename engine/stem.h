@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "act.h"
+
 namespace ec {
 
 struct StemConvLayer {
@@ -18,6 +20,7 @@ struct StemConvLayer {
   std::vector<float> w;     // [kh][kw][cin][mpad], zero-padded channels
   std::vector<float> bias;  // [mpad], zero-padded
   float lo = -INFINITY, hi = INFINITY;
+  KernelAct act = KernelAct::none;  // applied after the clamp, in registers; set after packing
 };
 
 // Plain pointers into a StemConvLayer for the AVX-512 translation unit (which must not instantiate library code).
@@ -26,6 +29,7 @@ struct StemConvView {
   const float* bias;
   int64_t cin, m, mpad, kh, kw, sh, sw;
   float lo, hi;
+  KernelAct act;
 };
 
 // True when this CPU runs the kernel (x86-64 with AVX-512 F, compiled in).

@@ -2,9 +2,11 @@
 // channels of accumulators (P * NB <= 24), NB weight vectors and one broadcast input value in the 32
 // registers. Window rows above or below the input are skipped and window columns beyond its sides are
 // clipped (padding is zero, so both add nothing): pixels whose window is whole go in blocks of P, the few at
-// the sides one at a time. No library templates here: their instances would carry AVX-512 code into other files.
+// the sides one at a time. The clamp and the activation (SiLU, HardSwish) are applied to the accumulators before
+// they are stored. No library templates here: their instances would carry AVX-512 code into other files.
 #include <immintrin.h>
 
+#include "act_avx512_inl.h"
 #include "stem.h"
 
 namespace ec {
@@ -17,6 +19,14 @@ inline __m512 min16(__m512 a, __m512 b) { return _mm512_mask_min_ps(a, 0xFFFF, a
 
 inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// v clamped to [lo, hi], then through act
+__attribute__((always_inline)) inline __m512 epilogue(__m512 v, __m512 lo, __m512 hi, KernelAct act) {
+  v = min16(max16(v, lo), hi);
+  if (act == KernelAct::silu) return silu16(v);
+  if (act == KernelAct::hard_swish) return hard_swish16(v);
+  return v;
+}
 
 struct Geometry {
   const float* x;  // one image [ih][iw][cin] (NHWC) or [cin][ih][iw] (NCHW)
@@ -66,7 +76,7 @@ __attribute__((always_inline)) inline void tile(const StemConvView& l, const Geo
     float* y = g.y + (oy * g.ow + ox0 + p) * l.m + c0;
 #pragma GCC unroll 4
     for (int j = 0; j < NB; ++j) {
-      const __m512 v = min16(max16(acc[p][j], lo), hi);
+      const __m512 v = epilogue(acc[p][j], lo, hi, l.act);
       if (j + 1 < NB || rem == 16) _mm512_storeu_ps(y + 16 * j, v);
       else _mm512_mask_storeu_ps(y + 16 * j, tail, v);
     }
@@ -109,7 +119,7 @@ __attribute__((always_inline)) inline void tile_k3s2(const StemConvView& l, cons
   const __mmask16 tail = static_cast<__mmask16>((1u << rem) - 1u);
 #pragma GCC unroll 24
   for (int p = 0; p < P; ++p) {
-    const __m512 v = min16(max16(acc[p], lo), hi);
+    const __m512 v = epilogue(acc[p], lo, hi, l.act);
     float* y = g.y + (oy * g.ow + ox0 + p) * l.m;
     if (rem == 16) _mm512_storeu_ps(y, v);
     else _mm512_mask_storeu_ps(y, tail, v);

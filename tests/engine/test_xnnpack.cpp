@@ -1054,8 +1054,8 @@ TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
 // channels, a 3x3 on 16) has our direct kernel beside XNNPACK's on CPUs with AVX-512: forced, it matches the
 // reference kernels for 7x7 / 3x3 / 5x1 / 1x1 windows, strides 1 and 2, padding or none (a 1x1 window on a
 // padded input: border pixels whose window misses the input get the bias only), output channel counts that
-// fill 1 to 4 vectors or leave a tail (24, 100), output widths off the pixel blocks, Relu / Clip / SiLU, a
-// batch of 2, at 1 and 2 threads; 3x3 stride-2 windows onto one vector of channels (16, and 13: a tail) run the
+// fill 1 to 4 vectors or leave a tail (24, 100), output widths off the pixel blocks, Relu / Clip / SiLU /
+// HardSwish (the last two applied to the accumulators with the direct kernel), a batch of 2, at 1 and 2 threads; 3x3 stride-2 windows onto one vector of channels (16, and 13: a tail) run the
 // kernel's own path for them over output rows of 31 and 28 pixels (blocks of 16, 8 and 4, then one at a time).
 // Layers of up to 4 input channels read the model's NCHW input directly (XNNPACK's and the GEMM's kernels, forced,
 // from an NHWC copy).
@@ -1066,7 +1066,8 @@ TEST_F(Xnnpack, DirectConvolutionsOfFewChannelsMatchReference) {
                                    {1, 4, 12, 13, 100, 5, 1, 1, 2, "SiLU"}, {1, 2, 10, 10, 16, 3, 3, 1, 1, ""}, {1, 3, 16, 16, 8, 3, 3, 2, 1, ""},
                                    {1, 16, 20, 19, 32, 3, 3, 2, 1, "SiLU"}, {1, 28, 7, 9, 48, 3, 3, 1, 1, "Relu"}, {1, 8, 5, 6, 16, 1, 1, 1, 1, ""},
                                    {2, 3, 30, 61, 16, 3, 3, 2, 1, "Relu"}, {1, 3, 21, 58, 13, 3, 3, 2, 0, ""},
-                                   {1, 16, 14, 29, 16, 3, 3, 1, 1, "SiLU"}};  // 16 channels at stride 1: a step of 16 known at compile time
+                                   {1, 16, 14, 29, 16, 3, 3, 1, 1, "SiLU"},  // 16 channels at stride 1: a step of 16 known at compile time
+                                   {1, 3, 20, 70, 16, 3, 3, 2, 1, "SiLU"}, {1, 3, 15, 33, 40, 3, 3, 1, 1, "HardSwish"}};
   int i = 0;
   for (const Case& k : cases) {
     GraphBuilder b;
@@ -1077,6 +1078,7 @@ TEST_F(Xnnpack, DirectConvolutionsOfFewChannelsMatchReference) {
     if (act == "Relu") y = b.node("Relu", {y});
     if (act == "Clip") y = b.node("Clip", {y, b.constant(Tensor::from_f32({}, {-0.5f})), b.constant(Tensor::from_f32({}, {0.5f}))});
     if (act == "SiLU") y = b.node("Mul", {y, b.node("Sigmoid", {y})});
+    if (act == "HardSwish") y = b.node("HardSwish", {y});
     b.output(y);
     const Tensor x = random_tensor(xs, 2400 + i);
     const auto ref = run_model(b.m, {x}, "native", 1, true, false);
@@ -1125,6 +1127,9 @@ TEST_F(Xnnpack, BlockedGemmConvolutionsMatchReference) {
     if (act == "Clip") y = b.node("Clip", {y, b.constant(Tensor::from_f32({}, {-0.5f})), b.constant(Tensor::from_f32({}, {0.5f}))});
     if (act == "SiLU") y = b.node("Mul", {y, b.node("Sigmoid", {y})});
     if (act == "HardSwish") y = b.node("HardSwish", {y});
+    // odd cases: a 1x1 MaxPool (the identity) after it, so that the GEMM stores NHWC pixels; even cases: the
+    // convolution is the graph's output and stores NCHW rows
+    if (i % 2) y = b.node("MaxPool", {y}, {{"kernel_shape", attr_ints({1, 1})}});
     b.output(y);
     const Tensor x = random_tensor(xs, 2600 + i);
     const auto ref = run_model(b.m, {x}, "native", 1, true, false);
