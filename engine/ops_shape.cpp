@@ -279,6 +279,31 @@ void batched_transpose(const T* x, T* y, int64_t b, int64_t r, int64_t c, ForEac
 // the pixels the convolution before it wrote on the same core (XNNPACK and ec-gemm hand out pixel ranges in
 // order), so a Concat or Split at 2 threads reads from its own core's cache instead of all from the main
 // thread's (YOLOv8's 17 Concats took 0.25 ms at 1 thread and 0.68 at 2 on one thread). Under 64 KiB: one thread.
+// n rows of `bytes` bytes: y + k * ys <- x + k * xs. The row sizes an NHWC Concat or Split moves per pixel (16
+// to 512 bytes: 4 to 128 float channels) are copied by moves of a size known at compile time, not by a call of
+// memcpy per row: YOLO's 80 x 80 Concat of two 16-channel maps (12800 rows of 64 bytes) took 0.060 ms with
+// memcpy, 0.040 so (Xeon Emerald Rapids).
+template <size_t B>
+void copy_rows_of(uint8_t* y, int64_t ys, const uint8_t* x, int64_t xs, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) __builtin_memcpy(y + k * ys, x + k * xs, B);
+}
+void copy_rows(uint8_t* y, int64_t ys, const uint8_t* x, int64_t xs, int64_t n, int64_t bytes) {
+  switch (bytes) {
+    case 16: return copy_rows_of<16>(y, ys, x, xs, n);
+    case 32: return copy_rows_of<32>(y, ys, x, xs, n);
+    case 48: return copy_rows_of<48>(y, ys, x, xs, n);
+    case 64: return copy_rows_of<64>(y, ys, x, xs, n);
+    case 96: return copy_rows_of<96>(y, ys, x, xs, n);
+    case 128: return copy_rows_of<128>(y, ys, x, xs, n);
+    case 192: return copy_rows_of<192>(y, ys, x, xs, n);
+    case 256: return copy_rows_of<256>(y, ys, x, xs, n);
+    case 384: return copy_rows_of<384>(y, ys, x, xs, n);
+    case 512: return copy_rows_of<512>(y, ys, x, xs, n);
+    default:
+      for (int64_t k = 0; k < n; ++k) std::memcpy(y + k * ys, x + k * xs, static_cast<size_t>(bytes));
+  }
+}
+
 template <typename F>
 void copy_parts(const Op& op, int64_t outer, int64_t bytes, F&& fn) {
   const int64_t T = op.threads();
@@ -381,14 +406,17 @@ class ConcatOp : public Op {
     const int64_t orow = o[static_cast<size_t>(axis_)] * inner * static_cast<int64_t>(es);
     uint8_t* y = out[0]->ptr<uint8_t>();
     copy_parts(*this, outer, outer * orow, [&](int64_t k0, int64_t k1, int64_t part, int64_t parts) {
-      int64_t off = 0;
-      for (const Tensor* t : in) {
-        if (!t) continue;
-        const int64_t row = t->shape()[static_cast<size_t>(axis_)] * inner * static_cast<int64_t>(es);
-        const int64_t b0 = row * part / parts, b1 = row * (part + 1) / parts;  // this part's bytes of each row
-        const uint8_t* x = t->ptr<uint8_t>();
-        for (int64_t k = k0; k < k1; ++k) std::memcpy(y + k * orow + off + b0, x + k * row + b0, static_cast<size_t>(b1 - b0));
-        off += row;
+      constexpr int64_t kRows = 64;  // rows per round over the inputs: the output is written nearly in order
+      for (int64_t r0 = k0; r0 < k1; r0 += kRows) {
+        const int64_t n = std::min(kRows, k1 - r0);
+        int64_t off = 0;
+        for (const Tensor* t : in) {
+          if (!t) continue;
+          const int64_t row = t->shape()[static_cast<size_t>(axis_)] * inner * static_cast<int64_t>(es);
+          const int64_t b0 = row * part / parts, b1 = row * (part + 1) / parts;  // this part's bytes of each row
+          copy_rows(y + r0 * orow + off + b0, orow, t->ptr<uint8_t>() + r0 * row + b0, row, n, b1 - b0);
+          off += row;
+        }
       }
     });
   }
@@ -432,10 +460,7 @@ class SplitOp : public Op {
       for (size_t i = 0; i < out.size(); ++i) {
         const int64_t row = split_[i] * inner;
         const int64_t b0 = row * part / parts, b1 = row * (part + 1) / parts;  // this part's bytes of each row
-        if (out[i]) {
-          uint8_t* y = out[i]->ptr<uint8_t>();
-          for (int64_t k = k0; k < k1; ++k) std::memcpy(y + k * row + b0, x + k * irow + off + b0, static_cast<size_t>(b1 - b0));
-        }
+        if (out[i]) copy_rows(out[i]->ptr<uint8_t>() + k0 * row + b0, row, x + k0 * irow + off + b0, irow, k1 - k0, b1 - b0);
         off += row;
       }
     });

@@ -508,7 +508,8 @@ TEST(Movement, TransposeConcatSplitSliceMatchNaive) {
 }
 
 // Concat and Split large enough (64 KiB and more) to share the copy over two threads, both ways they share it:
-// by whole rows (NHWC channel concat: one row per pixel) and, with fewer rows than threads, by byte ranges of
+// by whole rows (NHWC channel concat: one row per pixel; rows of 64, 96 and 512 bytes, copied by moves of a fixed
+// size, and of 52, by memcpy; 1023 rows, off the rounds of 64) and, with fewer rows than threads, by byte ranges of
 // every row (axis 0 and 1 of one image, rows of odd lengths so the ranges do not fall on element boundaries of
 // the other inputs). Every element is checked against index arithmetic, at 1 and 2 threads.
 TEST(Movement, ConcatSplitSharedOverThreadsMatchIndexArithmetic) {
@@ -516,7 +517,7 @@ TEST(Movement, ConcatSplitSharedOverThreadsMatchIndexArithmetic) {
     Shape a, b;
     int64_t axis;
   };
-  for (const Case& c : {Case{{1, 40, 41, 24}, {1, 40, 41, 13}, 3}, Case{{1, 37, 33, 29}, {1, 5, 33, 29}, 1},
+  for (const Case& c : {Case{{1, 40, 41, 24}, {1, 40, 41, 13}, 3}, Case{{1, 33, 31, 16}, {1, 33, 31, 128}, 3}, Case{{1, 37, 33, 29}, {1, 5, 33, 29}, 1},
                         Case{{1, 101, 173}, {3, 101, 173}, 0}}) {
     Tensor a = random_tensor(c.a, 31), b = random_tensor(c.b, 32);
     Shape o = c.a;
