@@ -19,66 +19,70 @@ inline __m512 unpackhi16(__m512 a, __m512 b) { return _mm512_mask_unpackhi_ps(a,
 template <int kImm>
 inline __m512 lanes16(__m512 a, __m512 b) { return _mm512_mask_shuffle_f32x4(a, 0xFFFF, a, b, kImm); }
 
-// Clamps the 2R accumulators to [lo, hi], applies act, and stores them to y[r][0..32) (row stride ldy, lanes of
-// mask0/mask1 only).
-template <int R>
+// Clamps the 2R accumulators (R when H: c0 only) to [lo, hi], applies act, and stores them to y[r][0..32) (row
+// stride ldy, lanes of mask0/mask1 only).
+template <int R, bool H>
 __attribute__((always_inline)) inline void store_tile(__m512 (&c0)[R], __m512 (&c1)[R], float* y, int64_t ldy, __mmask16 mask0, __mmask16 mask1, float lo,
                                                       float hi, KernelAct act) {
   const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
 #pragma GCC unroll 7
   for (int r = 0; r < R; ++r) {
     c0[r] = min16(max16(c0[r], vlo), vhi);
-    c1[r] = min16(max16(c1[r], vlo), vhi);
+    if constexpr (!H) c1[r] = min16(max16(c1[r], vlo), vhi);
   }
   if (act == KernelAct::silu) {  // 2R independent chains: the divider and the FMA pipes overlap them
 #pragma GCC unroll 7
     for (int r = 0; r < R; ++r) {
       c0[r] = silu16(c0[r]);
-      c1[r] = silu16(c1[r]);
+      if constexpr (!H) c1[r] = silu16(c1[r]);
     }
   } else if (act == KernelAct::hard_swish) {
 #pragma GCC unroll 7
     for (int r = 0; r < R; ++r) {
       c0[r] = hard_swish16(c0[r]);
-      c1[r] = hard_swish16(c1[r]);
+      if constexpr (!H) c1[r] = hard_swish16(c1[r]);
     }
   }
 #pragma GCC unroll 7
   for (int r = 0; r < R; ++r) {
     _mm512_mask_storeu_ps(y + r * ldy, mask0, c0[r]);
-    _mm512_mask_storeu_ps(y + r * ldy + 16, mask1, c1[r]);
+    if constexpr (!H) _mm512_mask_storeu_ps(y + r * ldy + 16, mask1, c1[r]);
   }
 }
 
 // y[r][0..32) (row stride ldy, lanes of mask0/mask1 only) of R pixels: starts from the bias (first) or from y,
 // adds a [R][kc] (row stride lda) times b [kc][32], clamps to [lo, hi] and applies act when last. Meanwhile asks
 // for the pf_lines 64-byte lines from pf into L2, one per step of k: the weights the next tiles will read, which
-// otherwise come from memory at the first tile that uses them.
-template <int R>
+// otherwise come from memory at the first tile that uses them. H (a panel of at most 16 valid columns: layers of
+// 16 output channels, the last panel of 40 or 48): only the first 16 columns' accumulators, loads and multiply-adds
+// (the others would be thrown away by mask1 = 0).
+template <int R, bool H>
 void reg_tile(const float* a, int64_t lda, const float* b, int64_t kc, float* y, int64_t ldy, const float* bias, __mmask16 mask0, __mmask16 mask1,
           bool first, bool last, float lo, float hi, KernelAct act, const char* pf, int64_t pf_lines) {
   __m512 c0[R], c1[R];
   if (first) {
-    const __m512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + 16);
+    const __m512 b0 = _mm512_loadu_ps(bias), b1 = H ? b0 : _mm512_loadu_ps(bias + 16);
 #pragma GCC unroll 7
     for (int r = 0; r < R; ++r) {
       c0[r] = b0;
-      c1[r] = b1;
+      if constexpr (!H) c1[r] = b1;
     }
   } else {
 #pragma GCC unroll 7
     for (int r = 0; r < R; ++r) {
       c0[r] = _mm512_maskz_loadu_ps(mask0, y + r * ldy);
-      c1[r] = _mm512_maskz_loadu_ps(mask1, y + r * ldy + 16);
+      if constexpr (!H) c1[r] = _mm512_maskz_loadu_ps(mask1, y + r * ldy + 16);
     }
   }
   auto step = [&](int64_t k) __attribute__((always_inline)) {
-    const __m512 w0 = _mm512_loadu_ps(b + 32 * k), w1 = _mm512_loadu_ps(b + 32 * k + 16);
+    const __m512 w0 = _mm512_loadu_ps(b + 32 * k);
+    __m512 w1 = w0;
+    if constexpr (!H) w1 = _mm512_loadu_ps(b + 32 * k + 16);
 #pragma GCC unroll 7
     for (int r = 0; r < R; ++r) {
       const __m512 v = _mm512_set1_ps(a[r * lda + k]);
       c0[r] = _mm512_fmadd_ps(v, w0, c0[r]);
-      c1[r] = _mm512_fmadd_ps(v, w1, c1[r]);
+      if constexpr (!H) c1[r] = _mm512_fmadd_ps(v, w1, c1[r]);
     }
   };
   const int64_t kp = cg_min(kc, pf_lines);
@@ -88,11 +92,11 @@ void reg_tile(const float* a, int64_t lda, const float* b, int64_t kc, float* y,
     step(k);
   }
   for (; k < kc; ++k) step(k);
-  if (last) return store_tile<R>(c0, c1, y, ldy, mask0, mask1, lo, hi, act);
+  if (last) return store_tile<R, H>(c0, c1, y, ldy, mask0, mask1, lo, hi, act);
 #pragma GCC unroll 7
   for (int r = 0; r < R; ++r) {
     _mm512_mask_storeu_ps(y + r * ldy, mask0, c0[r]);
-    _mm512_mask_storeu_ps(y + r * ldy + 16, mask1, c1[r]);
+    if constexpr (!H) _mm512_mask_storeu_ps(y + r * ldy + 16, mask1, c1[r]);
   }
 }
 
@@ -149,10 +153,13 @@ struct Avx512Kernel {
                    bool last, float lo, float hi, KernelAct act, const char* pf, int64_t pf_lines) {
     using Fn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, const float*, __mmask16, __mmask16, bool, bool, float, float,
                         KernelAct, const char*, int64_t);
-    static constexpr Fn kTiles[8] = {nullptr, reg_tile<1>, reg_tile<2>, reg_tile<3>, reg_tile<4>, reg_tile<5>, reg_tile<6>, reg_tile<7>};
+    static constexpr Fn kTiles[8] = {nullptr, reg_tile<1, false>, reg_tile<2, false>, reg_tile<3, false>, reg_tile<4, false>,
+                                     reg_tile<5, false>, reg_tile<6, false>, reg_tile<7, false>};
+    static constexpr Fn kHalf[8] = {nullptr, reg_tile<1, true>, reg_tile<2, true>, reg_tile<3, true>, reg_tile<4, true>,
+                                    reg_tile<5, true>, reg_tile<6, true>, reg_tile<7, true>};
     const __mmask16 mask0 = cols >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << cols) - 1u);
     const __mmask16 mask1 = cols >= 32 ? static_cast<__mmask16>(0xFFFF) : cols <= 16 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << (cols - 16)) - 1u);
-    kTiles[r](a, lda, b, kc, y, ldy, bias, mask0, mask1, first, last, lo, hi, act, pf, pf_lines);
+    (cols <= 16 ? kHalf : kTiles)[r](a, lda, b, kc, y, ldy, bias, mask0, mask1, first, last, lo, hi, act, pf, pf_lines);
   }
   static void copy(float* d, const float* s, int64_t n) { copy16(d, s, n); }
   static void zero(float* d, int64_t n) { zero16(d, n); }
