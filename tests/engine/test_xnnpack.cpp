@@ -1107,7 +1107,8 @@ TEST_F(Xnnpack, DirectConvolutionsOfFewChannelsMatchReference) {
 // last panel of 32 (AVX-512) or 16 (NEON) channels (8, 40, 100, 130, 255),
 // more pixels than one block holds (40x40), Relu / Clip / SiLU / HardSwish (the last two applied in the kernel's
 // registers with AVX-512, after the last of several reduction blocks for the 600-channel 3x3 layer), a batch of 2,
-// at 1 and 2 threads (2 threads cut the panels of a layer with one pixel block into ranges).
+// at 1 and 2 threads (2 threads cut a small map's pixels into 2 blocks per thread, or, where the weights are more
+// than 16x the input image as in the 96 -> 130 3x3 layer on 6 x 5, the panels into ranges).
 TEST_F(Xnnpack, BlockedGemmConvolutionsMatchReference) {
   if (!conv_gemm_available()) GTEST_SKIP() << "no blocked GEMM convolution on this CPU (it needs AVX-512 F on x86-64)";
   struct Case { int64_t n, c, h, w, m, k, s, pad; const char* act; };
