@@ -892,17 +892,34 @@ class ResizeOp : public Op {
       bool last_same = o[r - 1] == x[r - 1];
       for (int64_t i = 0; last_same && i < o[r - 1]; ++i) last_same = src[r - 1][static_cast<size_t>(i)] == i;
       if (last_same && r >= 2) {
-        const int64_t run = x[r - 1], outer = out[0]->numel() / std::max<int64_t>(run, 1);
-        std::vector<int64_t> idx(r - 1, 0);
-        for (int64_t i = 0; i < outer; ++i) {
+        // rows of o[r-2] positions of `run` values each: blocks of rows on the threads (output row i reads the
+        // input rows near i / scale, which the layer before wrote on the same thread of a pixel split); a row
+        // whose source row is the previous row's (2x upsampling) is a copy of that output row
+        const int64_t run = x[r - 1], ow = o[r - 2], rows = out[0]->numel() / std::max<int64_t>(run * ow, 1);
+        const size_t rd = r - 2;  // the axis within a row
+        auto row_src = [&](int64_t row) {
           int64_t s = 0;
-          for (size_t d = 0; d + 1 < r; ++d) s += src[d][static_cast<size_t>(idx[d])] * ist[d];
-          std::memcpy(yp + i * run, xp + s, static_cast<size_t>(run) * sizeof(float));
-          for (size_t d = r - 1; d-- > 0;) {
-            if (++idx[d] < o[d]) break;
-            idx[d] = 0;
+          for (size_t d = rd; d-- > 0;) {
+            s += src[d][static_cast<size_t>(row % o[d])] * ist[d];
+            row /= o[d];
           }
-        }
+          return s;
+        };
+        const size_t row_bytes = static_cast<size_t>(ow * run) * sizeof(float), run_bytes = static_cast<size_t>(run) * sizeof(float);
+        const int64_t blocks = numel(o) < (int64_t{1} << 14) ? 1 : std::min<int64_t>(rows, 4 * threads());
+        parallel_for(blocks, [&](int64_t b) {
+          int64_t prev = -1;
+          for (int64_t row = b * rows / blocks, end = (b + 1) * rows / blocks; row < end; ++row) {
+            const int64_t s = row_src(row);
+            float* d = yp + row * ow * run;
+            if (s == prev) {
+              std::memcpy(d, d - ow * run, row_bytes);
+              continue;
+            }
+            prev = s;
+            for (int64_t j = 0; j < ow; ++j) std::memcpy(d + j * run, xp + s + src[rd][static_cast<size_t>(j)] * ist[rd], run_bytes);
+          }
+        });
         return;
       }
       std::vector<int64_t> idx(r, 0);

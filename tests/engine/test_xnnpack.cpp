@@ -928,28 +928,32 @@ TEST_F(Xnnpack, Int8DenseConvReadInPlaceOnVnniMatchesIm2colAndTheQdqReference) {
 // Nearest-neighbour Resize runs on NHWC data with its scales or sizes permuted (no Transposes around it);
 // linear Resize goes back to NCHW. Exact against the reference kernels.
 // Nearest and linear Resize run on NHWC data (only the graph's input and output are transposed): nearest
-// bit-equal to the reference, linear within the rounding of its three blends.
+// bit-equal to the reference, linear within the rounding of its three blends. The last two nearest cases are
+// large enough (16 Ki outputs) to run in blocks of rows on the threads: 2x (each odd row a copy of the row
+// before) and sizes 1.5x / 2.6x over a batch of 2.
 TEST_F(Xnnpack, ResizeRunsInNhwc) {
-  struct Case { const char* mode; std::vector<float> scales; std::vector<int64_t> sizes; const char* coord; const char* nearest; };
+  struct Case { const char* mode; std::vector<float> scales; std::vector<int64_t> sizes; const char* coord; const char* nearest; Shape xs = {2, 6, 7, 5}; };
   const std::vector<Case> cases = {{"nearest", {1, 1, 2, 2}, {}, "asymmetric", "floor"},
                                    {"nearest", {}, {2, 6, 11, 4}, "half_pixel", "round_prefer_floor"},
                                    {"nearest", {1, 1, 0.5f, 1.5f}, {}, "align_corners", "ceil"},
                                    {"linear", {1, 1, 2, 2}, {}, "half_pixel", "round_prefer_floor"},
                                    {"linear", {}, {2, 6, 11, 4}, "align_corners", "round_prefer_floor"},
                                    {"linear", {1, 1, 0.5f, 1.5f}, {}, "asymmetric", "round_prefer_floor"},
-                                   {"linear", {1, 1, 4, 1}, {}, "pytorch_half_pixel", "round_prefer_floor"}};
+                                   {"linear", {1, 1, 4, 1}, {}, "pytorch_half_pixel", "round_prefer_floor"},
+                                   {"nearest", {1, 1, 2, 2}, {}, "asymmetric", "floor", {1, 24, 20, 17}},
+                                   {"nearest", {}, {2, 24, 30, 44}, "half_pixel", "round_prefer_floor", {2, 24, 20, 17}}};
   int i = 0;
   for (const Case& k : cases) {
     GraphBuilder b;
-    const Shape xs{2, 6, 7, 5};
-    std::string x = b.identity_conv(b.input("x", xs), 6);
+    const Shape xs = k.xs;
+    std::string x = b.identity_conv(b.input("x", xs), xs[1]);
     std::map<std::string, Attribute> a = {{"mode", attr_s(k.mode)}, {"coordinate_transformation_mode", attr_s(k.coord)}, {"nearest_mode", attr_s(k.nearest)}};
     std::string scales = k.scales.empty() ? "" : b.constant(Tensor::from_f32({4}, k.scales));
     std::string sizes = k.sizes.empty() ? "" : b.constant(Tensor::from_i64({4}, k.sizes));
     std::vector<std::string> ins = {x, "", scales};
     if (!sizes.empty()) ins.push_back(sizes);
     std::string y = b.node("Resize", ins, a);
-    b.output(b.identity_conv(y, 6));
+    b.output(b.identity_conv(y, xs[1]));
     Model g = b.m;
     optimize_for_native(g.graph);
     const LayoutStats st = convert_to_nhwc(g.graph);
