@@ -153,3 +153,47 @@ TEST(Arena, PlanReachesThePeakOfLiveBytesWhenFirstFitLeavesAHole) {
   for (int64_t i = 0; i < 1792; ++i) bad += y.ptr<float>()[i] != x.ptr<float>()[(i < 768 ? i : i - 768) % 16];
   EXPECT_EQ(bad, 0);
 }
+
+// A Reshape or Flatten whose input dies at it takes its input's buffer (nothing copied): in X (16 floats) ->
+// Tile (a, 4 KiB) -> Reshape [32, 32] -> Flatten -> Slice of the first row (y, 128 bytes), a and its reshapes are
+// one block, so the arena holds 4 KiB and y (a copy per reshape would need 8 KiB at once).
+TEST(Arena, ReshapeOfADyingInputSharesItsBuffer) {
+  Model m;
+  m.opsets[""] = 13;
+  m.path = "arena-reshape";
+  m.graph.inputs.push_back(value("X", DType::f32, {16}));
+  m.graph.initializers["r64"] = Tensor::from_i64({1}, {64});
+  m.graph.initializers["s"] = Tensor::from_i64({2}, {32, 32});
+  m.graph.initializers["zero"] = Tensor::from_i64({1}, {0});
+  m.graph.initializers["one"] = Tensor::from_i64({1}, {1});
+  auto node = [&](const std::string& op, std::vector<std::string> ins, const std::string& out) {
+    Node n;
+    n.name = out + "_node";
+    n.op_type = op;
+    n.inputs = std::move(ins);
+    n.outputs = {out};
+    m.graph.nodes.push_back(n);
+  };
+  node("Tile", {"X", "r64"}, "a");  // 1024 floats
+  node("Reshape", {"a", "s"}, "b");  // [32, 32]
+  node("Flatten", {"b"}, "c");        // [32, 32] (axis 1)
+  node("Slice", {"c", "zero", "one", "zero"}, "y");  // [1, 32]
+  ValueInfo yv;
+  yv.name = "y";
+  m.graph.outputs.push_back(yv);
+  EngineOptions o;
+  o.optimize = false;
+  o.xnnpack = false;
+  auto e = create_engine("native", m, o);
+  e->prepare({{"X", {16}}});
+  EXPECT_LT(e->activation_bytes(), 8192u);
+  EXPECT_GE(e->activation_bytes(), 4096u + 128u);
+  Tensor x = random_tensor({16}, 6);
+  std::memcpy(e->input(0).data(), x.data(), x.size_bytes());
+  e->run();
+  const Tensor& y = e->output(0);
+  ASSERT_EQ(y.numel(), 32);
+  int64_t bad = 0;
+  for (int64_t i = 0; i < 32; ++i) bad += y.ptr<float>()[i] != x.ptr<float>()[i % 16];
+  EXPECT_EQ(bad, 0);
+}
