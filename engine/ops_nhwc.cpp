@@ -28,6 +28,7 @@
 #include "stem.h"
 #include "qgemm.h"
 #include "window.h"
+#include "winograd.h"
 #include "xnn_build.h"
 #include "xnn.h"
 
@@ -226,66 +227,16 @@ class XnnOp : public Op {
   const void *in0_ = nullptr, *in1_ = nullptr, *out_ = nullptr;
 };
 
-// Winograd F(m x m, 3 x 3) transforms (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks"), as
-// 1-D steps applied to the rows and then the columns of a tile: kA = m + 2 inputs per side, m outputs.
-template <int M>
-struct Winograd;
-template <>
-struct Winograd<2> {
-  static constexpr int kA = 4;
-  // B^T d
-  template <class T>
-  static void in(const T* d, int s, T* o, int os) {
-    o[0] = d[0] - d[2 * s];
-    o[os] = d[s] + d[2 * s];
-    o[2 * os] = d[2 * s] - d[s];
-    o[3 * os] = d[s] - d[3 * s];
-  }
-  // G g (3 weights -> 4)
-  static void weight(const double* g, int s, double* o, int os) {
-    o[0] = g[0];
-    o[os] = 0.5 * (g[0] + g[s] + g[2 * s]);
-    o[2 * os] = 0.5 * (g[0] - g[s] + g[2 * s]);
-    o[3 * os] = g[2 * s];
-  }
-  // A^T m (4 -> 2)
-  template <class T>
-  static void out(const T* m, int s, T* o, int os) {
-    o[0] = m[0] + m[s] + m[2 * s];
-    o[os] = m[s] - m[2 * s] - m[3 * s];
-  }
-};
-template <>
-struct Winograd<4> {
-  static constexpr int kA = 6;
-  template <class T>
-  static void in(const T* d, int s, T* o, int os) {
-    const T d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
-    o[0] = 4 * d0 - 5 * d2 + d4;
-    o[os] = -4 * d1 - 4 * d2 + d3 + d4;
-    o[2 * os] = 4 * d1 - 4 * d2 - d3 + d4;
-    o[3 * os] = -2 * d1 - d2 + 2 * d3 + d4;
-    o[4 * os] = 2 * d1 - d2 - 2 * d3 + d4;
-    o[5 * os] = 4 * d1 - 5 * d3 + d5;
-  }
-  static void weight(const double* g, int s, double* o, int os) {
-    const double g0 = g[0], g1 = g[s], g2 = g[2 * s];
-    o[0] = g0 / 4;
-    o[os] = -(g0 + g1 + g2) / 6;
-    o[2 * os] = -(g0 - g1 + g2) / 6;
-    o[3 * os] = g0 / 24 + g1 / 12 + g2 / 6;
-    o[4 * os] = g0 / 24 - g1 / 12 + g2 / 6;
-    o[5 * os] = g2;
-  }
-  template <class T>
-  static void out(const T* m, int s, T* o, int os) {
-    const T m0 = m[0], m1 = m[s], m2 = m[2 * s], m3 = m[3 * s], m4 = m[4 * s], m5 = m[5 * s];
-    o[0] = m0 + m1 + m2 + m3 + m4;
-    o[os] = m1 - m2 + 2 * (m3 - m4);
-    o[2 * os] = m1 + m2 + 4 * (m3 + m4);
-    o[3 * os] = m1 - m2 + 8 * (m3 - m4) + m5;
-  }
-};
+// The per-tile transforms' kernel (winograd.h): AVX-512 F where built and present, unless a test turned it off.
+bool g_winograd_vector = true;
+bool winograd_avx512() {
+#if defined(EC_HAVE_WINOGRAD_AVX512) && defined(__x86_64__)
+  static const bool cpu = __builtin_cpu_supports("avx512f");
+  return cpu && g_winograd_vector;
+#else
+  return false;
+#endif
+}
 
 // The Winograd form of one dense 3x3 stride-1 float convolution on NHWC data: weights U = G g G^T (kA x kA per
 // output k and input c) as one XNNPACK 1x1 convolution with kA^2 groups, one per transform position xi (input
@@ -304,7 +255,7 @@ class WinogradConv {
   // `tiles`: output tiles per image (how the threads share a run depends on it: mode_for).
   // `ec`: the GEMMs on our blocked GEMM kernel (convgemm.h; needs conv_gemm_available()) instead of XNNPACK's.
   WinogradConv(const float* g, const float* bias, int64_t C, int64_t K, int64_t tiles, const Op& op, bool ec = false)
-      : op_(op), c_(C), k_(K), ec_(ec) {
+      : op_(op), c_(C), k_(K), ec_(ec), avx512_(winograd_avx512()) {
     std::vector<float> u(static_cast<size_t>(kP * K * C)), row(static_cast<size_t>(kP * C));
     for (int64_t k = 0; k < K; ++k) {  // output k's kP rows of C made here, then copied out (not kP strided writes)
       for (int64_t c = 0; c < C; ++c) {
@@ -545,6 +496,12 @@ class WinogradConv {
             d[r * kA + q] = iy >= 0 && iy < w.ih && ix >= 0 && ix < w.iw ? x + (iy * w.iw + ix) * C : zeros_.data();
           }
         float* v = vbuf + t * ts;
+#if defined(EC_HAVE_WINOGRAD_AVX512)
+        if (avx512_) {  // 16 channels a register
+          winograd_input_avx512<M>(d, C, v, ps);
+          continue;
+        }
+#endif
         int64_t c = 0;
         for (; c + 8 <= C; c += 8) {  // 8 channels at a time in vector registers (GCC vector extension)
           V8 a[kP], b[kP], e[kP];
@@ -580,6 +537,12 @@ class WinogradConv {
         for (int r = 0; r < M; ++r)
           for (int q = 0; q < M; ++q) o[r * M + q] = oy + r < w.oh && ox + q < w.ow ? y + ((oy + r) * w.ow + ox + q) * Y + k0 : scratch;
         int64_t k = 0;
+#if defined(EC_HAVE_WINOGRAD_AVX512)
+        if (avx512_) {  // 16 channels a register
+          winograd_output_avx512<M>(mm, ps, K, bias, lo, hi, o);
+          k = K;
+        }
+#endif
         const V8 lo8 = V8{} + lo, hi8 = V8{} + hi;
         for (; k + 8 <= K; k += 8) {
           V8 a[kP], b[M * kA], e[M * M], bk;
@@ -614,6 +577,7 @@ class WinogradConv {
   const Op& op_;
   int64_t c_, k_, tb_ = 0;
   bool ec_ = false;
+  bool avx512_ = false;  // the transforms on winograd_avx512.cpp's kernels (chosen when the object is made)
   int64_t slots_ = 1;  // workspace slices (and XNNPACK GEMM operators): 1 in Mode::steps, else one per thread
   std::vector<ConvGemmLayer> ec_gemms_;  // ec: the kP GEMMs, [K][C] each as a 1x1 convolution, weights in ec_w_
   LargeVector<float> ec_w_;              // ec: the kP GEMMs' packed weights, one after the other
@@ -2589,5 +2553,8 @@ void register_nhwc_ops(std::map<std::string, OpFactory>& r) {
 #else
 void register_nhwc_ops(std::map<std::string, OpFactory>&) {}
 #endif
+
+const char* winograd_transform_kernel() { return winograd_avx512() ? "avx512" : "portable"; }
+void set_winograd_vector_transforms(bool enabled) { g_winograd_vector = enabled; }
 
 }  // namespace ec

@@ -24,6 +24,7 @@
 #include "qgemm.h"
 #include "convgemm.h"
 #include "stem.h"
+#include "winograd.h"
 #include "naive.h"
 #include "xnn.h"
 
@@ -992,8 +993,14 @@ TEST_F(Xnnpack, ChannelSplitRunsInNhwc) {
 // 2 threads (2 threads: each thread takes whole blocks of a map of 8 or more tiles per thread, one block or
 // several, or, with 128 or more output channels, its share of the output channels of every block; smaller maps
 // split each block's steps). The transforms add and halve values of the inputs' magnitude: the bound is
-// that of a sum 4x longer.
+// that of a sum 4x longer. Both forms of the per-tile transforms are checked: the AVX-512 ones (16 channels a
+// register, the last step masked: 13, 70, 21 and 9 channels leave tails) where the CPU has them, and the
+// portable ones every CPU can run.
 TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx512f") && std::string(winograd_transform_kernel()) != "avx512")
+    ADD_FAILURE() << "the CPU has AVX-512 F but the Winograd transforms are " << winograd_transform_kernel();
+#endif
   struct Case { int64_t n, c, h, w, m, pad; bool bias; const char* act; };
   const std::vector<Case> cases = {{1, 8, 9, 11, 16, 1, true, ""},     {2, 13, 7, 6, 21, 0, false, "Relu"}, {1, 64, 14, 14, 64, 1, true, "Clip"},
                                    {1, 16, 45, 47, 8, 1, true, "SiLU"}, {1, 70, 5, 5, 9, 1, true, ""},       {1, 8, 3, 3, 8, 1, true, ""},
@@ -1014,9 +1021,12 @@ TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
     b.output(y);
     const Tensor x = random_tensor(xs, 2000 + i);
     auto ref = run_model(b.m, {x}, "native", 1, true, false);
+    for (bool vector : {true, false})
     for (int threads : {1, 2})
       for (const std::string pick : {"winograd-f2", "winograd-f4", "ec-winograd-f2", "ec-winograd-f4"}) {
       if (pick.rfind("ec-", 0) == 0 && !conv_gemm_available()) continue;  // our blocked GEMM: AVX-512 F or aarch64
+      set_winograd_vector_transforms(vector);
+      const std::string transforms = winograd_transform_kernel();
       ForceKernel force(pick);
       EngineOptions o;
       o.threads = threads;
@@ -1036,8 +1046,9 @@ TEST_F(Xnnpack, WinogradConvolutionsMatchReference) {
       }
       EXPECT_EQ(cands[t.layers[0].chosen], pick) << "case " << i;
       const double err = max_abs_diff(ref[0], e->output(0));
-      EXPECT_LE(err, sum_tolerance(ref[0], (f4 ? 64 : 4) * 9 * k.c)) << pick << " case " << i << " threads " << threads;
+      EXPECT_LE(err, sum_tolerance(ref[0], (f4 ? 64 : 4) * 9 * k.c)) << pick << " case " << i << " threads " << threads << " transforms " << transforms;
     }
+    set_winograd_vector_transforms(true);
     ++i;
   }
   // strided, dilated, grouped and 5x5 convolutions have no Winograd candidate
