@@ -10,6 +10,7 @@
 
 #include "denormals.h"
 #include "op.h"
+#include "resize_kernels.h"
 #include "window.h"
 
 namespace ec {
@@ -952,16 +953,26 @@ class ResizeOp : public Op {
     lin(ih, oh, ax - 1, y0, y1, wy);
     lin(iw, ow, ax, x0, x1, wx);
     if (channels_last_) {  // NHWC: each output pixel blends four input pixels' channel runs (vectorised over C)
+      std::vector<int64_t> o0(static_cast<size_t>(ow)), o1(static_cast<size_t>(ow));  // the pixels' element offsets
+      for (size_t j = 0; j < o0.size(); ++j) {
+        o0[j] = x0[j] * run;
+        o1[j] = x1[j] * run;
+      }
+      const bool vector = resize_avx512_available();
       auto row = [&](int64_t pr) {
         const int64_t p = pr / oh, i = pr % oh;
         const float* r0 = xp + (p * ih + y0[static_cast<size_t>(i)]) * iw * run;
         const float* r1 = xp + (p * ih + y1[static_cast<size_t>(i)]) * iw * run;
         const float fy = wy[static_cast<size_t>(i)];
         float* d = yp + (p * oh + i) * ow * run;
+#if defined(EC_HAVE_RESIZE_AVX512)
+        if (vector) return resize_blend_row_avx512(r0, r1, o0.data(), o1.data(), wx.data(), fy, ow, run, d);
+#endif
+        (void)vector;
         for (int64_t j = 0; j < ow; ++j) {
           const size_t jj = static_cast<size_t>(j);
           const float fx = wx[jj];
-          const float *a = r0 + x0[jj] * run, *b = r0 + x1[jj] * run, *c = r1 + x0[jj] * run, *e = r1 + x1[jj] * run;
+          const float *a = r0 + o0[jj], *b = r0 + o1[jj], *c = r1 + o0[jj], *e = r1 + o1[jj];
           float* dj = d + j * run;
           for (int64_t k = 0; k < run; ++k) {
             const float top = a[k] + (b[k] - a[k]) * fx;
@@ -1004,6 +1015,20 @@ template <class T>
 std::unique_ptr<Op> make(const Node& n, int64_t o) { return std::make_unique<T>(n, o); }
 
 }  // namespace
+
+namespace {
+bool g_resize_vector = true;
+}  // namespace
+
+bool resize_avx512_available() {
+#if defined(EC_HAVE_RESIZE_AVX512) && defined(__x86_64__)
+  static const bool cpu = __builtin_cpu_supports("avx512f");
+  return cpu && g_resize_vector;
+#else
+  return false;
+#endif
+}
+void set_resize_vector_kernel(bool enabled) { g_resize_vector = enabled; }
 
 void register_nn_ops(std::map<std::string, OpFactory>& r) {
   r["Conv"] = make<ConvOp>;

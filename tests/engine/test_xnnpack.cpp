@@ -21,6 +21,7 @@
 #include "onnx_io.h"
 #include "passes.h"
 #include "pointwise.h"
+#include "resize_kernels.h"
 #include "qgemm.h"
 #include "convgemm.h"
 #include "stem.h"
@@ -931,8 +932,13 @@ TEST_F(Xnnpack, Int8DenseConvReadInPlaceOnVnniMatchesIm2colAndTheQdqReference) {
 // Nearest and linear Resize run on NHWC data (only the graph's input and output are transposed): nearest
 // bit-equal to the reference, linear within the rounding of its three blends. The last two nearest cases are
 // large enough (16 Ki outputs) to run in blocks of rows on the threads: 2x (each odd row a copy of the row
-// before) and sizes 1.5x / 2.6x over a batch of 2.
+// before) and sizes 1.5x / 2.6x over a batch of 2. Linear runs both its row kernels, the AVX-512 one (16
+// channels a register, the last step masked) where the CPU has it and the portable loop, also on the
+// segmentation head's shapes (12 and 48 channels, 2x: 32 Ki outputs and more, in rows on the threads).
 TEST_F(Xnnpack, ResizeRunsInNhwc) {
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx512f") && !resize_avx512_available()) ADD_FAILURE() << "the CPU has AVX-512 F but bilinear Resize does not use its kernel";
+#endif
   struct Case { const char* mode; std::vector<float> scales; std::vector<int64_t> sizes; const char* coord; const char* nearest; Shape xs = {2, 6, 7, 5}; };
   const std::vector<Case> cases = {{"nearest", {1, 1, 2, 2}, {}, "asymmetric", "floor"},
                                    {"nearest", {}, {2, 6, 11, 4}, "half_pixel", "round_prefer_floor"},
@@ -942,7 +948,9 @@ TEST_F(Xnnpack, ResizeRunsInNhwc) {
                                    {"linear", {1, 1, 0.5f, 1.5f}, {}, "asymmetric", "round_prefer_floor"},
                                    {"linear", {1, 1, 4, 1}, {}, "pytorch_half_pixel", "round_prefer_floor"},
                                    {"nearest", {1, 1, 2, 2}, {}, "asymmetric", "floor", {1, 24, 20, 17}},
-                                   {"nearest", {}, {2, 24, 30, 44}, "half_pixel", "round_prefer_floor", {2, 24, 20, 17}}};
+                                   {"nearest", {}, {2, 24, 30, 44}, "half_pixel", "round_prefer_floor", {2, 24, 20, 17}},
+                                   {"linear", {1, 1, 2, 2}, {}, "half_pixel", "round_prefer_floor", {1, 12, 32, 40}},
+                                   {"linear", {1, 1, 2, 2}, {}, "half_pixel", "round_prefer_floor", {1, 48, 16, 23}}};
   int i = 0;
   for (const Case& k : cases) {
     GraphBuilder b;
@@ -961,7 +969,11 @@ TEST_F(Xnnpack, ResizeRunsInNhwc) {
     EXPECT_EQ(st.transposes, 1) << "case " << i << ": " << to_string(st);  // the graph's input only
     EXPECT_EQ(st.nchw_outputs, 1) << "case " << i << ": " << to_string(st);  // the last convolution writes NCHW
     const bool linear = std::string(k.mode) == "linear";
-    expect_same(b.m, {random_tensor(xs, 1300 + i)}, linear ? 4 : 0, std::string("resize case ") + std::to_string(i));
+    for (bool vector : {true, false}) {
+      set_resize_vector_kernel(vector);
+      expect_same(b.m, {random_tensor(xs, 1300 + i)}, linear ? 4 : 0, std::string("resize case ") + std::to_string(i) + (vector ? "" : " (portable)"));
+    }
+    set_resize_vector_kernel(true);
     ++i;
   }
 }
