@@ -21,6 +21,13 @@ void set_activation_vector_kernel(bool enabled);
 // Require AVX-512 F at run time.
 void sigmoid_avx512(float* p, size_t n);
 void silu_avx512(float* p, size_t n);
+// In place over n floats, as op.cpp's loops (NaN handling included): min(hi, max(lo, x)); max(x, 0);
+// min(1, max(0, alpha x + beta)) (one rounding: fused multiply-add); x min(1, max(0, x/6 + 1/2)) (x/6 + 1/2 as
+// one fused multiply-add by 1/6: within an ulp of the loop's division). Require AVX-512 F at run time.
+void clip_avx512(float* p, size_t n, float lo, float hi);
+void relu_avx512(float* p, size_t n);
+void hard_sigmoid_avx512(float* p, size_t n, float alpha, float beta);
+void hard_swish_avx512(float* p, size_t n);
 #endif
 
 }  // namespace ec

@@ -32,10 +32,16 @@ void set_activation_vector_kernel(bool enabled) { g_act_vector = enabled; }
 
 void Activation::apply(float* p, size_t n) const {
 #if defined(EC_HAVE_ACT_AVX512)
-  if ((kind == Kind::silu || kind == Kind::sigmoid) && g_act_vector && cpu_has_avx512f()) {
-    if (kind == Kind::silu) silu_avx512(p, n);
-    else sigmoid_avx512(p, n);
-    return;
+  if (g_act_vector && cpu_has_avx512f()) {
+    switch (kind) {
+      case Kind::silu: return silu_avx512(p, n);
+      case Kind::sigmoid: return sigmoid_avx512(p, n);
+      case Kind::relu: return relu_avx512(p, n);
+      case Kind::clip: return clip_avx512(p, n, a, b);
+      case Kind::hard_sigmoid: return hard_sigmoid_avx512(p, n, a, b);
+      case Kind::hard_swish: return hard_swish_avx512(p, n);
+      default: break;
+    }
   }
 #endif
   switch (kind) {

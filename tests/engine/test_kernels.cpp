@@ -435,6 +435,49 @@ TEST(Activation, SigmoidAndSiluKernelsMatchDoublePrecision) {
 #endif
 }
 
+// Relu, Clip, HardSigmoid and HardSwish as Activation::apply runs them on this CPU (AVX-512 where present)
+// against the plain loops: equal for Relu and Clip (NaN included: Relu makes it 0, Clip keeps it), within
+// 2 float epsilons of |value| + |x| + 1 for the two whose vector form rounds a multiply-add once (their argument's
+// terms are of the size of x and 1); lengths around the 16-lane steps, the float after the end untouched.
+TEST(Activation, PiecewiseKernelsMatchThePlainLoops) {
+  std::vector<float> xs;
+  for (int i = -3000; i <= 3000; ++i) xs.push_back(static_cast<float>(i) * 0.0037f);  // [-11.1, 11.1]
+  for (float v : {0.f, -0.f, 3.f, -3.f, 6.f, 1e30f, -1e30f, std::numeric_limits<float>::quiet_NaN()}) xs.push_back(v);
+  const float eps = std::numeric_limits<float>::epsilon(), tiny = std::numeric_limits<float>::min();
+  auto act = [](Activation::Kind k, float a, float b) {
+    Activation x;
+    x.kind = k;
+    x.a = a;
+    x.b = b;
+    return x;
+  };
+  for (const Activation& a : {act(Activation::Kind::relu, 0, 0), act(Activation::Kind::clip, -0.5f, 2.5f), act(Activation::Kind::hard_sigmoid, 0.2f, 0.5f),
+                              act(Activation::Kind::hard_swish, 0, 0)}) {
+    const bool exact = a.kind == Activation::Kind::relu || a.kind == Activation::Kind::clip;
+    for (size_t n : {xs.size(), size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{33}}) {
+      std::vector<float> got(xs.begin(), xs.begin() + static_cast<long>(std::min(n + 1, xs.size()))), want = got;
+      set_activation_vector_kernel(false);
+      a.apply(want.data(), n);
+      set_activation_vector_kernel(true);
+      a.apply(got.data(), n);
+      if (n < xs.size()) {
+        EXPECT_EQ(got[n], xs[n]) << activation_kernel() << " " << a.name() << " n=" << n << ": wrote past the end";
+      }
+      for (size_t i = 0; i < n; ++i) {
+        if (std::isnan(want[i])) {
+          EXPECT_TRUE(std::isnan(got[i])) << activation_kernel() << " " << a.name() << " x=" << xs[i] << ": " << got[i];
+          continue;
+        }
+        // the multiply-add's argument (x/6 + 1/2, alpha x + beta) rounds at the magnitude of its terms, which
+        // near the kink at 0 is far above the result's
+        const double ax = std::isnan(xs[i]) ? 0.0 : std::fabs(xs[i]);  // a NaN input whose result is a number: exact
+        const double tol = exact ? 0.0 : 2 * eps * (std::fabs(want[i]) + ax + 1) + tiny;
+        EXPECT_LE(std::fabs(static_cast<double>(got[i]) - want[i]), tol) << activation_kernel() << " " << a.name() << " x=" << xs[i];
+      }
+    }
+  }
+}
+
 // Every permutation of rank 4, on shapes with size-1 dimensions (merged away by the batched-transpose path) and
 // one large enough to run in tiles on two threads, for 4-byte and 1-byte elements: equal to the naive gather.
 TEST(Movement, TransposeEveryPermutationMatchesNaive) {
