@@ -25,6 +25,7 @@
 #include "depthwise.h"
 #include "pointwise.h"
 #include "convgemm.h"
+#include "deconv_kernels.h"
 #include "stem.h"
 #include "qgemm.h"
 #include "window.h"
@@ -1311,15 +1312,19 @@ class NhwcConvTransposeOp : public XnnOp {
   // pixel: XNNPACK's deconvolution runs it as sub-convolutions with one output channel in a vector of 16.
   void run_ec_row(const float* x, float* y, int64_t n, int64_t i) const {
     typedef float V8 __attribute__((vector_size(32)));
-    constexpr int64_t P = 8;  // pixels at a time: 8 accumulators, the weight vector loaded once for them
-    alignas(32) float tmp[P * kEcMaxQ];
+    constexpr int64_t P = kDeconvPixels;  // pixels at a time: 8 accumulators, the weight vector loaded once for them
+    alignas(64) float tmp[P * kEcMaxQ + 16];  // 16 spare: deconv_pixels_avx512 stores whole registers
     const int64_t C = c_, Qp = qp_, run = kw_ * m_;  // run: an input pixel's outputs in one output row
     const V8 lo = {lo_, lo_, lo_, lo_, lo_, lo_, lo_, lo_}, hi = {hi_, hi_, hi_, hi_, hi_, hi_, hi_, hi_};
+    const bool vector = deconv_avx512_available();
     for (int64_t j0 = 0; j0 < iw_; j0 += P) {
       const int64_t np = std::min(P, iw_ - j0);
       const float* xs[P];
       for (int64_t k = 0; k < P; ++k) xs[k] = x + (j0 + std::min(k, np - 1)) * C;  // a short group repeats its last pixel
-      for (int64_t q = 0; q < Qp; q += 8) {
+#if defined(EC_HAVE_DECONV_AVX512)
+      if (vector) deconv_pixels_avx512(xs, C, ecw_.data(), ecb_.data(), Qp, lo_, hi_, tmp);
+#endif
+      for (int64_t q = 0; q < Qp && !vector; q += 8) {
         V8 acc[P];
         __builtin_memcpy(&acc[0], ecb_.data() + q, sizeof(V8));
         for (int64_t k = 1; k < P; ++k) acc[k] = acc[0];
@@ -2553,6 +2558,19 @@ void register_nhwc_ops(std::map<std::string, OpFactory>& r) {
 #else
 void register_nhwc_ops(std::map<std::string, OpFactory>&) {}
 #endif
+
+namespace {
+bool g_deconv_vector = true;
+}  // namespace
+bool deconv_avx512_available() {
+#if defined(EC_HAVE_DECONV_AVX512) && defined(__x86_64__)
+  static const bool cpu = __builtin_cpu_supports("avx512f");
+  return cpu && g_deconv_vector;
+#else
+  return false;
+#endif
+}
+void set_deconv_vector_kernel(bool enabled) { g_deconv_vector = enabled; }
 
 const char* winograd_transform_kernel() { return winograd_avx512() ? "avx512" : "portable"; }
 void set_winograd_vector_transforms(bool enabled) { g_winograd_vector = enabled; }
