@@ -67,8 +67,9 @@ struct Winograd<4> {
 };
 
 // Which kernel the Winograd convolutions' per-tile input and output transforms use on this CPU: "avx512"
-// (16 channels a register, winograd_avx512.cpp) or "portable" (8-float GCC vectors in ops_nhwc.cpp: two SSE2
-// registers on x86-64, two NEON registers on aarch64).
+// (16 channels a register, winograd_avx512.cpp) or "portable" (8-float GCC vectors in ops_nhwc.cpp: one AVX2
+// register in the usual -march=native -mno-avx512f build on x86-64, two SSE2 registers in a portable build, two
+// NEON registers on aarch64).
 const char* winograd_transform_kernel();
 // Overrides the run-time choice for tests: false = the portable transforms even where AVX-512 is present.
 void set_winograd_vector_transforms(bool enabled);
