@@ -349,6 +349,21 @@ TEST(Unary, ActivationsMatchFormulas) {
     for (int64_t i = 0; i < x.numel(); ++i) ref.ptr<float>()[i] = u.f(x.ptr<float>()[i]);
     EXPECT_LT(max_abs_diff(ref, y[0]), 1e-5) << u.name;
   }
+  // from 64 Ki values at 2 threads, each thread takes a contiguous share (of 16-value multiples; here 70001
+  // values, not a multiple): the same values as 1 thread
+  Tensor big = random_tensor({7, 10001}, 13, -9.f, 9.f);
+  for (auto& u : us) {
+    auto y1 = run_single(u.name, {in(big)}, u.attrs, 1, 13, 1);
+    auto y2 = run_single(u.name, {in(big)}, u.attrs, 1, 13, 2);
+    EXPECT_EQ(max_abs_diff(y1[0], y2[0]), 0.0) << u.name << " at 2 threads";
+  }
+  // Not is for booleans: a float input is refused when the model is prepared
+  try {
+    run_single("Not", {in(x)}, {});
+    ADD_FAILURE() << "Not of a float tensor ran";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("float32"), std::string::npos) << e.what();
+  }
   Tensor pos = random_tensor({9}, 12, 0.1f, 9.f);
   auto sq = run_single("Sqrt", {in(pos)}, {});
   for (int i = 0; i < 9; ++i) EXPECT_FLOAT_EQ(sq[0].ptr<float>()[i], std::sqrt(pos.ptr<float>()[i]));
@@ -481,7 +496,9 @@ TEST(Activation, PiecewiseKernelsMatchThePlainLoops) {
 // Every permutation of rank 4, on shapes with size-1 dimensions (merged away by the batched-transpose path) and
 // one large enough to run in tiles on two threads, for 4-byte and 1-byte elements: equal to the naive gather.
 TEST(Movement, TransposeEveryPermutationMatchesNaive) {
-  for (Shape shape : {Shape{2, 3, 4, 5}, Shape{1, 3, 1, 5}, Shape{1, 17, 33, 1}, Shape{2, 40, 31, 33}}) {
+  // the last: YOLOv8's DFL head shape (16 bins x 4 sides x boxes), few row tiles and long rows: the columns
+  // cut in chunks at 2 threads, and the permutations that keep the last axis copied in runs on the threads
+  for (Shape shape : {Shape{2, 3, 4, 5}, Shape{1, 3, 1, 5}, Shape{1, 17, 33, 1}, Shape{2, 40, 31, 33}, Shape{1, 16, 4, 1101}}) {
     Tensor x = random_tensor(shape, 21);
     Tensor q(DType::i8, shape);
     for (int64_t i = 0; i < x.numel(); ++i) q.ptr<int8_t>()[i] = static_cast<int8_t>(i * 7 % 251 - 125);
