@@ -340,9 +340,14 @@ class TransposeOp : public Op {
     uint8_t* y = out[0]->ptr<uint8_t>();
     int64_t tb = 0, tr = 0, tc = 0;
     if (as_batched_transpose(s, perm_, tb, tr, tc)) {  // NCHW <-> NHWC and every other single swap
-      if (tr == 1 || tc == 1) {
-        std::memcpy(y, x, in[0]->size_bytes());
-        return;
+      if (tr == 1 || tc == 1) {  // the same order in memory (an NHWC map of 1 channel to NCHW): a copy, in shares
+        const size_t bytes = in[0]->size_bytes();
+        const int64_t T = bytes >= (size_t{1} << 16) ? threads() : 1;
+        return parallel_for(T, [&](int64_t t) {
+          const size_t b0 = bytes * static_cast<size_t>(t) / static_cast<size_t>(T) / 64 * 64;
+          const size_t b1 = t + 1 == T ? bytes : bytes * static_cast<size_t>(t + 1) / static_cast<size_t>(T) / 64 * 64;
+          std::memcpy(y + b0, x + b0, b1 - b0);
+        });
       }
       if (es == 1 || es == 2 || es == 4 || es == 8) return transpose_batched(*this, x, y, es, tb, tr, tc);
     }

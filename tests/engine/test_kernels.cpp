@@ -497,7 +497,8 @@ TEST(Activation, PiecewiseKernelsMatchThePlainLoops) {
 // one large enough to run in tiles on two threads, for 4-byte and 1-byte elements: equal to the naive gather.
 TEST(Movement, TransposeEveryPermutationMatchesNaive) {
   // the last: YOLOv8's DFL head shape (16 bins x 4 sides x boxes), few row tiles and long rows: the columns
-  // cut in chunks at 2 threads, and the permutations that keep the last axis copied in runs on the threads
+  // cut in chunks at 2 threads, and the permutations that keep the last axis copied in runs on the threads; the
+  // identity (and any permutation that keeps the order in memory) a copy in shares at 2 threads
   for (Shape shape : {Shape{2, 3, 4, 5}, Shape{1, 3, 1, 5}, Shape{1, 17, 33, 1}, Shape{2, 40, 31, 33}, Shape{1, 16, 4, 1101}}) {
     Tensor x = random_tensor(shape, 21);
     Tensor q(DType::i8, shape);
