@@ -149,6 +149,20 @@ XnnThreadPool& XnnThreadPool::operator=(XnnThreadPool&& o) noexcept {
   return *this;
 }
 
+namespace {
+// The per-tile transforms' kernel (winograd.h): AVX-512 F where built and present, unless a test turned it off.
+bool g_winograd_vector = true;
+bool winograd_avx512() {
+#if defined(EC_HAVE_WINOGRAD_AVX512) && defined(__x86_64__)
+  static const bool cpu = __builtin_cpu_supports("avx512f");
+  return cpu && g_winograd_vector;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
 #ifdef EC_HAVE_XNNPACK
 namespace {
 
@@ -227,17 +241,6 @@ class XnnOp : public Op {
   bool dirty_ = true;
   const void *in0_ = nullptr, *in1_ = nullptr, *out_ = nullptr;
 };
-
-// The per-tile transforms' kernel (winograd.h): AVX-512 F where built and present, unless a test turned it off.
-bool g_winograd_vector = true;
-bool winograd_avx512() {
-#if defined(EC_HAVE_WINOGRAD_AVX512) && defined(__x86_64__)
-  static const bool cpu = __builtin_cpu_supports("avx512f");
-  return cpu && g_winograd_vector;
-#else
-  return false;
-#endif
-}
 
 // The Winograd form of one dense 3x3 stride-1 float convolution on NHWC data: weights U = G g G^T (kA x kA per
 // output k and input c) as one XNNPACK 1x1 convolution with kA^2 groups, one per transform position xi (input
